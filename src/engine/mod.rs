@@ -11,6 +11,8 @@
 
 pub mod accumulator;
 pub mod partitioner;
+#[cfg(test)]
+mod sim_tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, ToSocketAddrs};
