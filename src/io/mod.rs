@@ -141,6 +141,9 @@ pub struct DriverStats {
     pub backlog: usize,
     /// Whether the ring waits with `IORING_ENTER_EXT_ARG` timeouts (else a `Timeout` op).
     pub ext_arg: bool,
+    /// Send completions that wrote less than was submitted (continued by the driver), since
+    /// the driver was created.
+    pub short_writes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,23 +192,11 @@ struct SendMsgBuf {
 unsafe impl Send for SendMsgBuf {}
 
 enum Op {
-    Connect {
-        conn: usize,
-        _addr: Box<SockAddr>,
-    },
-    Send {
-        conn: usize,
-        _buf: Box<SendMsgBuf>,
-    },
-    Recv {
-        conn: usize,
-    },
-    Close {
-        conn: usize,
-    },
-    Timeout {
-        _ts: Box<types::Timespec>,
-    },
+    Connect { conn: usize, _addr: Box<SockAddr> },
+    Send { conn: usize, buf: Box<SendMsgBuf> },
+    Recv { conn: usize },
+    Close { conn: usize },
+    Timeout { _ts: Box<types::Timespec> },
 }
 
 /// The io_uring TCP driver. One per sender thread; `Send` but not `Sync`.
@@ -225,13 +216,12 @@ pub struct Driver {
     ext_arg: bool,
     /// The fallback timeout op in flight, if any.
     timeout_op: Option<usize>,
+    short_writes: u64,
 }
 
 impl fmt::Debug for Driver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Driver")
-            .field("stats", &self.stats())
-            .finish_non_exhaustive()
+        f.debug_struct("Driver").field("stats", &self.stats()).finish_non_exhaustive()
     }
 }
 
@@ -249,11 +239,7 @@ impl Driver {
     /// `SINGLE_ISSUER`/`DEFER_TASKRUN` are not used: the driver may be built on one thread and
     /// moved to the sender thread.
     pub fn new(entries: u32) -> io::Result<Driver> {
-        let ring = match IoUring::builder()
-            .setup_coop_taskrun()
-            .setup_taskrun_flag()
-            .build(entries)
-        {
+        let ring = match IoUring::builder().setup_coop_taskrun().setup_taskrun_flag().build(entries) {
             Ok(r) => r,
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::new(entries)?,
             Err(e) => return Err(e),
@@ -269,16 +255,10 @@ impl Driver {
             ("AsyncCancel", opcode::AsyncCancel::CODE),
             ("Close", opcode::Close::CODE),
         ];
-        let missing: Vec<&'static str> = wanted
-            .iter()
-            .filter(|(_, code)| !probe.is_supported(*code))
-            .map(|(name, _)| *name)
-            .collect();
+        let missing: Vec<&'static str> =
+            wanted.iter().filter(|(_, code)| !probe.is_supported(*code)).map(|(name, _)| *name).collect();
         if !missing.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                MissingFeatures(missing),
-            ));
+            return Err(io::Error::new(io::ErrorKind::Unsupported, MissingFeatures(missing)));
         }
         let ext_arg = ring.params().is_feature_ext_arg();
         let mut driver = Driver {
@@ -293,6 +273,7 @@ impl Driver {
             wake_armed: false,
             ext_arg,
             timeout_op: None,
+            short_writes: 0,
         };
         driver.arm_wake();
         Ok(driver)
@@ -329,6 +310,7 @@ impl Driver {
             conns: self.conns.len(),
             backlog: self.backlog.len(),
             ext_arg: self.ext_arg,
+            short_writes: self.short_writes,
         }
     }
 
@@ -362,14 +344,9 @@ impl Driver {
         let (sa, len) = SockAddr::new(&addr);
         let sa = Box::new(sa);
         let ptr = sa.as_ptr();
-        let key = self.ops.insert(Op::Connect {
-            conn: index,
-            _addr: sa,
-        });
+        let key = self.ops.insert(Op::Connect { conn: index, _addr: sa });
         self.conns[index].connect_op = Some(key);
-        let sqe = opcode::Connect::new(types::Fd(raw), ptr, len)
-            .build()
-            .user_data(key as u64);
+        let sqe = opcode::Connect::new(types::Fd(raw), ptr, len).build().user_data(key as u64);
         self.push(sqe);
         Ok(ConnId::new(index, gen))
     }
@@ -425,10 +402,7 @@ impl Driver {
     /// A `Closed` event follows (unless one was already reported). Unknown ids are ignored.
     pub fn close(&mut self, conn: ConnId) {
         let Some(i) = self.lookup(conn) else { return };
-        self.fail(
-            i,
-            io::Error::new(io::ErrorKind::ConnectionAborted, "closed by the driver's owner"),
-        );
+        self.fail(i, io::Error::new(io::ErrorKind::ConnectionAborted, "closed by the driver's owner"));
     }
 
     /// Submits queued work, then waits until at least one completion arrives, the waker fires,
@@ -555,11 +529,7 @@ impl Driver {
     fn drain(&mut self) -> usize {
         let mut n = 0;
         loop {
-            let cqes: Vec<(u64, i32)> = self
-                .ring
-                .completion()
-                .map(|c| (c.user_data(), c.result()))
-                .collect();
+            let cqes: Vec<(u64, i32)> = self.ring.completion().map(|c| (c.user_data(), c.result())).collect();
             if cqes.is_empty() {
                 return n;
             }
@@ -603,7 +573,11 @@ impl Driver {
                     self.start_send(conn);
                 }
             }
-            Op::Send { conn, .. } => {
+            Op::Send { conn, buf } => {
+                let submitted: usize = buf.iov.iter().map(|v| v.iov_len).sum();
+                if res > 0 && (res as usize) < submitted {
+                    self.short_writes += 1;
+                }
                 self.conns[conn].send_op = None;
                 if self.conns[conn].state == State::Closing {
                     self.maybe_close_fd(conn);
@@ -669,11 +643,7 @@ impl Driver {
         c.state = State::Closing;
         let ops = [c.connect_op, c.send_op, c.recv_op];
         for key in ops.into_iter().flatten() {
-            self.push(
-                opcode::AsyncCancel::new(key as u64)
-                    .build()
-                    .user_data(CANCEL_UD),
-            );
+            self.push(opcode::AsyncCancel::new(key as u64).build().user_data(CANCEL_UD));
         }
         self.maybe_close_fd(conn);
     }
@@ -717,10 +687,7 @@ impl Driver {
         let mut iov = Vec::with_capacity(c.sendq.len().min(MAX_IOVECS));
         for (k, b) in c.sendq.iter().take(MAX_IOVECS).enumerate() {
             let s = if k == 0 { &b[c.send_off..] } else { &b[..] };
-            iov.push(libc::iovec {
-                iov_base: s.as_ptr() as *mut libc::c_void,
-                iov_len: s.len(),
-            });
+            iov.push(libc::iovec { iov_base: s.as_ptr() as *mut libc::c_void, iov_len: s.len() });
         }
         // SAFETY: msghdr is a plain C struct of integers and pointers; all-zero is a valid
         // value (no name, no control data, no flags).
@@ -729,7 +696,7 @@ impl Driver {
         buf.msg.msg_iov = buf.iov.as_mut_ptr();
         buf.msg.msg_iovlen = buf.iov.len() as _;
         let ptr: *const libc::msghdr = &buf.msg;
-        let key = self.ops.insert(Op::Send { conn, _buf: buf });
+        let key = self.ops.insert(Op::Send { conn, buf });
         c.send_op = Some(key);
         let sqe = opcode::SendMsg::new(types::Fd(fd), ptr)
             .flags(libc::MSG_NOSIGNAL as u32)
@@ -790,11 +757,7 @@ impl Driver {
         let ptr = spare.as_mut_ptr().cast::<u8>();
         let key = self.ops.insert(Op::Recv { conn });
         self.conns[conn].recv_op = Some(key);
-        self.push(
-            opcode::Recv::new(types::Fd(fd), ptr, len)
-                .build()
-                .user_data(key as u64),
-        );
+        self.push(opcode::Recv::new(types::Fd(fd), ptr, len).build().user_data(key as u64));
     }
 }
 
@@ -815,11 +778,7 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let keys: Vec<usize> = self.ops.iter().map(|(k, _)| k).collect();
         for key in keys {
-            self.push(
-                opcode::AsyncCancel::new(key as u64)
-                    .build()
-                    .user_data(CANCEL_UD),
-            );
+            self.push(opcode::AsyncCancel::new(key as u64).build().user_data(CANCEL_UD));
         }
         if self.wake_armed {
             self.push(opcode::AsyncCancel::new(WAKE_UD).build().user_data(CANCEL_UD));

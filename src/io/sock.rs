@@ -23,9 +23,7 @@ impl SockAddr {
                     v4: libc::sockaddr_in {
                         sin_family: libc::AF_INET as libc::sa_family_t,
                         sin_port: a.port().to_be(),
-                        sin_addr: libc::in_addr {
-                            s_addr: u32::from_ne_bytes(a.ip().octets()),
-                        },
+                        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
                         sin_zero: [0; 8],
                     },
                 },
@@ -37,9 +35,7 @@ impl SockAddr {
                         sin6_family: libc::AF_INET6 as libc::sa_family_t,
                         sin6_port: a.port().to_be(),
                         sin6_flowinfo: a.flowinfo(),
-                        sin6_addr: libc::in6_addr {
-                            s6_addr: a.ip().octets(),
-                        },
+                        sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
                         sin6_scope_id: a.scope_id(),
                     },
                 },

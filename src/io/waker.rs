@@ -40,11 +40,7 @@ impl Waker {
         }
         // SAFETY: `fd` was just returned by eventfd, is open, and nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Waker {
-            fd,
-            parked: AtomicBool::new(false),
-            writes: AtomicU64::new(0),
-        })
+        Ok(Waker { fd, parked: AtomicBool::new(false), writes: AtomicU64::new(0) })
     }
 
     /// Wakes the sender if it is parked (or about to park) in [`Driver::poll`](super::Driver::poll).
