@@ -422,6 +422,60 @@ fn fifty_connections_each_echo_their_own_bytes() {
 }
 
 #[test]
+fn tiny_ring_overflows_submission_and_completion_queues_without_losing_work() {
+    // 4 SQ / 8 CQ entries for 50 connections: entries wait in the backlog and completions
+    // spill onto the kernel's overflow list.
+    let addr = echo_server();
+    let mut d = Driver::new(4).unwrap();
+    let mut conns = Vec::new();
+    for i in 0..50u8 {
+        let id = d.connect(addr).unwrap();
+        for k in 0..3u8 {
+            d.send(id, vec![i ^ k; 1000]);
+        }
+        conns.push((id, Vec::new()));
+    }
+    assert!(d.stats().sq_full > 0, "expected the submission queue to fill");
+    let mut sent = 0;
+    run(&mut d, |d, ev| {
+        let Some(e) = ev else { return conns.iter().all(|(_, g)| g.len() >= 3000) };
+        match e {
+            Event::Connected(_) => {}
+            Event::Sent(..) => sent += 1,
+            Event::Readable(c) => {
+                let (_, got) = conns.iter_mut().find(|(id, _)| *id == c).unwrap();
+                got.extend_from_slice(d.rx(c));
+                let n = d.rx(c).len();
+                d.consume(c, n);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        false
+    });
+    assert_eq!(sent, 150);
+    for (i, (_, got)) in conns.iter().enumerate() {
+        let mut want = Vec::new();
+        for k in 0..3u8 {
+            want.extend(std::iter::repeat_n(i as u8 ^ k, 1000));
+        }
+        assert!(*got == want, "conn {i} mismatch");
+    }
+    // Close them all at once with recvs in flight: every slot comes back.
+    for (id, _) in &conns {
+        d.close(*id);
+    }
+    let mut closed = 0;
+    run(&mut d, |d, ev| match ev {
+        None => closed == 50 && d.stats().conns == 0,
+        Some(Event::Closed(..)) => {
+            closed += 1;
+            false
+        }
+        Some(e) => panic!("unexpected {e:?}"),
+    });
+}
+
+#[test]
 fn dropping_driver_with_ops_in_flight_is_clean() {
     let addr = echo_server();
     let mut d = Driver::new(8).unwrap();

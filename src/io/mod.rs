@@ -144,6 +144,12 @@ pub struct DriverStats {
     /// Send completions that wrote less than was submitted (continued by the driver), since
     /// the driver was created.
     pub short_writes: u64,
+    /// Times an entry found the submission queue full (and the queue was submitted early, or
+    /// the entry went to the backlog), since the driver was created.
+    pub sq_full: u64,
+    /// Times the kernel had completions parked on its overflow list (the CQ was full) that the
+    /// driver fetched, since the driver was created.
+    pub cq_overflows: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +223,8 @@ pub struct Driver {
     /// The fallback timeout op in flight, if any.
     timeout_op: Option<usize>,
     short_writes: u64,
+    sq_full: u64,
+    cq_overflows: u64,
 }
 
 impl fmt::Debug for Driver {
@@ -274,6 +282,8 @@ impl Driver {
             ext_arg,
             timeout_op: None,
             short_writes: 0,
+            sq_full: 0,
+            cq_overflows: 0,
         };
         driver.arm_wake();
         Ok(driver)
@@ -311,6 +321,8 @@ impl Driver {
             backlog: self.backlog.len(),
             ext_arg: self.ext_arg,
             short_writes: self.short_writes,
+            sq_full: self.sq_full,
+            cq_overflows: self.cq_overflows,
         }
     }
 
@@ -479,6 +491,7 @@ impl Driver {
             if self.try_push(&sqe) {
                 return;
             }
+            self.sq_full += 1;
             // Full: hand the queue to the kernel. Errors here (EBUSY/EAGAIN when the kernel is
             // short of resources) just leave the entry for poll.
             let _ = self.ring.submit();
@@ -528,9 +541,25 @@ impl Driver {
     /// Drains the completion queue into `self.out`; returns how many completions it handled.
     fn drain(&mut self) -> usize {
         let mut n = 0;
+        let mut flushed = false;
         loop {
             let cqes: Vec<(u64, i32)> = self.ring.completion().map(|c| (c.user_data(), c.result())).collect();
             if cqes.is_empty() {
+                // Completions the kernel parked on its overflow list (CQ was full) or deferred
+                // task work only reach the CQ through an enter with GETEVENTS, which `submit`
+                // issues when either flag is set. Fetch them now rather than a poll later.
+                let (overflow, taskrun) = {
+                    let sq = self.ring.submission();
+                    (sq.cq_overflow(), sq.taskrun())
+                };
+                self.cq_overflows += u64::from(overflow);
+                let flush = overflow || taskrun;
+                if flush && !flushed {
+                    flushed = true;
+                    if ok_if_normal(self.ring.submit()).is_ok() {
+                        continue;
+                    }
+                }
                 return n;
             }
             n += cqes.len();
