@@ -489,3 +489,21 @@ fn dropping_driver_with_ops_in_flight_is_clean() {
     // readable either (idle stream check).
     let _ = TcpStream::connect(addr).unwrap();
 }
+
+#[test]
+fn driver_moves_to_the_sender_thread_and_waker_is_shared() {
+    fn assert_send<T: Send>() {}
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send::<Driver>();
+    assert_send_sync::<ringkafka::io::Waker>();
+    // Built on this thread, used on another (no SINGLE_ISSUER pinning to the creator).
+    let addr = echo_server();
+    let d = Driver::new(8).unwrap();
+    thread::spawn(move || {
+        let mut d = d;
+        let id = d.connect(addr).unwrap();
+        wait_connected(&mut d, id);
+    })
+    .join()
+    .unwrap();
+}

@@ -388,6 +388,8 @@ impl Driver {
     }
 
     /// The bytes received on `conn` and not yet consumed (empty for an unknown connection).
+    /// After `Closed` they stay readable until the next [`poll`](Self::poll), so a response that
+    /// arrived just before the peer's EOF can still be decoded.
     pub fn rx(&self, conn: ConnId) -> &[u8] {
         match self.lookup(conn) {
             Some(i) => {
@@ -423,6 +425,10 @@ impl Driver {
     /// no events (a wake, an interrupted wait); callers loop. Clears the parked flag (see the
     /// module docs). `EINTR`, `EAGAIN`, `EBUSY` and a full submission queue are handled here;
     /// other ring errors are returned, and events gathered so far are still appended.
+    ///
+    /// Work queued after `poll` returns (by [`send`](Self::send), [`connect`](Self::connect),
+    /// or re-armed receives) reaches the kernel at the next `poll`, so the sender loop should
+    /// end every turn with one.
     pub fn poll(&mut self, timeout: Option<Duration>, events: &mut Vec<Event>) -> io::Result<()> {
         let r = self.poll_inner(timeout);
         self.waker.set_parked(false);
