@@ -46,6 +46,14 @@ impl Waker {
     /// Wakes the sender if it is parked (or about to park) in [`Driver::poll`](super::Driver::poll).
     /// Call it after publishing the work the sender should see.
     pub fn wake(&self) {
+        // The fence orders the caller's publication of work before the read of `parked` (the
+        // sender's side is a SeqCst store of `parked` before it rechecks its queues), so one of
+        // the two always sees the other. A plain load then keeps the cache line shared among
+        // application threads while the sender is busy; only a parked sender costs a swap.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if !self.parked.load(Ordering::Relaxed) {
+            return;
+        }
         if self.parked.swap(false, Ordering::SeqCst) {
             let one: u64 = 1;
             // SAFETY: writes 8 bytes from a live local u64 to an eventfd we own; the fd stays
