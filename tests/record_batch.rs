@@ -9,6 +9,7 @@ use kafka_protocol::records::{
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
+use ringkafka::protocol::primitives::varlong_len;
 use ringkafka::protocol::record_batch::{
     batch_base_sequence, batch_record_count, decode_batches, record_size_upper_bound,
     rewrite_producer_fields, BatchWriter, ProducerFields, RecordBatch, ATTRIBUTES_OFFSET, BATCH_HEADER_LEN,
@@ -31,12 +32,23 @@ const PRODUCER: ProducerFields = ProducerFields { producer_id: 1000, producer_ep
 /// Writes `records` with our encoder, checking each append against the upper bound.
 fn write(records: &[Input], producer: ProducerFields) -> Vec<u8> {
     let mut w = BatchWriter::new(Vec::new(), producer, 0);
-    for r in records {
+    for (i, r) in records.iter().enumerate() {
         let bound = record_size_upper_bound(r.key.as_deref(), r.value.as_deref(), &r.headers);
         let before = w.len();
         let n = w.append(r.timestamp, r.key.as_deref(), r.value.as_deref(), &r.headers);
         assert_eq!(w.len() - before, n, "append reports the bytes it wrote");
         assert!(n <= bound, "record took {n} bytes, bound said {bound}");
+        // The bound is exact but for the deltas, which it takes at their widest (10 and 5
+        // bytes), plus at most one byte more in the length varint that slack can cost. Checking
+        // the slack exactly catches a bound that is short by a byte even when the small offset
+        // deltas reachable in a test would hide it.
+        let delta_slack =
+            (10 - varlong_len(r.timestamp.wrapping_sub(records[0].timestamp))) + (5 - varlong_len(i as i64));
+        let slack = bound - n;
+        assert!(
+            (delta_slack..=delta_slack + 1).contains(&slack),
+            "bound {bound} for a {n}-byte record: slack {slack}, deltas explain {delta_slack}"
+        );
     }
     assert_eq!(w.record_count() as usize, records.len());
     w.close()
