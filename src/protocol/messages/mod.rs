@@ -13,7 +13,10 @@ use super::header::{decode_response_header, RequestHeader};
 use super::primitives::{DecodeError, DecodeResult, Reader};
 use super::version::ApiKey;
 
-pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
+pub use api_versions::{
+    api_versions_fallback_version, decode_api_versions_response, ApiVersion, ApiVersionsRequest,
+    ApiVersionsResponse,
+};
 pub use init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 pub use metadata::{MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic};
 pub use produce::{
