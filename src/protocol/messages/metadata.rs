@@ -160,11 +160,7 @@ impl Decode for MetadataRequest {
         check_version(ApiKey::Metadata, version)?;
         let flex = flexible(version);
         // Smallest topic: uuid (v10+) + empty/null name + tagged section (flexible).
-        let min_elem = match version {
-            0..=8 => 2,
-            9 => 2,
-            _ => 18,
-        };
+        let min_elem = if version >= 10 { 18 } else { 2 };
         let topics = match r.nullable_array_len(flex, min_elem)? {
             None if version == 0 => return Err(DecodeError::UnexpectedNull("topics")),
             None => None,
