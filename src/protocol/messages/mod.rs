@@ -26,11 +26,15 @@ pub use produce::{
 
 /// Appends the body of a message at `version`.
 pub trait Encode {
+    /// Appends the body at `version` (which must be in the API's supported range; checked by a
+    /// `debug_assert`). Fields absent at `version` are not written.
     fn encode(&self, version: i16, buf: &mut Vec<u8>);
 }
 
 /// Reads the body of a message at `version`.
 pub trait Decode: Sized {
+    /// Reads the body at `version`; a version outside the supported range is
+    /// [`DecodeError::UnsupportedVersion`]. Fields absent at `version` get the schema's default.
     fn decode(r: &mut Reader<'_>, version: i16) -> DecodeResult<Self>;
 }
 
