@@ -125,6 +125,9 @@ pub fn consume_all(topic: &str, partitions: i32, expected: usize, timeout: Durat
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
+        // Tansu 0.6.0 only logs a CRC-32C mismatch and stores the batch anyway, so the reader is
+        // the one place a bad CRC shows up: make librdkafka verify it (off by default).
+        .set("check.crcs", "true")
         // Nothing transactional here; do not depend on the broker computing a stable offset.
         .set("isolation.level", "read_uncommitted")
         .create()
