@@ -1,4 +1,7 @@
-//! Records as the application hands them in and the metadata the broker hands back.
+//! Records as the application hands them in, the serializers that turn keys and values into
+//! bytes on the caller's thread, and the metadata the broker hands back.
+
+use std::fmt;
 
 /// A record header: a string key and optional bytes value. Keys need not be unique.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -11,5 +14,204 @@ impl Header {
     /// A header with a value.
     pub fn new(key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
         Header { key: key.into(), value: Some(value.into()) }
+    }
+
+    /// A header with a null value.
+    pub fn null(key: impl Into<String>) -> Self {
+        Header { key: key.into(), value: None }
+    }
+}
+
+/// A record to send: a topic and a value, and optionally a key, a partition, a timestamp
+/// (milliseconds since the epoch; the producer's clock at `send` otherwise) and headers.
+/// A `None` value is a tombstone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProducerRecord<K, V> {
+    pub topic: String,
+    pub partition: Option<i32>,
+    pub key: Option<K>,
+    pub value: Option<V>,
+    pub timestamp: Option<i64>,
+    pub headers: Vec<Header>,
+}
+
+impl<K, V> ProducerRecord<K, V> {
+    /// A record with a value and nothing else.
+    pub fn new(topic: impl Into<String>, value: V) -> Self {
+        ProducerRecord {
+            topic: topic.into(),
+            partition: None,
+            key: None,
+            value: Some(value),
+            timestamp: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Sets the key.
+    pub fn key(mut self, key: K) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Sets an explicit partition (the partitioner is bypassed).
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Sets an explicit timestamp in milliseconds since the epoch.
+    pub fn timestamp(mut self, ms: i64) -> Self {
+        self.timestamp = Some(ms);
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push(Header::new(key, value));
+        self
+    }
+
+    /// Replaces the value (`None` for a tombstone).
+    pub fn value(mut self, value: Option<V>) -> Self {
+        self.value = value;
+        self
+    }
+}
+
+/// What the broker said about a delivered record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// The topic (shared: completing a record does not allocate its name).
+    pub topic: std::sync::Arc<str>,
+    pub partition: i32,
+    /// The record's offset; -1 with `acks=0`.
+    pub offset: i64,
+    /// CreateTime (the record's timestamp), or the broker's LogAppendTime when the topic uses it.
+    pub timestamp: i64,
+    /// Serialized key size in bytes (-1 for a null key).
+    pub serialized_key_size: i32,
+    /// Serialized value size in bytes (-1 for a null value).
+    pub serialized_value_size: i32,
+}
+
+/// A serializer failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SerializationError(pub String);
+
+impl fmt::Display for SerializationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SerializationError {}
+
+/// Turns a key or value into bytes on the caller's thread (Java's `Serializer<T>`). Takes the
+/// value by move so owned bytes pass through without a copy.
+pub trait Serializer<T>: Send + Sync + 'static {
+    /// Serializes `data` for `topic`.
+    fn serialize(&self, topic: &str, data: T) -> Result<Vec<u8>, SerializationError>;
+}
+
+/// Bytes as they are (Java's `ByteArraySerializer`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ByteArraySerializer;
+
+impl Serializer<Vec<u8>> for ByteArraySerializer {
+    #[inline]
+    fn serialize(&self, _: &str, data: Vec<u8>) -> Result<Vec<u8>, SerializationError> {
+        Ok(data)
+    }
+}
+
+impl<'a> Serializer<&'a [u8]> for ByteArraySerializer {
+    #[inline]
+    fn serialize(&self, _: &str, data: &'a [u8]) -> Result<Vec<u8>, SerializationError> {
+        Ok(data.to_vec())
+    }
+}
+
+/// UTF-8 strings (Java's `StringSerializer`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StringSerializer;
+
+impl Serializer<String> for StringSerializer {
+    #[inline]
+    fn serialize(&self, _: &str, data: String) -> Result<Vec<u8>, SerializationError> {
+        Ok(data.into_bytes())
+    }
+}
+
+impl<'a> Serializer<&'a str> for StringSerializer {
+    #[inline]
+    fn serialize(&self, _: &str, data: &'a str) -> Result<Vec<u8>, SerializationError> {
+        Ok(data.as_bytes().to_vec())
+    }
+}
+
+macro_rules! big_endian_serializer {
+    ($name:ident, $t:ty, $java:literal) => {
+        #[doc = concat!("Big-endian `", stringify!($t), "` (Java's `", $java, "`).")]
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $name;
+
+        impl Serializer<$t> for $name {
+            #[inline]
+            fn serialize(&self, _: &str, data: $t) -> Result<Vec<u8>, SerializationError> {
+                Ok(data.to_be_bytes().to_vec())
+            }
+        }
+    };
+}
+
+big_endian_serializer!(ShortSerializer, i16, "ShortSerializer");
+big_endian_serializer!(IntegerSerializer, i32, "IntegerSerializer");
+big_endian_serializer!(LongSerializer, i64, "LongSerializer");
+big_endian_serializer!(FloatSerializer, f32, "FloatSerializer");
+big_endian_serializer!(DoubleSerializer, f64, "DoubleSerializer");
+
+/// One byte, 1 or 0 (Java's `BooleanSerializer`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BooleanSerializer;
+
+impl Serializer<bool> for BooleanSerializer {
+    fn serialize(&self, _: &str, data: bool) -> Result<Vec<u8>, SerializationError> {
+        Ok(vec![u8::from(data)])
+    }
+}
+
+/// A UUID as its canonical 36-character string (Java's `UUIDSerializer`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UuidSerializer;
+
+impl Serializer<[u8; 16]> for UuidSerializer {
+    fn serialize(&self, _: &str, u: [u8; 16]) -> Result<Vec<u8>, SerializationError> {
+        let mut s = String::with_capacity(36);
+        for (i, b) in u.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                s.push('-');
+            }
+            s.push_str(&format!("{b:02x}"));
+        }
+        Ok(s.into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializers_match_java_bytes() {
+        assert_eq!(IntegerSerializer.serialize("t", 0x01020304).unwrap(), [1, 2, 3, 4]);
+        assert_eq!(LongSerializer.serialize("t", -1).unwrap(), [0xff; 8]);
+        assert_eq!(ShortSerializer.serialize("t", 258).unwrap(), [1, 2]);
+        assert_eq!(DoubleSerializer.serialize("t", 1.0).unwrap(), 1.0f64.to_be_bytes());
+        assert_eq!(StringSerializer.serialize("t", "é").unwrap(), "é".as_bytes());
+        assert_eq!(BooleanSerializer.serialize("t", true).unwrap(), [1]);
+        let u =
+            [0x12, 0x3e, 0x45, 0x67, 0xe8, 0x9b, 0x12, 0xd3, 0xa4, 0x56, 0x42, 0x66, 0x14, 0x17, 0x40, 0x00];
+        assert_eq!(UuidSerializer.serialize("t", u).unwrap(), b"123e4567-e89b-12d3-a456-426614174000");
     }
 }

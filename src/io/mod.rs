@@ -8,6 +8,8 @@
 //! never touch the wrong connection.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod affinity;
+
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -99,6 +101,16 @@ impl Driver {
     /// A `Closed` event follows (unless one was already reported).
     pub fn close(&mut self, conn: ConnId) {
         let _ = conn;
+        todo!()
+    }
+
+    /// Announces that the sender is about to park (see the parking protocol).
+    pub fn prepare_park(&self) {
+        todo!()
+    }
+
+    /// Withdraws [`prepare_park`](Self::prepare_park): the sender found work and will not park.
+    pub fn cancel_park(&self) {
         todo!()
     }
 

@@ -66,3 +66,12 @@ impl Request for ApiVersionsRequest {
     const API_KEY: ApiKey = ApiKey::ApiVersions;
     type Response = ApiVersionsResponse;
 }
+
+/// TEMPORARY (replaced by the codec branch): decodes an ApiVersions response body.
+pub fn decode_api_versions_response(
+    body: &[u8],
+    requested_version: i16,
+) -> DecodeResult<ApiVersionsResponse> {
+    let mut r = Reader::new(body);
+    ApiVersionsResponse::decode(&mut r, requested_version)
+}

@@ -1,0 +1,517 @@
+//! Producer configuration: a typed builder, and [`ProducerConfig::from_properties`] for the Java
+//! (and common librdkafka) property names. Defaults are the Java client's (Kafka 4.0), except
+//! `sender.cpu`, which is ours.
+//!
+//! ```
+//! use ringkafka::ProducerConfig;
+//! let cfg = ProducerConfig::from_properties([
+//!     ("bootstrap.servers", "127.0.0.1:9092"),
+//!     ("linger.ms", "5"),
+//!     ("acks", "all"),
+//! ])
+//! .unwrap();
+//! assert_eq!(cfg.linger.as_millis(), 5);
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+/// Which acknowledgement the producer waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// `acks=0`: complete as soon as the request is written; the offset is unknown (-1).
+    None,
+    /// `acks=1`: the leader wrote the record.
+    Leader,
+    /// `acks=all` / `-1`: every in-sync replica has it.
+    All,
+}
+
+impl Acks {
+    /// The wire value.
+    pub fn as_i16(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
+/// Compression of record batches. Only `None` is implemented so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+}
+
+/// Where the sender thread runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SenderCpu {
+    /// The last CPU the process may run on (the default).
+    Last,
+    /// A given CPU.
+    Cpu(usize),
+    /// No pinning (`sender.cpu=-1`).
+    Unpinned,
+}
+
+/// A configuration key had a bad value, was unknown, or conflicts with another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The property name at fault.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, message: impl Into<String>) -> Self {
+        ConfigError { key: key.to_string(), message: message.into() }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration `{}`: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Everything the producer can be told. Build with [`ProducerConfig::new`] and the setters, or
+/// [`ProducerConfig::from_properties`]; [`ProducerConfig::validate`] runs when the producer starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerConfig {
+    /// `bootstrap.servers`: `host:port` pairs to find the cluster from.
+    pub bootstrap_servers: Vec<String>,
+    /// `client.id`.
+    pub client_id: String,
+    /// `acks` (default all).
+    pub acks: Acks,
+    /// `linger.ms` (default 5 ms, Kafka 4.0).
+    pub linger: Duration,
+    /// `batch.size` in bytes (default 16384).
+    pub batch_size: usize,
+    /// `buffer.memory` in bytes (default 32 MiB).
+    pub buffer_memory: usize,
+    /// `max.block.ms` (default 60 s): how long `send` may block for buffer space, and how long
+    /// a record may wait for its topic's metadata.
+    pub max_block: Duration,
+    /// `max.request.size` in bytes (default 1 MiB).
+    pub max_request_size: usize,
+    /// `retries` (default `i32::MAX`; `delivery.timeout.ms` is the real bound).
+    pub retries: u32,
+    /// `retry.backoff.ms` (default 100 ms).
+    pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms` (default 1 s).
+    pub retry_backoff_max: Duration,
+    /// `delivery.timeout.ms` (default 120 s).
+    pub delivery_timeout: Duration,
+    /// `request.timeout.ms` (default 30 s).
+    pub request_timeout: Duration,
+    /// `max.in.flight.requests.per.connection` (default 5).
+    pub max_in_flight: usize,
+    /// `enable.idempotence` (default true).
+    pub enable_idempotence: bool,
+    /// `metadata.max.age.ms` (default 5 min).
+    pub metadata_max_age: Duration,
+    /// `partitioner.ignore.keys` (default false).
+    pub partitioner_ignore_keys: bool,
+    /// `compression.type` (default none).
+    pub compression: Compression,
+    /// `sender.cpu`: the CPU the sender thread is pinned to.
+    pub sender_cpu: SenderCpu,
+    /// Whether `delivery.timeout.ms` was set explicitly (Java rejects an explicit value below
+    /// `linger.ms + request.timeout.ms` but silently raises the default).
+    delivery_timeout_explicit: bool,
+    /// Whether idempotence was set explicitly (Java turns a default idempotence off silently
+    /// when `acks` or in-flight settings conflict, and rejects an explicit one).
+    idempotence_explicit: bool,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            bootstrap_servers: Vec::new(),
+            client_id: "ringkafka".to_string(),
+            acks: Acks::All,
+            linger: Duration::from_millis(5),
+            batch_size: 16 * 1024,
+            buffer_memory: 32 * 1024 * 1024,
+            max_block: Duration::from_secs(60),
+            max_request_size: 1024 * 1024,
+            retries: i32::MAX as u32,
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(1000),
+            delivery_timeout: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(30),
+            max_in_flight: 5,
+            enable_idempotence: true,
+            metadata_max_age: Duration::from_secs(300),
+            partitioner_ignore_keys: false,
+            compression: Compression::None,
+            sender_cpu: SenderCpu::Last,
+            delivery_timeout_explicit: false,
+            idempotence_explicit: false,
+        }
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
+    v.trim().parse::<T>().map_err(|_| ConfigError::new(key, format!("`{v}` is not a valid number")))
+}
+
+fn parse_ms(key: &str, v: &str) -> Result<Duration, ConfigError> {
+    let n: i64 = parse_num(key, v)?;
+    if n < 0 {
+        return Err(ConfigError::new(key, format!("must not be negative, got {n}")));
+    }
+    Ok(Duration::from_millis(n as u64))
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::new(key, format!("`{v}` is not true or false"))),
+    }
+}
+
+fn parse_positive(key: &str, v: &str) -> Result<usize, ConfigError> {
+    let n: i64 = parse_num(key, v)?;
+    if n <= 0 {
+        return Err(ConfigError::new(key, format!("must be positive, got {n}")));
+    }
+    Ok(n as usize)
+}
+
+impl ProducerConfig {
+    /// Java's defaults with the given bootstrap servers (comma-separated `host:port`).
+    pub fn new(bootstrap_servers: &str) -> Self {
+        ProducerConfig { bootstrap_servers: split_servers(bootstrap_servers), ..Default::default() }
+    }
+
+    /// Builds a configuration from Java property names (and the librdkafka aliases
+    /// `metadata.broker.list`, `queue.buffering.max.ms`, `message.timeout.ms`,
+    /// `request.required.acks`, `compression.codec`, `max.in.flight`, `message.send.max.retries`,
+    /// `topic.metadata.refresh.interval.ms`, `queue.buffering.max.kbytes`). An unknown key or a
+    /// bad value is an error naming the key; so is an inconsistent combination.
+    pub fn from_properties<K: AsRef<str>, V: AsRef<str>>(
+        props: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, ConfigError> {
+        let mut cfg = ProducerConfig::default();
+        for (k, v) in props {
+            cfg.set(k.as_ref(), v.as_ref())?;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Sets one property by its Java (or librdkafka) name.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<&mut Self, ConfigError> {
+        let v = value.trim();
+        match key {
+            "bootstrap.servers" | "metadata.broker.list" => self.bootstrap_servers = split_servers(v),
+            "client.id" => self.client_id = v.to_string(),
+            "acks" | "request.required.acks" => {
+                self.acks = match v.to_ascii_lowercase().as_str() {
+                    "0" => Acks::None,
+                    "1" => Acks::Leader,
+                    "all" | "-1" => Acks::All,
+                    _ => return Err(ConfigError::new(key, format!("`{v}` is not one of 0, 1, all, -1"))),
+                }
+            }
+            "linger.ms" | "queue.buffering.max.ms" => self.linger = parse_ms(key, v)?,
+            "batch.size" => {
+                let n: i64 = parse_num(key, v)?;
+                if n < 0 {
+                    return Err(ConfigError::new(key, format!("must not be negative, got {n}")));
+                }
+                self.batch_size = n as usize;
+            }
+            "buffer.memory" => self.buffer_memory = parse_positive(key, v)?,
+            "queue.buffering.max.kbytes" => self.buffer_memory = parse_positive(key, v)? * 1024,
+            "max.block.ms" => self.max_block = parse_ms(key, v)?,
+            "max.request.size" => self.max_request_size = parse_positive(key, v)?,
+            "retries" | "message.send.max.retries" => {
+                let n: i64 = parse_num(key, v)?;
+                if n < 0 {
+                    return Err(ConfigError::new(key, format!("must not be negative, got {n}")));
+                }
+                self.retries = n.min(i32::MAX as i64) as u32;
+            }
+            "retry.backoff.ms" => self.retry_backoff = parse_ms(key, v)?,
+            "retry.backoff.max.ms" => self.retry_backoff_max = parse_ms(key, v)?,
+            "delivery.timeout.ms" | "message.timeout.ms" => {
+                self.delivery_timeout = parse_ms(key, v)?;
+                self.delivery_timeout_explicit = true;
+            }
+            "request.timeout.ms" => {
+                let d = parse_ms(key, v)?;
+                if d.is_zero() {
+                    return Err(ConfigError::new(key, "must be positive"));
+                }
+                self.request_timeout = d;
+            }
+            "max.in.flight.requests.per.connection" | "max.in.flight" => {
+                self.max_in_flight = parse_positive(key, v)?
+            }
+            "enable.idempotence" => {
+                self.enable_idempotence = parse_bool(key, v)?;
+                self.idempotence_explicit = true;
+            }
+            "metadata.max.age.ms" | "topic.metadata.refresh.interval.ms" => {
+                self.metadata_max_age = parse_ms(key, v)?
+            }
+            "partitioner.ignore.keys" => self.partitioner_ignore_keys = parse_bool(key, v)?,
+            "compression.type" | "compression.codec" => {
+                self.compression = match v.to_ascii_lowercase().as_str() {
+                    "none" => Compression::None,
+                    "gzip" | "snappy" | "lz4" | "zstd" => {
+                        return Err(ConfigError::new(
+                            key,
+                            format!("`{v}` is not implemented yet; only `none`"),
+                        ))
+                    }
+                    _ => return Err(ConfigError::new(key, format!("unknown compression type `{v}`"))),
+                }
+            }
+            "sender.cpu" => {
+                let n: i64 = parse_num(key, v)?;
+                self.sender_cpu = match n {
+                    -1 => SenderCpu::Unpinned,
+                    n if n >= 0 => SenderCpu::Cpu(n as usize),
+                    _ => return Err(ConfigError::new(key, "must be a CPU number or -1")),
+                };
+            }
+            _ => return Err(ConfigError::new(key, "unknown configuration key")),
+        }
+        Ok(self)
+    }
+
+    /// Checks consistency, as Java's `ProducerConfig` does: bootstrap servers present and
+    /// well-formed; with idempotence set explicitly, `acks=all`, `retries > 0` and at most 5
+    /// requests in flight; with idempotence left at its default, a conflicting setting turns it
+    /// off (Java 3.x+ behaviour); an explicit `delivery.timeout.ms` must be at least
+    /// `linger.ms + request.timeout.ms` (a default one is raised to that).
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        if self.bootstrap_servers.is_empty() {
+            return Err(ConfigError::new("bootstrap.servers", "at least one host:port is required"));
+        }
+        for s in &self.bootstrap_servers {
+            match s.rsplit_once(':') {
+                Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => {}
+                _ => return Err(ConfigError::new("bootstrap.servers", format!("`{s}` is not host:port"))),
+            }
+        }
+        if self.enable_idempotence {
+            let conflict = if self.acks != Acks::All {
+                Some(("acks", "idempotence requires acks=all"))
+            } else if self.max_in_flight > 5 {
+                Some((
+                    "max.in.flight.requests.per.connection",
+                    "idempotence requires at most 5 requests in flight per connection",
+                ))
+            } else if self.retries == 0 {
+                Some(("retries", "idempotence requires retries > 0"))
+            } else {
+                None
+            };
+            if let Some((key, msg)) = conflict {
+                if self.idempotence_explicit {
+                    return Err(ConfigError::new(key, msg));
+                }
+                self.enable_idempotence = false;
+            }
+        }
+        let floor = self.linger + self.request_timeout;
+        if self.delivery_timeout < floor {
+            if self.delivery_timeout_explicit {
+                return Err(ConfigError::new(
+                    "delivery.timeout.ms",
+                    format!("must be at least linger.ms + request.timeout.ms = {} ms", floor.as_millis()),
+                ));
+            }
+            self.delivery_timeout = floor;
+        }
+        if self.retry_backoff_max < self.retry_backoff {
+            self.retry_backoff_max = self.retry_backoff;
+        }
+        Ok(())
+    }
+
+    /// Sets `enable.idempotence` explicitly.
+    pub fn idempotence(mut self, on: bool) -> Self {
+        self.enable_idempotence = on;
+        self.idempotence_explicit = true;
+        self
+    }
+
+    /// Sets `acks`.
+    pub fn acks(mut self, acks: Acks) -> Self {
+        self.acks = acks;
+        self
+    }
+
+    /// Sets `linger.ms`.
+    pub fn linger(mut self, d: Duration) -> Self {
+        self.linger = d;
+        self
+    }
+
+    /// Sets `batch.size`.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n;
+        self
+    }
+
+    /// Sets `buffer.memory`.
+    pub fn buffer_memory(mut self, n: usize) -> Self {
+        self.buffer_memory = n;
+        self
+    }
+
+    /// Sets `max.block.ms`.
+    pub fn max_block(mut self, d: Duration) -> Self {
+        self.max_block = d;
+        self
+    }
+
+    /// Sets `max.request.size`.
+    pub fn max_request_size(mut self, n: usize) -> Self {
+        self.max_request_size = n;
+        self
+    }
+
+    /// Sets `delivery.timeout.ms` explicitly.
+    pub fn delivery_timeout(mut self, d: Duration) -> Self {
+        self.delivery_timeout = d;
+        self.delivery_timeout_explicit = true;
+        self
+    }
+
+    /// Sets `request.timeout.ms`.
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = d;
+        self
+    }
+
+    /// Sets `max.in.flight.requests.per.connection`.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n;
+        self
+    }
+
+    /// Sets `client.id`.
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = id.into();
+        self
+    }
+
+    /// Sets `sender.cpu`.
+    pub fn sender_cpu(mut self, cpu: SenderCpu) -> Self {
+        self.sender_cpu = cpu;
+        self
+    }
+
+    /// Sets `partitioner.ignore.keys`.
+    pub fn partitioner_ignore_keys(mut self, on: bool) -> Self {
+        self.partitioner_ignore_keys = on;
+        self
+    }
+
+    /// Sets `retry.backoff.ms` and `retry.backoff.max.ms`.
+    pub fn retry_backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.retry_backoff = base;
+        self.retry_backoff_max = max;
+        self
+    }
+
+    /// Sets `metadata.max.age.ms`.
+    pub fn metadata_max_age(mut self, d: Duration) -> Self {
+        self.metadata_max_age = d;
+        self
+    }
+}
+
+fn split_servers(v: &str) -> Vec<String> {
+    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_defaults() {
+        let mut c = ProducerConfig::new("h:1");
+        c.validate().unwrap();
+        assert_eq!(c.acks, Acks::All);
+        assert_eq!(c.batch_size, 16384);
+        assert_eq!(c.buffer_memory, 33554432);
+        assert_eq!(c.delivery_timeout, Duration::from_secs(120));
+        assert!(c.enable_idempotence);
+        assert_eq!(c.max_in_flight, 5);
+    }
+
+    #[test]
+    fn unknown_key_and_bad_values_name_the_key() {
+        let e =
+            ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("lingr.ms", "5")]).unwrap_err();
+        assert_eq!(e.key, "lingr.ms");
+        let e = ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("acks", "2")]).unwrap_err();
+        assert_eq!(e.key, "acks");
+        let e =
+            ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("batch.size", "x")]).unwrap_err();
+        assert_eq!(e.key, "batch.size");
+        let e = ProducerConfig::from_properties([("linger.ms", "1")]).unwrap_err();
+        assert_eq!(e.key, "bootstrap.servers");
+    }
+
+    #[test]
+    fn explicit_idempotence_conflicts_are_errors_default_turns_off() {
+        let e = ProducerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("enable.idempotence", "true"),
+            ("acks", "1"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "acks");
+        let e = ProducerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("enable.idempotence", "true"),
+            ("max.in.flight.requests.per.connection", "6"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "max.in.flight.requests.per.connection");
+        let c = ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("acks", "1")]).unwrap();
+        assert!(!c.enable_idempotence);
+    }
+
+    #[test]
+    fn delivery_timeout_floor() {
+        let e = ProducerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("delivery.timeout.ms", "1000"),
+            ("request.timeout.ms", "2000"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "delivery.timeout.ms");
+        let c =
+            ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("request.timeout.ms", "200000")])
+                .unwrap();
+        assert_eq!(c.delivery_timeout, Duration::from_millis(200005));
+    }
+
+    #[test]
+    fn librdkafka_aliases() {
+        let c = ProducerConfig::from_properties([
+            ("metadata.broker.list", "a:1,b:2"),
+            ("queue.buffering.max.ms", "7"),
+            ("request.required.acks", "-1"),
+        ])
+        .unwrap();
+        assert_eq!(c.bootstrap_servers, vec!["a:1", "b:2"]);
+        assert_eq!(c.linger, Duration::from_millis(7));
+    }
+}

@@ -1,0 +1,208 @@
+//! The accumulator: per-partition queues of record batches, encoded in place in wire form.
+//!
+//! Records are appended to the open batch at the tail of their partition's queue; a batch closes
+//! when the next record would take it past `batch.size` (a record larger than that gets a batch
+//! of its own). The head batch of a queue is drained into a Produce request when it is full, its
+//! `linger.ms` has passed, or a flush, a close or a memory shortage asks for everything now.
+//! Batches own the completions of their records, in append order, so callbacks fire in send
+//! order within each partition.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::delivery::Completion;
+use crate::engine::partitioner::StickyState;
+use crate::engine::Pending;
+use crate::protocol::record_batch::{BatchWriter, ProducerFields};
+
+/// What a batch keeps of each record after its bytes are in the batch.
+#[derive(Debug)]
+pub(crate) struct RecordInfo {
+    pub completion: Completion,
+    pub enqueued: Instant,
+    pub timestamp: i64,
+    pub key_size: i32,
+    pub value_size: i32,
+    /// The flush generation the record belongs to (see `Engine::flush`).
+    pub generation: u32,
+}
+
+/// The bytes of a batch: still being appended to, or closed and ready for the wire.
+#[derive(Debug)]
+pub(crate) enum BatchData {
+    Open(BatchWriter),
+    Closed(Vec<u8>),
+}
+
+/// One record batch for one partition.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub data: BatchData,
+    pub records: Vec<RecordInfo>,
+    /// When the first record was appended (linger and delivery timeout count from here).
+    pub created: Instant,
+    /// `buffer.memory` bytes held by the records; released when the batch completes.
+    pub reserved: usize,
+    /// Send attempts so far.
+    pub attempts: u32,
+    /// Base sequence, once assigned (on first drain, with idempotence).
+    pub sequence: Option<i32>,
+    /// Not to be sent again before this (retry backoff).
+    pub retry_at: Option<Instant>,
+    /// The last error, for the delivery-timeout message.
+    pub last_error: Option<String>,
+}
+
+impl Batch {
+    pub fn record_count(&self) -> i32 {
+        self.records.len() as i32
+    }
+
+    /// Bytes on the wire.
+    pub fn size(&self) -> usize {
+        match &self.data {
+            BatchData::Open(w) => w.len(),
+            BatchData::Closed(b) => b.len(),
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        matches!(self.data, BatchData::Open(_))
+    }
+
+    /// Closes the batch if it is open (back-patches header and CRC).
+    pub fn close(&mut self) {
+        if let BatchData::Open(_) = self.data {
+            let BatchData::Open(w) = std::mem::replace(&mut self.data, BatchData::Closed(Vec::new())) else {
+                unreachable!("checked above")
+            };
+            self.data = BatchData::Closed(w.close());
+        }
+    }
+
+    /// The closed bytes (the batch must be closed).
+    pub fn bytes(&self) -> &[u8] {
+        match &self.data {
+            BatchData::Closed(b) => b,
+            BatchData::Open(_) => &[],
+        }
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        match &mut self.data {
+            BatchData::Closed(b) => b,
+            BatchData::Open(_) => &mut [],
+        }
+    }
+}
+
+/// One partition: its leader and its queue.
+#[derive(Debug)]
+pub(crate) struct PartitionState {
+    /// Leader node id, -1 when unknown.
+    pub leader: i32,
+    pub queue: VecDeque<Batch>,
+    /// Batches of this partition in flight.
+    pub in_flight: u32,
+    /// Next sequence number to assign (idempotence).
+    pub next_sequence: i32,
+}
+
+impl PartitionState {
+    pub fn new(leader: i32) -> Self {
+        PartitionState { leader, queue: VecDeque::new(), in_flight: 0, next_sequence: 0 }
+    }
+}
+
+/// Where a topic's metadata stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TopicMeta {
+    /// Not known yet: records wait (up to `max.block.ms`).
+    Unknown,
+    /// Known, with `partitions.len()` partitions.
+    Known,
+}
+
+/// One topic.
+#[derive(Debug)]
+pub(crate) struct TopicState {
+    pub name: Arc<str>,
+    pub meta: TopicMeta,
+    pub partitions: Vec<PartitionState>,
+    /// Partitions with a known leader (for the sticky partitioner).
+    pub available: Vec<i32>,
+    /// Records that arrived before the topic's metadata, in arrival order.
+    pub waiting: VecDeque<Pending>,
+    pub sticky: StickyState,
+}
+
+impl TopicState {
+    pub fn new(name: &str) -> Self {
+        TopicState {
+            name: name.into(),
+            meta: TopicMeta::Unknown,
+            partitions: Vec::new(),
+            available: Vec::new(),
+            waiting: VecDeque::new(),
+            sticky: StickyState::default(),
+        }
+    }
+}
+
+/// Appends `p` to `part`'s queue, opening a new batch when the tail batch is closed or the
+/// record does not fit. Returns `true` when a batch became full (closed) as a result.
+pub(crate) fn append(
+    part: &mut PartitionState,
+    p: Pending,
+    producer: ProducerFields,
+    batch_size: usize,
+    record_size: usize,
+    generation: u32,
+    spare: &mut Vec<Vec<u8>>,
+) -> bool {
+    let mut closed_one = false;
+    let needs_new = match part.queue.back_mut() {
+        Some(b) if b.is_open() && b.attempts == 0 => {
+            if b.size() + record_size > batch_size && !b.records.is_empty() {
+                b.close();
+                closed_one = true;
+                true
+            } else {
+                false
+            }
+        }
+        _ => true,
+    };
+    if needs_new {
+        let buf = spare.pop().unwrap_or_else(|| Vec::with_capacity(batch_size.max(record_size) + 64));
+        part.queue.push_back(Batch {
+            data: BatchData::Open(BatchWriter::new(buf, producer, 0)),
+            records: Vec::new(),
+            created: p.enqueued,
+            reserved: 0,
+            attempts: 0,
+            sequence: None,
+            retry_at: None,
+            last_error: None,
+        });
+    }
+    let batch = part.queue.back_mut().expect("a batch was just ensured");
+    if let BatchData::Open(w) = &mut batch.data {
+        w.append(p.timestamp, p.key.as_deref(), p.value.as_deref(), &p.headers);
+    }
+    batch.reserved += p.reserved;
+    batch.records.push(RecordInfo {
+        completion: p.completion,
+        enqueued: p.enqueued,
+        timestamp: p.timestamp,
+        key_size: p.key.as_ref().map_or(-1, |k| k.len() as i32),
+        value_size: p.value.as_ref().map_or(-1, |v| v.len() as i32),
+        generation,
+    });
+    if batch.size() >= batch_size {
+        batch.close();
+        closed_one = true;
+    }
+    closed_one
+}

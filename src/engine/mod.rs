@@ -1,0 +1,1368 @@
+//! The producer engine, sans-IO: records, `now` and response bytes go in; connection requests,
+//! request bytes and deadlines come out. It owns the accumulator, the partitioner, the cluster
+//! metadata, the connections' protocol state (version negotiation, in-flight requests,
+//! correlation ids), retries with backoff, and idempotent sequencing. It never touches a socket
+//! or a clock: the sender thread (`crate::sender`) moves bytes and tells it the time.
+//!
+//! Driving it: [`Engine::append`] each record, call [`Engine::poll`] once per loop turn, take
+//! [`Transmit`]s with [`Engine::poll_transmit`], report what the network did with
+//! `on_connected` / `on_frame` / `on_sent` / `on_closed`, and sleep no longer than
+//! [`Engine::poll_timeout`].
+
+pub mod accumulator;
+pub mod partitioner;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{Acks, ProducerConfig};
+use crate::delivery::Completion;
+use crate::error::ProduceError;
+use crate::memory::BufferMemory;
+use crate::metrics::Metrics;
+use crate::protocol::error_code::ErrorCode;
+use crate::protocol::header::{peek_correlation_id, RequestHeader};
+use crate::protocol::messages::api_versions::decode_api_versions_response;
+use crate::protocol::messages::{
+    decode_response, encode_request, ApiVersionsRequest, InitProducerIdRequest, MetadataRequest,
+    MetadataResponse, ProduceRequest, ProduceWriter,
+};
+use crate::protocol::record_batch::{rewrite_producer_fields, ProducerFields};
+use crate::protocol::version::{ApiKey, NegotiatedVersions, VersionRange};
+use crate::record::{Header, RecordMetadata};
+
+use accumulator::{Batch, BatchData, PartitionState, TopicMeta, TopicState};
+use partitioner::{partition_for_key, Partitioner, Rng};
+
+/// A record handed over by `send`, already serialized.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub topic: String,
+    pub partition: Option<i32>,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub timestamp: i64,
+    pub headers: Vec<Header>,
+    /// `buffer.memory` bytes reserved for it (its worst-case size in a batch).
+    pub reserved: usize,
+    pub enqueued: Instant,
+    pub completion: Completion,
+}
+
+/// What the engine asks of the network.
+#[derive(Debug)]
+pub enum Transmit {
+    /// Open a connection to `node` at `addr`.
+    Connect { node: i32, addr: SocketAddr },
+    /// Write these bytes (one or more whole requests) to `node`'s connection.
+    Send { node: i32, buf: Vec<u8> },
+    /// Close `node`'s connection; the engine has already forgotten it.
+    Close { node: i32 },
+}
+
+/// Someone waiting for a flush.
+pub(crate) type FlushWaiter = Box<dyn FnOnce() + Send>;
+
+#[derive(Debug)]
+enum ConnState {
+    Connecting,
+    Handshake,
+    Ready(NegotiatedVersions),
+}
+
+#[derive(Debug)]
+struct InFlightBatch {
+    topic: usize,
+    partition: i32,
+    batch: Batch,
+}
+
+#[derive(Debug)]
+enum Kind {
+    ApiVersions { version: i16 },
+    Metadata { version: i16 },
+    InitProducerId { version: i16 },
+    Produce { version: i16, batches: Vec<InFlightBatch> },
+}
+
+#[derive(Debug)]
+struct InFlight {
+    correlation_id: i32,
+    deadline: Instant,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+struct Conn {
+    state: ConnState,
+    next_correlation: i32,
+    /// Requests awaiting a response, in the order they were sent (Kafka answers in order).
+    in_flight: VecDeque<InFlight>,
+    /// One entry per `Transmit::Send`, in order: the batches of an acks=0 request, completed
+    /// when the driver reports the bytes written.
+    unsent: VecDeque<Option<Vec<InFlightBatch>>>,
+    produce_in_flight: usize,
+    connect_deadline: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    until: Instant,
+    attempts: u32,
+}
+
+/// Bounds on what the engine keeps for reuse.
+const MAX_SPARE_BUFFERS: usize = 64;
+/// The API version we try first; a broker that knows less answers with its own range.
+const API_VERSIONS_FIRST: i16 = 3;
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(50);
+const RECONNECT_BACKOFF_MAX: Duration = Duration::from_millis(1000);
+
+/// The engine. See the module docs.
+pub struct Engine {
+    cfg: ProducerConfig,
+    client_software_version: &'static str,
+    topics: Vec<TopicState>,
+    topic_index: HashMap<Arc<str>, usize>,
+    last_topic: Option<usize>,
+    brokers: HashMap<i32, SocketAddr>,
+    bootstrap: Vec<String>,
+    next_bootstrap: usize,
+    conns: HashMap<i32, Conn>,
+    backoff: HashMap<i32, Backoff>,
+    outbox: VecDeque<Transmit>,
+
+    metadata_in_flight: bool,
+    metadata_due: Option<Instant>,
+    metadata_attempts: u32,
+
+    producer: Option<(i64, i16)>,
+    pid_in_flight: bool,
+    pid_retry_at: Option<Instant>,
+    pid_attempts: u32,
+    epoch_bump_pending: bool,
+
+    generation: u32,
+    outstanding: VecDeque<(u32, usize)>,
+    flush_waiters: Vec<(u32, FlushWaiter)>,
+    incomplete: usize,
+    closing: bool,
+    fatal: Option<ProduceError>,
+
+    partitioner: Option<Box<dyn Partitioner>>,
+    rng: Rng,
+    spare_batches: Vec<Vec<u8>>,
+    spare_requests: Vec<Vec<u8>>,
+    memory: Arc<BufferMemory>,
+    metrics: Arc<Metrics>,
+    next_wakeup: Option<Instant>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("topics", &self.topics.len())
+            .field("conns", &self.conns.len())
+            .field("incomplete", &self.incomplete)
+            .finish_non_exhaustive()
+    }
+}
+
+fn resolve(host_port: &str) -> Option<SocketAddr> {
+    if let Ok(a) = host_port.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    // A host name: resolved on the sender thread (as the Java client does on its I/O thread).
+    host_port.to_socket_addrs().ok()?.next()
+}
+
+/// Kafka's sequence arithmetic: sequences wrap from `i32::MAX` to 0.
+fn next_sequence(seq: i32, inc: i32) -> i32 {
+    if seq > i32::MAX - inc {
+        inc - (i32::MAX - seq) - 1
+    } else {
+        seq + inc
+    }
+}
+
+impl Engine {
+    /// An engine for a validated configuration.
+    pub(crate) fn new(
+        cfg: ProducerConfig,
+        partitioner: Option<Box<dyn Partitioner>>,
+        memory: Arc<BufferMemory>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let bootstrap = cfg.bootstrap_servers.clone();
+        Engine {
+            cfg,
+            client_software_version: env!("CARGO_PKG_VERSION"),
+            topics: Vec::new(),
+            topic_index: HashMap::new(),
+            last_topic: None,
+            brokers: HashMap::new(),
+            bootstrap,
+            next_bootstrap: 0,
+            conns: HashMap::new(),
+            backoff: HashMap::new(),
+            outbox: VecDeque::new(),
+            metadata_in_flight: false,
+            metadata_due: None,
+            metadata_attempts: 0,
+            producer: None,
+            pid_in_flight: false,
+            pid_retry_at: None,
+            pid_attempts: 0,
+            epoch_bump_pending: false,
+            generation: 0,
+            outstanding: VecDeque::new(),
+            flush_waiters: Vec::new(),
+            incomplete: 0,
+            closing: false,
+            fatal: None,
+            partitioner,
+            rng: Rng::new(),
+            spare_batches: Vec::new(),
+            spare_requests: Vec::new(),
+            memory,
+            metrics,
+            next_wakeup: None,
+        }
+    }
+
+    /// Records accepted and not yet completed.
+    pub fn incomplete(&self) -> usize {
+        self.incomplete
+    }
+
+    /// Next thing the network should do.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.outbox.pop_front()
+    }
+
+    /// The latest time the caller may sleep until before calling [`poll`](Self::poll) again.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_wakeup
+    }
+
+    /// Sends everything without lingering and reports to `waiter` once every record accepted
+    /// before this call has completed.
+    pub(crate) fn flush(&mut self, waiter: FlushWaiter) {
+        if self.incomplete == 0 {
+            waiter();
+            return;
+        }
+        self.flush_waiters.push((self.generation, waiter));
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Stops lingering: everything is sent as soon as it can be.
+    pub(crate) fn begin_close(&mut self) {
+        self.closing = true;
+    }
+
+    /// Fails every record not yet completed with `err` (forced close, fatal error).
+    pub(crate) fn fail_all(&mut self, err: ProduceError) {
+        for ti in 0..self.topics.len() {
+            while let Some(p) = self.topics[ti].waiting.pop_front() {
+                self.fail_pending(p, err.clone());
+            }
+            for pi in 0..self.topics[ti].partitions.len() {
+                while let Some(b) = self.topics[ti].partitions[pi].queue.pop_front() {
+                    self.complete_batch(ti, pi as i32, b, Err(err.clone()));
+                }
+            }
+        }
+        let nodes: Vec<i32> = self.conns.keys().copied().collect();
+        for node in nodes {
+            if let Some(conn) = self.conns.remove(&node) {
+                self.outbox.push_back(Transmit::Close { node });
+                for f in conn.in_flight {
+                    if let Kind::Produce { batches, .. } = f.kind {
+                        for b in batches {
+                            self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+                            self.complete_batch(b.topic, b.partition, b.batch, Err(err.clone()));
+                        }
+                    }
+                }
+                for batches in conn.unsent.into_iter().flatten() {
+                    for b in batches {
+                        self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+                        self.complete_batch(b.topic, b.partition, b.batch, Err(err.clone()));
+                    }
+                }
+            }
+        }
+        self.metrics_in_flight();
+        self.check_flushes();
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Records in
+
+    fn topic_idx(&mut self, name: &str) -> usize {
+        if let Some(i) = self.last_topic {
+            if &*self.topics[i].name == name {
+                return i;
+            }
+        }
+        let i = match self.topic_index.get(name) {
+            Some(&i) => i,
+            None => {
+                let i = self.topics.len();
+                let t = TopicState::new(name);
+                self.topic_index.insert(t.name.clone(), i);
+                self.topics.push(t);
+                // A new topic: ask for its metadata now.
+                self.metadata_due = Some(Instant::now().min(self.metadata_due.unwrap_or(Instant::now())));
+                i
+            }
+        };
+        self.last_topic = Some(i);
+        i
+    }
+
+    fn track_generation(&mut self) -> u32 {
+        let g = self.generation;
+        match self.outstanding.back_mut() {
+            Some((gen, n)) if *gen == g => *n += 1,
+            _ => self.outstanding.push_back((g, 1)),
+        }
+        self.incomplete += 1;
+        g
+    }
+
+    fn finish_generation(&mut self, g: u32) {
+        if let Some(e) = self.outstanding.iter_mut().find(|(gen, _)| *gen == g) {
+            e.1 -= 1;
+        }
+        while matches!(self.outstanding.front(), Some((_, 0))) {
+            self.outstanding.pop_front();
+        }
+        self.incomplete -= 1;
+    }
+
+    fn check_flushes(&mut self) {
+        if self.flush_waiters.is_empty() {
+            return;
+        }
+        let oldest = self.outstanding.front().map(|(g, _)| *g);
+        let mut i = 0;
+        while i < self.flush_waiters.len() {
+            let g = self.flush_waiters[i].0;
+            // Generations only grow (wrapping is harmless: 2^32 flushes in flight never happen).
+            let done = match oldest {
+                None => true,
+                Some(o) => o.wrapping_sub(g) as i32 > 0,
+            };
+            if done {
+                let (_, w) = self.flush_waiters.swap_remove(i);
+                w();
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Accepts one record.
+    pub(crate) fn append(&mut self, p: Pending, now: Instant) {
+        let ti = self.topic_idx(&p.topic);
+        if let Some(err) = self.fatal.clone() {
+            let g = self.track_generation();
+            self.fail_record(p, g, err);
+            return;
+        }
+        let topic = &mut self.topics[ti];
+        if topic.meta == TopicMeta::Unknown || !topic.waiting.is_empty() {
+            self.track_generation();
+            self.topics[ti].waiting.push_back(p);
+            if self.metadata_due.is_none_or(|d| d > now) && !self.metadata_in_flight {
+                self.metadata_due = Some(now);
+            }
+            return;
+        }
+        let g = self.track_generation();
+        self.append_known(ti, p, g);
+    }
+
+    fn append_known(&mut self, ti: usize, p: Pending, generation: u32) {
+        let batch_size = self.cfg.batch_size;
+        let topic = &mut self.topics[ti];
+        let n = topic.partitions.len() as i32;
+        let partition = match p.partition {
+            Some(pp) => pp,
+            None => {
+                let custom = self.partitioner.as_mut().and_then(|f| {
+                    f.partition(&topic.name, p.key.as_deref(), p.value.as_deref(), n)
+                        .filter(|x| (0..n).contains(x))
+                });
+                match (custom, &p.key) {
+                    (Some(c), _) => c,
+                    (None, Some(k)) if !self.cfg.partitioner_ignore_keys => partition_for_key(k, n),
+                    _ => topic.sticky.next(n, &topic.available, batch_size, &mut self.rng, p.reserved),
+                }
+            }
+        };
+        if partition < 0 || partition >= n {
+            let err = ProduceError::InvalidPartition { topic: p.topic.clone(), partition, partitions: n };
+            self.fail_record(p, generation, err);
+            return;
+        }
+        let producer = match (self.cfg.enable_idempotence, self.producer) {
+            (true, Some((id, epoch))) => {
+                ProducerFields { producer_id: id, producer_epoch: epoch, base_sequence: 0 }
+            }
+            _ => ProducerFields::NONE,
+        };
+        let size = p.reserved;
+        let part = &mut topic.partitions[partition as usize];
+        accumulator::append(part, p, producer, batch_size, size, generation, &mut self.spare_batches);
+    }
+
+    fn fail_pending(&mut self, p: Pending, err: ProduceError) {
+        // Waiting records were counted in the generation current when they arrived; they are
+        // the oldest outstanding ones, so finishing the front generation is right.
+        let g = self.outstanding.front().map_or(self.generation, |(g, _)| *g);
+        self.fail_record(p, g, err);
+    }
+
+    fn fail_record(&mut self, p: Pending, generation: u32, err: ProduceError) {
+        self.memory.release(p.reserved);
+        Metrics::add(&self.metrics.record_errors, 1);
+        self.finish_generation(generation);
+        p.completion.complete(|| Err(err));
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Completing batches
+
+    fn complete_batch(
+        &mut self,
+        ti: usize,
+        partition: i32,
+        mut batch: Batch,
+        result: Result<(i64, i64), ProduceError>,
+    ) {
+        let topic: Arc<str> = self.topics[ti].name.clone();
+        let now = Instant::now();
+        let n = batch.records.len() as u64;
+        {
+            let mut h = self.metrics.hist.lock().unwrap_or_else(|e| e.into_inner());
+            for r in &batch.records {
+                let us = now.saturating_duration_since(r.enqueued).as_micros() as u64;
+                let _ = h.latency_us.record(us.max(1));
+            }
+        }
+        match &result {
+            Ok(_) => Metrics::add(&self.metrics.records_sent, n),
+            Err(_) => Metrics::add(&self.metrics.record_errors, n),
+        }
+        for (i, r) in batch.records.drain(..).enumerate() {
+            self.finish_generation(r.generation);
+            let topic = &topic;
+            let result = &result;
+            r.completion.complete(|| match result {
+                Ok((base, log_append_time)) => Ok(RecordMetadata {
+                    topic: topic.clone(),
+                    partition,
+                    offset: if *base >= 0 { base + i as i64 } else { -1 },
+                    timestamp: if *log_append_time >= 0 { *log_append_time } else { r.timestamp },
+                    serialized_key_size: r.key_size,
+                    serialized_value_size: r.value_size,
+                }),
+                Err(e) => Err(e.clone()),
+            });
+        }
+        self.memory.release(batch.reserved);
+        if let BatchData::Closed(buf) = batch.data {
+            if self.spare_batches.len() < MAX_SPARE_BUFFERS
+                && buf.capacity() <= self.cfg.batch_size * 2 + 1024
+            {
+                self.spare_batches.push(buf);
+            }
+        }
+    }
+
+    /// A batch came back with a retriable problem (or its connection died): retry it in order,
+    /// or fail it if `delivery.timeout.ms` or `retries` ran out.
+    fn retry_or_fail(
+        &mut self,
+        ti: usize,
+        partition: i32,
+        mut batch: Batch,
+        err: ErrorCode,
+        msg: String,
+        now: Instant,
+    ) {
+        let elapsed = now.saturating_duration_since(batch.created);
+        if elapsed >= self.cfg.delivery_timeout {
+            let e = ProduceError::DeliveryTimeout { elapsed, last_error: Some(msg) };
+            self.fail_sequenced(ti, partition, batch, e);
+            return;
+        }
+        if batch.attempts >= self.cfg.retries {
+            let e = ProduceError::Broker { code: err, message: Some(msg) };
+            self.fail_sequenced(ti, partition, batch, e);
+            return;
+        }
+        batch.attempts += 1;
+        batch.last_error = Some(msg);
+        let exp = self.cfg.retry_backoff.saturating_mul(1u32 << (batch.attempts - 1).min(20));
+        let capped = exp.min(self.cfg.retry_backoff_max);
+        // Jitter of +-20%, as the Java client does.
+        let jitter = capped.as_micros() as u64 / 5;
+        let delta = if jitter > 0 { self.rng.below((2 * jitter) as u32) as u64 } else { 0 };
+        let backoff = Duration::from_micros((capped.as_micros() as u64).saturating_sub(jitter) + delta);
+        batch.retry_at = Some(now + backoff);
+        Metrics::add(&self.metrics.retries, 1);
+        if err.invalidates_metadata() {
+            self.metadata_due = Some(now);
+        }
+        let part = &mut self.topics[ti].partitions[partition as usize];
+        // Keep the queue in sequence order: retries go before everything sent after them.
+        let seq = batch.sequence;
+        let pos = part.queue.iter().position(|b| match (b.sequence, seq) {
+            (None, _) => true,
+            (Some(s), Some(mine)) => s.wrapping_sub(mine) > 0,
+            (Some(_), None) => false,
+        });
+        match pos {
+            Some(i) => part.queue.insert(i, batch),
+            None => part.queue.push_back(batch),
+        }
+    }
+
+    /// Fails a batch for good. If it carried an idempotent sequence, later batches of its
+    /// partition would now be out of sequence: bump the epoch (KIP-360) so they can go on.
+    fn fail_sequenced(&mut self, ti: usize, partition: i32, batch: Batch, e: ProduceError) {
+        if self.cfg.enable_idempotence && batch.sequence.is_some() {
+            self.epoch_bump_pending = true;
+        }
+        self.complete_batch(ti, partition, batch, Err(e));
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Network events
+
+    /// The connection to `node` is up: negotiate versions.
+    pub fn on_connected(&mut self, node: i32, now: Instant) {
+        let Some(conn) = self.conns.get_mut(&node) else { return };
+        conn.state = ConnState::Handshake;
+        self.send_api_versions(node, API_VERSIONS_FIRST, now);
+    }
+
+    fn send_api_versions(&mut self, node: i32, version: i16, now: Instant) {
+        let req = ApiVersionsRequest {
+            client_software_name: "ringkafka".into(),
+            client_software_version: self.client_software_version.into(),
+        };
+        self.send_request(node, version, &req, Kind::ApiVersions { version }, now);
+    }
+
+    fn send_request<R: crate::protocol::messages::Request>(
+        &mut self,
+        node: i32,
+        version: i16,
+        body: &R,
+        kind: Kind,
+        now: Instant,
+    ) {
+        let deadline = now + self.cfg.request_timeout;
+        let mut buf = self.spare_requests.pop().unwrap_or_default();
+        buf.clear();
+        let Some(conn) = self.conns.get_mut(&node) else { return };
+        let correlation_id = conn.next_correlation;
+        conn.next_correlation = conn.next_correlation.wrapping_add(1);
+        encode_request(&mut buf, version, correlation_id, Some(&self.cfg.client_id), body);
+        conn.in_flight.push_back(InFlight { correlation_id, deadline, kind });
+        conn.unsent.push_back(None);
+        self.outbox.push_back(Transmit::Send { node, buf });
+    }
+
+    /// A buffer was written in full to `node`.
+    pub fn on_sent(&mut self, node: i32, buf: Vec<u8>, now: Instant) {
+        if self.spare_requests.len() < MAX_SPARE_BUFFERS && buf.capacity() <= self.cfg.max_request_size * 2 {
+            self.spare_requests.push(buf);
+        }
+        let Some(conn) = self.conns.get_mut(&node) else { return };
+        if let Some(Some(batches)) = conn.unsent.pop_front() {
+            // acks=0: written is all we will ever know.
+            conn.produce_in_flight -= 1;
+            for b in batches {
+                self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+                self.complete_batch(b.topic, b.partition, b.batch, Ok((-1, -1)));
+            }
+            self.metrics_in_flight();
+            self.check_flushes();
+        }
+        let _ = now;
+    }
+
+    /// `node`'s connection failed or was closed by the peer.
+    pub fn on_closed(&mut self, node: i32, reason: &str, now: Instant) {
+        let Some(conn) = self.conns.remove(&node) else { return };
+        self.connection_lost(node, conn, reason, now);
+    }
+
+    fn close_conn(&mut self, node: i32, reason: &str, now: Instant) {
+        if let Some(conn) = self.conns.remove(&node) {
+            self.outbox.push_back(Transmit::Close { node });
+            self.connection_lost(node, conn, reason, now);
+        }
+    }
+
+    fn connection_lost(&mut self, node: i32, conn: Conn, reason: &str, now: Instant) {
+        log::warn!("connection to node {node} lost: {reason}");
+        let b = self.backoff.entry(node).or_insert(Backoff { until: now, attempts: 0 });
+        b.attempts = b.attempts.saturating_add(1);
+        let d = RECONNECT_BACKOFF.saturating_mul(1 << b.attempts.min(10)).min(RECONNECT_BACKOFF_MAX);
+        b.until = now + d;
+        let msg = format!("connection to node {node} lost: {reason}");
+        for f in conn.in_flight {
+            match f.kind {
+                Kind::Metadata { .. } => self.metadata_in_flight = false,
+                Kind::InitProducerId { .. } => {
+                    self.pid_in_flight = false;
+                    self.pid_retry_at = Some(now + self.cfg.retry_backoff);
+                }
+                Kind::ApiVersions { .. } => {}
+                Kind::Produce { batches, .. } => {
+                    for b in batches {
+                        self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+                        self.retry_or_fail(
+                            b.topic,
+                            b.partition,
+                            b.batch,
+                            ErrorCode::NETWORK_EXCEPTION,
+                            msg.clone(),
+                            now,
+                        );
+                    }
+                }
+            }
+        }
+        for batches in conn.unsent.into_iter().flatten() {
+            for b in batches {
+                self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+                self.retry_or_fail(
+                    b.topic,
+                    b.partition,
+                    b.batch,
+                    ErrorCode::NETWORK_EXCEPTION,
+                    msg.clone(),
+                    now,
+                );
+            }
+        }
+        self.metadata_due = Some(now);
+        self.metrics_in_flight();
+        self.check_flushes();
+    }
+
+    fn metrics_in_flight(&self) {
+        let n: usize = self.conns.values().map(|c| c.produce_in_flight).sum();
+        self.metrics.in_flight_requests.store(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// One response frame (without its size prefix) arrived from `node`.
+    pub fn on_frame(&mut self, node: i32, frame: &[u8], now: Instant) {
+        let Some(conn) = self.conns.get_mut(&node) else { return };
+        let id = match peek_correlation_id(frame) {
+            Ok(id) => id,
+            Err(e) => return self.close_conn(node, &format!("malformed response: {e}"), now),
+        };
+        match conn.in_flight.front() {
+            Some(f) if f.correlation_id == id => {}
+            Some(f) => {
+                let expected = f.correlation_id;
+                return self.close_conn(
+                    node,
+                    &format!("response correlation id {id} does not match the oldest request ({expected})"),
+                    now,
+                );
+            }
+            None => return self.close_conn(node, &format!("unexpected response (correlation id {id})"), now),
+        }
+        let f = conn.in_flight.pop_front().expect("checked above");
+        let result = match f.kind {
+            Kind::ApiVersions { version } => self.handle_api_versions(node, version, frame, now),
+            Kind::Metadata { version } => match decode_response::<MetadataRequest>(frame, version) {
+                Ok((_, r)) => {
+                    self.handle_metadata(r, now);
+                    Ok(())
+                }
+                Err(e) => {
+                    self.metadata_in_flight = false;
+                    Err(format!("malformed Metadata response: {e}"))
+                }
+            },
+            Kind::InitProducerId { version } => {
+                match decode_response::<InitProducerIdRequest>(frame, version) {
+                    Ok((_, r)) => {
+                        self.handle_init_producer_id(r.error_code, r.producer_id, r.producer_epoch, now);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.pid_in_flight = false;
+                        Err(format!("malformed InitProducerId response: {e}"))
+                    }
+                }
+            }
+            Kind::Produce { version, batches } => {
+                if let Some(c) = self.conns.get_mut(&node) {
+                    c.produce_in_flight -= 1;
+                }
+                match decode_response::<ProduceRequest>(frame, version) {
+                    Ok((_, r)) => {
+                        self.handle_produce(batches, r, now);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let msg = format!("malformed Produce response: {e}");
+                        for b in batches {
+                            self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+                            self.retry_or_fail(
+                                b.topic,
+                                b.partition,
+                                b.batch,
+                                ErrorCode::CORRUPT_MESSAGE,
+                                msg.clone(),
+                                now,
+                            );
+                        }
+                        Err(msg)
+                    }
+                }
+            }
+        };
+        if let Err(msg) = result {
+            self.close_conn(node, &msg, now);
+        }
+        self.metrics_in_flight();
+        self.check_flushes();
+    }
+
+    fn handle_api_versions(
+        &mut self,
+        node: i32,
+        version: i16,
+        frame: &[u8],
+        now: Instant,
+    ) -> Result<(), String> {
+        // The ApiVersions response header is always v0: the correlation id alone.
+        let body = frame.get(4..).unwrap_or(&[]);
+        let resp =
+            decode_api_versions_response(body, version).map_err(|e| format!("malformed ApiVersions: {e}"))?;
+        if resp.error_code == ErrorCode::UNSUPPORTED_VERSION {
+            let theirs = resp.api_keys.iter().find(|k| k.api_key == ApiKey::ApiVersions as i16);
+            let v = theirs.map_or(0, |k| k.max_version.min(API_VERSIONS_FIRST));
+            if v >= version {
+                return Err("broker rejected every ApiVersions version".into());
+            }
+            self.send_api_versions(node, v, now);
+            return Ok(());
+        }
+        if !resp.error_code.is_ok() {
+            return Err(format!("ApiVersions failed: {}", resp.error_code));
+        }
+        let lookup = |k: i16| {
+            resp.api_keys
+                .iter()
+                .find(|a| a.api_key == k)
+                .map(|a| VersionRange { min: a.min_version, max: a.max_version })
+        };
+        match NegotiatedVersions::from_broker(lookup) {
+            Ok(v) => {
+                if let Some(c) = self.conns.get_mut(&node) {
+                    c.state = ConnState::Ready(v);
+                }
+                self.backoff.remove(&node);
+                Ok(())
+            }
+            Err(e) => {
+                self.fatal = Some(ProduceError::Fatal(format!("node {node}: {e}")));
+                Err(e.to_string())
+            }
+        }
+    }
+
+    fn handle_metadata(&mut self, r: MetadataResponse, now: Instant) {
+        self.metadata_in_flight = false;
+        self.metadata_attempts = 0;
+        for b in &r.brokers {
+            if let Some(addr) = resolve(&format!("{}:{}", b.host, b.port)) {
+                self.brokers.insert(b.node_id, addr);
+            }
+        }
+        let mut retry_soon = false;
+        for t in r.topics {
+            let Some(name) = t.name else { continue };
+            let Some(&ti) = self.topic_index.get(name.as_str()) else { continue };
+            if t.error_code.is_ok() && !t.partitions.is_empty() {
+                let topic = &mut self.topics[ti];
+                let n = t.partitions.iter().map(|p| p.partition_index + 1).max().unwrap_or(0).max(0) as usize;
+                while topic.partitions.len() < n {
+                    topic.partitions.push(PartitionState::new(-1));
+                }
+                for p in &t.partitions {
+                    if p.partition_index < 0 {
+                        continue;
+                    }
+                    let leader =
+                        if p.error_code == ErrorCode::LEADER_NOT_AVAILABLE { -1 } else { p.leader_id };
+                    topic.partitions[p.partition_index as usize].leader = leader;
+                    if leader < 0 {
+                        retry_soon = true;
+                    }
+                }
+                topic.available = topic
+                    .partitions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.leader >= 0)
+                    .map(|(i, _)| i as i32)
+                    .collect();
+                topic.meta = TopicMeta::Known;
+                let waiting = std::mem::take(&mut topic.waiting);
+                // Waiting records keep their generations: re-count them under their own.
+                for p in waiting {
+                    let g = self.outstanding.front().map_or(self.generation, |(g, _)| *g);
+                    self.append_known(ti, p, g);
+                }
+            } else if t.error_code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+                || t.error_code == ErrorCode::LEADER_NOT_AVAILABLE
+                || t.error_code.is_retriable()
+                || t.error_code.is_ok()
+            {
+                retry_soon = true;
+            } else {
+                // Not retriable (authorization, invalid topic): fail what waits.
+                let err = ProduceError::Broker { code: t.error_code, message: None };
+                while let Some(p) = self.topics[ti].waiting.pop_front() {
+                    self.fail_pending(p, err.clone());
+                }
+            }
+        }
+        let unknown = self.topics.iter().any(|t| t.meta == TopicMeta::Unknown && !t.waiting.is_empty());
+        self.metadata_due = Some(if retry_soon || unknown {
+            now + self.cfg.retry_backoff
+        } else {
+            now + self.cfg.metadata_max_age
+        });
+    }
+
+    fn handle_init_producer_id(&mut self, code: ErrorCode, id: i64, epoch: i16, now: Instant) {
+        self.pid_in_flight = false;
+        if code.is_ok() {
+            let bumped = self.producer.is_some();
+            self.producer = Some((id, epoch));
+            self.pid_attempts = 0;
+            if bumped || self.epoch_bump_pending {
+                log::info!("producer id {id} epoch {epoch}: sequences reset");
+                for t in &mut self.topics {
+                    for p in &mut t.partitions {
+                        p.next_sequence = 0;
+                        for b in &mut p.queue {
+                            b.sequence = None;
+                        }
+                    }
+                }
+            }
+            self.epoch_bump_pending = false;
+        } else if code.is_retriable() || code == ErrorCode::BROKER_NOT_AVAILABLE {
+            self.pid_attempts += 1;
+            self.pid_retry_at = Some(now + self.cfg.retry_backoff);
+        } else {
+            self.fatal = Some(ProduceError::Broker { code, message: Some("InitProducerId failed".into()) });
+        }
+    }
+
+    fn handle_produce(
+        &mut self,
+        batches: Vec<InFlightBatch>,
+        r: crate::protocol::messages::ProduceResponse,
+        now: Instant,
+    ) {
+        for b in batches {
+            self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+            let name = &self.topics[b.topic].name;
+            let pr = r
+                .responses
+                .iter()
+                .filter(|t| t.name.as_str() == &**name)
+                .flat_map(|t| t.partitions.iter())
+                .find(|p| p.index == b.partition);
+            let Some(pr) = pr else {
+                let msg = format!("Produce response has no result for {}-{}", name, b.partition);
+                self.retry_or_fail(b.topic, b.partition, b.batch, ErrorCode::NETWORK_EXCEPTION, msg, now);
+                continue;
+            };
+            let code = pr.error_code;
+            if code.is_ok() || code == ErrorCode::DUPLICATE_SEQUENCE_NUMBER {
+                self.complete_batch(
+                    b.topic,
+                    b.partition,
+                    b.batch,
+                    Ok((pr.base_offset, pr.log_append_time_ms)),
+                );
+                continue;
+            }
+            let msg = match &pr.error_message {
+                Some(m) => format!("{code:?}: {m}"),
+                None => format!("{code:?}"),
+            };
+            let part = &self.topics[b.topic].partitions[b.partition as usize];
+            let earlier_pending = match (b.batch.sequence, part.queue.front().and_then(|q| q.sequence)) {
+                (Some(mine), Some(front)) => mine.wrapping_sub(front) > 0,
+                _ => false,
+            };
+            if code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER && earlier_pending {
+                // An earlier batch of this partition failed and is being retried: this one is
+                // out of sequence only because of that. Retry it behind the earlier one.
+                self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
+            } else if matches!(code, ErrorCode::UNKNOWN_PRODUCER_ID | ErrorCode::INVALID_PRODUCER_EPOCH)
+                && self.cfg.enable_idempotence
+            {
+                // The broker lost (or fenced) our producer state: bump the epoch, resequence,
+                // retry.
+                self.epoch_bump_pending = true;
+                self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
+            } else if code.is_retriable() {
+                self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
+            } else {
+                let e = ProduceError::Broker { code, message: pr.error_message.clone() };
+                self.fail_sequenced(b.topic, b.partition, b.batch, e);
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // The loop turn
+
+    fn ready_conn(&self) -> Option<i32> {
+        // Prefer a real broker over a bootstrap connection, then the least loaded.
+        self.conns
+            .iter()
+            .filter(|(_, c)| matches!(c.state, ConnState::Ready(_)))
+            .min_by_key(|(n, c)| (**n < 0, c.in_flight.len()))
+            .map(|(n, _)| *n)
+    }
+
+    fn versions(&self, node: i32) -> Option<NegotiatedVersions> {
+        match self.conns.get(&node)?.state {
+            ConnState::Ready(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn connect(&mut self, node: i32, addr: SocketAddr, now: Instant) {
+        if self.conns.contains_key(&node) {
+            return;
+        }
+        if self.backoff.get(&node).is_some_and(|b| b.until > now) {
+            return;
+        }
+        self.conns.insert(
+            node,
+            Conn {
+                state: ConnState::Connecting,
+                next_correlation: 0,
+                in_flight: VecDeque::new(),
+                unsent: VecDeque::new(),
+                produce_in_flight: 0,
+                connect_deadline: now + self.cfg.request_timeout,
+            },
+        );
+        self.outbox.push_back(Transmit::Connect { node, addr });
+    }
+
+    /// Makes sure some connection is on its way for cluster-wide requests.
+    fn ensure_any_conn(&mut self, now: Instant) {
+        if self.conns.values().any(|c| !matches!(c.state, ConnState::Ready(_))) {
+            return; // one is being set up
+        }
+        if self.ready_conn().is_some() {
+            return;
+        }
+        // A known broker first, else the next bootstrap server.
+        let known: Vec<(i32, SocketAddr)> = self.brokers.iter().map(|(n, a)| (*n, *a)).collect();
+        for (n, a) in known {
+            if self.backoff.get(&n).is_none_or(|b| b.until <= now) {
+                self.connect(n, a, now);
+                return;
+            }
+        }
+        for _ in 0..self.bootstrap.len() {
+            let i = self.next_bootstrap % self.bootstrap.len();
+            self.next_bootstrap += 1;
+            let node = -1 - i as i32;
+            if self.backoff.get(&node).is_some_and(|b| b.until > now) {
+                continue;
+            }
+            match resolve(&self.bootstrap[i]) {
+                Some(addr) => {
+                    self.connect(node, addr, now);
+                    return;
+                }
+                None => log::warn!("cannot resolve bootstrap server {}", self.bootstrap[i]),
+            }
+        }
+    }
+
+    fn wake_at(&mut self, t: Instant) {
+        if self.next_wakeup.is_none_or(|w| t < w) {
+            self.next_wakeup = Some(t);
+        }
+    }
+
+    /// One turn: metadata, producer id, connections, draining ready batches into requests,
+    /// expiry and timeouts. Computes the next wake-up.
+    pub fn poll(&mut self, now: Instant) {
+        self.next_wakeup = None;
+        if let Some(err) = self.fatal.clone() {
+            if self.incomplete > 0 {
+                log::error!("producer failed: {err}");
+                self.fail_all(err);
+            }
+            return;
+        }
+        self.poll_request_timeouts(now);
+        self.poll_metadata(now);
+        if self.cfg.enable_idempotence {
+            self.poll_producer_id(now);
+        }
+        self.poll_waiting(now);
+        self.poll_partitions(now);
+        self.check_flushes();
+    }
+
+    fn poll_request_timeouts(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        for (node, c) in &self.conns {
+            let deadline = match c.state {
+                ConnState::Connecting => Some(c.connect_deadline),
+                _ => c.in_flight.front().map(|f| f.deadline),
+            };
+            if let Some(d) = deadline {
+                if d <= now {
+                    expired.push(*node);
+                } else if self.next_wakeup.is_none_or(|w| d < w) {
+                    self.next_wakeup = Some(d);
+                }
+            }
+        }
+        for node in expired {
+            self.close_conn(node, "request timed out (request.timeout.ms)", now);
+        }
+    }
+
+    fn poll_metadata(&mut self, now: Instant) {
+        if self.metadata_in_flight || self.topics.is_empty() {
+            return;
+        }
+        let Some(due) = self.metadata_due else {
+            self.metadata_due = Some(now + self.cfg.metadata_max_age);
+            return;
+        };
+        if due > now {
+            self.wake_at(due);
+            return;
+        }
+        let Some(node) = self.ready_conn() else {
+            self.ensure_any_conn(now);
+            self.wake_at(now + RECONNECT_BACKOFF);
+            return;
+        };
+        let Some(v) = self.versions(node) else { return };
+        let topics: Vec<String> = self.topics.iter().map(|t| t.name.to_string()).collect();
+        let req = MetadataRequest {
+            topics: Some(topics),
+            allow_auto_topic_creation: true,
+            include_topic_authorized_operations: false,
+        };
+        self.metadata_in_flight = true;
+        self.metadata_attempts += 1;
+        self.send_request(node, v.metadata, &req, Kind::Metadata { version: v.metadata }, now);
+    }
+
+    fn poll_producer_id(&mut self, now: Instant) {
+        if self.pid_in_flight || (self.producer.is_some() && !self.epoch_bump_pending) {
+            return;
+        }
+        if self.epoch_bump_pending {
+            // Bump only once nothing is in flight: no batch may carry the old epoch after it.
+            let in_flight: u32 =
+                self.topics.iter().flat_map(|t| t.partitions.iter()).map(|p| p.in_flight).sum();
+            if in_flight > 0 {
+                return;
+            }
+        }
+        if let Some(t) = self.pid_retry_at {
+            if t > now {
+                self.wake_at(t);
+                return;
+            }
+        }
+        let Some(node) = self.ready_conn() else {
+            self.ensure_any_conn(now);
+            self.wake_at(now + RECONNECT_BACKOFF);
+            return;
+        };
+        let Some(v) = self.versions(node) else { return };
+        let (pid, epoch) = match self.producer {
+            // KIP-360: from v3 the broker bumps the epoch of the id we have.
+            Some((id, e)) if v.init_producer_id >= 3 => (id, e),
+            _ => (-1, -1),
+        };
+        let req = InitProducerIdRequest {
+            transactional_id: None,
+            transaction_timeout_ms: i32::MAX,
+            producer_id: pid,
+            producer_epoch: epoch,
+        };
+        self.pid_in_flight = true;
+        self.send_request(
+            node,
+            v.init_producer_id,
+            &req,
+            Kind::InitProducerId { version: v.init_producer_id },
+            now,
+        );
+    }
+
+    fn poll_waiting(&mut self, now: Instant) {
+        let max_block = self.cfg.max_block;
+        for ti in 0..self.topics.len() {
+            while let Some(p) = self.topics[ti].waiting.front() {
+                let deadline = p.enqueued + max_block;
+                if deadline > now {
+                    self.wake_at(deadline);
+                    break;
+                }
+                let p = self.topics[ti].waiting.pop_front().expect("front exists");
+                let err = ProduceError::MetadataTimeout { topic: p.topic.clone(), waited: max_block };
+                self.fail_pending(p, err);
+            }
+        }
+    }
+
+    fn poll_partitions(&mut self, now: Instant) {
+        let force = self.closing || !self.flush_waiters.is_empty() || self.memory.has_waiters();
+        let linger = self.cfg.linger;
+        let delivery_timeout = self.cfg.delivery_timeout;
+        let can_produce =
+            !self.cfg.enable_idempotence || (self.producer.is_some() && !self.epoch_bump_pending);
+        // Nodes that have something ready to send, in first-seen order.
+        let mut ready_nodes: Vec<i32> = Vec::new();
+        let mut need_metadata = false;
+        for ti in 0..self.topics.len() {
+            if self.topics[ti].meta != TopicMeta::Known {
+                continue;
+            }
+            for pi in 0..self.topics[ti].partitions.len() {
+                // Expire what waited too long (never what is in flight: its fate is unknown).
+                loop {
+                    let part = &self.topics[ti].partitions[pi];
+                    let Some(head) = part.queue.front() else { break };
+                    let deadline = head.created + delivery_timeout;
+                    if deadline > now {
+                        self.wake_at(deadline);
+                        break;
+                    }
+                    let mut b = self.topics[ti].partitions[pi].queue.pop_front().expect("head exists");
+                    b.close();
+                    let e = ProduceError::DeliveryTimeout {
+                        elapsed: now.saturating_duration_since(b.created),
+                        last_error: b.last_error.clone(),
+                    };
+                    self.fail_sequenced(ti, pi as i32, b, e);
+                }
+                let part = &self.topics[ti].partitions[pi];
+                let Some(head) = part.queue.front() else { continue };
+                if part.leader < 0 {
+                    need_metadata = true;
+                    continue;
+                }
+                if let Some(t) = head.retry_at {
+                    if t > now {
+                        self.wake_at(t);
+                        continue;
+                    }
+                }
+                if head.sequence.is_some() && part.in_flight > 0 {
+                    continue; // a retry waits for everything before it
+                }
+                let linger_at = head.created + linger;
+                let ready =
+                    force || !head.is_open() || part.queue.len() > 1 || head.attempts > 0 || linger_at <= now;
+                let leader = part.leader;
+                if !ready {
+                    self.wake_at(linger_at);
+                } else if !ready_nodes.contains(&leader) {
+                    ready_nodes.push(leader);
+                }
+            }
+        }
+        if need_metadata && self.metadata_due.is_none_or(|d| d > now + self.cfg.retry_backoff) {
+            self.metadata_due = Some(now + self.cfg.retry_backoff);
+            self.wake_at(now + self.cfg.retry_backoff);
+        }
+        if !can_produce {
+            return;
+        }
+        for node in ready_nodes {
+            match self.conns.get(&node).map(|c| &c.state) {
+                Some(ConnState::Ready(_)) => self.drain_node(node, force, now),
+                Some(_) => {}
+                None => match self.brokers.get(&node) {
+                    Some(&addr) => {
+                        self.connect(node, addr, now);
+                        if let Some(b) = self.backoff.get(&node) {
+                            let until = b.until;
+                            self.wake_at(until);
+                        }
+                    }
+                    None => self.metadata_due = Some(now),
+                },
+            }
+        }
+    }
+
+    /// Builds Produce requests for `node` from its partitions' ready batches, one batch per
+    /// partition per request (as the broker requires), up to `max.request.size` and
+    /// `max.in.flight.requests.per.connection`.
+    fn drain_node(&mut self, node: i32, force: bool, now: Instant) {
+        let Some(versions) = self.versions(node) else { return };
+        let linger = self.cfg.linger;
+        loop {
+            let Some(conn) = self.conns.get(&node) else { return };
+            if conn.produce_in_flight >= self.cfg.max_in_flight {
+                return;
+            }
+            let mut picked: Vec<InFlightBatch> = Vec::new();
+            let mut size = 64usize;
+            'topics: for ti in 0..self.topics.len() {
+                let tsize = self.topics[ti].name.len() + 16;
+                let mut first_of_topic = true;
+                for pi in 0..self.topics[ti].partitions.len() {
+                    let part = &mut self.topics[ti].partitions[pi];
+                    if part.leader != node {
+                        continue;
+                    }
+                    let Some(head) = part.queue.front() else { continue };
+                    if head.retry_at.is_some_and(|t| t > now)
+                        || (head.sequence.is_some() && part.in_flight > 0)
+                    {
+                        continue;
+                    }
+                    let ready = force
+                        || !head.is_open()
+                        || part.queue.len() > 1
+                        || head.attempts > 0
+                        || head.created + linger <= now;
+                    if !ready {
+                        continue;
+                    }
+                    let bsize = head.size() + 16 + if first_of_topic { tsize } else { 0 };
+                    if !picked.is_empty() && size + bsize > self.cfg.max_request_size {
+                        break 'topics;
+                    }
+                    let mut batch = part.queue.pop_front().expect("head exists");
+                    batch.close();
+                    if batch.sequence.is_none() {
+                        let seq = part.next_sequence;
+                        part.next_sequence = next_sequence(seq, batch.record_count());
+                        batch.sequence = Some(seq);
+                    }
+                    if let (true, Some((id, epoch))) = (self.cfg.enable_idempotence, self.producer) {
+                        let fields = ProducerFields {
+                            producer_id: id,
+                            producer_epoch: epoch,
+                            base_sequence: batch.sequence.unwrap_or(0),
+                        };
+                        rewrite_producer_fields(batch.bytes_mut(), fields);
+                    }
+                    part.in_flight += 1;
+                    size += bsize;
+                    first_of_topic = false;
+                    picked.push(InFlightBatch { topic: ti, partition: pi as i32, batch });
+                }
+            }
+            if picked.is_empty() {
+                return;
+            }
+            self.send_produce(node, versions.produce, picked, now);
+        }
+    }
+
+    fn send_produce(&mut self, node: i32, version: i16, picked: Vec<InFlightBatch>, now: Instant) {
+        let acks = self.cfg.acks;
+        let mut buf = self.spare_requests.pop().unwrap_or_default();
+        buf.clear();
+        let Some(conn) = self.conns.get_mut(&node) else { return };
+        let correlation_id = conn.next_correlation;
+        conn.next_correlation = conn.next_correlation.wrapping_add(1);
+        let header = RequestHeader {
+            api_key: ApiKey::Produce,
+            api_version: version,
+            correlation_id,
+            client_id: Some(&self.cfg.client_id),
+        };
+        let n_topics = 1 + picked.windows(2).filter(|w| w[0].topic != w[1].topic).count();
+        let timeout_ms = self.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32;
+        let mut w = ProduceWriter::begin(&mut buf, header, None, acks.as_i16(), timeout_ms, n_topics);
+        let mut i = 0;
+        let mut bytes = 0u64;
+        while i < picked.len() {
+            let ti = picked[i].topic;
+            let n = picked[i..].iter().take_while(|b| b.topic == ti).count();
+            w.topic(&self.topics[ti].name, n);
+            for b in &picked[i..i + n] {
+                w.partition(b.partition, b.batch.bytes());
+                bytes += b.batch.bytes().len() as u64;
+            }
+            w.end_topic();
+            i += n;
+        }
+        w.finish();
+        {
+            let mut h = self.metrics.hist.lock().unwrap_or_else(|e| e.into_inner());
+            for b in &picked {
+                let _ = h.batch_records.record(b.batch.records.len().max(1) as u64);
+                let _ = h.batch_bytes.record(b.batch.bytes().len().max(1) as u64);
+            }
+        }
+        Metrics::add(&self.metrics.batches_sent, picked.len() as u64);
+        Metrics::add(&self.metrics.bytes_sent, bytes);
+        Metrics::add(&self.metrics.requests_sent, 1);
+        conn.produce_in_flight += 1;
+        if acks == Acks::None {
+            conn.unsent.push_back(Some(picked));
+        } else {
+            let deadline = now + self.cfg.request_timeout;
+            conn.in_flight.push_back(InFlight {
+                correlation_id,
+                deadline,
+                kind: Kind::Produce { version, batches: picked },
+            });
+            conn.unsent.push_back(None);
+        }
+        self.outbox.push_back(Transmit::Send { node, buf });
+        self.metrics_in_flight();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences_wrap_like_kafka() {
+        assert_eq!(next_sequence(0, 5), 5);
+        assert_eq!(next_sequence(i32::MAX - 1, 1), i32::MAX);
+        assert_eq!(next_sequence(i32::MAX, 1), 0);
+        assert_eq!(next_sequence(i32::MAX - 2, 5), 2);
+    }
+}

@@ -1,0 +1,144 @@
+//! Errors. [`SendError`] is returned by `send` itself, before the record is queued;
+//! [`ProduceError`] is a record's outcome, reported once to its callback or future.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::protocol::ErrorCode;
+
+/// Why `send` refused a record. Nothing was queued; no callback will fire for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The key or value serializer failed (Java's `SerializationException`).
+    Serialization(String),
+    /// The serialized record is larger than `max.request.size` or `buffer.memory`
+    /// (Java's `RecordTooLargeException`).
+    RecordTooLarge { size: usize, max: usize, limit: &'static str },
+    /// No buffer space became free within `max.block.ms` (Java's `BufferExhaustedException`).
+    BufferExhausted { waited: Duration, requested: usize },
+    /// The topic name is not a legal Kafka topic name (Java's `InvalidTopicException`).
+    InvalidTopic(String),
+    /// A negative explicit partition.
+    InvalidPartition(i32),
+    /// The producer was closed (or its sender thread stopped) before this send.
+    Closed,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Serialization(m) => write!(f, "serialization failed: {m}"),
+            SendError::RecordTooLarge { size, max, limit } => {
+                write!(f, "the record is {size} bytes serialized, larger than {limit} ({max})")
+            }
+            SendError::BufferExhausted { waited, requested } => write!(
+                f,
+                "failed to allocate {requested} bytes within max.block.ms ({} ms): buffer.memory is exhausted",
+                waited.as_millis()
+            ),
+            SendError::InvalidTopic(m) => write!(f, "invalid topic: {m}"),
+            SendError::InvalidPartition(p) => write!(f, "invalid partition {p}"),
+            SendError::Closed => write!(f, "the producer is closed"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// Why a record that was accepted by `send` was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProduceError {
+    /// The broker answered with an error that is not retriable, or a retriable one after retries
+    /// ran out.
+    Broker { code: ErrorCode, message: Option<String> },
+    /// `delivery.timeout.ms` passed before the record was acknowledged.
+    DeliveryTimeout { elapsed: Duration, last_error: Option<String> },
+    /// The topic did not appear in metadata within `max.block.ms` (Java's
+    /// "Topic X not present in metadata after N ms").
+    MetadataTimeout { topic: String, waited: Duration },
+    /// The explicit partition does not exist in the topic.
+    InvalidPartition { topic: String, partition: i32, partitions: i32 },
+    /// The producer was closed (with a timeout that ran out, or dropped) before the record was
+    /// delivered.
+    Closed,
+    /// The producer hit a fatal error (e.g. no common protocol version, io_uring failure).
+    Fatal(String),
+}
+
+impl ProduceError {
+    /// Whether the error was retriable (it is final now, but a new send may succeed).
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            ProduceError::Broker { code, .. } => code.is_retriable(),
+            ProduceError::DeliveryTimeout { .. } | ProduceError::MetadataTimeout { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for ProduceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProduceError::Broker { code, message } => match message {
+                Some(m) => write!(f, "broker error {code}: {m}"),
+                None => write!(f, "broker error {code}"),
+            },
+            ProduceError::DeliveryTimeout { elapsed, last_error } => {
+                write!(f, "delivery.timeout.ms expired after {} ms", elapsed.as_millis())?;
+                if let Some(e) = last_error {
+                    write!(f, " (last error: {e})")?;
+                }
+                Ok(())
+            }
+            ProduceError::MetadataTimeout { topic, waited } => {
+                write!(f, "topic {topic} not present in metadata after {} ms", waited.as_millis())
+            }
+            ProduceError::InvalidPartition { topic, partition, partitions } => {
+                write!(f, "partition {partition} of topic {topic} is not in the range [0...{partitions})")
+            }
+            ProduceError::Closed => write!(f, "the producer was closed before the record was delivered"),
+            ProduceError::Fatal(m) => write!(f, "fatal producer error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ProduceError {}
+
+/// Checks a topic name as Java's `Topic.validate` does.
+pub fn validate_topic(name: &str) -> Result<(), SendError> {
+    if name.is_empty() {
+        return Err(SendError::InvalidTopic("topic name is empty".into()));
+    }
+    if name == "." || name == ".." {
+        return Err(SendError::InvalidTopic(format!("topic name cannot be `{name}`")));
+    }
+    if name.len() > 249 {
+        return Err(SendError::InvalidTopic(format!(
+            "topic name is {} characters, the maximum is 249",
+            name.len()
+        )));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        return Err(SendError::InvalidTopic(format!(
+            "topic name `{name}` contains `{c}`; legal characters are ASCII alphanumerics, '.', '_' and '-'"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_validation_follows_java() {
+        assert!(validate_topic("a.b_c-D9").is_ok());
+        assert!(validate_topic("").is_err());
+        assert!(validate_topic("..").is_err());
+        assert!(validate_topic("a b").is_err());
+        assert!(validate_topic(&"x".repeat(250)).is_err());
+        assert!(validate_topic(&"x".repeat(249)).is_ok());
+    }
+}

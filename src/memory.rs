@@ -1,0 +1,122 @@
+//! `buffer.memory` accounting. Application threads reserve a record's worst-case wire size in
+//! `send` (blocking up to `max.block.ms` when the budget is spent); the sender thread releases
+//! a batch's bytes when the batch completes. The fast path is one atomic add, no lock; the lock
+//! and condition variable are touched only when a thread has to wait.
+
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// The shared byte budget.
+#[derive(Debug)]
+pub(crate) struct BufferMemory {
+    available: AtomicI64,
+    total: usize,
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    cond: Condvar,
+}
+
+impl BufferMemory {
+    pub fn new(total: usize) -> Self {
+        BufferMemory {
+            available: AtomicI64::new(total as i64),
+            total,
+            waiters: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            cond: Condvar::new(),
+        }
+    }
+
+    /// Bytes not reserved.
+    pub fn available(&self) -> usize {
+        self.available.load(Ordering::Relaxed).max(0) as usize
+    }
+
+    /// The whole budget.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Threads blocked in [`reserve`](Self::reserve): the sender sends everything it has
+    /// without lingering while any wait.
+    pub fn has_waiters(&self) -> bool {
+        self.waiters.load(Ordering::Relaxed) > 0
+    }
+
+    #[inline]
+    fn try_reserve(&self, n: usize) -> bool {
+        let n = n as i64;
+        if self.available.fetch_sub(n, Ordering::AcqRel) >= n {
+            true
+        } else {
+            self.available.fetch_add(n, Ordering::AcqRel);
+            false
+        }
+    }
+
+    /// Reserves `n` bytes, waiting up to `max_block` for them (`on_wait` is called once when a
+    /// wait begins, to wake the sender). Returns how long it waited on failure.
+    pub fn reserve(&self, n: usize, max_block: Duration, on_wait: impl FnOnce()) -> Result<(), Duration> {
+        if self.try_reserve(n) {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let deadline = start + max_block;
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        on_wait();
+        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let result = loop {
+            if self.try_reserve(n) {
+                break Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break Err(start.elapsed());
+            }
+            // Wake at least every 10 ms: a release between our check and the wait would
+            // otherwise be missed until the deadline.
+            guard = self
+                .cond
+                .wait_timeout(guard, left.min(Duration::from_millis(10)))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        };
+        drop(guard);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    /// Returns `n` bytes to the budget and wakes waiters, if any.
+    #[inline]
+    pub fn release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.available.fetch_add(n as i64, Ordering::AcqRel);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.cond.notify_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserve_blocks_then_times_out_and_release_unblocks() {
+        let m = std::sync::Arc::new(BufferMemory::new(100));
+        m.reserve(80, Duration::ZERO, || {}).unwrap();
+        assert_eq!(m.available(), 20);
+        assert!(m.reserve(30, Duration::from_millis(20), || {}).is_err());
+        assert_eq!(m.available(), 20, "a failed reserve takes nothing");
+        let m2 = m.clone();
+        let t = std::thread::spawn(move || m2.reserve(30, Duration::from_secs(10), || {}));
+        std::thread::sleep(Duration::from_millis(20));
+        m.release(80);
+        assert!(t.join().unwrap().is_ok());
+        assert_eq!(m.available(), 70);
+    }
+}

@@ -1,0 +1,130 @@
+//! Producer metrics: counters updated with relaxed atomics, and hdrhistogram distributions of
+//! send→ack latency and batch size recorded by the sender thread (one lock per completed
+//! request, not per record). [`Metrics::snapshot`] is what `Producer::metrics` returns.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use hdrhistogram::Histogram;
+
+/// Live counters and histograms, shared by the producer handles and the sender thread.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    pub records_sent: AtomicU64,
+    pub record_errors: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub batches_sent: AtomicU64,
+    pub requests_sent: AtomicU64,
+    pub retries: AtomicU64,
+    pub in_flight_requests: AtomicU64,
+    pub hist: Mutex<Histograms>,
+}
+
+/// The distributions.
+#[derive(Debug)]
+pub(crate) struct Histograms {
+    /// Microseconds from `send` to the outcome.
+    pub latency_us: Histogram<u64>,
+    /// Records per batch.
+    pub batch_records: Histogram<u64>,
+    /// Bytes per batch.
+    pub batch_bytes: Histogram<u64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let h = |max| Histogram::new_with_bounds(1, max, 3).expect("valid histogram bounds");
+        Metrics {
+            records_sent: AtomicU64::new(0),
+            record_errors: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            batches_sent: AtomicU64::new(0),
+            requests_sent: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            in_flight_requests: AtomicU64::new(0),
+            hist: Mutex::new(Histograms {
+                latency_us: h(3_600_000_000),
+                batch_records: h(10_000_000),
+                batch_bytes: h(1 << 34),
+            }),
+        }
+    }
+}
+
+/// Percentiles of a distribution.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Percentiles {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p95: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+impl Percentiles {
+    fn of(h: &Histogram<u64>) -> Self {
+        Percentiles {
+            count: h.len(),
+            mean: h.mean(),
+            p50: h.value_at_quantile(0.50),
+            p95: h.value_at_quantile(0.95),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+}
+
+/// A point-in-time copy of the producer's metrics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsSnapshot {
+    /// Records acknowledged (or written, with acks=0).
+    pub records_sent: u64,
+    /// Records that failed.
+    pub record_errors: u64,
+    /// Batch bytes written to brokers (retries count again).
+    pub bytes_sent: u64,
+    /// Batches written (retries count again).
+    pub batches_sent: u64,
+    /// Produce requests written.
+    pub requests_sent: u64,
+    /// Batch retries.
+    pub retries: u64,
+    /// `buffer.memory` bytes not reserved.
+    pub buffer_available_bytes: u64,
+    /// Produce requests awaiting a response.
+    pub in_flight_requests: u64,
+    /// Send→outcome latency, microseconds.
+    pub latency_us: Percentiles,
+    /// Records per batch.
+    pub batch_records: Percentiles,
+    /// Bytes per batch.
+    pub batch_bytes: Percentiles,
+}
+
+impl Metrics {
+    pub fn snapshot(&self, buffer_available: usize) -> MetricsSnapshot {
+        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let h = self.hist.lock().unwrap_or_else(|e| e.into_inner());
+        MetricsSnapshot {
+            records_sent: r(&self.records_sent),
+            record_errors: r(&self.record_errors),
+            bytes_sent: r(&self.bytes_sent),
+            batches_sent: r(&self.batches_sent),
+            requests_sent: r(&self.requests_sent),
+            retries: r(&self.retries),
+            buffer_available_bytes: buffer_available as u64,
+            in_flight_requests: r(&self.in_flight_requests),
+            latency_us: Percentiles::of(&h.latency_us),
+            batch_records: Percentiles::of(&h.batch_records),
+            batch_bytes: Percentiles::of(&h.batch_bytes),
+        }
+    }
+
+    #[inline]
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+}

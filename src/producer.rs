@@ -1,0 +1,324 @@
+//! The [`Producer`] handle: `Clone + Send + Sync`, used from any number of threads.
+//!
+//! `send` serializes on the caller's thread, checks the record (topic name, size), reserves
+//! `buffer.memory` (blocking up to `max.block.ms`), and pushes it onto a lock-free queue to the
+//! sender thread, waking that thread only if it is parked. Everything after that — partitioning,
+//! batching, metadata, the network, retries — happens on the sender thread; so do callbacks.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::Sender;
+
+use crate::config::{ConfigError, ProducerConfig};
+use crate::delivery::{Completion, DeliveryFuture, DeliveryResult};
+use crate::engine::partitioner::Partitioner;
+use crate::engine::Pending;
+use crate::error::{validate_topic, SendError};
+use crate::io::Waker;
+use crate::memory::BufferMemory;
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::protocol::record_batch::{record_size_upper_bound, BATCH_HEADER_LEN};
+use crate::record::{ByteArraySerializer, ProducerRecord, Serializer};
+use crate::sender::{self, Msg};
+
+/// The producer could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is invalid.
+    Config(ConfigError),
+    /// The io_uring driver or the sender thread could not start (e.g. io_uring is disabled or
+    /// lacks a feature; the message names it).
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Config(e) => e.fmt(f),
+            StartError::Io(e) => write!(f, "cannot start the sender: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<ConfigError> for StartError {
+    fn from(e: ConfigError) -> Self {
+        StartError::Config(e)
+    }
+}
+
+struct Inner {
+    tx: Sender<Msg>,
+    waker: Arc<Waker>,
+    closed: AtomicBool,
+    memory: Arc<BufferMemory>,
+    metrics: Arc<Metrics>,
+    max_request_size: usize,
+    max_block: Duration,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    sender_thread: ThreadId,
+}
+
+impl Inner {
+    fn shutdown(&self, timeout: Option<Duration>) {
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+            let _ = self.tx.send(Msg::Close { deadline });
+            self.waker.wake();
+        }
+        if std::thread::current().id() == self.sender_thread {
+            return; // called from a callback: the sender cannot wait for itself
+        }
+        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: deliver what is pending (bounded by delivery.timeout.ms).
+        self.shutdown(None);
+    }
+}
+
+/// A Kafka producer. Cheap to clone; all clones share one sender thread. Dropping the last
+/// clone closes it, delivering what is pending first (as [`close`](Self::close) without a
+/// timeout).
+///
+/// ```no_run
+/// use ringkafka::{Producer, ProducerConfig, ProducerRecord};
+/// let producer = Producer::new(ProducerConfig::new("127.0.0.1:9092")).unwrap();
+/// // Synchronous:
+/// let md = producer.send(ProducerRecord::new("events", b"hello".to_vec()).key(b"k".to_vec()))
+///     .unwrap()
+///     .wait()
+///     .unwrap();
+/// println!("written at {}-{}@{}", md.topic, md.partition, md.offset);
+/// // With a callback (runs on the sender thread; keep it quick):
+/// producer
+///     .send_with_callback(ProducerRecord::new("events", b"world".to_vec()), |r| {
+///         if let Err(e) = r {
+///             eprintln!("failed: {e}");
+///         }
+///     })
+///     .unwrap();
+/// producer.flush().unwrap();
+/// ```
+pub struct Producer<K = Vec<u8>, V = Vec<u8>> {
+    inner: Arc<Inner>,
+    key_serializer: Arc<dyn Serializer<K>>,
+    value_serializer: Arc<dyn Serializer<V>>,
+}
+
+impl<K, V> Clone for Producer<K, V> {
+    fn clone(&self) -> Self {
+        Producer {
+            inner: self.inner.clone(),
+            key_serializer: self.key_serializer.clone(),
+            value_serializer: self.value_serializer.clone(),
+        }
+    }
+}
+
+impl<K, V> std::fmt::Debug for Producer<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Producer<Vec<u8>, Vec<u8>> {
+    /// A producer of raw bytes.
+    pub fn new(config: ProducerConfig) -> Result<Self, StartError> {
+        Self::with_serializers(config, ByteArraySerializer, ByteArraySerializer)
+    }
+}
+
+impl<K: 'static, V: 'static> Producer<K, V> {
+    /// A producer with the given key and value serializers.
+    pub fn with_serializers(
+        config: ProducerConfig,
+        key_serializer: impl Serializer<K>,
+        value_serializer: impl Serializer<V>,
+    ) -> Result<Self, StartError> {
+        Self::with_options(config, key_serializer, value_serializer, None)
+    }
+
+    /// A producer with serializers and a custom [`Partitioner`].
+    pub fn with_options(
+        mut config: ProducerConfig,
+        key_serializer: impl Serializer<K>,
+        value_serializer: impl Serializer<V>,
+        partitioner: Option<Box<dyn Partitioner>>,
+    ) -> Result<Self, StartError> {
+        config.validate()?;
+        let memory = Arc::new(BufferMemory::new(config.buffer_memory));
+        let metrics = Arc::new(Metrics::default());
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let max_request_size = config.max_request_size;
+        let max_block = config.max_block;
+        let (handle, waker) = sender::spawn(config, partitioner, memory.clone(), metrics.clone(), rx)
+            .map_err(StartError::Io)?;
+        let sender_thread = handle.thread().id();
+        Ok(Producer {
+            inner: Arc::new(Inner {
+                tx,
+                waker,
+                closed: AtomicBool::new(false),
+                memory,
+                metrics,
+                max_request_size,
+                max_block,
+                thread: Mutex::new(Some(handle)),
+                sender_thread,
+            }),
+            key_serializer: Arc::new(key_serializer),
+            value_serializer: Arc::new(value_serializer),
+        })
+    }
+}
+
+impl<K: 'static, V: 'static> Producer<K, V> {
+    /// Sends a record; the returned future resolves to its [`RecordMetadata`](crate::RecordMetadata)
+    /// or error. `.await` it, or [`wait`](DeliveryFuture::wait) on it for a synchronous send.
+    pub fn send(&self, record: ProducerRecord<K, V>) -> Result<DeliveryFuture, SendError> {
+        let mut fut = None;
+        self.enqueue(record, || {
+            let (f, c) = DeliveryFuture::new();
+            fut = Some(f);
+            c
+        })?;
+        Ok(fut.expect("enqueue built the completion"))
+    }
+
+    /// Sends a record; `callback` runs on the sender thread with the outcome, in send order
+    /// within each partition. It must be quick and must not block (no `flush`, no waiting on
+    /// a `DeliveryFuture`): while it runs, the producer sends nothing.
+    pub fn send_with_callback(
+        &self,
+        record: ProducerRecord<K, V>,
+        callback: impl FnOnce(DeliveryResult) + Send + 'static,
+    ) -> Result<(), SendError> {
+        self.enqueue(record, || Completion::callback(Box::new(callback)))
+    }
+
+    /// Sends a record and asks for no outcome (fire-and-forget). The cheapest way to send:
+    /// nothing is allocated for the outcome. Failures still count in [`metrics`](Self::metrics).
+    pub fn send_and_forget(&self, record: ProducerRecord<K, V>) -> Result<(), SendError> {
+        self.enqueue(record, Completion::forget)
+    }
+
+    fn enqueue(
+        &self,
+        record: ProducerRecord<K, V>,
+        completion: impl FnOnce() -> Completion,
+    ) -> Result<(), SendError> {
+        let inner = &*self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(SendError::Closed);
+        }
+        validate_topic(&record.topic)?;
+        if let Some(p) = record.partition {
+            if p < 0 {
+                return Err(SendError::InvalidPartition(p));
+            }
+        }
+        let topic = record.topic;
+        let key = match record.key {
+            Some(k) => {
+                Some(self.key_serializer.serialize(&topic, k).map_err(|e| SendError::Serialization(e.0))?)
+            }
+            None => None,
+        };
+        let value = match record.value {
+            Some(v) => {
+                Some(self.value_serializer.serialize(&topic, v).map_err(|e| SendError::Serialization(e.0))?)
+            }
+            None => None,
+        };
+        let size =
+            BATCH_HEADER_LEN + record_size_upper_bound(key.as_deref(), value.as_deref(), &record.headers);
+        if size > inner.max_request_size {
+            return Err(SendError::RecordTooLarge {
+                size,
+                max: inner.max_request_size,
+                limit: "max.request.size",
+            });
+        }
+        if size > inner.memory.total() {
+            return Err(SendError::RecordTooLarge {
+                size,
+                max: inner.memory.total(),
+                limit: "buffer.memory",
+            });
+        }
+        inner
+            .memory
+            .reserve(size, inner.max_block, || inner.waker.wake())
+            .map_err(|waited| SendError::BufferExhausted { waited, requested: size })?;
+        let timestamp = match record.timestamp {
+            Some(t) => t,
+            None => SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
+        };
+        let pending = Pending {
+            topic,
+            partition: record.partition,
+            key,
+            value,
+            timestamp,
+            headers: record.headers,
+            reserved: size,
+            enqueued: Instant::now(),
+            completion: completion(),
+        };
+        if let Err(e) = inner.tx.send(Msg::Record(pending)) {
+            if let Msg::Record(p) = e.0 {
+                p.completion.disarm();
+            }
+            inner.memory.release(size);
+            return Err(SendError::Closed);
+        }
+        inner.waker.wake();
+        Ok(())
+    }
+
+    /// Sends everything buffered now (ignoring `linger.ms`) and blocks until every record sent
+    /// before this call has completed. Do not call it from a callback.
+    pub fn flush(&self) -> Result<(), SendError> {
+        if std::thread::current().id() == self.inner.sender_thread {
+            log::error!("flush() called from a delivery callback would wait for itself; ignored");
+            return Ok(());
+        }
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        self.inner
+            .tx
+            .send(Msg::Flush(Box::new(move || {
+                let _ = done_tx.send(());
+            })))
+            .map_err(|_| SendError::Closed)?;
+        self.inner.waker.wake();
+        // The waiter is run (or dropped, if the sender is gone) exactly once.
+        let _ = done_rx.recv();
+        Ok(())
+    }
+
+    /// Closes the producer: new sends fail with [`SendError::Closed`]; pending records are
+    /// delivered for up to `timeout`, then failed with `ProduceError::Closed`; returns when the
+    /// sender thread has stopped. Called from a callback, it does not wait.
+    pub fn close(&self, timeout: Duration) {
+        self.inner.shutdown(Some(timeout));
+    }
+
+    /// A snapshot of the producer's metrics.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics.snapshot(self.inner.memory.available())
+    }
+}

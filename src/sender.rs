@@ -1,0 +1,251 @@
+//! The sender thread: the loop that glues the application's queue, the sans-IO [`Engine`] and
+//! the io_uring [`Driver`]. It is the only thread that touches a socket, and it blocks only in
+//! `io_uring_enter` (inside [`Driver::poll`]).
+//!
+//! One turn: read the clock once; hand the network events of the last wait to the engine;
+//! drain up to [`MAX_DRAIN`] application messages into it; let it poll (metadata, producer id,
+//! ready batches, expiry); carry out its transmits; then park in the ring until the next
+//! completion, deadline or wake-up.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, TryRecvError};
+
+use crate::config::{ProducerConfig, SenderCpu};
+use crate::engine::partitioner::Partitioner;
+use crate::engine::{Engine, FlushWaiter, Pending, Transmit};
+use crate::error::ProduceError;
+use crate::io::{affinity, ConnId, Driver, Event, Waker};
+use crate::memory::BufferMemory;
+use crate::metrics::Metrics;
+use crate::protocol::frame::split_frame;
+
+/// What application threads send to the sender.
+pub(crate) enum Msg {
+    Record(Pending),
+    Flush(FlushWaiter),
+    /// Stop accepting, deliver what is pending, and exit; at `deadline` fail what is left.
+    Close {
+        deadline: Option<Instant>,
+    },
+}
+
+/// Messages taken from the queue per loop turn: bounds the time between network polls.
+pub(crate) const MAX_DRAIN: usize = 4096;
+/// Ring size.
+const RING_ENTRIES: u32 = 1024;
+/// The largest response frame accepted from a broker; anything larger drops the connection
+/// instead of allocating.
+const MAX_RESPONSE_FRAME: usize = 100 * 1024 * 1024;
+
+/// Starts the sender thread. Returns once its io_uring driver is up (or failed to start).
+pub(crate) fn spawn(
+    cfg: ProducerConfig,
+    partitioner: Option<Box<dyn Partitioner>>,
+    memory: Arc<BufferMemory>,
+    metrics: Arc<Metrics>,
+    rx: Receiver<Msg>,
+) -> io::Result<(JoinHandle<()>, Arc<Waker>)> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let cpu = cfg.sender_cpu;
+    let handle = std::thread::Builder::new().name("ringkafka-sender".into()).spawn(move || {
+        pin(cpu);
+        let driver = match Driver::new(RING_ENTRIES) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+                return;
+            }
+        };
+        let _ = ready_tx.send(Ok(driver.waker()));
+        let engine = Engine::new(cfg, partitioner, memory, metrics);
+        run(engine, driver, rx);
+    })?;
+    match ready_rx.recv() {
+        Ok(Ok(waker)) => Ok((handle, waker)),
+        Ok(Err(e)) => {
+            let _ = handle.join();
+            Err(e)
+        }
+        Err(_) => Err(io::Error::other("the sender thread died while starting")),
+    }
+}
+
+fn pin(cpu: SenderCpu) {
+    let target = match cpu {
+        SenderCpu::Unpinned => return,
+        SenderCpu::Cpu(c) => Some(c),
+        SenderCpu::Last => affinity::allowed_cpus().ok().and_then(|v| v.last().copied()),
+    };
+    if let Some(c) = target {
+        if let Err(e) = affinity::pin_current_thread(c) {
+            log::warn!("could not pin the sender thread to CPU {c}: {e}");
+        }
+    }
+}
+
+/// Maps the engine's node ids to the driver's connections, both ways.
+#[derive(Default)]
+struct Links {
+    node_of: HashMap<ConnId, i32>,
+    conn_of: HashMap<i32, ConnId>,
+}
+
+impl Links {
+    fn insert(&mut self, node: i32, conn: ConnId) {
+        self.node_of.insert(conn, node);
+        self.conn_of.insert(node, conn);
+    }
+    fn remove_node(&mut self, node: i32) -> Option<ConnId> {
+        let c = self.conn_of.remove(&node)?;
+        self.node_of.remove(&c);
+        Some(c)
+    }
+    fn remove_conn(&mut self, conn: ConnId) -> Option<i32> {
+        let n = self.node_of.remove(&conn)?;
+        self.conn_of.remove(&n);
+        Some(n)
+    }
+}
+
+fn handle_events(
+    engine: &mut Engine,
+    driver: &mut Driver,
+    links: &mut Links,
+    events: &mut Vec<Event>,
+    now: Instant,
+) {
+    for ev in events.drain(..) {
+        match ev {
+            Event::Connected(c) => {
+                if let Some(&n) = links.node_of.get(&c) {
+                    engine.on_connected(n, now);
+                }
+            }
+            Event::Readable(c) => {
+                let Some(&n) = links.node_of.get(&c) else { continue };
+                let data = driver.rx(c);
+                let mut off = 0;
+                let mut bad = None;
+                loop {
+                    match split_frame(&data[off..], MAX_RESPONSE_FRAME) {
+                        Ok(Some((frame, used))) => {
+                            engine.on_frame(n, frame, now);
+                            off += used;
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            bad = Some(e);
+                            break;
+                        }
+                    }
+                }
+                driver.consume(c, off);
+                if let Some(e) = bad {
+                    links.remove_conn(c);
+                    driver.close(c);
+                    engine.on_closed(n, &format!("bad response frame: {e}"), now);
+                }
+            }
+            Event::Sent(c, buf) => {
+                if let Some(&n) = links.node_of.get(&c) {
+                    engine.on_sent(n, buf, now);
+                }
+            }
+            Event::Closed(c, err) => {
+                if let Some(n) = links.remove_conn(c) {
+                    engine.on_closed(n, &err.to_string(), now);
+                }
+            }
+        }
+    }
+}
+
+fn transmit(engine: &mut Engine, driver: &mut Driver, links: &mut Links, now: Instant) {
+    while let Some(t) = engine.poll_transmit() {
+        match t {
+            Transmit::Connect { node, addr } => match driver.connect(addr) {
+                Ok(c) => links.insert(node, c),
+                Err(e) => engine.on_closed(node, &format!("connect to {addr}: {e}"), now),
+            },
+            Transmit::Send { node, buf } => match links.conn_of.get(&node) {
+                Some(&c) => driver.send(c, buf),
+                None => log::error!("engine sent to node {node} without a connection"),
+            },
+            Transmit::Close { node } => {
+                if let Some(c) = links.remove_node(node) {
+                    driver.close(c);
+                }
+            }
+        }
+    }
+}
+
+fn run(mut engine: Engine, mut driver: Driver, rx: Receiver<Msg>) {
+    let mut events: Vec<Event> = Vec::with_capacity(256);
+    let mut links = Links::default();
+    let mut close: Option<Option<Instant>> = None;
+    loop {
+        let now = Instant::now();
+        handle_events(&mut engine, &mut driver, &mut links, &mut events, now);
+        for _ in 0..MAX_DRAIN {
+            match rx.try_recv() {
+                Ok(Msg::Record(p)) => engine.append(p, now),
+                Ok(Msg::Flush(w)) => engine.flush(w),
+                Ok(Msg::Close { deadline }) => {
+                    close = Some(deadline);
+                    engine.begin_close();
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    close.get_or_insert(None);
+                    engine.begin_close();
+                    break;
+                }
+            }
+        }
+        engine.poll(now);
+        transmit(&mut engine, &mut driver, &mut links, now);
+        if let Some(deadline) = close {
+            if engine.incomplete() == 0 && rx.is_empty() {
+                break;
+            }
+            if deadline.is_some_and(|d| now >= d) {
+                engine.fail_all(ProduceError::Closed);
+                transmit(&mut engine, &mut driver, &mut links, now);
+                break;
+            }
+        }
+        let mut timeout = engine.poll_timeout().map(|t| t.saturating_duration_since(now));
+        if let Some(Some(d)) = close {
+            let left = d.saturating_duration_since(now);
+            timeout = Some(timeout.map_or(left, |t| t.min(left)));
+        }
+        if !rx.is_empty() {
+            timeout = Some(Duration::ZERO);
+        } else {
+            driver.prepare_park();
+            if !rx.is_empty() {
+                driver.cancel_park();
+                timeout = Some(Duration::ZERO);
+            }
+        }
+        if let Err(e) = driver.poll(timeout, &mut events) {
+            log::error!("io_uring failed: {e}");
+            engine.fail_all(ProduceError::Fatal(format!("io_uring failed: {e}")));
+            break;
+        }
+    }
+    // Whatever is still queued was sent after the end: complete it as closed.
+    while let Ok(m) = rx.try_recv() {
+        match m {
+            Msg::Record(p) => p.completion.complete(|| Err(ProduceError::Closed)),
+            Msg::Flush(w) => w(),
+            Msg::Close { .. } => {}
+        }
+    }
+}
