@@ -18,6 +18,7 @@ pub mod error;
 pub mod io;
 mod memory;
 mod metrics;
+pub mod mock;
 mod producer;
 pub mod protocol;
 pub mod record;

@@ -278,6 +278,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             reserved: size,
             enqueued: Instant::now(),
             completion: completion(),
+            generation: 0,
         };
         if let Err(e) = inner.tx.send(Msg::Record(pending)) {
             if let Msg::Record(p) = e.0 {

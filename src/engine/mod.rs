@@ -11,6 +11,8 @@
 
 pub mod accumulator;
 pub mod partitioner;
+#[cfg(test)]
+mod sim_tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -49,6 +51,8 @@ pub(crate) struct Pending {
     pub reserved: usize,
     pub enqueued: Instant,
     pub completion: Completion,
+    /// The flush generation the engine counted the record in (set by `Engine::append`).
+    pub generation: u32,
 }
 
 /// What the engine asks of the network.
@@ -265,13 +269,14 @@ impl Engine {
 
     /// Fails every record not yet completed with `err` (forced close, fatal error).
     pub(crate) fn fail_all(&mut self, err: ProduceError) {
+        let now = Instant::now();
         for ti in 0..self.topics.len() {
             while let Some(p) = self.topics[ti].waiting.pop_front() {
                 self.fail_pending(p, err.clone());
             }
             for pi in 0..self.topics[ti].partitions.len() {
                 while let Some(b) = self.topics[ti].partitions[pi].queue.pop_front() {
-                    self.complete_batch(ti, pi as i32, b, Err(err.clone()));
+                    self.complete_batch(ti, pi as i32, b, Err(err.clone()), now);
                 }
             }
         }
@@ -283,14 +288,14 @@ impl Engine {
                     if let Kind::Produce { batches, .. } = f.kind {
                         for b in batches {
                             self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
-                            self.complete_batch(b.topic, b.partition, b.batch, Err(err.clone()));
+                            self.complete_batch(b.topic, b.partition, b.batch, Err(err.clone()), now);
                         }
                     }
                 }
                 for batches in conn.unsent.into_iter().flatten() {
                     for b in batches {
                         self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
-                        self.complete_batch(b.topic, b.partition, b.batch, Err(err.clone()));
+                        self.complete_batch(b.topic, b.partition, b.batch, Err(err.clone()), now);
                     }
                 }
             }
@@ -302,7 +307,7 @@ impl Engine {
     // ----------------------------------------------------------------------------------------
     // Records in
 
-    fn topic_idx(&mut self, name: &str) -> usize {
+    fn topic_idx(&mut self, name: &str, now: Instant) -> usize {
         if let Some(i) = self.last_topic {
             if &*self.topics[i].name == name {
                 return i;
@@ -316,7 +321,7 @@ impl Engine {
                 self.topic_index.insert(t.name.clone(), i);
                 self.topics.push(t);
                 // A new topic: ask for its metadata now.
-                self.metadata_due = Some(Instant::now().min(self.metadata_due.unwrap_or(Instant::now())));
+                self.metadata_due = Some(now);
                 i
             }
         };
@@ -367,27 +372,26 @@ impl Engine {
     }
 
     /// Accepts one record.
-    pub(crate) fn append(&mut self, p: Pending, now: Instant) {
-        let ti = self.topic_idx(&p.topic);
+    pub(crate) fn append(&mut self, mut p: Pending, now: Instant) {
+        let ti = self.topic_idx(&p.topic, now);
+        p.generation = self.track_generation();
         if let Some(err) = self.fatal.clone() {
-            let g = self.track_generation();
-            self.fail_record(p, g, err);
+            self.fail_pending(p, err);
             return;
         }
         let topic = &mut self.topics[ti];
         if topic.meta == TopicMeta::Unknown || !topic.waiting.is_empty() {
-            self.track_generation();
             self.topics[ti].waiting.push_back(p);
             if self.metadata_due.is_none_or(|d| d > now) && !self.metadata_in_flight {
                 self.metadata_due = Some(now);
             }
             return;
         }
-        let g = self.track_generation();
-        self.append_known(ti, p, g);
+        self.append_known(ti, p);
     }
 
-    fn append_known(&mut self, ti: usize, p: Pending, generation: u32) {
+    fn append_known(&mut self, ti: usize, p: Pending) {
+        let generation = p.generation;
         let batch_size = self.cfg.batch_size;
         let topic = &mut self.topics[ti];
         let n = topic.partitions.len() as i32;
@@ -407,7 +411,7 @@ impl Engine {
         };
         if partition < 0 || partition >= n {
             let err = ProduceError::InvalidPartition { topic: p.topic.clone(), partition, partitions: n };
-            self.fail_record(p, generation, err);
+            self.fail_pending(p, err);
             return;
         }
         let producer = match (self.cfg.enable_idempotence, self.producer) {
@@ -421,17 +425,11 @@ impl Engine {
         accumulator::append(part, p, producer, batch_size, size, generation, &mut self.spare_batches);
     }
 
+    /// Fails a record that never made it into a batch.
     fn fail_pending(&mut self, p: Pending, err: ProduceError) {
-        // Waiting records were counted in the generation current when they arrived; they are
-        // the oldest outstanding ones, so finishing the front generation is right.
-        let g = self.outstanding.front().map_or(self.generation, |(g, _)| *g);
-        self.fail_record(p, g, err);
-    }
-
-    fn fail_record(&mut self, p: Pending, generation: u32, err: ProduceError) {
         self.memory.release(p.reserved);
         Metrics::add(&self.metrics.record_errors, 1);
-        self.finish_generation(generation);
+        self.finish_generation(p.generation);
         p.completion.complete(|| Err(err));
     }
 
@@ -444,9 +442,9 @@ impl Engine {
         partition: i32,
         mut batch: Batch,
         result: Result<(i64, i64), ProduceError>,
+        now: Instant,
     ) {
         let topic: Arc<str> = self.topics[ti].name.clone();
-        let now = Instant::now();
         let n = batch.records.len() as u64;
         {
             let mut h = self.metrics.hist.lock().unwrap_or_else(|e| e.into_inner());
@@ -499,12 +497,12 @@ impl Engine {
         let elapsed = now.saturating_duration_since(batch.created);
         if elapsed >= self.cfg.delivery_timeout {
             let e = ProduceError::DeliveryTimeout { elapsed, last_error: Some(msg) };
-            self.fail_sequenced(ti, partition, batch, e);
+            self.fail_sequenced(ti, partition, batch, e, now);
             return;
         }
         if batch.attempts >= self.cfg.retries {
             let e = ProduceError::Broker { code: err, message: Some(msg) };
-            self.fail_sequenced(ti, partition, batch, e);
+            self.fail_sequenced(ti, partition, batch, e, now);
             return;
         }
         batch.attempts += 1;
@@ -536,11 +534,11 @@ impl Engine {
 
     /// Fails a batch for good. If it carried an idempotent sequence, later batches of its
     /// partition would now be out of sequence: bump the epoch (KIP-360) so they can go on.
-    fn fail_sequenced(&mut self, ti: usize, partition: i32, batch: Batch, e: ProduceError) {
+    fn fail_sequenced(&mut self, ti: usize, partition: i32, batch: Batch, e: ProduceError, now: Instant) {
         if self.cfg.enable_idempotence && batch.sequence.is_some() {
             self.epoch_bump_pending = true;
         }
-        self.complete_batch(ti, partition, batch, Err(e));
+        self.complete_batch(ti, partition, batch, Err(e), now);
     }
 
     // ----------------------------------------------------------------------------------------
@@ -592,7 +590,7 @@ impl Engine {
             conn.produce_in_flight -= 1;
             for b in batches {
                 self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
-                self.complete_batch(b.topic, b.partition, b.batch, Ok((-1, -1)));
+                self.complete_batch(b.topic, b.partition, b.batch, Ok((-1, -1)), now);
             }
             self.metrics_in_flight();
             self.check_flushes();
@@ -826,10 +824,8 @@ impl Engine {
                     .collect();
                 topic.meta = TopicMeta::Known;
                 let waiting = std::mem::take(&mut topic.waiting);
-                // Waiting records keep their generations: re-count them under their own.
                 for p in waiting {
-                    let g = self.outstanding.front().map_or(self.generation, |(g, _)| *g);
-                    self.append_known(ti, p, g);
+                    self.append_known(ti, p);
                 }
             } else if t.error_code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
                 || t.error_code == ErrorCode::LEADER_NOT_AVAILABLE
@@ -906,6 +902,7 @@ impl Engine {
                     b.partition,
                     b.batch,
                     Ok((pr.base_offset, pr.log_append_time_ms)),
+                    now,
                 );
                 continue;
             }
@@ -933,7 +930,7 @@ impl Engine {
                 self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
             } else {
                 let e = ProduceError::Broker { code, message: pr.error_message.clone() };
-                self.fail_sequenced(b.topic, b.partition, b.batch, e);
+                self.fail_sequenced(b.topic, b.partition, b.batch, e, now);
             }
         }
     }
@@ -1177,7 +1174,7 @@ impl Engine {
                         elapsed: now.saturating_duration_since(b.created),
                         last_error: b.last_error.clone(),
                     };
-                    self.fail_sequenced(ti, pi as i32, b, e);
+                    self.fail_sequenced(ti, pi as i32, b, e, now);
                 }
                 let part = &self.topics[ti].partitions[pi];
                 let Some(head) = part.queue.front() else { continue };

@@ -1,0 +1,380 @@
+//! Deterministic tests of the engine against the sans-IO mock cluster: no sockets, virtual
+//! time. The harness carries the engine's transmits to the mock and the mock's responses back,
+//! with hooks to lose connections and withhold responses.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::config::ProducerConfig;
+use crate::delivery::{Completion, DeliveryResult};
+use crate::memory::BufferMemory;
+use crate::metrics::Metrics;
+use crate::mock::MockCluster;
+use crate::protocol::frame::split_frame;
+
+type Outcomes = Arc<Mutex<Vec<(u64, DeliveryResult)>>>;
+
+struct Sim {
+    engine: Engine,
+    cluster: MockCluster,
+    now: Instant,
+    /// engine node -> mock broker node
+    links: HashMap<i32, i32>,
+    /// Responses on their way back: (engine node, framed response).
+    inbound: VecDeque<(i32, Vec<u8>)>,
+    /// While set, requests reach the broker (and are applied) but responses are lost.
+    drop_responses: bool,
+    /// While set, nothing is answered (the broker hangs).
+    hang: bool,
+    outcomes: Outcomes,
+    memory: Arc<BufferMemory>,
+    metrics: Arc<Metrics>,
+    next_id: u64,
+    /// Produce request sizes seen on the wire.
+    produce_sizes: Vec<usize>,
+}
+
+impl Sim {
+    fn new(cfg: ProducerConfig, brokers: usize) -> Sim {
+        let mut cfg = cfg;
+        cfg.validate().unwrap();
+        let memory = Arc::new(BufferMemory::new(cfg.buffer_memory));
+        let metrics = Arc::new(Metrics::default());
+        let mut cluster = MockCluster::new(brokers);
+        for n in 0..brokers as i32 {
+            cluster.set_port(n, 9000 + n as u16);
+        }
+        Sim {
+            engine: Engine::new(cfg, None, memory.clone(), metrics.clone()),
+            cluster,
+            now: Instant::now(),
+            links: HashMap::new(),
+            inbound: VecDeque::new(),
+            drop_responses: false,
+            hang: false,
+            outcomes: Arc::new(Mutex::new(Vec::new())),
+            memory,
+            metrics,
+            next_id: 0,
+            produce_sizes: Vec::new(),
+        }
+    }
+
+    fn cfg() -> ProducerConfig {
+        ProducerConfig::new("127.0.0.1:9000").linger(Duration::from_millis(5))
+    }
+
+    fn send(&mut self, topic: &str, key: Option<&[u8]>, value: &[u8]) -> u64 {
+        self.send_to(topic, None, key, value)
+    }
+
+    fn send_to(&mut self, topic: &str, partition: Option<i32>, key: Option<&[u8]>, value: &[u8]) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let outcomes = self.outcomes.clone();
+        let reserved = 61 + crate::protocol::record_batch::record_size_upper_bound(key, Some(value), &[]);
+        self.memory.reserve(reserved, Duration::ZERO, || {}).expect("test buffer.memory");
+        let p = Pending {
+            topic: topic.to_string(),
+            partition,
+            key: key.map(<[u8]>::to_vec),
+            value: Some(value.to_vec()),
+            timestamp: 1000 + id as i64,
+            headers: Vec::new(),
+            reserved,
+            enqueued: self.now,
+            completion: Completion::callback(Box::new(move |r| outcomes.lock().unwrap().push((id, r)))),
+            generation: 0,
+        };
+        self.engine.append(p, self.now);
+        id
+    }
+
+    /// One loop turn: poll the engine, carry transmits, deliver responses.
+    fn turn(&mut self) {
+        self.engine.poll(self.now);
+        while let Some(t) = self.engine.poll_transmit() {
+            match t {
+                Transmit::Connect { node, addr } => {
+                    let broker = i32::from(addr.port() - 9000);
+                    self.links.insert(node, broker);
+                    self.engine.on_connected(node, self.now);
+                }
+                Transmit::Close { node } => {
+                    self.links.remove(&node);
+                    self.inbound.retain(|(n, _)| *n != node);
+                }
+                Transmit::Send { node, buf } => {
+                    let broker = self.links[&node];
+                    let mut off = 0;
+                    while let Some((frame, used)) = split_frame(&buf[off..], usize::MAX).unwrap() {
+                        if i16::from_be_bytes([frame[0], frame[1]]) == 0 {
+                            self.produce_sizes.push(used);
+                        }
+                        if !self.hang {
+                            if let Some(resp) = self.cluster.handle(broker, frame).unwrap() {
+                                if !self.drop_responses {
+                                    self.inbound.push_back((node, resp));
+                                }
+                            }
+                        }
+                        off += used;
+                    }
+                    self.engine.on_sent(node, buf, self.now);
+                }
+            }
+        }
+        while let Some((node, resp)) = self.inbound.pop_front() {
+            if self.links.contains_key(&node) {
+                self.engine.on_frame(node, &resp[4..], self.now);
+            }
+        }
+    }
+
+    /// Runs turns, advancing virtual time to each deadline, until `done` or `limit` passes.
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Sim) -> bool) {
+        let end = self.now + limit;
+        while self.now < end {
+            self.turn();
+            if done(self) {
+                return;
+            }
+            let next = self.engine.poll_timeout().unwrap_or(self.now + Duration::from_millis(10));
+            self.now = next.clamp(self.now + Duration::from_micros(100), end);
+        }
+    }
+
+    fn run_to_completion(&mut self, limit: Duration) {
+        self.run_until(limit, |s| s.engine.incomplete() == 0);
+        assert_eq!(self.engine.incomplete(), 0, "records still pending after {limit:?}");
+    }
+
+    /// Drops every connection as if the network failed.
+    fn lose_connections(&mut self) {
+        let nodes: Vec<i32> = self.links.keys().copied().collect();
+        for n in nodes {
+            self.links.remove(&n);
+            self.inbound.retain(|(x, _)| *x != n);
+            self.engine.on_closed(n, "simulated connection loss", self.now);
+        }
+    }
+
+    fn outcomes(&self) -> Vec<(u64, DeliveryResult)> {
+        self.outcomes.lock().unwrap().clone()
+    }
+}
+
+fn values(records: &[(i64, Option<Vec<u8>>, Option<Vec<u8>>)]) -> Vec<Vec<u8>> {
+    records.iter().map(|r| r.2.clone().unwrap()).collect()
+}
+
+#[test]
+fn delivers_in_order_with_true_offsets() {
+    let mut sim = Sim::new(Sim::cfg(), 3);
+    sim.cluster.create_topic("t", 3);
+    let n = 3000u64;
+    for i in 0..n {
+        let key = format!("k{}", i % 17);
+        sim.send("t", Some(key.as_bytes()), format!("{i}").as_bytes());
+    }
+    sim.run_to_completion(Duration::from_secs(5));
+    let outcomes = sim.outcomes();
+    assert_eq!(outcomes.len() as u64, n, "every callback once");
+    let mut last_per_partition: HashMap<i32, (u64, i64)> = HashMap::new();
+    for (id, r) in &outcomes {
+        let m = r.as_ref().unwrap();
+        assert_eq!(m.partition, partition_for_key(format!("k{}", id % 17).as_bytes(), 3));
+        if let Some((pid, poff)) = last_per_partition.insert(m.partition, (*id, m.offset)) {
+            assert!(*id > pid && m.offset == poff + 1, "callbacks in send order, offsets dense");
+        }
+        let stored = sim.cluster.records("t", m.partition);
+        let (off, _, v) = stored.iter().find(|r| r.0 == m.offset).expect("stored at the reported offset");
+        assert_eq!(*off, m.offset);
+        assert_eq!(v.as_deref(), Some(format!("{id}").as_bytes()));
+    }
+    assert_eq!(sim.memory.available(), sim.memory.total(), "all buffer memory released");
+}
+
+#[test]
+fn retries_not_leader_then_succeeds_in_order() {
+    let mut sim = Sim::new(Sim::cfg(), 1);
+    sim.cluster.create_topic("t", 1);
+    sim.cluster.push_produce_errors("t", 0, &[ErrorCode::NOT_LEADER_OR_FOLLOWER, ErrorCode::REQUEST_TIMED_OUT]);
+    for i in 0..200 {
+        sim.send("t", None, format!("{i:04}").as_bytes());
+    }
+    sim.run_to_completion(Duration::from_secs(10));
+    assert!(sim.outcomes().iter().all(|(_, r)| r.is_ok()));
+    let stored = values(&sim.cluster.records("t", 0));
+    let want: Vec<Vec<u8>> = (0..200).map(|i| format!("{i:04}").into_bytes()).collect();
+    assert_eq!(stored, want, "no loss, no duplicate, order kept");
+    assert!(sim.metrics.retries.load(Ordering::Relaxed) >= 2);
+}
+
+#[test]
+fn leader_move_is_followed_after_metadata_refresh() {
+    let mut sim = Sim::new(Sim::cfg(), 2);
+    sim.cluster.create_topic("t", 1);
+    sim.send("t", None, b"before");
+    sim.run_to_completion(Duration::from_secs(5));
+    sim.cluster.set_leader("t", 0, 1);
+    sim.send("t", None, b"after");
+    sim.run_to_completion(Duration::from_secs(10));
+    let all = sim.outcomes();
+    assert!(all.iter().all(|(_, r)| r.is_ok()), "{all:?}");
+    assert_eq!(values(&sim.cluster.records("t", 0)), vec![b"before".to_vec(), b"after".to_vec()]);
+}
+
+#[test]
+fn lost_ack_is_retried_without_duplicates() {
+    let mut sim = Sim::new(Sim::cfg(), 1);
+    sim.cluster.create_topic("t", 1);
+    for i in 0..50 {
+        sim.send("t", None, format!("{i}").as_bytes());
+    }
+    // The broker writes the batches, but the acks never come back.
+    sim.drop_responses = true;
+    sim.run_until(Duration::from_millis(100), |s| s.cluster.produce_requests > 0);
+    assert!(sim.cluster.produce_requests > 0);
+    sim.lose_connections();
+    sim.drop_responses = false;
+    sim.run_to_completion(Duration::from_secs(10));
+    let stored = values(&sim.cluster.records("t", 0));
+    assert_eq!(stored.len(), 50, "idempotence: the resent batch was not written twice");
+    let offsets: Vec<i64> = sim.outcomes().iter().map(|(_, r)| r.as_ref().unwrap().offset).collect();
+    assert_eq!(offsets, (0..50).collect::<Vec<_>>(), "the duplicate was acknowledged with its original offsets");
+}
+
+#[test]
+fn non_retriable_error_fails_that_partition_only() {
+    let mut sim = Sim::new(Sim::cfg(), 1);
+    sim.cluster.create_topic("t", 2);
+    sim.cluster.push_produce_errors("t", 1, &[ErrorCode::INVALID_RECORD]);
+    let a = sim.send_to("t", Some(0), None, b"a");
+    let b = sim.send_to("t", Some(1), None, b"b");
+    sim.run_to_completion(Duration::from_secs(5));
+    let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
+    assert!(out[&a].is_ok());
+    match &out[&b] {
+        Err(ProduceError::Broker { code, .. }) => assert_eq!(*code, ErrorCode::INVALID_RECORD),
+        other => panic!("{other:?}"),
+    }
+    // The producer goes on: the failed sequence is bumped past.
+    let c = sim.send_to("t", Some(1), None, b"c");
+    sim.run_to_completion(Duration::from_secs(5));
+    let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
+    assert!(out[&c].is_ok(), "{:?}", out[&c]);
+    assert_eq!(values(&sim.cluster.records("t", 1)), vec![b"c".to_vec()]);
+}
+
+#[test]
+fn broker_that_never_answers_fails_every_record_once_at_delivery_timeout() {
+    let cfg = Sim::cfg().request_timeout(Duration::from_millis(500)).delivery_timeout(Duration::from_secs(2));
+    let mut sim = Sim::new(cfg, 1);
+    sim.cluster.create_topic("t", 1);
+    sim.run_until(Duration::from_millis(10), |_| false); // no topics yet: nothing to do
+    sim.send("t", None, b"warm-up");
+    sim.run_to_completion(Duration::from_secs(2));
+    sim.hang = true;
+    for i in 0..20 {
+        sim.send("t", None, format!("{i}").as_bytes());
+    }
+    sim.run_to_completion(Duration::from_secs(10));
+    let out = sim.outcomes();
+    assert_eq!(out.len(), 21, "every callback exactly once");
+    assert!(out[1..].iter().all(|(_, r)| matches!(r, Err(ProduceError::DeliveryTimeout { .. }))), "{out:?}");
+    assert_eq!(sim.memory.available(), sim.memory.total());
+    // The broker comes back: the producer keeps working.
+    sim.hang = false;
+    sim.send("t", None, b"back");
+    sim.run_to_completion(Duration::from_secs(10));
+    assert!(sim.outcomes().last().unwrap().1.is_ok(), "{:?}", sim.outcomes().last());
+}
+
+#[test]
+fn unknown_producer_id_bumps_epoch_and_retries() {
+    let mut sim = Sim::new(Sim::cfg(), 1);
+    sim.cluster.create_topic("t", 1);
+    sim.send("t", None, b"a");
+    sim.run_to_completion(Duration::from_secs(5));
+    sim.cluster.forget_producers();
+    sim.send("t", None, b"b");
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(sim.outcomes().iter().all(|(_, r)| r.is_ok()), "{:?}", sim.outcomes());
+    assert_eq!(values(&sim.cluster.records("t", 0)), vec![b"a".to_vec(), b"b".to_vec()]);
+    let last = sim.cluster.log("t", 0).last().unwrap();
+    assert_eq!((last.batch.producer_epoch, last.batch.base_sequence), (1, 0), "new epoch, sequence reset");
+}
+
+#[test]
+fn acks_zero_completes_when_written_with_unknown_offset() {
+    let cfg = Sim::cfg().acks(crate::config::Acks::None);
+    let mut sim = Sim::new(cfg, 1);
+    sim.cluster.create_topic("t", 1);
+    for _ in 0..10 {
+        sim.send("t", None, b"x");
+    }
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(sim.outcomes().iter().all(|(_, r)| r.as_ref().unwrap().offset == -1));
+    assert_eq!(sim.cluster.records("t", 0).len(), 10);
+}
+
+#[test]
+fn linger_holds_a_small_batch_and_flush_sends_it_at_once() {
+    let mut sim = Sim::new(Sim::cfg().linger(Duration::from_secs(10)), 1);
+    sim.cluster.create_topic("t", 1);
+    sim.send("t", None, b"x");
+    sim.run_until(Duration::from_secs(1), |_| false);
+    assert_eq!(sim.cluster.produce_requests, 0, "lingering");
+    let flushed = Arc::new(Mutex::new(false));
+    let f = flushed.clone();
+    sim.engine.flush(Box::new(move || *f.lock().unwrap() = true));
+    let start = sim.now;
+    sim.run_until(Duration::from_secs(5), |_| *flushed.lock().unwrap());
+    assert!(*flushed.lock().unwrap());
+    assert!(sim.now - start < Duration::from_secs(1), "flush did not wait for linger.ms");
+    assert_eq!(sim.cluster.records("t", 0).len(), 1);
+}
+
+#[test]
+fn requests_respect_max_request_size_and_one_batch_per_partition() {
+    let cfg = Sim::cfg().batch_size(2000).max_request_size(5000);
+    let mut sim = Sim::new(cfg, 1);
+    sim.cluster.create_topic("t", 8);
+    for i in 0..400 {
+        sim.send_to("t", Some(i % 8), None, &[b'v'; 100]);
+    }
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(sim.produce_sizes.iter().all(|&s| s <= 5000 + 200), "{:?}", sim.produce_sizes);
+    let total: usize = (0..8).map(|p| sim.cluster.records("t", p).len()).sum();
+    assert_eq!(total, 400);
+}
+
+#[test]
+fn unknown_topic_fails_after_max_block_and_known_topics_go_on() {
+    let cfg = Sim::cfg().max_block(Duration::from_secs(1));
+    let mut sim = Sim::new(cfg, 1);
+    sim.cluster.create_topic("known", 1);
+    let lost = sim.send("missing", None, b"x");
+    let ok = sim.send("known", None, b"y");
+    sim.run_to_completion(Duration::from_secs(5));
+    let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
+    assert!(matches!(&out[&lost], Err(ProduceError::MetadataTimeout { topic, .. }) if topic == "missing"));
+    assert!(out[&ok].is_ok());
+}
+
+#[test]
+fn topic_created_while_records_wait_gets_them_in_order() {
+    let mut sim = Sim::new(Sim::cfg(), 1);
+    for i in 0..5 {
+        sim.send("late", None, format!("{i}").as_bytes());
+    }
+    sim.run_until(Duration::from_millis(500), |_| false);
+    sim.cluster.create_topic("late", 1);
+    sim.run_to_completion(Duration::from_secs(5));
+    let want: Vec<Vec<u8>> = (0..5).map(|i| format!("{i}").into_bytes()).collect();
+    assert_eq!(values(&sim.cluster.records("late", 0)), want);
+}

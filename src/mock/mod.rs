@@ -1,0 +1,339 @@
+//! A mock Kafka cluster, sans-IO: request frames in, response frames out. It speaks the real
+//! wire protocol through our codec, stores the batches it accepts, validates CRCs and
+//! idempotent sequences like a broker (a duplicate batch is acknowledged with its original
+//! offset; a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER), and takes injected faults.
+//!
+//! It backs the engine's deterministic tests (virtual time, no sockets) and is the core a TCP
+//! front end serves for the embedded mock cluster.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::protocol::error_code::ErrorCode;
+use crate::protocol::frame::{begin_frame, end_frame};
+use crate::protocol::header::{encode_response_header, RequestHeader};
+use crate::protocol::messages::{
+    ApiVersion, ApiVersionsRequest, ApiVersionsResponse, Decode, Encode, InitProducerIdRequest,
+    InitProducerIdResponse, MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic,
+    PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
+};
+use crate::protocol::primitives::{DecodeError, Reader};
+use crate::protocol::record_batch::{decode_batches, RecordBatch};
+use crate::protocol::version::ApiKey;
+
+/// A batch the mock accepted, at its offset.
+#[derive(Debug, Clone)]
+pub struct StoredBatch {
+    pub base_offset: i64,
+    pub batch: RecordBatch,
+}
+
+#[derive(Debug, Default, Clone)]
+struct ProducerSeq {
+    epoch: i16,
+    /// The last five batches appended: (first sequence, last sequence, base offset).
+    recent: VecDeque<(i32, i32, i64)>,
+}
+
+#[derive(Debug, Default)]
+struct Partition {
+    leader: i32,
+    log: Vec<StoredBatch>,
+    next_offset: i64,
+    producers: HashMap<i64, ProducerSeq>,
+    /// Errors to answer the next Produce attempts with, without appending.
+    injected: VecDeque<ErrorCode>,
+}
+
+/// A broker of the mock cluster.
+#[derive(Debug, Clone)]
+pub struct MockBroker {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+}
+
+/// The cluster state.
+#[derive(Debug, Default)]
+pub struct MockCluster {
+    brokers: Vec<MockBroker>,
+    topics: BTreeMap<String, Vec<Partition>>,
+    next_producer_id: i64,
+    producer_epochs: HashMap<i64, i16>,
+    /// Produce requests answered so far.
+    pub produce_requests: u64,
+}
+
+impl MockCluster {
+    /// A cluster of `brokers` nodes (ids 0..n) on 127.0.0.1; ports are set by the front end
+    /// with [`set_port`](Self::set_port).
+    pub fn new(brokers: usize) -> Self {
+        MockCluster {
+            brokers: (0..brokers as i32).map(|i| MockBroker { node_id: i, host: "127.0.0.1".into(), port: 0 }).collect(),
+            next_producer_id: 1000,
+            ..Default::default()
+        }
+    }
+
+    /// Sets the advertised port of `node`.
+    pub fn set_port(&mut self, node: i32, port: u16) {
+        if let Some(b) = self.brokers.iter_mut().find(|b| b.node_id == node) {
+            b.port = i32::from(port);
+        }
+    }
+
+    /// The brokers.
+    pub fn brokers(&self) -> &[MockBroker] {
+        &self.brokers
+    }
+
+    /// Creates a topic; partition `i`'s leader is broker `i % brokers`.
+    pub fn create_topic(&mut self, name: &str, partitions: i32) {
+        let n = self.brokers.len().max(1) as i32;
+        let parts = (0..partitions).map(|i| Partition { leader: i % n, ..Default::default() }).collect();
+        self.topics.insert(name.to_string(), parts);
+    }
+
+    /// Moves the leadership of a partition.
+    pub fn set_leader(&mut self, topic: &str, partition: i32, node: i32) {
+        if let Some(p) = self.partition_mut(topic, partition) {
+            p.leader = node;
+        }
+    }
+
+    /// The leader of a partition.
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        Some(self.topics.get(topic)?.get(partition as usize)?.leader)
+    }
+
+    /// The next `codes.len()` Produce attempts for the partition are answered with these errors
+    /// (nothing is appended).
+    pub fn push_produce_errors(&mut self, topic: &str, partition: i32, codes: &[ErrorCode]) {
+        if let Some(p) = self.partition_mut(topic, partition) {
+            p.injected.extend(codes.iter().copied());
+        }
+    }
+
+    /// Makes the broker forget every producer's state (as after log truncation), so the next
+    /// batch of each gets UNKNOWN_PRODUCER_ID.
+    pub fn forget_producers(&mut self) {
+        for parts in self.topics.values_mut() {
+            for p in parts {
+                p.producers.clear();
+            }
+        }
+    }
+
+    /// The batches stored for a partition.
+    pub fn log(&self, topic: &str, partition: i32) -> &[StoredBatch] {
+        self.topics.get(topic).and_then(|p| p.get(partition as usize)).map_or(&[], |p| &p.log)
+    }
+
+    /// Every record stored for a partition: (offset, key, value).
+    pub fn records(&self, topic: &str, partition: i32) -> Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>)> {
+        self.log(topic, partition)
+            .iter()
+            .flat_map(|b| {
+                b.batch.records.iter().map(move |r| (b.base_offset + i64::from(r.offset_delta), r.key.clone(), r.value.clone()))
+            })
+            .collect()
+    }
+
+    fn partition_mut(&mut self, topic: &str, partition: i32) -> Option<&mut Partition> {
+        self.topics.get_mut(topic)?.get_mut(partition as usize)
+    }
+
+    /// Handles one request frame body (without its size prefix) received by `node`. Returns the
+    /// framed response, or `None` when none is due (Produce with acks=0).
+    pub fn handle(&mut self, node: i32, frame: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
+        let mut peek = Reader::new(frame);
+        let key = peek.i16()?;
+        let version = peek.i16()?;
+        let api = ApiKey::from_i16(key).ok_or(DecodeError::InvalidValue { field: "api_key", value: key.into() })?;
+        let mut r = Reader::new(frame);
+        let (_, _, correlation_id, _) = RequestHeader::decode(&mut r, api.request_header_flexible(version))?;
+        let mut out = Vec::new();
+        let at = begin_frame(&mut out);
+        encode_response_header(correlation_id, api.response_header_flexible(version), &mut out);
+        match api {
+            ApiKey::ApiVersions => {
+                // Answer an unknown version as a broker does: UNSUPPORTED_VERSION in v0 form.
+                let supported = ApiKey::ApiVersions.supported();
+                let (code, v) = if version > supported.max { (ErrorCode::UNSUPPORTED_VERSION, 0) } else { (ErrorCode::NONE, version) };
+                if code.is_ok() {
+                    ApiVersionsRequest::decode(&mut r, version)?;
+                }
+                let resp = ApiVersionsResponse {
+                    error_code: code,
+                    api_keys: ApiKey::ALL
+                        .iter()
+                        .map(|k| ApiVersion {
+                            api_key: *k as i16,
+                            min_version: k.supported().min,
+                            max_version: k.supported().max,
+                        })
+                        .collect(),
+                    throttle_time_ms: 0,
+                    ..Default::default()
+                };
+                resp.encode(v, &mut out);
+            }
+            ApiKey::Metadata => {
+                let req = MetadataRequest::decode(&mut r, version)?;
+                self.metadata(&req).encode(version, &mut out);
+            }
+            ApiKey::InitProducerId => {
+                let req = InitProducerIdRequest::decode(&mut r, version)?;
+                self.init_producer_id(&req).encode(version, &mut out);
+            }
+            ApiKey::Produce => {
+                let req = ProduceRequest::decode(&mut r, version)?;
+                let resp = self.produce(node, &req);
+                if req.acks == 0 {
+                    return Ok(None);
+                }
+                resp.encode(version, &mut out);
+            }
+        }
+        end_frame(&mut out, at);
+        Ok(Some(out))
+    }
+
+    fn metadata(&self, req: &MetadataRequest) -> MetadataResponse {
+        let names: Vec<String> = match &req.topics {
+            Some(t) if !t.is_empty() => t.clone(),
+            _ => self.topics.keys().cloned().collect(),
+        };
+        MetadataResponse {
+            throttle_time_ms: 0,
+            brokers: self
+                .brokers
+                .iter()
+                .map(|b| MetadataBroker { node_id: b.node_id, host: b.host.clone(), port: b.port, rack: None })
+                .collect(),
+            cluster_id: Some("ringkafka-mock".into()),
+            controller_id: 0,
+            topics: names
+                .into_iter()
+                .map(|name| match self.topics.get(&name) {
+                    None => MetadataTopic {
+                        error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        name: Some(name),
+                        topic_id: [0; 16],
+                        is_internal: false,
+                        partitions: Vec::new(),
+                        topic_authorized_operations: i32::MIN,
+                    },
+                    Some(parts) => MetadataTopic {
+                        error_code: ErrorCode::NONE,
+                        name: Some(name),
+                        topic_id: [0; 16],
+                        is_internal: false,
+                        partitions: parts
+                            .iter()
+                            .enumerate()
+                            .map(|(i, p)| MetadataPartition {
+                                error_code: ErrorCode::NONE,
+                                partition_index: i as i32,
+                                leader_id: p.leader,
+                                leader_epoch: 0,
+                                replica_nodes: vec![p.leader],
+                                isr_nodes: vec![p.leader],
+                                offline_replicas: Vec::new(),
+                            })
+                            .collect(),
+                        topic_authorized_operations: i32::MIN,
+                    },
+                })
+                .collect(),
+            cluster_authorized_operations: i32::MIN,
+        }
+    }
+
+    fn init_producer_id(&mut self, req: &InitProducerIdRequest) -> InitProducerIdResponse {
+        let (id, epoch) = match self.producer_epochs.get(&req.producer_id) {
+            Some(&e) if req.producer_id >= 0 && req.producer_epoch == e => (req.producer_id, e + 1),
+            _ => {
+                let id = self.next_producer_id;
+                self.next_producer_id += 1;
+                (id, 0)
+            }
+        };
+        self.producer_epochs.insert(id, epoch);
+        InitProducerIdResponse { throttle_time_ms: 0, error_code: ErrorCode::NONE, producer_id: id, producer_epoch: epoch }
+    }
+
+    fn produce(&mut self, node: i32, req: &ProduceRequest) -> ProduceResponse {
+        self.produce_requests += 1;
+        let mut responses = Vec::new();
+        for t in &req.topics {
+            let mut parts = Vec::new();
+            for pd in &t.partitions {
+                let (code, base) = self.append(node, &t.name, pd.index, pd.records.as_deref().unwrap_or(&[]));
+                parts.push(PartitionProduceResponse {
+                    index: pd.index,
+                    error_code: code,
+                    base_offset: base,
+                    log_append_time_ms: -1,
+                    log_start_offset: 0,
+                    record_errors: Vec::new(),
+                    error_message: None,
+                    current_leader: None,
+                });
+            }
+            responses.push(TopicProduceResponse { name: t.name.clone(), partitions: parts });
+        }
+        ProduceResponse { responses, throttle_time_ms: 0 }
+    }
+
+    fn append(&mut self, node: i32, topic: &str, partition: i32, records: &[u8]) -> (ErrorCode, i64) {
+        let Some(p) = self.partition_mut(topic, partition) else {
+            return (ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1);
+        };
+        if p.leader != node {
+            return (ErrorCode::NOT_LEADER_OR_FOLLOWER, -1);
+        }
+        if let Some(code) = p.injected.pop_front() {
+            return (code, -1);
+        }
+        let batches = match decode_batches(records) {
+            Ok(b) if b.len() == 1 => b,
+            _ => return (ErrorCode::CORRUPT_MESSAGE, -1),
+        };
+        let batch = batches.into_iter().next().expect("one batch");
+        let count = batch.records.len() as i32;
+        if batch.producer_id >= 0 {
+            let first = batch.base_sequence;
+            let last = first.wrapping_add(count - 1);
+            match p.producers.get_mut(&batch.producer_id) {
+                None if first != 0 => return (ErrorCode::UNKNOWN_PRODUCER_ID, -1),
+                None => {}
+                Some(s) if batch.producer_epoch < s.epoch => return (ErrorCode::INVALID_PRODUCER_EPOCH, -1),
+                Some(s) if batch.producer_epoch > s.epoch => {
+                    if first != 0 {
+                        return (ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, -1);
+                    }
+                    s.epoch = batch.producer_epoch;
+                    s.recent.clear();
+                }
+                Some(s) => {
+                    if let Some(&(_, _, off)) = s.recent.iter().find(|(f, l, _)| *f == first && *l == last) {
+                        return (ErrorCode::NONE, off); // a duplicate: the original offset
+                    }
+                    let expected = s.recent.back().map_or(0, |(_, l, _)| l.wrapping_add(1));
+                    if first != expected {
+                        return (ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER, -1);
+                    }
+                }
+            }
+            let s = p.producers.entry(batch.producer_id).or_insert_with(|| ProducerSeq { epoch: batch.producer_epoch, ..Default::default() });
+            s.recent.push_back((first, last, p.next_offset));
+            if s.recent.len() > 5 {
+                s.recent.pop_front();
+            }
+        }
+        let base = p.next_offset;
+        p.next_offset += i64::from(count);
+        p.log.push(StoredBatch { base_offset: base, batch });
+        (ErrorCode::NONE, base)
+    }
+}
