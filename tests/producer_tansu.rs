@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use ringkafka::engine::partitioner::partition_for_key;
 use ringkafka::{
-    Acks, ProduceError, Producer, ProducerConfig, ProducerRecord, RecordMetadata, SendError, SerializationError,
-    Serializer, StringSerializer,
+    Acks, ProduceError, Producer, ProducerConfig, ProducerRecord, RecordMetadata, SendError,
+    SerializationError, Serializer, StringSerializer,
 };
 use support::{bootstrap, consume_all, create_topic, unique_topic, TimestampType};
 
@@ -55,12 +55,13 @@ fn every_field_round_trips_through_the_broker() {
     let t = topic("fields", 3);
     let p = Producer::new(config()).unwrap();
     let ts = 1_700_000_000_123i64;
-    let records = vec![
+    let records = [
         ProducerRecord::new(&t, b"v0".to_vec()).key(b"k0".to_vec()).partition(0).timestamp(ts),
         ProducerRecord::new(&t, b"v1".to_vec()).partition(1).timestamp(ts + 1).header("h1", b"x".to_vec()),
         ProducerRecord::new(&t, Vec::new()).key(b"k2".to_vec()).partition(2).value(None).timestamp(ts + 2),
         {
-            let mut r = ProducerRecord::new(&t, b"v3".to_vec()).key(Vec::new()).partition(2).timestamp(ts + 3);
+            let mut r =
+                ProducerRecord::new(&t, b"v3".to_vec()).key(Vec::new()).partition(2).timestamp(ts + 3);
             r.headers.push(ringkafka::Header::null("null-h"));
             r.headers.push(ringkafka::Header::new("dup", b"1".to_vec()));
             r.headers.push(ringkafka::Header::new("dup", b"2".to_vec()));
@@ -85,7 +86,8 @@ fn every_field_round_trips_through_the_broker() {
         assert_eq!(c.value, r.value);
         assert_eq!(c.timestamp, r.timestamp.unwrap());
         assert_eq!(c.timestamp_type, TimestampType::CreateTime);
-        let want: Vec<(String, Option<Vec<u8>>)> = r.headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect();
+        let want: Vec<(String, Option<Vec<u8>>)> =
+            r.headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect();
         assert_eq!(c.headers, want);
     }
 }
@@ -96,7 +98,9 @@ fn keyed_records_land_where_java_puts_them_and_null_keys_spread() {
     let p = Producer::new(config().batch_size(1024)).unwrap();
     let n = 300;
     let futures: Vec<_> = (0..n)
-        .map(|i| p.send(ProducerRecord::new(&t, vec![b'x'; 100]).key(format!("key-{i}").into_bytes())).unwrap())
+        .map(|i| {
+            p.send(ProducerRecord::new(&t, vec![b'x'; 100]).key(format!("key-{i}").into_bytes())).unwrap()
+        })
         .collect();
     for (i, f) in futures.into_iter().enumerate() {
         let m = f.wait().unwrap();
@@ -123,7 +127,8 @@ fn a_million_records_from_four_threads_all_delivered_in_order() {
     const THREADS: u64 = 4;
     const PER_THREAD: u64 = 250_000;
     // (thread, seq) -> (partition, offset), plus the callback order per (thread, partition).
-    let results: Arc<Mutex<HashMap<(u64, u64), (i32, i64)>>> = Arc::new(Mutex::new(HashMap::new()));
+    type Placement = HashMap<(u64, u64), (i32, i64)>;
+    let results: Arc<Mutex<Placement>> = Arc::new(Mutex::new(HashMap::new()));
     let order_violations = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicUsize::new(0));
     let last_seen: Arc<Mutex<HashMap<(u64, i32), u64>>> = Arc::new(Mutex::new(HashMap::new()));
@@ -198,13 +203,15 @@ fn three_send_styles_and_flush() {
     let p = Producer::new(config().linger(Duration::from_secs(30))).unwrap();
     let fut = p.send(ProducerRecord::new(&t, b"future".to_vec())).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    p.send_with_callback(ProducerRecord::new(&t, b"callback".to_vec()), move |r| tx.send(r).unwrap()).unwrap();
+    p.send_with_callback(ProducerRecord::new(&t, b"callback".to_vec()), move |r| tx.send(r).unwrap())
+        .unwrap();
     p.send_and_forget(ProducerRecord::new(&t, b"forget".to_vec())).unwrap();
     let start = Instant::now();
     p.flush().unwrap();
     assert!(start.elapsed() < Duration::from_secs(20), "flush ignored linger.ms");
     let via_await = block_on(fut).unwrap();
-    let via_callback = rx.recv_timeout(Duration::from_secs(5)).expect("callback ran before flush returned").unwrap();
+    let via_callback =
+        rx.recv_timeout(Duration::from_secs(5)).expect("callback ran before flush returned").unwrap();
     assert_eq!(via_await.offset, 0);
     assert_eq!(via_callback.offset, 1);
     let got = consume_all(&t, 1, 3, READ_TIMEOUT);
@@ -292,7 +299,8 @@ impl Serializer<String> for FailingSerializer {
 #[test]
 fn send_fails_fast_with_typed_errors() {
     let t = topic("errors", 1);
-    let p = Producer::with_serializers(config().max_request_size(1000), StringSerializer, FailingSerializer).unwrap();
+    let p = Producer::with_serializers(config().max_request_size(1000), StringSerializer, FailingSerializer)
+        .unwrap();
     let e = p.send(ProducerRecord::new(&t, "bad".to_string())).unwrap_err();
     assert!(matches!(e, SendError::Serialization(ref m) if m.contains("bad")), "{e:?}");
     let e = p.send(ProducerRecord::new(&t, "x".repeat(2000))).unwrap_err();
@@ -305,7 +313,8 @@ fn send_fails_fast_with_typed_errors() {
     let e = p.send(ProducerRecord::new(&t, "x".to_string()).partition(5)).unwrap().wait().unwrap_err();
     assert!(matches!(e, ProduceError::InvalidPartition { partition: 5, partitions: 1, .. }), "{e:?}");
     // Still usable after all that.
-    let ok = p.send(ProducerRecord::new(&t, "fine".to_string()).key("k".to_string())).unwrap().wait().unwrap();
+    let ok =
+        p.send(ProducerRecord::new(&t, "fine".to_string()).key("k".to_string())).unwrap().wait().unwrap();
     assert_eq!(ok.offset, 0);
     p.close(Duration::from_secs(10));
     assert_eq!(p.send(ProducerRecord::new(&t, "x".to_string())).unwrap_err(), SendError::Closed);
@@ -360,7 +369,9 @@ fn unknown_topic_times_out_after_max_block() {
 
 #[test]
 fn acks_zero_one_and_all_all_deliver() {
-    for (acks, idempotence) in [(Acks::None, false), (Acks::Leader, false), (Acks::All, true), (Acks::All, false)] {
+    for (acks, idempotence) in
+        [(Acks::None, false), (Acks::Leader, false), (Acks::All, true), (Acks::All, false)]
+    {
         let t = topic("acks", 2);
         let p = Producer::new(config().acks(acks).idempotence(idempotence)).unwrap();
         let futures: Vec<_> =

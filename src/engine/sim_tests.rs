@@ -191,7 +191,7 @@ impl Sim {
     }
 }
 
-fn values(records: &[(i64, Option<Vec<u8>>, Option<Vec<u8>>)]) -> Vec<Vec<u8>> {
+fn values(records: &[crate::mock::StoredRecord]) -> Vec<Vec<u8>> {
     records.iter().map(|r| r.2.clone().unwrap()).collect()
 }
 

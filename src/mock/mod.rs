@@ -44,6 +44,9 @@ struct Partition {
     injected: VecDeque<ErrorCode>,
 }
 
+/// A stored record: (offset, key, value).
+pub type StoredRecord = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// A broker of the mock cluster.
 #[derive(Debug, Clone)]
 pub struct MockBroker {
@@ -131,7 +134,7 @@ impl MockCluster {
     }
 
     /// Every record stored for a partition: (offset, key, value).
-    pub fn records(&self, topic: &str, partition: i32) -> Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>)> {
+    pub fn records(&self, topic: &str, partition: i32) -> Vec<StoredRecord> {
         self.log(topic, partition)
             .iter()
             .flat_map(|b| {
@@ -183,7 +186,6 @@ impl MockCluster {
                         })
                         .collect(),
                     throttle_time_ms: 0,
-                    ..Default::default()
                 };
                 resp.encode(v, &mut out);
             }
