@@ -1,7 +1,11 @@
 //! Kafka error codes, with the Java client's retriable classification.
 //!
 //! `is_retriable` follows whether the Java client maps the code to a subclass of
-//! `org.apache.kafka.common.errors.RetriableException`.
+//! `org.apache.kafka.common.errors.RetriableException` (directly, or through
+//! `InvalidMetadataException`), as in `org.apache.kafka.common.protocol.Errors`. The table covers
+//! codes -1..=127; the producer only meets a subset, but naming every code makes logs readable.
+//! Codes this table does not know are reported as `UNKNOWN_CODE` and treated as not retriable,
+//! as Java maps them to `UNKNOWN_SERVER_ERROR`.
 
 use std::fmt;
 
@@ -57,6 +61,15 @@ error_codes! {
     NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20, true, "Messages are written to the log, but to fewer in-sync replicas than required.";
     INVALID_REQUIRED_ACKS = 21, false, "Produce request specified an invalid value for required acks.";
     ILLEGAL_GENERATION = 22, false, "Specified group generation id is not valid.";
+    INCONSISTENT_GROUP_PROTOCOL = 23, false, "The group member's supported protocols are incompatible with those of existing members.";
+    INVALID_GROUP_ID = 24, false, "The group id is invalid.";
+    UNKNOWN_MEMBER_ID = 25, false, "The coordinator is not aware of this member.";
+    INVALID_SESSION_TIMEOUT = 26, false, "The session timeout is not within the range allowed by the broker.";
+    REBALANCE_IN_PROGRESS = 27, false, "The group is rebalancing, so a rejoin is needed.";
+    INVALID_COMMIT_OFFSET_SIZE = 28, false, "The committing offset data size is not valid.";
+    TOPIC_AUTHORIZATION_FAILED = 29, false, "Topic authorization failed.";
+    GROUP_AUTHORIZATION_FAILED = 30, false, "Group authorization failed.";
+    CLUSTER_AUTHORIZATION_FAILED = 31, false, "Cluster authorization failed.";
     INVALID_TIMESTAMP = 32, false, "The timestamp of the message is out of acceptable range.";
     UNSUPPORTED_SASL_MECHANISM = 33, false, "The broker does not support the requested SASL mechanism.";
     ILLEGAL_SASL_STATE = 34, false, "Request is not valid given the current SASL state.";
@@ -85,22 +98,74 @@ error_codes! {
     LOG_DIR_NOT_FOUND = 57, false, "The user-specified log directory is not found in the broker config.";
     SASL_AUTHENTICATION_FAILED = 58, false, "SASL Authentication failed.";
     UNKNOWN_PRODUCER_ID = 59, false, "This exception is raised by the broker if it could not locate the producer metadata associated with the producerId in question.";
-    TOPIC_AUTHORIZATION_FAILED = 29, false, "Topic authorization failed.";
-    GROUP_AUTHORIZATION_FAILED = 30, false, "Group authorization failed.";
-    CLUSTER_AUTHORIZATION_FAILED = 31, false, "Cluster authorization failed.";
     REASSIGNMENT_IN_PROGRESS = 60, false, "A partition reassignment is in progress.";
     DELEGATION_TOKEN_AUTH_DISABLED = 61, false, "Delegation Token feature is not enabled.";
+    DELEGATION_TOKEN_NOT_FOUND = 62, false, "Delegation Token is not found on server.";
+    DELEGATION_TOKEN_OWNER_MISMATCH = 63, false, "Specified Principal is not valid Owner/Renewer.";
+    DELEGATION_TOKEN_REQUEST_NOT_ALLOWED = 64, false, "Delegation Token requests are not allowed on PLAINTEXT/1-way SSL channels and on delegation token authenticated channels.";
+    DELEGATION_TOKEN_AUTHORIZATION_FAILED = 65, false, "Delegation Token authorization failed.";
+    DELEGATION_TOKEN_EXPIRED = 66, false, "Delegation Token is expired.";
+    INVALID_PRINCIPAL_TYPE = 67, false, "Supplied principalType is not supported.";
+    NON_EMPTY_GROUP = 68, false, "The group is not empty.";
+    GROUP_ID_NOT_FOUND = 69, false, "The group id does not exist.";
+    FETCH_SESSION_ID_NOT_FOUND = 70, true, "The fetch session ID was not found.";
+    INVALID_FETCH_SESSION_EPOCH = 71, true, "The fetch session epoch is invalid.";
+    LISTENER_NOT_FOUND = 72, true, "There is no listener on the leader broker that matches the listener on which metadata request was processed.";
+    TOPIC_DELETION_DISABLED = 73, false, "Topic deletion is disabled.";
     FENCED_LEADER_EPOCH = 74, true, "The leader epoch in the request is older than the epoch on the broker.";
     UNKNOWN_LEADER_EPOCH = 75, true, "The leader epoch in the request is newer than the epoch on the broker.";
+    UNSUPPORTED_COMPRESSION_TYPE = 76, false, "The requesting client does not support the compression type of given partition.";
+    STALE_BROKER_EPOCH = 77, false, "Broker epoch has changed.";
     OFFSET_NOT_AVAILABLE = 78, true, "The leader high watermark has not caught up from a recent leader election so the offsets cannot be guaranteed to be monotonically increasing.";
+    MEMBER_ID_REQUIRED = 79, false, "The group member needs to have a valid member id before actually entering a consumer group.";
     PREFERRED_LEADER_NOT_AVAILABLE = 80, true, "The preferred leader was not available.";
-    THROTTLING_QUOTA_EXCEEDED = 89, true, "The throttling quota has been exceeded.";
-    PRODUCER_FENCED = 90, false, "There is a newer producer with the same transactionalId which fences the current one.";
+    GROUP_MAX_SIZE_REACHED = 81, false, "The group has reached its maximum size.";
+    FENCED_INSTANCE_ID = 82, false, "The broker rejected this static consumer since another consumer with the same group.instance.id has registered with a different member.id.";
+    ELIGIBLE_LEADERS_NOT_AVAILABLE = 83, true, "Eligible topic partition leaders are not available.";
+    ELECTION_NOT_NEEDED = 84, true, "Leader election not needed for topic partition.";
+    NO_REASSIGNMENT_IN_PROGRESS = 85, false, "No partition reassignment is in progress.";
+    GROUP_SUBSCRIBED_TO_TOPIC = 86, false, "Deleting offsets of a topic is forbidden while the consumer group is actively subscribed to it.";
     INVALID_RECORD = 87, false, "This record has failed the validation on broker and hence will be rejected.";
     UNSTABLE_OFFSET_COMMIT = 88, true, "There are unstable offsets that need to be cleared.";
+    THROTTLING_QUOTA_EXCEEDED = 89, true, "The throttling quota has been exceeded.";
+    PRODUCER_FENCED = 90, false, "There is a newer producer with the same transactionalId which fences the current one.";
+    RESOURCE_NOT_FOUND = 91, false, "A request illegally referred to a resource that does not exist.";
+    DUPLICATE_RESOURCE = 92, false, "A request illegally referred to the same resource twice.";
+    UNACCEPTABLE_CREDENTIAL = 93, false, "Requested credential would not meet criteria for acceptability.";
+    INCONSISTENT_VOTER_SET = 94, false, "Indicates that the either the sender or recipient of a voter-only request is not one of the expected voters.";
+    INVALID_UPDATE_VERSION = 95, false, "The given update version was invalid.";
+    FEATURE_UPDATE_FAILED = 96, false, "Unable to update finalized features due to an unexpected server error.";
+    PRINCIPAL_DESERIALIZATION_FAILURE = 97, false, "Request principal deserialization failed during forwarding.";
+    SNAPSHOT_NOT_FOUND = 98, false, "Requested snapshot was not found.";
+    POSITION_OUT_OF_RANGE = 99, false, "Requested position is not greater than or equal to zero, and less than the size of the snapshot.";
     UNKNOWN_TOPIC_ID = 100, true, "This server does not host this topic ID.";
+    DUPLICATE_BROKER_REGISTRATION = 101, false, "This broker ID is already in use.";
+    BROKER_ID_NOT_REGISTERED = 102, false, "The given broker ID was not registered.";
     INCONSISTENT_TOPIC_ID = 103, true, "The log's topic ID did not match the topic ID in the request.";
+    INCONSISTENT_CLUSTER_ID = 104, false, "The clusterId in the request does not match that found on the server.";
     TRANSACTIONAL_ID_NOT_FOUND = 105, false, "The transactionalId could not be found.";
+    FETCH_SESSION_TOPIC_ID_ERROR = 106, true, "The fetch session encountered inconsistent topic ID usage.";
+    INELIGIBLE_REPLICA = 107, false, "The new ISR contains at least one ineligible replica.";
+    NEW_LEADER_ELECTED = 108, false, "The AlterPartition request successfully updated the partition state but the leader has changed.";
+    OFFSET_MOVED_TO_TIERED_STORAGE = 109, false, "The requested offset is moved to tiered storage.";
+    FENCED_MEMBER_EPOCH = 110, false, "The member epoch is fenced by the group coordinator.";
+    UNRELEASED_INSTANCE_ID = 111, false, "The instance ID is still used by another member in the consumer group.";
+    UNSUPPORTED_ASSIGNOR = 112, false, "The assignor or its version range is not supported by the consumer group.";
+    STALE_MEMBER_EPOCH = 113, false, "The member epoch is stale.";
+    MISMATCHED_ENDPOINT_TYPE = 114, false, "The request was sent to an endpoint of the wrong type.";
+    UNSUPPORTED_ENDPOINT_TYPE = 115, false, "This endpoint type is not supported yet.";
+    UNKNOWN_CONTROLLER_ID = 116, false, "This controller ID is not known.";
+    UNKNOWN_SUBSCRIPTION_ID = 117, false, "Client sent a push telemetry request with an invalid or outdated subscription ID.";
+    TELEMETRY_TOO_LARGE = 118, false, "Client sent a push telemetry request larger than the maximum size the broker will accept.";
+    INVALID_REGISTRATION = 119, false, "The controller has considered the broker registration to be invalid.";
+    TRANSACTION_ABORTABLE = 120, false, "The server encountered an error with the transaction. The client can abort the transaction to continue using this transactional ID.";
+    INVALID_RECORD_STATE = 121, false, "The record state is invalid. The acknowledgement of delivery could not be completed.";
+    SHARE_SESSION_NOT_FOUND = 122, true, "The share session was not found.";
+    INVALID_SHARE_SESSION_EPOCH = 123, true, "The share session epoch is invalid.";
+    FENCED_STATE_EPOCH = 124, false, "The share coordinator rejected the request because the share-group state epoch did not match.";
+    INVALID_VOTER_KEY = 125, false, "The voter key doesn't match the receiving replica's key.";
+    DUPLICATE_VOTER = 126, false, "The voter is already part of the set of voters.";
+    VOTER_NOT_FOUND = 127, false, "The voter is not part of the set of voters.";
 }
 
 impl ErrorCode {
@@ -137,5 +202,75 @@ impl fmt::Debug for ErrorCode {
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({}): {}", self.name(), self.0, self.description())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn retriable_classification_matches_java_exception_hierarchy() {
+        // RetriableException subclasses (directly or via InvalidMetadataException).
+        for c in [
+            ErrorCode::CORRUPT_MESSAGE,
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+            ErrorCode::LEADER_NOT_AVAILABLE,
+            ErrorCode::NOT_LEADER_OR_FOLLOWER,
+            ErrorCode::REQUEST_TIMED_OUT,
+            ErrorCode::REPLICA_NOT_AVAILABLE,
+            ErrorCode::NETWORK_EXCEPTION,
+            ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+            ErrorCode::COORDINATOR_NOT_AVAILABLE,
+            ErrorCode::NOT_COORDINATOR,
+            ErrorCode::NOT_ENOUGH_REPLICAS,
+            ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+            ErrorCode::NOT_CONTROLLER,
+            ErrorCode::CONCURRENT_TRANSACTIONS,
+            ErrorCode::KAFKA_STORAGE_ERROR,
+            ErrorCode::FENCED_LEADER_EPOCH,
+            ErrorCode::UNKNOWN_LEADER_EPOCH,
+            ErrorCode::OFFSET_NOT_AVAILABLE,
+            ErrorCode::THROTTLING_QUOTA_EXCEEDED,
+            ErrorCode::UNKNOWN_TOPIC_ID,
+            ErrorCode::INCONSISTENT_TOPIC_ID,
+        ] {
+            assert!(c.is_retriable(), "{c:?} should be retriable");
+        }
+        // Plain ApiException subclasses: fatal for the batch (or handled specially).
+        for c in [
+            ErrorCode::UNKNOWN_SERVER_ERROR,
+            ErrorCode::NONE,
+            ErrorCode::BROKER_NOT_AVAILABLE,
+            ErrorCode::MESSAGE_TOO_LARGE,
+            ErrorCode::RECORD_LIST_TOO_LARGE,
+            ErrorCode::INVALID_REQUIRED_ACKS,
+            ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+            ErrorCode::CLUSTER_AUTHORIZATION_FAILED,
+            ErrorCode::INVALID_TIMESTAMP,
+            ErrorCode::UNSUPPORTED_VERSION,
+            ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+            ErrorCode::DUPLICATE_SEQUENCE_NUMBER,
+            ErrorCode::INVALID_PRODUCER_EPOCH,
+            ErrorCode::UNKNOWN_PRODUCER_ID,
+            ErrorCode::INVALID_RECORD,
+            ErrorCode::PRODUCER_FENCED,
+            ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+            ErrorCode::TRANSACTION_ABORTABLE,
+            ErrorCode(-999),
+        ] {
+            assert!(!c.is_retriable(), "{c:?} should not be retriable");
+        }
+    }
+
+    #[test]
+    fn names_and_numbers_match_the_protocol() {
+        assert_eq!(ErrorCode::NOT_LEADER_OR_FOLLOWER.0, 6);
+        assert_eq!(ErrorCode(19).name(), "NOT_ENOUGH_REPLICAS");
+        assert_eq!(ErrorCode(35).name(), "UNSUPPORTED_VERSION");
+        assert_eq!(ErrorCode(100).name(), "UNKNOWN_TOPIC_ID");
+        assert_eq!(ErrorCode(120).name(), "TRANSACTION_ABORTABLE");
+        assert_eq!(ErrorCode(-999).name(), "UNKNOWN_CODE");
+        assert_eq!(format!("{:?}", ErrorCode::NONE), "NONE(0)");
     }
 }

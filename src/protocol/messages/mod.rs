@@ -13,7 +13,10 @@ use super::header::{decode_response_header, RequestHeader};
 use super::primitives::{DecodeError, DecodeResult, Reader};
 use super::version::ApiKey;
 
-pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
+pub use api_versions::{
+    api_versions_fallback_version, decode_api_versions_response, ApiVersion, ApiVersionsRequest,
+    ApiVersionsResponse,
+};
 pub use init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 pub use metadata::{MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic};
 pub use produce::{
@@ -23,11 +26,15 @@ pub use produce::{
 
 /// Appends the body of a message at `version`.
 pub trait Encode {
+    /// Appends the body at `version` (which must be in the API's supported range; checked by a
+    /// `debug_assert`). Fields absent at `version` are not written.
     fn encode(&self, version: i16, buf: &mut Vec<u8>);
 }
 
 /// Reads the body of a message at `version`.
 pub trait Decode: Sized {
+    /// Reads the body at `version`; a version outside the supported range is
+    /// [`DecodeError::UnsupportedVersion`]. Fields absent at `version` get the schema's default.
     fn decode(r: &mut Reader<'_>, version: i16) -> DecodeResult<Self>;
 }
 

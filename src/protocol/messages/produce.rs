@@ -3,51 +3,80 @@
 //! The producer's hot path does not build a [`ProduceRequest`]: it streams the request into its
 //! send buffer with [`ProduceWriter`], copying each closed batch once. [`ProduceRequest`] is the
 //! owned form for the mock broker and tests.
+//!
+//! Field presence follows `ProduceRequest.json` / `ProduceResponse.json` (flexible from v9):
+//! - request: `TransactionalId` (nullable), `Acks`, `TimeoutMs`,
+//!   `TopicData[Name, PartitionData[Index, Records (nullable; classic int32 length, or compact
+//!   bytes when flexible)]]`.
+//! - response: `Responses[Name, PartitionResponses[Index, ErrorCode, BaseOffset,
+//!   LogAppendTimeMs, LogStartOffset (v5+), RecordErrors (v8+), ErrorMessage (v8+),
+//!   tag 0 CurrentLeader (v10+)]]`, `ThrottleTimeMs`, top-level tag 0 `NodeEndpoints` (v10+,
+//!   skipped on decode, never written).
 
-use super::{Decode, Encode, Request};
+use super::{check_version, Decode, Encode, Request};
 use crate::protocol::error_code::ErrorCode;
+use crate::protocol::frame::{begin_frame, end_frame};
 use crate::protocol::header::RequestHeader;
-use crate::protocol::primitives::{DecodeResult, Reader};
+use crate::protocol::primitives::{DecodeResult, Reader, Writer};
 use crate::protocol::version::ApiKey;
 
+/// Produce request (owned form).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProduceRequest {
+    /// The transactional id, or `None` for a non-transactional producer.
     pub transactional_id: Option<String>,
+    /// 0, 1 or -1 (all).
     pub acks: i16,
+    /// How long the broker may wait for replication.
     pub timeout_ms: i32,
+    /// Per-topic data.
     pub topics: Vec<TopicProduceData>,
 }
 
+/// One topic's data in a Produce request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicProduceData {
+    /// Topic name.
     pub name: String,
+    /// Per-partition data.
     pub partitions: Vec<PartitionProduceData>,
 }
 
+/// One partition's data in a Produce request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionProduceData {
+    /// Partition number.
     pub index: i32,
     /// Raw record batches.
     pub records: Option<Vec<u8>>,
 }
 
+/// Produce response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProduceResponse {
+    /// Per-topic results.
     pub responses: Vec<TopicProduceResponse>,
     /// v1+.
     pub throttle_time_ms: i32,
 }
 
+/// One topic's results in a Produce response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicProduceResponse {
+    /// Topic name.
     pub name: String,
+    /// Per-partition results.
     pub partitions: Vec<PartitionProduceResponse>,
 }
 
+/// One partition's result in a Produce response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionProduceResponse {
+    /// Partition number.
     pub index: i32,
+    /// Partition-level error.
     pub error_code: ErrorCode,
+    /// Offset of the first record appended.
     pub base_offset: i64,
     /// v2+; -1 unless the topic uses LogAppendTime.
     pub log_append_time_ms: i64,
@@ -57,34 +86,198 @@ pub struct PartitionProduceResponse {
     pub record_errors: Vec<(i32, Option<String>)>,
     /// v8+.
     pub error_message: Option<String>,
-    /// v10+ tagged: the leader the broker knows of, on NOT_LEADER_OR_FOLLOWER.
+    /// v10+ tagged: the leader the broker knows of, on NOT_LEADER_OR_FOLLOWER, as
+    /// `(leader_id, leader_epoch)`. `None` when the broker did not send it (its default).
     pub current_leader: Option<(i32, i32)>,
 }
 
+fn flexible(version: i16) -> bool {
+    ApiKey::Produce.is_flexible(version)
+}
+
+fn put_tags(buf: &mut Vec<u8>, flexible: bool) {
+    if flexible {
+        buf.put_empty_tagged_fields();
+    }
+}
+
+fn skip_tags(r: &mut Reader<'_>, flexible: bool) -> DecodeResult<()> {
+    if flexible {
+        r.skip_tagged_fields()?;
+    }
+    Ok(())
+}
+
+/// Tag of `CurrentLeader` in a partition response (v10+).
+const TAG_CURRENT_LEADER: u32 = 0;
+
 impl Encode for ProduceRequest {
     fn encode(&self, version: i16, buf: &mut Vec<u8>) {
-        let _ = (version, buf);
-        todo!()
+        debug_assert!(check_version(ApiKey::Produce, version).is_ok());
+        let flex = flexible(version);
+        buf.put_nullable_string(self.transactional_id.as_deref(), flex);
+        buf.put_i16(self.acks);
+        buf.put_i32(self.timeout_ms);
+        buf.put_array_len(self.topics.len(), flex);
+        for t in &self.topics {
+            buf.put_string(&t.name, flex);
+            buf.put_array_len(t.partitions.len(), flex);
+            for p in &t.partitions {
+                buf.put_i32(p.index);
+                buf.put_nullable_bytes(p.records.as_deref(), flex);
+                put_tags(buf, flex);
+            }
+            put_tags(buf, flex);
+        }
+        put_tags(buf, flex);
     }
 }
+
 impl Decode for ProduceRequest {
     fn decode(r: &mut Reader<'_>, version: i16) -> DecodeResult<Self> {
-        let _ = (r, version);
-        todo!()
+        check_version(ApiKey::Produce, version)?;
+        let flex = flexible(version);
+        let transactional_id = r.nullable_string(flex)?.map(str::to_owned);
+        let acks = r.i16()?;
+        let timeout_ms = r.i32()?;
+        // Smallest topic: empty name + empty array (+ tags); partition: index + null records.
+        let (min_topic, min_part) = if flex { (3, 7) } else { (6, 8) };
+        let topics = r.array(flex, min_topic, "topic_data", |r| {
+            let name = r.string(flex, "topic_data.name")?.to_owned();
+            let partitions = r.array(flex, min_part, "partition_data", |r| {
+                let index = r.i32()?;
+                let records = r.nullable_bytes(flex)?.map(<[u8]>::to_vec);
+                skip_tags(r, flex)?;
+                Ok(PartitionProduceData { index, records })
+            })?;
+            skip_tags(r, flex)?;
+            Ok(TopicProduceData { name, partitions })
+        })?;
+        skip_tags(r, flex)?;
+        Ok(ProduceRequest { transactional_id, acks, timeout_ms, topics })
     }
 }
+
 impl Encode for ProduceResponse {
     fn encode(&self, version: i16, buf: &mut Vec<u8>) {
-        let _ = (version, buf);
-        todo!()
+        debug_assert!(check_version(ApiKey::Produce, version).is_ok());
+        let flex = flexible(version);
+        buf.put_array_len(self.responses.len(), flex);
+        for t in &self.responses {
+            buf.put_string(&t.name, flex);
+            buf.put_array_len(t.partitions.len(), flex);
+            for p in &t.partitions {
+                buf.put_i32(p.index);
+                buf.put_i16(p.error_code.0);
+                buf.put_i64(p.base_offset);
+                buf.put_i64(p.log_append_time_ms);
+                if version >= 5 {
+                    buf.put_i64(p.log_start_offset);
+                }
+                if version >= 8 {
+                    buf.put_array_len(p.record_errors.len(), flex);
+                    for (batch_index, message) in &p.record_errors {
+                        buf.put_i32(*batch_index);
+                        buf.put_nullable_string(message.as_deref(), flex);
+                        put_tags(buf, flex);
+                    }
+                    buf.put_nullable_string(p.error_message.as_deref(), flex);
+                }
+                match p.current_leader {
+                    Some((leader_id, leader_epoch)) if version >= 10 => {
+                        buf.put_uvarint(1); // one tagged field
+                        buf.put_uvarint(TAG_CURRENT_LEADER);
+                        buf.put_uvarint(9); // int32 + int32 + empty tagged section
+                        buf.put_i32(leader_id);
+                        buf.put_i32(leader_epoch);
+                        buf.put_empty_tagged_fields();
+                    }
+                    _ => put_tags(buf, flex),
+                }
+            }
+            put_tags(buf, flex);
+        }
+        buf.put_i32(self.throttle_time_ms);
+        put_tags(buf, flex);
     }
 }
+
+fn decode_current_leader(data: &[u8]) -> DecodeResult<(i32, i32)> {
+    let mut r = Reader::new(data);
+    let leader = (r.i32()?, r.i32()?);
+    r.skip_tagged_fields()?;
+    r.finish()?;
+    Ok(leader)
+}
+
+fn decode_partition_response(
+    r: &mut Reader<'_>,
+    version: i16,
+    flex: bool,
+) -> DecodeResult<PartitionProduceResponse> {
+    let index = r.i32()?;
+    let error_code = ErrorCode(r.i16()?);
+    let base_offset = r.i64()?;
+    let log_append_time_ms = r.i64()?;
+    let log_start_offset = if version >= 5 { r.i64()? } else { -1 };
+    let (record_errors, error_message) = if version >= 8 {
+        // Smallest record error: int32 + null string: 4 + 2 classic, 4 + 1 + tags(1) flexible.
+        let errors = r.array(flex, 6, "record_errors", |r| {
+            let batch_index = r.i32()?;
+            let message = r.nullable_string(flex)?.map(str::to_owned);
+            skip_tags(r, flex)?;
+            Ok((batch_index, message))
+        })?;
+        (errors, r.nullable_string(flex)?.map(str::to_owned))
+    } else {
+        (Vec::new(), None)
+    };
+    let mut current_leader = None;
+    if flex {
+        r.tagged_fields(|tag, data| {
+            if version >= 10 && tag == TAG_CURRENT_LEADER {
+                current_leader = Some(decode_current_leader(data)?);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(PartitionProduceResponse {
+        index,
+        error_code,
+        base_offset,
+        log_append_time_ms,
+        log_start_offset,
+        record_errors,
+        error_message,
+        current_leader,
+    })
+}
+
 impl Decode for ProduceResponse {
     fn decode(r: &mut Reader<'_>, version: i16) -> DecodeResult<Self> {
-        let _ = (r, version);
-        todo!()
+        check_version(ApiKey::Produce, version)?;
+        let flex = flexible(version);
+        let (min_topic, arr, str_min) = if flex { (3, 1, 1) } else { (6, 4, 2) };
+        // Smallest partition: index, error, two offsets, then later fixed fields.
+        let min_part = 22
+            + if version >= 5 { 8 } else { 0 }
+            + if version >= 8 { arr + str_min } else { 0 }
+            + usize::from(flex);
+        let responses = r.array(flex, min_topic, "responses", |r| {
+            let name = r.string(flex, "responses.name")?.to_owned();
+            let partitions = r.array(flex, min_part, "partition_responses", |r| {
+                decode_partition_response(r, version, flex)
+            })?;
+            skip_tags(r, flex)?;
+            Ok(TopicProduceResponse { name, partitions })
+        })?;
+        let throttle_time_ms = r.i32()?;
+        // NodeEndpoints (tag 0, v10+) is skipped: the producer learns brokers from Metadata.
+        skip_tags(r, flex)?;
+        Ok(ProduceResponse { responses, throttle_time_ms })
     }
 }
+
 impl Request for ProduceRequest {
     const API_KEY: ApiKey = ApiKey::Produce;
     type Response = ProduceResponse;
@@ -92,16 +285,41 @@ impl Request for ProduceRequest {
 
 /// Streams a framed Produce request into a buffer without building [`ProduceRequest`].
 ///
-/// ```text
-/// let mut w = ProduceWriter::begin(buf, header, None, acks, timeout_ms, n_topics);
-/// w.topic("t", 2); w.partition(0, batch0); w.partition(1, batch1); w.end_topic();
+/// The bytes are identical to [`super::encode_request`] of the equivalent [`ProduceRequest`].
+///
+/// ```
+/// use ringkafka::protocol::header::RequestHeader;
+/// use ringkafka::protocol::messages::ProduceWriter;
+/// use ringkafka::protocol::ApiKey;
+/// let (batch0, batch1) = (vec![1u8, 2, 3], vec![4u8]);
+/// let mut buf = Vec::new();
+/// let header = RequestHeader {
+///     api_key: ApiKey::Produce,
+///     api_version: 9,
+///     correlation_id: 1,
+///     client_id: Some("rk"),
+/// };
+/// let mut w = ProduceWriter::begin(&mut buf, header, None, -1, 30_000, 1);
+/// w.topic("t", 2);
+/// w.partition(0, &batch0);
+/// w.partition(1, &batch1);
+/// w.end_topic();
 /// w.finish();
+/// assert_eq!(i32::from_be_bytes(buf[..4].try_into().unwrap()) as usize, buf.len() - 4);
 /// ```
 /// The caller must announce exact counts: `n_topics` calls to `topic`, each followed by exactly
-/// its partition count of `partition` calls and one `end_topic`.
+/// its partition count of `partition` calls and one `end_topic` (checked by `debug_assert`s).
 #[derive(Debug)]
 pub struct ProduceWriter<'b> {
     buf: &'b mut Vec<u8>,
+    /// Position of the frame's size prefix.
+    frame_at: usize,
+    /// The request version is flexible (compact lengths, tagged sections).
+    flexible: bool,
+    /// Topics announced but not yet started.
+    topics_left: usize,
+    /// Partitions of the current topic not yet written.
+    partitions_left: usize,
 }
 
 impl<'b> ProduceWriter<'b> {
@@ -115,25 +333,47 @@ impl<'b> ProduceWriter<'b> {
         timeout_ms: i32,
         n_topics: usize,
     ) -> Self {
-        let _ = (header, transactional_id, acks, timeout_ms, n_topics);
-        ProduceWriter { buf }
+        debug_assert_eq!(header.api_key, ApiKey::Produce);
+        debug_assert!(check_version(ApiKey::Produce, header.api_version).is_ok());
+        let flexible = flexible(header.api_version);
+        let frame_at = begin_frame(buf);
+        header.encode(ApiKey::Produce.request_header_flexible(header.api_version), buf);
+        buf.put_nullable_string(transactional_id, flexible);
+        buf.put_i16(acks);
+        buf.put_i32(timeout_ms);
+        buf.put_array_len(n_topics, flexible);
+        ProduceWriter { buf, frame_at, flexible, topics_left: n_topics, partitions_left: 0 }
     }
+
     /// Starts a topic with `n_partitions` partitions.
     pub fn topic(&mut self, name: &str, n_partitions: usize) {
-        let _ = (name, n_partitions, &self.buf);
-        todo!()
+        debug_assert!(self.topics_left > 0, "more topics than announced");
+        debug_assert_eq!(self.partitions_left, 0, "previous topic not finished");
+        self.topics_left = self.topics_left.wrapping_sub(1);
+        self.partitions_left = n_partitions;
+        self.buf.put_string(name, self.flexible);
+        self.buf.put_array_len(n_partitions, self.flexible);
     }
+
     /// Writes one partition's records (one or more closed batches, concatenated).
     pub fn partition(&mut self, index: i32, records: &[u8]) {
-        let _ = (index, records);
-        todo!()
+        debug_assert!(self.partitions_left > 0, "more partitions than announced");
+        self.partitions_left = self.partitions_left.wrapping_sub(1);
+        self.buf.put_i32(index);
+        self.buf.put_nullable_bytes(Some(records), self.flexible);
+        put_tags(self.buf, self.flexible);
     }
+
     /// Ends the current topic.
     pub fn end_topic(&mut self) {
-        todo!()
+        debug_assert_eq!(self.partitions_left, 0, "fewer partitions than announced");
+        put_tags(self.buf, self.flexible);
     }
+
     /// Ends the request and back-patches the frame size.
     pub fn finish(self) {
-        todo!()
+        debug_assert_eq!(self.topics_left, 0, "fewer topics than announced");
+        put_tags(self.buf, self.flexible);
+        end_frame(self.buf, self.frame_at);
     }
 }

@@ -1,0 +1,15 @@
+//! Fuzzes the api_versions_response decoder: the first byte picks the version (any i16 byte value, so unsupported
+//! versions are exercised too), the rest is a response frame body (header + body). Decoding
+//! must return Ok or Err, never panic or allocate from an unchecked length.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use ringkafka::protocol::messages::{decode_api_versions_response, decode_response, ApiVersionsRequest};
+
+fuzz_target!(|data: &[u8]| {
+    if let Some((&v, frame)) = data.split_first() {
+        let _ = decode_response::<ApiVersionsRequest>(frame, i16::from(v as i8));
+        // The fallback path (retry as v0 on UNSUPPORTED_VERSION) on the same bytes as a body.
+        let _ = decode_api_versions_response(frame, i16::from(v as i8));
+    }
+});
