@@ -247,6 +247,7 @@ impl Engine {
     }
 
     /// The latest time the caller may sleep until before calling [`poll`](Self::poll) again.
+    /// Any `append` or `on_*` call makes it "now": the engine has work to look at.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.next_wakeup
     }
@@ -258,6 +259,7 @@ impl Engine {
             waiter();
             return;
         }
+        self.next_wakeup = Some(Instant::now());
         self.flush_waiters.push((self.generation, waiter));
         self.generation = self.generation.wrapping_add(1);
     }
@@ -373,6 +375,7 @@ impl Engine {
 
     /// Accepts one record.
     pub(crate) fn append(&mut self, mut p: Pending, now: Instant) {
+        self.next_wakeup = Some(now);
         let ti = self.topic_idx(&p.topic, now);
         p.generation = self.track_generation();
         if let Some(err) = self.fatal.clone() {
@@ -546,6 +549,7 @@ impl Engine {
 
     /// The connection to `node` is up: negotiate versions.
     pub fn on_connected(&mut self, node: i32, now: Instant) {
+        self.next_wakeup = Some(now);
         let Some(conn) = self.conns.get_mut(&node) else { return };
         conn.state = ConnState::Handshake;
         self.send_api_versions(node, API_VERSIONS_FIRST, now);
@@ -581,6 +585,7 @@ impl Engine {
 
     /// A buffer was written in full to `node`.
     pub fn on_sent(&mut self, node: i32, buf: Vec<u8>, now: Instant) {
+        self.next_wakeup = Some(now);
         if self.spare_requests.len() < MAX_SPARE_BUFFERS && buf.capacity() <= self.cfg.max_request_size * 2 {
             self.spare_requests.push(buf);
         }
@@ -600,6 +605,7 @@ impl Engine {
 
     /// `node`'s connection failed or was closed by the peer.
     pub fn on_closed(&mut self, node: i32, reason: &str, now: Instant) {
+        self.next_wakeup = Some(now);
         let Some(conn) = self.conns.remove(&node) else { return };
         self.connection_lost(node, conn, reason, now);
     }
@@ -666,6 +672,7 @@ impl Engine {
 
     /// One response frame (without its size prefix) arrived from `node`.
     pub fn on_frame(&mut self, node: i32, frame: &[u8], now: Instant) {
+        self.next_wakeup = Some(now);
         let Some(conn) = self.conns.get_mut(&node) else { return };
         let id = match peek_correlation_id(frame) {
             Ok(id) => id,

@@ -25,7 +25,7 @@ struct Sim {
     links: HashMap<i32, i32>,
     /// Responses on their way back: (engine node, framed response).
     inbound: VecDeque<(i32, Vec<u8>)>,
-    /// While set, requests reach the broker (and are applied) but responses are lost.
+    /// While set, Produce requests reach the broker (and are applied) but their acks are lost.
     drop_responses: bool,
     /// While set, nothing is answered (the broker hangs).
     hang: bool,
@@ -95,7 +95,21 @@ impl Sim {
 
     /// One loop turn: poll the engine, carry transmits, deliver responses.
     fn turn(&mut self) {
-        self.engine.poll(self.now);
+        loop {
+            self.engine.poll(self.now);
+            self.carry();
+            if self.inbound.is_empty() {
+                return;
+            }
+            while let Some((node, resp)) = self.inbound.pop_front() {
+                if self.links.contains_key(&node) {
+                    self.engine.on_frame(node, &resp[4..], self.now);
+                }
+            }
+        }
+    }
+
+    fn carry(&mut self) {
         while let Some(t) = self.engine.poll_transmit() {
             match t {
                 Transmit::Connect { node, addr } => {
@@ -111,12 +125,13 @@ impl Sim {
                     let broker = self.links[&node];
                     let mut off = 0;
                     while let Some((frame, used)) = split_frame(&buf[off..], usize::MAX).unwrap() {
-                        if i16::from_be_bytes([frame[0], frame[1]]) == 0 {
+                        let is_produce = i16::from_be_bytes([frame[0], frame[1]]) == 0;
+                        if is_produce {
                             self.produce_sizes.push(used);
                         }
                         if !self.hang {
                             if let Some(resp) = self.cluster.handle(broker, frame).unwrap() {
-                                if !self.drop_responses {
+                                if !(self.drop_responses && is_produce) {
                                     self.inbound.push_back((node, resp));
                                 }
                             }
@@ -125,11 +140,6 @@ impl Sim {
                     }
                     self.engine.on_sent(node, buf, self.now);
                 }
-            }
-        }
-        while let Some((node, resp)) = self.inbound.pop_front() {
-            if self.links.contains_key(&node) {
-                self.engine.on_frame(node, &resp[4..], self.now);
             }
         }
     }
@@ -143,6 +153,20 @@ impl Sim {
                 return;
             }
             let next = self.engine.poll_timeout().unwrap_or(self.now + Duration::from_millis(10));
+            if std::env::var("SIMTRACE").is_ok() {
+                eprintln!(
+                    "t={:?} incomplete={} next={:?} conns={:?} pid={:?}",
+                    self.now.duration_since(end - limit),
+                    self.engine.incomplete(),
+                    next.saturating_duration_since(self.now),
+                    self.engine
+                        .conns
+                        .iter()
+                        .map(|(n, c)| (*n, format!("{:?}", c.state), c.in_flight.len()))
+                        .collect::<Vec<_>>(),
+                    self.engine.producer
+                );
+            }
             self.now = next.clamp(self.now + Duration::from_micros(100), end);
         }
     }
@@ -202,7 +226,11 @@ fn delivers_in_order_with_true_offsets() {
 fn retries_not_leader_then_succeeds_in_order() {
     let mut sim = Sim::new(Sim::cfg(), 1);
     sim.cluster.create_topic("t", 1);
-    sim.cluster.push_produce_errors("t", 0, &[ErrorCode::NOT_LEADER_OR_FOLLOWER, ErrorCode::REQUEST_TIMED_OUT]);
+    sim.cluster.push_produce_errors(
+        "t",
+        0,
+        &[ErrorCode::NOT_LEADER_OR_FOLLOWER, ErrorCode::REQUEST_TIMED_OUT],
+    );
     for i in 0..200 {
         sim.send("t", None, format!("{i:04}").as_bytes());
     }
@@ -245,7 +273,11 @@ fn lost_ack_is_retried_without_duplicates() {
     let stored = values(&sim.cluster.records("t", 0));
     assert_eq!(stored.len(), 50, "idempotence: the resent batch was not written twice");
     let offsets: Vec<i64> = sim.outcomes().iter().map(|(_, r)| r.as_ref().unwrap().offset).collect();
-    assert_eq!(offsets, (0..50).collect::<Vec<_>>(), "the duplicate was acknowledged with its original offsets");
+    assert_eq!(
+        offsets,
+        (0..50).collect::<Vec<_>>(),
+        "the duplicate was acknowledged with its original offsets"
+    );
 }
 
 #[test]

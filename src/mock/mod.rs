@@ -13,8 +13,8 @@ use crate::protocol::frame::{begin_frame, end_frame};
 use crate::protocol::header::{encode_response_header, RequestHeader};
 use crate::protocol::messages::{
     ApiVersion, ApiVersionsRequest, ApiVersionsResponse, Decode, Encode, InitProducerIdRequest,
-    InitProducerIdResponse, MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic,
-    PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
+    InitProducerIdResponse, MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse,
+    MetadataTopic, PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
 };
 use crate::protocol::primitives::{DecodeError, Reader};
 use crate::protocol::record_batch::{decode_batches, RecordBatch};
@@ -68,7 +68,9 @@ impl MockCluster {
     /// with [`set_port`](Self::set_port).
     pub fn new(brokers: usize) -> Self {
         MockCluster {
-            brokers: (0..brokers as i32).map(|i| MockBroker { node_id: i, host: "127.0.0.1".into(), port: 0 }).collect(),
+            brokers: (0..brokers as i32)
+                .map(|i| MockBroker { node_id: i, host: "127.0.0.1".into(), port: 0 })
+                .collect(),
             next_producer_id: 1000,
             ..Default::default()
         }
@@ -133,7 +135,10 @@ impl MockCluster {
         self.log(topic, partition)
             .iter()
             .flat_map(|b| {
-                b.batch.records.iter().map(move |r| (b.base_offset + i64::from(r.offset_delta), r.key.clone(), r.value.clone()))
+                b.batch
+                    .records
+                    .iter()
+                    .map(move |r| (b.base_offset + i64::from(r.offset_delta), r.key.clone(), r.value.clone()))
             })
             .collect()
     }
@@ -148,7 +153,8 @@ impl MockCluster {
         let mut peek = Reader::new(frame);
         let key = peek.i16()?;
         let version = peek.i16()?;
-        let api = ApiKey::from_i16(key).ok_or(DecodeError::InvalidValue { field: "api_key", value: key.into() })?;
+        let api =
+            ApiKey::from_i16(key).ok_or(DecodeError::InvalidValue { field: "api_key", value: key.into() })?;
         let mut r = Reader::new(frame);
         let (_, _, correlation_id, _) = RequestHeader::decode(&mut r, api.request_header_flexible(version))?;
         let mut out = Vec::new();
@@ -158,7 +164,11 @@ impl MockCluster {
             ApiKey::ApiVersions => {
                 // Answer an unknown version as a broker does: UNSUPPORTED_VERSION in v0 form.
                 let supported = ApiKey::ApiVersions.supported();
-                let (code, v) = if version > supported.max { (ErrorCode::UNSUPPORTED_VERSION, 0) } else { (ErrorCode::NONE, version) };
+                let (code, v) = if version > supported.max {
+                    (ErrorCode::UNSUPPORTED_VERSION, 0)
+                } else {
+                    (ErrorCode::NONE, version)
+                };
                 if code.is_ok() {
                     ApiVersionsRequest::decode(&mut r, version)?;
                 }
@@ -208,7 +218,12 @@ impl MockCluster {
             brokers: self
                 .brokers
                 .iter()
-                .map(|b| MetadataBroker { node_id: b.node_id, host: b.host.clone(), port: b.port, rack: None })
+                .map(|b| MetadataBroker {
+                    node_id: b.node_id,
+                    host: b.host.clone(),
+                    port: b.port,
+                    rack: None,
+                })
                 .collect(),
             cluster_id: Some("ringkafka-mock".into()),
             controller_id: 0,
@@ -259,7 +274,12 @@ impl MockCluster {
             }
         };
         self.producer_epochs.insert(id, epoch);
-        InitProducerIdResponse { throttle_time_ms: 0, error_code: ErrorCode::NONE, producer_id: id, producer_epoch: epoch }
+        InitProducerIdResponse {
+            throttle_time_ms: 0,
+            error_code: ErrorCode::NONE,
+            producer_id: id,
+            producer_epoch: epoch,
+        }
     }
 
     fn produce(&mut self, node: i32, req: &ProduceRequest) -> ProduceResponse {
@@ -325,7 +345,10 @@ impl MockCluster {
                     }
                 }
             }
-            let s = p.producers.entry(batch.producer_id).or_insert_with(|| ProducerSeq { epoch: batch.producer_epoch, ..Default::default() });
+            let s = p
+                .producers
+                .entry(batch.producer_id)
+                .or_insert_with(|| ProducerSeq { epoch: batch.producer_epoch, ..Default::default() });
             s.recent.push_back((first, last, p.next_offset));
             if s.recent.len() > 5 {
                 s.recent.pop_front();

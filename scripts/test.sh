@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Tests everything: formatting, lints, unit + integration + doc tests, the live ones against a
+# real Kafka-compatible broker (Tansu 0.6.0) that this script installs, starts and stops.
+#
+#   scripts/test.sh
+#
+# Environment:
+#   CI=true               a broker that cannot be installed or started is a failure (it is
+#                         locally too: no test is ever skipped for want of a broker).
+#   RINGKAFKA_BOOTSTRAP   if set (and CI is not), use that broker instead of starting Tansu;
+#                         tests then also need `tansu` to create topics on it.
+#   TANSU_BIN             the tansu binary to use (default: PATH, then ~/.cargo/bin/tansu).
+#   CARGO_TARGET_DIR      respected; Tansu's log always goes to ./target/tansu-PORT.log.
+#
+# Prerequisites it installs when missing (as root, with apt-get): cmake, a C/C++ compiler and
+# make (rdkafka-sys builds librdkafka from source with cmake; zlib is built from the vendored
+# libz-sys source when the system has none), and Tansu 0.6.0 via `cargo install` (~10 min).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/tansu.sh
+
+step() { echo "==> $*" >&2; }
+
+need_apt=()
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
+command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
+command -v make >/dev/null 2>&1 || need_apt+=(make)
+# librdkafka's cmake build finds libcurl on these machines and then needs its headers.
+[[ -f /usr/include/curl/curl.h || -f /usr/include/x86_64-linux-gnu/curl/curl.h ]] || need_apt+=(libcurl4-openssl-dev)
+if ((${#need_apt[@]})); then
+    step "installing ${need_apt[*]} (needed to build librdkafka for the interop tests)"
+    if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${need_apt[@]}"
+fi
+for c in fmt clippy; do
+    if ! cargo "$c" --version >/dev/null 2>&1; then
+        echo "error: cargo $c is missing; install it with: rustup component add ${c/fmt/rustfmt}" >&2
+        exit 1
+    fi
+done
+
+use_external=
+if [[ -n "${RINGKAFKA_BOOTSTRAP:-}" && "${CI:-}" != "true" ]]; then
+    use_external=1
+    step "using the broker at RINGKAFKA_BOOTSTRAP=$RINGKAFKA_BOOTSTRAP (not starting Tansu)"
+fi
+# Install Tansu before the long build, so that a failure shows up early. The tests need the
+# binary even with an external broker: they create their topics with `tansu topic create`.
+tansu_ensure_installed
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+# Build every test before starting the broker so it does not idle through the compile.
+step "cargo test --all-targets --no-run"
+cargo test --all-targets --no-run
+
+if [[ -z "$use_external" ]]; then
+    trap tansu_stop EXIT
+    trap 'exit 130' INT TERM
+    tansu_start
+fi
+export RINGKAFKA_BOOTSTRAP
+
+step "cargo test --all-targets"
+cargo test --all-targets
+step "cargo test --doc"
+cargo test --doc
+step "all tests passed"
