@@ -1,0 +1,347 @@
+//! Outcome accounting: a latency histogram over the whole run, a window for the 5-second progress
+//! lines, ok/err counts and the first errors; and the output formats (Java's lines, or JSON).
+//!
+//! Outcomes are recorded by the client's delivery thread (ringkafka's sender thread, librdkafka's
+//! polling thread), so the one lock is almost never contended: the main thread takes it once per
+//! progress line, and sending threads only when `send` itself refuses a record.
+
+use std::fmt::Display;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+/// How many error messages are kept.
+pub const KEEP_ERRORS: usize = 5;
+
+/// Shared outcome accounting. One instance lives for the whole run (leaked to `&'static`, so
+/// callbacks capture a plain reference rather than cloning an `Arc` per record).
+#[derive(Debug)]
+pub struct Stats {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// Microseconds from the intended send time to the acknowledgement, successes only (as Java).
+    hist: Histogram<u64>,
+    ok: u64,
+    err: u64,
+    ok_bytes: u64,
+    errors: Vec<String>,
+    window: Window,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    count: u64,
+    bytes: u64,
+    lat_sum_us: u64,
+    lat_max_us: u64,
+}
+
+impl Window {
+    fn new(start: Instant) -> Self {
+        Window { start, count: 0, bytes: 0, lat_sum_us: 0, lat_max_us: 0 }
+    }
+}
+
+/// One progress line's worth.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    pub records: u64,
+    pub secs: f64,
+    pub bytes: u64,
+    pub avg_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Display for Progress {
+    /// Java's progress line: `N records sent, X records/sec (Y MB/sec), A ms avg latency, M ms max latency.`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} records sent, {:.1} records/sec ({:.2} MB/sec), {:.1} ms avg latency, {:.1} ms max latency.",
+            self.records,
+            per_sec(self.records as f64, self.secs),
+            per_sec(self.bytes as f64 / MB, self.secs),
+            self.avg_ms,
+            self.max_ms
+        )
+    }
+}
+
+/// The final numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub records: u64,
+    pub ok: u64,
+    pub err: u64,
+    pub secs: f64,
+    pub ok_bytes: u64,
+    pub lat_us_avg: f64,
+    pub lat_us_p50: u64,
+    pub lat_us_p95: u64,
+    pub lat_us_p99: u64,
+    pub lat_us_p999: u64,
+    pub lat_us_max: u64,
+    pub cpu_s: Option<f64>,
+    pub errors: Vec<String>,
+}
+
+/// Java's tool divides by 1024 * 1024.
+const MB: f64 = 1024.0 * 1024.0;
+
+fn per_sec(x: f64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        x / secs
+    } else {
+        0.0
+    }
+}
+
+impl Stats {
+    pub fn new(start: Instant) -> Self {
+        Stats {
+            inner: Mutex::new(Inner {
+                hist: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
+                ok: 0,
+                err: 0,
+                ok_bytes: 0,
+                errors: Vec::new(),
+                window: Window::new(start),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A record was acknowledged `latency` after it was (meant to be) sent.
+    #[inline]
+    pub fn record_ok(&self, latency: Duration, bytes: usize) {
+        let us = latency.as_micros().min(u64::MAX as u128) as u64;
+        let mut g = self.lock();
+        g.hist.saturating_record(us);
+        g.ok += 1;
+        g.ok_bytes += bytes as u64;
+        let w = &mut g.window;
+        w.count += 1;
+        w.bytes += bytes as u64;
+        w.lat_sum_us += us;
+        w.lat_max_us = w.lat_max_us.max(us);
+    }
+
+    /// A record failed (refused by `send`, or its outcome was an error). The message is only
+    /// formatted while fewer than [`KEEP_ERRORS`] are kept.
+    pub fn record_err(&self, e: &dyn Display) {
+        let mut g = self.lock();
+        g.err += 1;
+        if g.errors.len() < KEEP_ERRORS {
+            let msg = e.to_string();
+            g.errors.push(msg);
+        }
+    }
+
+    /// Outcomes so far (ok + err).
+    pub fn completed(&self) -> u64 {
+        let g = self.lock();
+        g.ok + g.err
+    }
+
+    /// The window since the last call, and a new window from `now`.
+    pub fn take_window(&self, now: Instant) -> Progress {
+        let mut g = self.lock();
+        let w = std::mem::replace(&mut g.window, Window::new(now));
+        Progress {
+            records: w.count,
+            secs: now.saturating_duration_since(w.start).as_secs_f64(),
+            bytes: w.bytes,
+            avg_ms: if w.count > 0 { w.lat_sum_us as f64 / w.count as f64 / 1000.0 } else { 0.0 },
+            max_ms: w.lat_max_us as f64 / 1000.0,
+        }
+    }
+
+    /// The final numbers for `records` requested over `elapsed`.
+    pub fn summary(&self, records: u64, elapsed: Duration, cpu_s: Option<f64>) -> Summary {
+        let g = self.lock();
+        let h = &g.hist;
+        let q = |x| if h.is_empty() { 0 } else { h.value_at_quantile(x) };
+        Summary {
+            records,
+            ok: g.ok,
+            err: g.err,
+            secs: elapsed.as_secs_f64(),
+            ok_bytes: g.ok_bytes,
+            lat_us_avg: if h.is_empty() { 0.0 } else { h.mean() },
+            lat_us_p50: q(0.50),
+            lat_us_p95: q(0.95),
+            lat_us_p99: q(0.99),
+            lat_us_p999: q(0.999),
+            lat_us_max: h.max(),
+            cpu_s,
+            errors: g.errors.clone(),
+        }
+    }
+}
+
+impl Summary {
+    pub fn rec_per_s(&self) -> f64 {
+        per_sec(self.ok as f64, self.secs)
+    }
+
+    pub fn mb_per_s(&self) -> f64 {
+        per_sec(self.ok_bytes as f64 / MB, self.secs)
+    }
+
+    /// Java's final line, with latencies in ms to µs precision, plus our error and CPU counts.
+    pub fn java_line(&self) -> String {
+        let ms = |us: u64| us as f64 / 1000.0;
+        let mut s = format!(
+            "{} records sent, {:.1} records/sec ({:.2} MB/sec), {:.3} ms avg latency, {:.3} ms max latency, \
+             {:.3} ms 50th, {:.3} ms 95th, {:.3} ms 99th, {:.3} ms 99.9th.",
+            self.ok,
+            self.rec_per_s(),
+            self.mb_per_s(),
+            self.lat_us_avg / 1000.0,
+            ms(self.lat_us_max),
+            ms(self.lat_us_p50),
+            ms(self.lat_us_p95),
+            ms(self.lat_us_p99),
+            ms(self.lat_us_p999),
+        );
+        if self.err > 0 {
+            s.push_str(&format!(" {} records failed.", self.err));
+        }
+        if let Some(c) = self.cpu_s {
+            s.push_str(&format!(" {c:.2} s CPU."));
+        }
+        s
+    }
+
+    /// One JSON object with exactly the documented keys (`cpu_s` is `null` if unreadable).
+    pub fn json(&self) -> String {
+        let f = |x: f64| if x.is_finite() { format!("{x:.3}") } else { "null".to_string() };
+        format!(
+            "{{\"records\":{},\"ok\":{},\"err\":{},\"secs\":{},\"rec_per_s\":{},\"mb_per_s\":{},\
+             \"lat_us_p50\":{},\"lat_us_p95\":{},\"lat_us_p99\":{},\"lat_us_p999\":{},\"lat_us_max\":{},\
+             \"cpu_s\":{}}}",
+            self.records,
+            self.ok,
+            self.err,
+            f(self.secs),
+            f(self.rec_per_s()),
+            f(self.mb_per_s()),
+            self.lat_us_p50,
+            self.lat_us_p95,
+            self.lat_us_p99,
+            self.lat_us_p999,
+            self.lat_us_max,
+            self.cpu_s.map_or("null".to_string(), f),
+        )
+    }
+}
+
+/// Process CPU time (user + system, all threads) in seconds, from `/proc/self/stat` fields 14
+/// and 15 (`utime`, `stime`). They are in clock ticks of `USER_HZ`, which Linux always reports
+/// to user space as 100 Hz; we assume 100 rather than call `sysconf(_SC_CLK_TCK)`, which would
+/// need `unsafe` (not allowed outside `src/io`). `None` if the file cannot be read or parsed.
+pub fn cpu_seconds() -> Option<f64> {
+    parse_proc_stat_cpu(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+const USER_HZ: f64 = 100.0;
+
+fn parse_proc_stat_cpu(stat: &str) -> Option<f64> {
+    // `pid (comm) state ppid …`: comm may hold spaces and parentheses, so start after the last `)`.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    // After comm: field 3 (state) is index 0, so utime (14) is index 11 and stime (15) index 12.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / USER_HZ)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_stat_cpu_fields_are_found_after_comm() {
+        let line = "1234 (my (odd) prog) S 1 2 3 4 5 6 7 8 9 10 150 50 0 0 20 0 3 0 100 0 0";
+        assert_eq!(parse_proc_stat_cpu(line), Some(2.0));
+        assert_eq!(parse_proc_stat_cpu("garbage"), None);
+        assert!(cpu_seconds().is_some());
+    }
+
+    #[test]
+    fn json_has_exactly_the_documented_keys() {
+        let s = Stats::new(Instant::now());
+        s.record_ok(Duration::from_micros(1500), 100);
+        s.record_ok(Duration::from_micros(500), 100);
+        s.record_err(&"boom");
+        let sum = s.summary(3, Duration::from_secs(2), Some(0.5));
+        let j = sum.json();
+        let keys: Vec<&str> = j
+            .trim_matches(|c| c == '{' || c == '}')
+            .split(',')
+            .map(|kv| kv.split(':').next().unwrap().trim_matches('"'))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "records",
+                "ok",
+                "err",
+                "secs",
+                "rec_per_s",
+                "mb_per_s",
+                "lat_us_p50",
+                "lat_us_p95",
+                "lat_us_p99",
+                "lat_us_p999",
+                "lat_us_max",
+                "cpu_s"
+            ]
+        );
+        assert!(j.contains("\"records\":3,\"ok\":2,\"err\":1,\"secs\":2.000,\"rec_per_s\":1.000"));
+        assert!(j.contains("\"cpu_s\":0.500"));
+        assert_eq!(sum.errors, vec!["boom".to_string()]);
+    }
+
+    #[test]
+    fn only_the_first_errors_are_kept() {
+        let s = Stats::new(Instant::now());
+        for i in 0..10 {
+            s.record_err(&i);
+        }
+        let sum = s.summary(10, Duration::from_secs(1), None);
+        assert_eq!(sum.err, 10);
+        assert_eq!(sum.errors.len(), KEEP_ERRORS);
+        assert!(sum.json().ends_with("\"cpu_s\":null}"));
+    }
+
+    #[test]
+    fn window_resets_and_formats_like_java() {
+        let t0 = Instant::now();
+        let s = Stats::new(t0);
+        s.record_ok(Duration::from_millis(2), 1024 * 1024);
+        s.record_ok(Duration::from_millis(4), 1024 * 1024);
+        let p = s.take_window(t0 + Duration::from_secs(2));
+        assert_eq!(
+            p.to_string(),
+            "2 records sent, 1.0 records/sec (1.00 MB/sec), 3.0 ms avg latency, 4.0 ms max latency."
+        );
+        assert_eq!(s.take_window(t0 + Duration::from_secs(3)).records, 0);
+        assert_eq!(s.completed(), 2);
+    }
+
+    #[test]
+    fn empty_run_does_not_divide_by_zero() {
+        let sum = Stats::new(Instant::now()).summary(0, Duration::ZERO, None);
+        assert!(sum.java_line().starts_with("0 records sent, 0.0 records/sec"));
+        assert!(!sum.json().contains("NaN"));
+    }
+}
