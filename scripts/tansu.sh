@@ -17,6 +17,12 @@
 # - Topics are never auto-created; `tansu topic create` exits 1 if the topic exists.
 
 TANSU_VERSION=0.6.0
+# dynostore gives memory:// storage; libsql gives sqlite:// storage that survives a restart
+# (the kill -9 test) and holds SCRAM users (the SASL tests).
+TANSU_FEATURES=dynostore,libsql
+# A root of our own, keyed by version and features, so an older or differently built tansu on
+# PATH is never mistaken for this one. Outside the repo: a fresh clone reuses it.
+TANSU_ROOT="${TANSU_ROOT:-$HOME/.local/share/ringkafka/tansu-$TANSU_VERSION-${TANSU_FEATURES//,/-}}"
 
 # Finds the tansu binary: $TANSU_BIN, then PATH, then ~/.cargo/bin/tansu. Prints the path.
 tansu_find() {
@@ -34,19 +40,20 @@ tansu_find() {
 # Installs Tansu $TANSU_VERSION with cargo unless that exact version is already there (~10 min on
 # 2 cores). Exports TANSU_BIN.
 tansu_ensure_installed() {
-    local bin
-    if bin=$(tansu_find) && [[ "$("$bin" --version 2>/dev/null)" == "tansu $TANSU_VERSION" ]]; then
-        export TANSU_BIN="$bin"
+    local bin="$TANSU_ROOT/bin/tansu"
+    if [[ -n "${TANSU_BIN:-}" && "$("$TANSU_BIN" --version 2>/dev/null)" == "tansu $TANSU_VERSION" ]]; then
         return 0
     fi
-    echo "==> installing tansu $TANSU_VERSION (cargo install, takes ~10 minutes)" >&2
-    # Own target dir: the install must not contend for the project's build lock, and a rerun
-    # after a failure reuses what was built.
-    CARGO_TARGET_DIR="${TANSU_BUILD_DIR:-$PWD/target/tansu-build}" \
-        cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore --force >&2
-    bin="$HOME/.cargo/bin/tansu"
     if [[ "$("$bin" --version 2>/dev/null)" != "tansu $TANSU_VERSION" ]]; then
-        echo "error: tansu $TANSU_VERSION still not found after cargo install" >&2
+        echo "==> installing tansu $TANSU_VERSION ($TANSU_FEATURES) into $TANSU_ROOT (cargo install, ~10 minutes)" >&2
+        # Own target dir: the install must not contend for the project's build lock, and a rerun
+        # after a failure reuses what was built.
+        CARGO_TARGET_DIR="${TANSU_BUILD_DIR:-$HOME/.cache/ringkafka/tansu-build}" \
+            cargo install tansu --version "$TANSU_VERSION" --locked --features "$TANSU_FEATURES" \
+            --root "$TANSU_ROOT" --force >&2
+    fi
+    if [[ "$("$bin" --version 2>/dev/null)" != "tansu $TANSU_VERSION" ]]; then
+        echo "error: tansu $TANSU_VERSION still not found at $bin after cargo install" >&2
         return 1
     fi
     export TANSU_BIN="$bin"
