@@ -60,6 +60,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     max_request_size: usize,
     max_block: Duration,
+    linger: Duration,
     thread: Mutex<Option<JoinHandle<()>>>,
     sender_thread: ThreadId,
 }
@@ -165,6 +166,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let max_request_size = config.max_request_size;
         let max_block = config.max_block;
+        let linger = config.linger;
         let (handle, waker) = sender::spawn(config, partitioner, memory.clone(), metrics.clone(), rx)
             .map_err(StartError::Io)?;
         let sender_thread = handle.thread().id();
@@ -177,6 +179,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
                 metrics,
                 max_request_size,
                 max_block,
+                linger,
                 thread: Mutex::new(Some(handle)),
                 sender_thread,
             }),
@@ -268,6 +271,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             Some(t) => t,
             None => SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
         };
+        let enqueued = Instant::now();
         let pending = Pending {
             topic,
             partition: record.partition,
@@ -276,7 +280,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             timestamp,
             headers: record.headers,
             reserved: size,
-            enqueued: Instant::now(),
+            enqueued,
             completion: completion(),
             generation: 0,
         };
@@ -287,7 +291,10 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             inner.memory.release(size);
             return Err(SendError::Closed);
         }
-        inner.waker.wake();
+        // The record may linger until `enqueued + linger.ms`: a sender already due to wake by
+        // then picks it up without being woken (Java wakes its sender only for a new or a full
+        // batch, for the same reason).
+        inner.waker.wake_by(enqueued + inner.linger);
         Ok(())
     }
 

@@ -228,7 +228,7 @@ fn run(mut engine: Engine, mut driver: Driver, rx: Receiver<Msg>) {
         if !rx.is_empty() {
             timeout = Some(Duration::ZERO);
         } else {
-            driver.prepare_park();
+            driver.prepare_park_until(timeout.map(|t| now + t));
             if !rx.is_empty() {
                 driver.cancel_park();
                 timeout = Some(Duration::ZERO);

@@ -299,6 +299,15 @@ impl Driver {
     /// application queues after this, then call [`poll`](Self::poll) or
     /// [`cancel_park`](Self::cancel_park).
     pub fn prepare_park(&self) {
+        self.prepare_park_until(None);
+    }
+
+    /// [`prepare_park`](Self::prepare_park), announcing that the sender will wake by itself at
+    /// `until` (`None`: not before something wakes it), so that [`Waker::wake_by`] can skip
+    /// wake-ups that would come no sooner. The caller must then poll with a timeout that ends
+    /// no later than `until`.
+    pub fn prepare_park_until(&self, until: Option<Instant>) {
+        self.waker.set_parked_until(until);
         self.waker.set_parked(true);
     }
 

@@ -21,6 +21,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 /// Wakes a parked sender from any thread. Cheap when the sender is not parked: one atomic swap,
 /// no syscall. See the module docs of [`crate::io`] for the parking protocol.
@@ -28,6 +29,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub struct Waker {
     fd: OwnedFd,
     parked: AtomicBool,
+    /// While parked: when the sender will wake by itself, in nanoseconds since `base`
+    /// (`u64::MAX`: not before something wakes it).
+    parked_until: AtomicU64,
+    base: Instant,
     writes: AtomicU64,
 }
 
@@ -40,7 +45,33 @@ impl Waker {
         }
         // SAFETY: `fd` was just returned by eventfd, is open, and nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Waker { fd, parked: AtomicBool::new(false), writes: AtomicU64::new(0) })
+        Ok(Waker {
+            fd,
+            parked: AtomicBool::new(false),
+            parked_until: AtomicU64::new(u64::MAX),
+            base: Instant::now(),
+            writes: AtomicU64::new(0),
+        })
+    }
+
+    fn nanos(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.base).as_nanos().min(u128::from(u64::MAX - 1)) as u64
+    }
+
+    /// Wakes the sender only if it is parked until later than `deadline`: work that need not be
+    /// looked at before `deadline` (a record that may linger until then) rides along with the
+    /// wake-up the sender has already planned, at no cost. Call it after publishing the work.
+    pub fn wake_by(&self, deadline: Instant) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if !self.parked.load(Ordering::Relaxed) {
+            return;
+        }
+        // The deadline is read after `parked`; the sender stores it before `parked`, so a
+        // parked sender's deadline is the one of this park.
+        if self.parked_until.load(Ordering::Acquire) <= self.nanos(deadline) {
+            return;
+        }
+        self.wake();
     }
 
     /// Wakes the sender if it is parked (or about to park) in [`Driver::poll`](super::Driver::poll).
@@ -95,6 +126,11 @@ impl Waker {
 
     pub(super) fn set_parked(&self, parked: bool) {
         self.parked.store(parked, Ordering::SeqCst);
+    }
+
+    pub(super) fn set_parked_until(&self, until: Option<Instant>) {
+        let n = until.map_or(u64::MAX, |t| self.nanos(t));
+        self.parked_until.store(n, Ordering::Release);
     }
 
     pub(super) fn raw_fd(&self) -> RawFd {
