@@ -22,9 +22,12 @@ pub mod mock;
 mod producer;
 pub mod protocol;
 pub mod record;
+pub mod security;
 mod sender;
 
 pub use config::{Acks, Compression, ConfigError, ProducerConfig, SenderCpu};
+pub use security::sasl::SaslMechanism;
+pub use security::SecurityProtocol;
 pub use delivery::{Callback, DeliveryFuture, DeliveryResult};
 pub use engine::partitioner::Partitioner;
 pub use error::{ProduceError, SendError};
