@@ -12,6 +12,8 @@
 pub mod accumulator;
 pub mod partitioner;
 #[cfg(test)]
+mod security_tests;
+#[cfg(test)]
 mod sim_tests;
 
 use std::collections::{HashMap, VecDeque};

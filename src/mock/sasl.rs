@@ -29,6 +29,7 @@ pub struct MockSasl {
     mechanisms: Vec<String>,
     plain: HashMap<String, crate::security::sasl::Password>,
     scram: HashMap<(ScramHash, String), ScramCredential>,
+    oauth_tokens: Vec<crate::security::sasl::Password>,
     conns: HashMap<i32, ConnAuth>,
     /// Sent in SaslAuthenticate v1+ responses (KIP-368); 0 = no re-authentication.
     pub session_lifetime_ms: i64,
@@ -55,6 +56,11 @@ impl MockSasl {
             let cred = ScramCredential::new(h, password, format!("salt-{user}").as_bytes(), 4096);
             self.scram.insert((h, user.into()), cred);
         }
+    }
+
+    /// Accepts this OAUTHBEARER token (the mock does not parse or check JWTs).
+    pub fn add_oauth_token(&mut self, token: &str) {
+        self.oauth_tokens.push(crate::security::sasl::Password::new(token));
     }
 
     /// Whether `node`'s connection has authenticated.
@@ -135,6 +141,14 @@ impl MockSasl {
                 let user = String::from_utf8_lossy(user).to_string();
                 match self.plain.get(&user) {
                     Some(p) if p.expose().as_bytes() == pw => Ok((Vec::new(), true)),
+                    _ => Err(failed()),
+                }
+            }
+            Some(ConnAuth::Handshaken(m)) if m == "OAUTHBEARER" => {
+                let msg = String::from_utf8_lossy(bytes);
+                let token = msg.split('\x01').find_map(|kv| kv.strip_prefix("auth=Bearer "));
+                match token {
+                    Some(t) if self.oauth_tokens.iter().any(|x| x.expose() == t) => Ok((Vec::new(), true)),
                     _ => Err(failed()),
                 }
             }
