@@ -26,8 +26,6 @@ pub mod security;
 mod sender;
 
 pub use config::{Acks, Compression, ConfigError, ProducerConfig, SenderCpu};
-pub use security::sasl::SaslMechanism;
-pub use security::SecurityProtocol;
 pub use delivery::{Callback, DeliveryFuture, DeliveryResult};
 pub use engine::partitioner::Partitioner;
 pub use error::{ProduceError, SendError};
@@ -38,3 +36,5 @@ pub use record::{
     LongSerializer, ProducerRecord, RecordMetadata, SerializationError, Serializer, ShortSerializer,
     StringSerializer, UuidSerializer,
 };
+pub use security::sasl::SaslMechanism;
+pub use security::SecurityProtocol;

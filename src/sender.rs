@@ -173,7 +173,15 @@ fn flush_tls(driver: &mut Driver, spare: &mut Vec<Vec<u8>>, c: ConnId, t: &mut T
 
 /// A TLS failure on `c` (node `n`): a failed handshake is fatal for the producer; a broken
 /// session is a lost connection.
-fn tls_failed(engine: &mut Engine, driver: &mut Driver, links: &mut Links, c: ConnId, n: i32, e: TlsError, now: Instant) {
+fn tls_failed(
+    engine: &mut Engine,
+    driver: &mut Driver,
+    links: &mut Links,
+    c: ConnId,
+    n: i32,
+    e: TlsError,
+    now: Instant,
+) {
     links.remove_conn(c);
     driver.close(c);
     match e {

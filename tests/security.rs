@@ -38,7 +38,10 @@ fn require(what: &str, found: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 fn stunnel_bin() -> Option<PathBuf> {
-    ["/usr/bin/stunnel4", "/usr/bin/stunnel", "/usr/local/bin/stunnel"].iter().map(PathBuf::from).find(|p| p.is_file())
+    ["/usr/bin/stunnel4", "/usr/bin/stunnel", "/usr/local/bin/stunnel"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
 }
 
 /// The Tansu built with libsql: `$TANSU_LIBSQL_BIN`, else the versioned install of
@@ -52,7 +55,9 @@ fn libsql_tansu() -> Option<PathBuf> {
     if p.is_file() {
         return Some(p);
     }
-    std::env::var_os("TANSU_BIN").map(PathBuf::from).filter(|b| b.to_string_lossy().contains("libsql") && b.is_file())
+    std::env::var_os("TANSU_BIN")
+        .map(PathBuf::from)
+        .filter(|b| b.to_string_lossy().contains("libsql") && b.is_file())
 }
 
 fn free_port() -> u16 {
@@ -196,7 +201,8 @@ fn any_tansu() -> Option<PathBuf> {
     if let Some(b) = std::env::var_os("TANSU_BIN").filter(|b| !b.is_empty()) {
         return Some(b.into());
     }
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     if let Some(h) = std::env::var_os("HOME") {
         dirs.push(PathBuf::from(h).join(".cargo/bin"));
     }
@@ -214,7 +220,8 @@ fn tansu_on(bin: &Path, dir: &Path, port: u16, advertised: u16, authentication: 
     if authentication {
         cmd.arg("--authentication");
     }
-    let child = cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().expect("start tansu");
+    let child =
+        cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().expect("start tansu");
     let mut p = Proc(child);
     wait_port(port, &mut p.0, "tansu");
     p
@@ -240,10 +247,16 @@ fn tansu_cli(bin: &Path, dir: &Path, args: &[&str]) {
 // ---------------------------------------------------------------------------------------------
 // Clients
 
-fn produce(cfg: ProducerConfig, topic: &str, values: &[String]) -> Vec<Result<ringkafka::RecordMetadata, ProduceError>> {
+fn produce(
+    cfg: ProducerConfig,
+    topic: &str,
+    values: &[String],
+) -> Vec<Result<ringkafka::RecordMetadata, ProduceError>> {
     let p = Producer::new(cfg).expect("producer starts");
-    let futures: Vec<_> =
-        values.iter().map(|v| p.send(ProducerRecord::new(topic, v.clone().into_bytes()).partition(0)).unwrap()).collect();
+    let futures: Vec<_> = values
+        .iter()
+        .map(|v| p.send(ProducerRecord::new(topic, v.clone().into_bytes()).partition(0)).unwrap())
+        .collect();
     let out = futures.into_iter().map(|f| f.wait()).collect();
     p.close(Duration::from_secs(5));
     out
@@ -369,7 +382,11 @@ fn ssl_through_stunnel_to_tansu() {
     let out = produce(
         cfg(
             &format!("127.0.0.1:{tls_wrong_name}"),
-            &[("security.protocol", "SSL"), ("ssl.ca.location", &ca), ("ssl.endpoint.identification.algorithm", "")],
+            &[
+                ("security.protocol", "SSL"),
+                ("ssl.ca.location", &ca),
+                ("ssl.endpoint.identification.algorithm", ""),
+            ],
         ),
         &topic,
         &values("noverify", 5),
@@ -497,7 +514,12 @@ fn debug_output_redacts_the_password() {
     assert!(!d.contains("s3cr3t-pw"), "{d}");
     assert!(d.contains("[redacted]"), "{d}");
     // A bad value of another key never echoes the password either.
-    let e = ProducerConfig::from_properties([("bootstrap.servers", "x:1"), ("security.protocol", "SASL_SSL"), ("sasl.mechanism", "PLAIN"), ("sasl.username", "")])
-        .unwrap_err();
+    let e = ProducerConfig::from_properties([
+        ("bootstrap.servers", "x:1"),
+        ("security.protocol", "SASL_SSL"),
+        ("sasl.mechanism", "PLAIN"),
+        ("sasl.username", ""),
+    ])
+    .unwrap_err();
     assert_eq!(e.key, "sasl.username");
 }

@@ -33,12 +33,12 @@ use crate::protocol::messages::{
     decode_response, encode_request, ApiVersionsRequest, InitProducerIdRequest, MetadataRequest,
     MetadataResponse, ProduceRequest, ProduceWriter,
 };
-use crate::protocol::record_batch::{rewrite_producer_fields, ProducerFields};
-use crate::protocol::version::{ApiKey, NegotiatedVersions, VersionRange};
 use crate::protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
+use crate::protocol::record_batch::{rewrite_producer_fields, ProducerFields};
 use crate::protocol::version::{negotiate, NoCommonVersion};
-use crate::security::sasl::{SaslSession, SaslStep};
+use crate::protocol::version::{ApiKey, NegotiatedVersions, VersionRange};
 use crate::record::{Header, RecordMetadata};
+use crate::security::sasl::{SaslSession, SaslStep};
 
 use accumulator::{Batch, BatchData, PartitionState, TopicMeta, TopicState};
 use partitioner::{partition_for_key, Partitioner, Rng};
@@ -1459,7 +1459,13 @@ impl Engine {
         Err(full)
     }
 
-    fn handle_sasl_handshake(&mut self, node: i32, version: i16, frame: &[u8], now: Instant) -> Result<(), String> {
+    fn handle_sasl_handshake(
+        &mut self,
+        node: i32,
+        version: i16,
+        frame: &[u8],
+        now: Instant,
+    ) -> Result<(), String> {
         let (_, r) = decode_response::<SaslHandshakeRequest>(frame, version)
             .map_err(|e| format!("malformed SaslHandshake response: {e}"))?;
         if !r.error_code.is_ok() {
@@ -1506,7 +1512,11 @@ impl Engine {
                     // again), retrying what was in flight.
                     log::debug!("node {node}: SASL session lifetime {} ms", r.session_lifetime_ms);
                 }
-                log::info!("{} authenticated with {}", self.broker_name(node), self.cfg.sasl.mechanism.name());
+                log::info!(
+                    "{} authenticated with {}",
+                    self.broker_name(node),
+                    self.cfg.sasl.mechanism.name()
+                );
                 if let Some(c) = self.conns.get_mut(&node) {
                     c.state = ConnState::Ready(sc.versions);
                 }

@@ -85,7 +85,7 @@ impl MockSasl {
             }
             ApiKey::SaslHandshake => {
                 let req = SaslHandshakeRequest::decode(r, version)?;
-                let ok = self.mechanisms.iter().any(|m| *m == req.mechanism);
+                let ok = self.mechanisms.contains(&req.mechanism);
                 if ok {
                     self.conns.insert(node, ConnAuth::Handshaken(req.mechanism));
                 }
@@ -127,7 +127,9 @@ impl MockSasl {
                 Ok(true)
             }
             _ if self.authenticated(node) => Ok(false),
-            _ => Err(DecodeError::InvalidValue { field: "unauthenticated request api_key", value: api as i64 }),
+            _ => {
+                Err(DecodeError::InvalidValue { field: "unauthenticated request api_key", value: api as i64 })
+            }
         }
     }
 
@@ -156,13 +158,17 @@ impl MockSasl {
                 let h = if m == "SCRAM-SHA-256" { ScramHash::Sha256 } else { ScramHash::Sha512 };
                 let mut s = ScramServer::new(h, "mockservernonce");
                 let scram = &self.scram;
-                let sf = s.server_first(bytes, |u| scram.get(&(h, u.to_string())).cloned()).map_err(|_| failed())?;
+                let sf = s
+                    .server_first(bytes, |u| scram.get(&(h, u.to_string())).cloned())
+                    .map_err(|_| failed())?;
                 self.conns.insert(node, ConnAuth::Scram(h, s));
                 Ok((sf, false))
             }
             Some(ConnAuth::Scram(h, mut s)) => {
                 let scram = &self.scram;
-                let fin = s.server_final(bytes, |u| scram.get(&(h, u.to_string())).cloned()).map_err(|_| failed())?;
+                let fin = s
+                    .server_final(bytes, |u| scram.get(&(h, u.to_string())).cloned())
+                    .map_err(|_| failed())?;
                 Ok((fin, true))
             }
             Some(ConnAuth::Done) => {

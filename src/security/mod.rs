@@ -63,6 +63,11 @@ pub struct SslConfig {
 
 impl Default for SslConfig {
     fn default() -> Self {
-        SslConfig { ca_location: None, certificate_location: None, key_location: None, endpoint_identification: true }
+        SslConfig {
+            ca_location: None,
+            certificate_location: None,
+            key_location: None,
+            endpoint_identification: true,
+        }
     }
 }

@@ -174,14 +174,12 @@ impl SaslSession {
     pub fn new(cfg: &SaslConfig) -> SaslSession {
         let state = match cfg.mechanism {
             SaslMechanism::Plain => State::Plain { sent: false },
-            SaslMechanism::ScramSha256 => State::Scram(
-                ScramClient::new(ScramHash::Sha256, &cfg.username, cfg.password.expose()),
-                0,
-            ),
-            SaslMechanism::ScramSha512 => State::Scram(
-                ScramClient::new(ScramHash::Sha512, &cfg.username, cfg.password.expose()),
-                0,
-            ),
+            SaslMechanism::ScramSha256 => {
+                State::Scram(ScramClient::new(ScramHash::Sha256, &cfg.username, cfg.password.expose()), 0)
+            }
+            SaslMechanism::ScramSha512 => {
+                State::Scram(ScramClient::new(ScramHash::Sha512, &cfg.username, cfg.password.expose()), 0)
+            }
             SaslMechanism::OAuthBearer => State::OAuth { sent: false },
         };
         SaslSession { mechanism: cfg.mechanism, state }
@@ -211,7 +209,8 @@ impl SaslSession {
             }
             State::OAuth { sent } => {
                 *sent = true;
-                let source = cfg.oauth_token.as_ref().ok_or("OAUTHBEARER needs a token or a token callback")?;
+                let source =
+                    cfg.oauth_token.as_ref().ok_or("OAUTHBEARER needs a token or a token callback")?;
                 let token = source.get().map_err(|e| format!("the OAuth token callback failed: {e}"))?;
                 // RFC 7628 §3.1: gs2-header, then kvsep-separated auth=Bearer <token>.
                 Ok(format!("n,,\x01auth=Bearer {token}\x01\x01").into_bytes())

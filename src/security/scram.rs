@@ -93,7 +93,7 @@ fn xor(a: &[u8], b: &[u8]) -> Vec<u8> {
     a.iter().zip(b).map(|(x, y)| x ^ y).collect()
 }
 
-fn attr<'a>(msg: &'a str, key: char) -> Option<&'a str> {
+fn attr(msg: &str, key: char) -> Option<&str> {
     msg.split(',').find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
@@ -104,9 +104,8 @@ pub fn random_nonce() -> String {
     use rustls::crypto::ring::default_provider;
     if default_provider().secure_random.fill(&mut b).is_err() {
         // Never reached on Linux; a nonce from the clock and address is still unique.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let t =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         b[..16].copy_from_slice(&t.to_le_bytes());
     }
     B64.encode(b)
