@@ -175,6 +175,9 @@ pub struct Engine {
     sasl_conns: HashMap<i32, SaslConn>,
     /// Broker host names from metadata, for TLS server names and error messages.
     hosts: HashMap<i32, String>,
+    /// KIP-368: when each authenticated connection must re-authenticate, with the SaslHandshake
+    /// and SaslAuthenticate versions to use.
+    reauth: HashMap<i32, (Instant, i16, i16)>,
 }
 
 /// One connection's SASL exchange (see `Engine::start_sasl`).
@@ -183,6 +186,7 @@ struct SaslConn {
     session: SaslSession,
     versions: NegotiatedVersions,
     auth_version: i16,
+    handshake_version: i16,
 }
 
 impl std::fmt::Debug for Engine {
@@ -256,6 +260,7 @@ impl Engine {
             next_wakeup: None,
             sasl_conns: HashMap::new(),
             hosts: HashMap::new(),
+            reauth: HashMap::new(),
         }
     }
 
@@ -648,6 +653,7 @@ impl Engine {
         b.until = now + d;
         let msg = format!("connection to node {node} lost: {reason}");
         self.sasl_conns.remove(&node);
+        self.reauth.remove(&node);
         for f in conn.in_flight {
             match f.kind {
                 Kind::Metadata { .. } => self.metadata_in_flight = false,
@@ -1065,6 +1071,7 @@ impl Engine {
             return;
         }
         self.poll_request_timeouts(now);
+        self.poll_reauth(now);
         self.poll_metadata(now);
         if self.cfg.enable_idempotence {
             self.poll_producer_id(now);
@@ -1445,9 +1452,34 @@ impl Engine {
         if let Some(c) = self.conns.get_mut(&node) {
             c.state = ConnState::Authenticating;
         }
-        self.sasl_conns.insert(node, SaslConn { session, versions, auth_version });
+        self.sasl_conns.insert(node, SaslConn { session, versions, auth_version, handshake_version: hs });
         self.send_request(node, hs, &req, Kind::SaslHandshake { version: hs }, now);
         Ok(())
+    }
+
+    /// KIP-368: starts re-authentication on each connection whose session is about to expire.
+    /// While it runs the connection is `Authenticating`: requests already in flight complete
+    /// (responses come in order), new ones wait for `Ready`.
+    fn poll_reauth(&mut self, now: Instant) {
+        if self.reauth.is_empty() {
+            return;
+        }
+        let mut due = Vec::new();
+        for (&node, &(at, hs, auth)) in &self.reauth {
+            if at <= now {
+                due.push((node, hs, auth));
+            } else if self.next_wakeup.is_none_or(|w| at < w) {
+                self.next_wakeup = Some(at);
+            }
+        }
+        for (node, hs, auth) in due {
+            self.reauth.remove(&node);
+            let Some(v) = self.versions(node) else { continue };
+            log::debug!("{}: re-authenticating (KIP-368)", self.broker_name(node));
+            if let Err(msg) = self.start_sasl(node, v, Ok(hs), Ok(auth), now) {
+                self.close_conn(node, &msg, now);
+            }
+        }
     }
 
     fn sasl_failed(&mut self, node: i32, msg: String) -> Result<(), String> {
@@ -1507,10 +1539,12 @@ impl Engine {
             Ok(SaslStep::Done) => {
                 let sc = self.sasl_conns.remove(&node).expect("checked above");
                 if r.session_lifetime_ms > 0 {
-                    // KIP-368 re-authentication is not implemented: the broker closes the
-                    // connection when the session expires and we reconnect (and authenticate
-                    // again), retrying what was in flight.
-                    log::debug!("node {node}: SASL session lifetime {} ms", r.session_lifetime_ms);
+                    // KIP-368: re-authenticate on this connection at 85–95% of the session
+                    // lifetime (as the Java client does), before the broker would close it.
+                    let ms = r.session_lifetime_ms.min(i64::from(u32::MAX)) as u64;
+                    let at = now + Duration::from_millis(ms * u64::from(85 + self.rng.below(11)) / 100);
+                    self.reauth.insert(node, (at, sc.handshake_version, sc.auth_version));
+                    self.wake_at(at);
                 }
                 log::info!(
                     "{} authenticated with {}",

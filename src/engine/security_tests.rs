@@ -248,3 +248,33 @@ fn mechanism_the_broker_lacks_is_an_auth_error_listing_its_mechanisms() {
         other => panic!("{other:?}"),
     }
 }
+
+/// KIP-368: with a session lifetime, the engine re-authenticates on the same connection before
+/// it expires, and records keep flowing (no reconnect).
+#[test]
+fn reauthenticates_in_place_before_the_session_expires() {
+    let mut s = mock_sasl();
+    s.session_lifetime_ms = 1000;
+    let mut h = Harness::new(sasl_cfg(SaslMechanism::ScramSha256, "alice", "alice-secret"), s);
+    for round in 0..10 {
+        for i in 0..5 {
+            h.send(format!("r{round}-{i}").as_bytes());
+        }
+        h.run(Duration::from_secs(1));
+        // Let virtual time pass while idle, waking up when the engine asks to.
+        let end = h.now + Duration::from_millis(500);
+        while h.now < end {
+            h.turn();
+            let next = h.engine.poll_timeout().unwrap_or(end).min(end);
+            h.now = next.max(h.now + Duration::from_millis(1));
+        }
+    }
+    let out = h.outcomes();
+    assert_eq!(out.len(), 50);
+    assert!(out.iter().all(|r| r.is_ok()), "{out:?}");
+    let sasl = h.cluster.sasl.as_ref().unwrap();
+    // Two connections (bootstrap, broker 0), each re-authenticated several times in ~15 s.
+    assert!(sasl.successes >= 8, "only {} authentications", sasl.successes);
+    assert_eq!(sasl.failures, 0);
+    assert_eq!(h.connects, 2, "re-authentication must not reconnect");
+}
