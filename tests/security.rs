@@ -523,3 +523,14 @@ fn debug_output_redacts_the_password() {
     .unwrap_err();
     assert_eq!(e.key, "sasl.username");
 }
+
+/// A CA file that cannot be read stops the producer from starting, naming the setting.
+#[test]
+fn unreadable_ca_file_is_a_start_error_naming_the_setting() {
+    let c = cfg(
+        "127.0.0.1:9093",
+        &[("security.protocol", "SSL"), ("ssl.ca.location", "/nonexistent/ringkafka-ca.pem")],
+    );
+    let e = Producer::new(c).expect_err("must not start");
+    assert!(e.to_string().contains("ssl.ca.location"), "{e}");
+}
