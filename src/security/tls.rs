@@ -210,3 +210,105 @@ impl TlsStream {
         &mut self.plain
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::PrivatePkcs8KeyDer;
+    use rustls::{ServerConfig, ServerConnection};
+
+    fn pki(dir: &std::path::Path) -> (std::path::PathBuf, Arc<ServerConfig>) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = p.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        let ca_path = dir.join("ca.pem");
+        std::fs::write(&ca_path, ca.pem()).unwrap();
+        let server = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf.der().clone()], PrivatePkcs8KeyDer::from(key.serialize_der()).into())
+            .unwrap();
+        (ca_path, Arc::new(server))
+    }
+
+    /// Moves bytes both ways until neither side has anything to send.
+    fn pump(c: &mut TlsStream, s: &mut ServerConnection, server_plain: &mut Vec<u8>) {
+        for _ in 0..10_000 {
+            let mut to_server = Vec::new();
+            let c_sent = c.take_tls(&mut to_server);
+            let mut rd = &to_server[..];
+            while !rd.is_empty() {
+                s.read_tls(&mut rd).unwrap();
+                s.process_new_packets().unwrap();
+                let _ = s.reader().read_to_end(server_plain);
+            }
+            let mut to_client = Vec::new();
+            while s.wants_write() {
+                s.write_tls(&mut to_client).unwrap();
+            }
+            let used = c.read_tls(&to_client).unwrap();
+            assert_eq!(used, to_client.len());
+            if !c_sent && to_client.is_empty() {
+                return;
+            }
+        }
+        panic!("TLS pump did not settle");
+    }
+
+    /// Plaintext written before and after the handshake arrives in order, including a 1 MiB
+    /// write (bigger than rustls' default 64 KiB buffer limit) and a reply.
+    #[test]
+    fn stream_carries_large_writes_both_ways_in_memory() {
+        let dir = std::env::temp_dir().join(format!("ringkafka-tls-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ca, server_cfg) = pki(&dir);
+        let cfg = client_config(&SslConfig { ca_location: Some(ca), ..Default::default() }).unwrap();
+        let mut c = TlsStream::new(cfg, "localhost").unwrap();
+        let mut s = ServerConnection::new(server_cfg).unwrap();
+        let mut got = Vec::new();
+        c.write_plain(b"early").unwrap();
+        pump(&mut c, &mut s, &mut got);
+        assert!(!c.is_handshaking());
+        let big: Vec<u8> = (0..1024 * 1024).map(|i| i as u8).collect();
+        c.write_plain(&big).unwrap();
+        pump(&mut c, &mut s, &mut got);
+        assert_eq!(&got[..5], b"early");
+        assert_eq!(&got[5..], &big[..]);
+        s.writer().write_all(b"reply").unwrap();
+        pump(&mut c, &mut s, &mut got);
+        assert_eq!(c.plain().as_slice(), b"reply");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn wrong_name_fails_the_handshake() {
+        let dir = std::env::temp_dir().join(format!("ringkafka-tls-unit2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ca, server_cfg) = pki(&dir);
+        let cfg = client_config(&SslConfig { ca_location: Some(ca), ..Default::default() }).unwrap();
+        let mut c = TlsStream::new(cfg, "other.example").unwrap();
+        let mut s = ServerConnection::new(server_cfg).unwrap();
+        let mut hello = Vec::new();
+        c.take_tls(&mut hello);
+        let mut rd = &hello[..];
+        s.read_tls(&mut rd).unwrap();
+        s.process_new_packets().unwrap();
+        let mut back = Vec::new();
+        while s.wants_write() {
+            s.write_tls(&mut back).unwrap();
+        }
+        match c.read_tls(&back) {
+            Err(TlsError::Handshake(m)) => assert!(m.to_lowercase().contains("not valid for name"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
