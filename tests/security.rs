@@ -344,6 +344,7 @@ fn tls_bad_certificates_are_fatal_errors_naming_the_broker() {
                     assert!(s.contains(&bootstrap), "{what}: error does not name the broker: {s}");
                     let flat = s.to_lowercase().replace("notvalidforname", "not valid for name");
                     assert!(flat.contains(expect), "{what}: expected {expect} in: {s}");
+                    eprintln!("{what}: {s}");
                 }
                 other => panic!("{what}: expected a TLS error, got {other:?}"),
             }
@@ -392,6 +393,7 @@ fn ssl_through_stunnel_to_tansu() {
         &values("noverify", 5),
     );
     assert!(out.iter().all(|r| r.is_ok()), "{out:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// SSL, SASL_PLAINTEXT (SCRAM-SHA-512), SASL_SSL (SCRAM-SHA-512), mutual TLS, and a wrong
@@ -456,6 +458,7 @@ fn tansu_ssl_sasl_plaintext_sasl_ssl_and_wrong_password() {
                 Err(e @ ProduceError::Authentication(_)) => {
                     assert!(!e.is_retriable());
                     let s = e.to_string();
+                    eprintln!("wrong password: {s}");
                     assert!(!s.contains("not-the-password"), "password in the error: {s}");
                     assert!(s.contains(&bootstrap), "error does not name the broker: {s}");
                 }
@@ -502,6 +505,7 @@ fn tansu_ssl_sasl_plaintext_sasl_ssl_and_wrong_password() {
     expected.extend(values("mtls", 5));
     let got = consume(&format!("127.0.0.1:{plain}"), &topic, expected.len());
     assert_eq!(got, expected);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
