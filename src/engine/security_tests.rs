@@ -28,12 +28,16 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(mut cfg: ProducerConfig, sasl: MockSasl) -> Harness {
-        cfg.validate().unwrap();
-        let memory = Arc::new(BufferMemory::new(cfg.buffer_memory));
+    fn new(cfg: ProducerConfig, sasl: MockSasl) -> Harness {
         let mut cluster = MockCluster::new(1);
         cluster.set_port(0, 9000);
         cluster.create_topic("t", 2);
+        Harness::with_cluster(cfg, cluster, sasl)
+    }
+
+    fn with_cluster(mut cfg: ProducerConfig, mut cluster: MockCluster, sasl: MockSasl) -> Harness {
+        cfg.validate().unwrap();
+        let memory = Arc::new(BufferMemory::new(cfg.buffer_memory));
         cluster.sasl = Some(sasl);
         Harness {
             engine: Engine::new(cfg, None, memory.clone(), Arc::new(Metrics::default())),
@@ -255,7 +259,17 @@ fn mechanism_the_broker_lacks_is_an_auth_error_listing_its_mechanisms() {
 fn reauthenticates_in_place_before_the_session_expires() {
     let mut s = mock_sasl();
     s.session_lifetime_ms = 1000;
-    let mut h = Harness::new(sasl_cfg(SaslMechanism::ScramSha256, "alice", "alice-secret"), s);
+    // The mock keeps SASL state per broker, not per connection: bootstrap through broker 1 and
+    // lead the topic from broker 0, so that the two connections never share a broker.
+    let mut cluster = MockCluster::new(2);
+    cluster.set_port(0, 9000);
+    cluster.set_port(1, 9001);
+    cluster.create_topic("t", 1);
+    let cfg = ProducerConfig::new("127.0.0.1:9001")
+        .linger(Duration::from_millis(1))
+        .security_protocol(SecurityProtocol::SaslPlaintext)
+        .sasl(SaslMechanism::ScramSha256, "alice", "alice-secret");
+    let mut h = Harness::with_cluster(cfg, cluster, s);
     for round in 0..10 {
         for i in 0..5 {
             h.send(format!("r{round}-{i}").as_bytes());
