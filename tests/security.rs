@@ -328,6 +328,18 @@ fn tls_bad_certificates_are_fatal_errors_naming_the_broker() {
     for (what, pem, ca, expect) in cases {
         let port = free_port();
         let _st = stunnel(&stunnel_bin, &dir, port, backend_port, pem, None);
+        check_fatal_tls(port, what, ca, expect);
+    }
+    // A listener that requires a client certificate we do not have (TLS 1.3 reports that
+    // after the client's side of the handshake is done): fatal too, not a reconnect loop.
+    let port = free_port();
+    let _st = stunnel(&stunnel_bin, &dir, port, backend_port, &certs.server, Some(&certs.ca));
+    check_fatal_tls(port, "no client certificate", &certs.ca, "certificate");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn check_fatal_tls(port: u16, what: &str, ca: &Path, expect: &str) {
+    {
         let bootstrap = format!("127.0.0.1:{port}");
         let started = Instant::now();
         let out = produce(

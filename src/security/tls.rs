@@ -121,6 +121,30 @@ impl ServerCertVerifier for NoHostnameCheck {
     }
 }
 
+/// Whether a rustls error means the certificates do not work (ours or the broker's): never
+/// cured by reconnecting. With TLS 1.3 the broker rejects a client certificate (or its absence)
+/// only after the client has finished its side of the handshake, so this is checked whatever
+/// the handshake state.
+fn is_certificate_problem(e: &rustls::Error) -> bool {
+    use rustls::AlertDescription as A;
+    match e {
+        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => true,
+        rustls::Error::AlertReceived(a) => matches!(
+            a,
+            A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::CertificateRequired
+                | A::AccessDenied
+                | A::HandshakeFailure
+        ),
+        _ => false,
+    }
+}
+
 /// A TLS failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsError {
@@ -188,7 +212,13 @@ impl TlsStream {
             let mut rd = &data[off..];
             let n = self.conn.read_tls(&mut rd).map_err(|e| fail(format!("TLS read: {e}")))?;
             off += n;
-            let state = self.conn.process_new_packets().map_err(|e| fail(e.to_string()))?;
+            let state = self.conn.process_new_packets().map_err(|e| {
+                if is_certificate_problem(&e) {
+                    TlsError::Handshake(e.to_string())
+                } else {
+                    fail(e.to_string())
+                }
+            })?;
             let avail = state.plaintext_bytes_to_read();
             if avail > 0 {
                 let start = self.plain.len();
