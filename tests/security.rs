@@ -244,6 +244,32 @@ fn tansu_cli(bin: &Path, dir: &Path, args: &[&str]) {
     }
 }
 
+/// A TCP proxy on a free port to `127.0.0.1:to` that counts the connections it accepts.
+fn counting_proxy(to: u16) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for client in l.incoming().flatten() {
+            c.fetch_add(1, Ordering::SeqCst);
+            let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else { continue };
+            let (mut a, mut b) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut a, &mut b);
+                let _ = b.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut a, mut b) = (server, client);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut a, &mut b);
+                let _ = b.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (port, count)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Clients
 
@@ -462,9 +488,26 @@ fn tansu_ssl_sasl_plaintext_sasl_ssl_and_wrong_password() {
 
         let mut bad = sasl.to_vec();
         bad.push(("sasl.password", "not-the-password"));
+        // Through a proxy that counts connections: one, and no reconnect storm afterwards.
+        let (proxy, connections) = counting_proxy(plain);
+        let bootstrap = format!("127.0.0.1:{proxy}");
         let started = Instant::now();
-        let out = produce(cfg(&bootstrap, &bad), &topic, &values("wrong-password", 5));
+        let p = Producer::new(cfg(&bootstrap, &bad)).unwrap();
+        let futures: Vec<_> = values("wrong-password", 5)
+            .into_iter()
+            .map(|v| p.send(ProducerRecord::new(&topic, v.into_bytes())).unwrap())
+            .collect();
+        let mut out: Vec<_> = futures.into_iter().map(|f| f.wait()).collect();
         assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+        std::thread::sleep(Duration::from_secs(2));
+        // A send after the failure fails at once with the same error.
+        out.push(p.send(ProducerRecord::new(&topic, b"late".to_vec())).unwrap().wait());
+        p.close(Duration::from_secs(5));
+        assert_eq!(
+            connections.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "reconnected after auth failure"
+        );
         for r in out {
             match r {
                 Err(e @ ProduceError::Authentication(_)) => {
