@@ -28,6 +28,8 @@ command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 # librdkafka's cmake build finds libcurl on these machines and then needs its headers.
 [[ -f /usr/include/curl/curl.h || -f /usr/include/x86_64-linux-gnu/curl/curl.h ]] || need_apt+=(libcurl4-openssl-dev)
+# stunnel4: the TLS terminator in front of Tansu for the security tests (tests/security.rs).
+command -v stunnel4 >/dev/null 2>&1 || need_apt+=(stunnel4)
 if ((${#need_apt[@]})); then
     step "installing ${need_apt[*]} (needed to build librdkafka for the interop tests)"
     if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi

@@ -14,7 +14,11 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+
+pub use crate::security::sasl::{OAuthToken, Password, SaslConfig, SaslMechanism};
+pub use crate::security::{SecurityProtocol, SslConfig};
 
 /// Which acknowledgement the producer waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +125,12 @@ pub struct ProducerConfig {
     pub compression: Compression,
     /// `sender.cpu`: the CPU the sender thread is pinned to.
     pub sender_cpu: SenderCpu,
+    /// `security.protocol` (default PLAINTEXT).
+    pub security_protocol: SecurityProtocol,
+    /// `ssl.*` (used with SSL and SASL_SSL).
+    pub ssl: SslConfig,
+    /// `sasl.*` (used with SASL_PLAINTEXT and SASL_SSL). `Debug` redacts the password.
+    pub sasl: SaslConfig,
     /// Whether `delivery.timeout.ms` was set explicitly (Java rejects an explicit value below
     /// `linger.ms + request.timeout.ms` but silently raises the default).
     delivery_timeout_explicit: bool,
@@ -151,6 +161,9 @@ impl Default for ProducerConfig {
             partitioner_ignore_keys: false,
             compression: Compression::None,
             sender_cpu: SenderCpu::Last,
+            security_protocol: SecurityProtocol::Plaintext,
+            ssl: SslConfig::default(),
+            sasl: SaslConfig::default(),
             delivery_timeout_explicit: false,
             idempotence_explicit: false,
         }
@@ -284,6 +297,33 @@ impl ProducerConfig {
                     _ => return Err(ConfigError::new(key, "must be a CPU number or -1")),
                 };
             }
+            "security.protocol" => {
+                self.security_protocol = SecurityProtocol::parse(v).ok_or_else(|| {
+                    ConfigError::new(key, format!("`{v}` is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"))
+                })?
+            }
+            "ssl.ca.location" => self.ssl.ca_location = (!v.is_empty()).then(|| v.into()),
+            "ssl.certificate.location" => self.ssl.certificate_location = (!v.is_empty()).then(|| v.into()),
+            "ssl.key.location" => self.ssl.key_location = (!v.is_empty()).then(|| v.into()),
+            "ssl.endpoint.identification.algorithm" => {
+                self.ssl.endpoint_identification = match v.to_ascii_lowercase().as_str() {
+                    "https" => true,
+                    "" | "none" => false,
+                    _ => return Err(ConfigError::new(key, format!("`{v}` is not `https` or empty"))),
+                }
+            }
+            "sasl.mechanism" | "sasl.mechanisms" => {
+                self.sasl.mechanism = SaslMechanism::parse(v).ok_or_else(|| {
+                    ConfigError::new(
+                        key,
+                        format!("`{v}` is not PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER"),
+                    )
+                })?
+            }
+            "sasl.username" => self.sasl.username = v.to_string(),
+            // Not trimmed: a password may end in a space. Never echoed in an error.
+            "sasl.password" => self.sasl.password = Password::new(value),
+            "sasl.oauthbearer.token" => self.sasl.oauth_token = Some(OAuthToken::Static(Password::new(v))),
             _ => return Err(ConfigError::new(key, "unknown configuration key")),
         }
         Ok(self)
@@ -337,7 +377,58 @@ impl ProducerConfig {
         if self.retry_backoff_max < self.retry_backoff {
             self.retry_backoff_max = self.retry_backoff;
         }
+        if self.security_protocol.uses_sasl() {
+            match self.sasl.mechanism {
+                SaslMechanism::OAuthBearer => {
+                    if self.sasl.oauth_token.is_none() {
+                        return Err(ConfigError::new(
+                            "sasl.oauthbearer.token",
+                            "OAUTHBEARER needs a token (sasl.oauthbearer.token) or a token callback",
+                        ));
+                    }
+                }
+                _ => {
+                    if self.sasl.username.is_empty() {
+                        return Err(ConfigError::new("sasl.username", "required for this sasl.mechanism"));
+                    }
+                    if self.sasl.password.is_empty() {
+                        return Err(ConfigError::new("sasl.password", "required for this sasl.mechanism"));
+                    }
+                }
+            }
+        }
+        if self.ssl.certificate_location.is_some() != self.ssl.key_location.is_some() {
+            return Err(ConfigError::new(
+                "ssl.key.location",
+                "ssl.certificate.location and ssl.key.location go together",
+            ));
+        }
         Ok(())
+    }
+
+    /// Sets `security.protocol`.
+    pub fn security_protocol(mut self, p: SecurityProtocol) -> Self {
+        self.security_protocol = p;
+        self
+    }
+
+    /// Sets `sasl.mechanism`, `sasl.username` and `sasl.password`.
+    pub fn sasl(mut self, mechanism: SaslMechanism, username: &str, password: &str) -> Self {
+        self.sasl.mechanism = mechanism;
+        self.sasl.username = username.to_string();
+        self.sasl.password = Password::new(password);
+        self
+    }
+
+    /// OAUTHBEARER: `callback` returns a token (or why it has none) each time a connection
+    /// authenticates. It runs on the sender thread: return a cached token, refresh elsewhere.
+    pub fn oauth_token_callback(
+        mut self,
+        callback: impl Fn() -> Result<String, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.sasl.mechanism = SaslMechanism::OAuthBearer;
+        self.sasl.oauth_token = Some(OAuthToken::Callback(Arc::new(callback)));
+        self
     }
 
     /// Sets `enable.idempotence` explicitly.

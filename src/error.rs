@@ -65,6 +65,15 @@ pub enum ProduceError {
     Closed,
     /// The producer hit a fatal error (e.g. no common protocol version, io_uring failure).
     Fatal(String),
+    /// SASL authentication failed (wrong credentials, mechanism not enabled on the broker).
+    /// Fatal for the producer, like Java's `SaslAuthenticationException`: every pending record
+    /// and every later `send` fails with it; the producer does not keep reconnecting. The text
+    /// names the broker and never contains the password.
+    Authentication(String),
+    /// TLS to `broker` failed: its certificate did not verify (untrusted CA, expired, wrong host
+    /// name) or the handshake was refused. Fatal, like `Authentication`; never a fallback to
+    /// plaintext.
+    Tls { broker: String, message: String },
 }
 
 impl ProduceError {
@@ -100,6 +109,8 @@ impl fmt::Display for ProduceError {
             }
             ProduceError::Closed => write!(f, "the producer was closed before the record was delivered"),
             ProduceError::Fatal(m) => write!(f, "fatal producer error: {m}"),
+            ProduceError::Authentication(m) => write!(f, "authentication failed: {m}"),
+            ProduceError::Tls { broker, message } => write!(f, "TLS with broker {broker} failed: {message}"),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod mock;
 mod producer;
 pub mod protocol;
 pub mod record;
+pub mod security;
 mod sender;
 
 pub use config::{Acks, Compression, ConfigError, ProducerConfig, SenderCpu};
@@ -35,3 +36,5 @@ pub use record::{
     LongSerializer, ProducerRecord, RecordMetadata, SerializationError, Serializer, ShortSerializer,
     StringSerializer, UuidSerializer,
 };
+pub use security::sasl::SaslMechanism;
+pub use security::SecurityProtocol;

@@ -6,6 +6,12 @@
 //! drain up to [`MAX_DRAIN`] application messages into it; let it poll (metadata, producer id,
 //! ready batches, expiry); carry out its transmits; then park in the ring until the next
 //! completion, deadline or wake-up.
+//!
+//! With `security.protocol` SSL or SASL_SSL, a rustls session ([`TlsStream`]) sits on each
+//! connection between the driver's bytes and the engine's frames, on this same thread: engine
+//! request bytes are encrypted into a buffer the driver sends; received bytes are decrypted and
+//! the plaintext cut into frames. There is no second I/O path. A failed handshake (certificate
+//! not trusted, expired, wrong name) makes the producer fatal ([`ProduceError::Tls`]).
 
 use std::collections::HashMap;
 use std::io;
@@ -23,6 +29,7 @@ use crate::io::{affinity, ConnId, Driver, Event, Waker};
 use crate::memory::BufferMemory;
 use crate::metrics::Metrics;
 use crate::protocol::frame::split_frame;
+use crate::security::tls::{self, TlsError, TlsStream};
 
 /// What application threads send to the sender.
 pub(crate) enum Msg {
@@ -61,9 +68,20 @@ pub(crate) fn spawn(
                 return;
             }
         };
+        let tls = if cfg.security_protocol.uses_tls() {
+            match tls::client_config(&cfg.ssl) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    let _ = ready_tx.send(Err(io::Error::new(io::ErrorKind::InvalidInput, e)));
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         let _ = ready_tx.send(Ok(driver.waker()));
         let engine = Engine::new(cfg, partitioner, memory, metrics);
-        run(engine, driver, rx);
+        run(engine, driver, rx, tls);
     })?;
     match ready_rx.recv() {
         Ok(Ok(waker)) => Ok((handle, waker)),
@@ -93,7 +111,14 @@ fn pin(cpu: SenderCpu) {
 struct Links {
     node_of: HashMap<ConnId, i32>,
     conn_of: HashMap<i32, ConnId>,
+    /// The TLS session of each connection (SSL / SASL_SSL only).
+    tls: HashMap<ConnId, TlsStream>,
+    /// Ciphertext buffers back from the driver, for reuse (at most [`MAX_SPARE_TLS`]).
+    spare: Vec<Vec<u8>>,
 }
+
+/// Bound on [`Links::spare`].
+const MAX_SPARE_TLS: usize = 64;
 
 impl Links {
     fn insert(&mut self, node: i32, conn: ConnId) {
@@ -103,12 +128,68 @@ impl Links {
     fn remove_node(&mut self, node: i32) -> Option<ConnId> {
         let c = self.conn_of.remove(&node)?;
         self.node_of.remove(&c);
+        self.tls.remove(&c);
         Some(c)
     }
     fn remove_conn(&mut self, conn: ConnId) -> Option<i32> {
         let n = self.node_of.remove(&conn)?;
         self.conn_of.remove(&n);
+        self.tls.remove(&conn);
         Some(n)
+    }
+}
+
+/// Hands every whole frame at the start of `data` to the engine; returns the bytes used and the
+/// framing error, if any.
+fn deliver_frames(
+    engine: &mut Engine,
+    n: i32,
+    data: &[u8],
+    now: Instant,
+) -> (usize, Option<crate::protocol::primitives::DecodeError>) {
+    let mut off = 0;
+    loop {
+        match split_frame(&data[off..], MAX_RESPONSE_FRAME) {
+            Ok(Some((frame, used))) => {
+                engine.on_frame(n, frame, now);
+                off += used;
+            }
+            Ok(None) => return (off, None),
+            Err(e) => return (off, Some(e)),
+        }
+    }
+}
+
+/// Sends whatever TLS records `conn`'s session has ready.
+fn flush_tls(driver: &mut Driver, spare: &mut Vec<Vec<u8>>, c: ConnId, t: &mut TlsStream) {
+    let mut out = spare.pop().unwrap_or_default();
+    out.clear();
+    if t.take_tls(&mut out) {
+        driver.send(c, out);
+    } else {
+        spare.push(out);
+    }
+}
+
+/// A TLS failure on `c` (node `n`): a failed handshake is fatal for the producer; a broken
+/// session is a lost connection.
+fn tls_failed(
+    engine: &mut Engine,
+    driver: &mut Driver,
+    links: &mut Links,
+    c: ConnId,
+    n: i32,
+    e: TlsError,
+    now: Instant,
+) {
+    links.remove_conn(c);
+    driver.close(c);
+    match e {
+        TlsError::Handshake(message) => {
+            let broker = engine.broker_name(n);
+            engine.on_fatal(n, ProduceError::Tls { broker, message }, now);
+        }
+        TlsError::Session(m) => engine.on_closed(n, &m, now),
     }
 }
 
@@ -117,33 +198,52 @@ fn handle_events(
     driver: &mut Driver,
     links: &mut Links,
     events: &mut Vec<Event>,
+    tls_cfg: Option<&Arc<rustls::ClientConfig>>,
     now: Instant,
 ) {
     for ev in events.drain(..) {
         match ev {
             Event::Connected(c) => {
                 if let Some(&n) = links.node_of.get(&c) {
+                    if let Some(cfg) = tls_cfg {
+                        let host = engine.broker_host(n).unwrap_or_default();
+                        match TlsStream::new(cfg.clone(), &host) {
+                            Ok(t) => {
+                                links.tls.insert(c, t);
+                            }
+                            Err(e) => {
+                                tls_failed(engine, driver, links, c, n, e, now);
+                                continue;
+                            }
+                        }
+                    }
                     engine.on_connected(n, now);
                 }
             }
             Event::Readable(c) => {
                 let Some(&n) = links.node_of.get(&c) else { continue };
-                let data = driver.rx(c);
-                let mut off = 0;
-                let mut bad = None;
-                loop {
-                    match split_frame(&data[off..], MAX_RESPONSE_FRAME) {
-                        Ok(Some((frame, used))) => {
-                            engine.on_frame(n, frame, now);
-                            off += used;
-                        }
-                        Ok(None) => break,
+                if let Some(t) = links.tls.get_mut(&c) {
+                    let res = t.read_tls(driver.rx(c));
+                    let used = match res {
+                        Ok(u) => u,
                         Err(e) => {
-                            bad = Some(e);
-                            break;
+                            tls_failed(engine, driver, links, c, n, e, now);
+                            continue;
                         }
+                    };
+                    driver.consume(c, used);
+                    let (off, bad) = deliver_frames(engine, n, t.plain(), now);
+                    t.plain().drain(..off);
+                    // Handshake messages, and requests queued during the handshake.
+                    flush_tls(driver, &mut links.spare, c, t);
+                    if let Some(e) = bad {
+                        links.remove_conn(c);
+                        driver.close(c);
+                        engine.on_closed(n, &format!("bad response frame: {e}"), now);
                     }
+                    continue;
                 }
+                let (off, bad) = deliver_frames(engine, n, driver.rx(c), now);
                 driver.consume(c, off);
                 if let Some(e) = bad {
                     links.remove_conn(c);
@@ -152,7 +252,12 @@ fn handle_events(
                 }
             }
             Event::Sent(c, buf) => {
-                if let Some(&n) = links.node_of.get(&c) {
+                if links.tls.contains_key(&c) {
+                    // Ciphertext: the engine got its buffer back when rustls took the plaintext.
+                    if links.spare.len() < MAX_SPARE_TLS {
+                        links.spare.push(buf);
+                    }
+                } else if let Some(&n) = links.node_of.get(&c) {
                     engine.on_sent(n, buf, now);
                 }
             }
@@ -173,7 +278,18 @@ fn transmit(engine: &mut Engine, driver: &mut Driver, links: &mut Links, now: In
                 Err(e) => engine.on_closed(node, &format!("connect to {addr}: {e}"), now),
             },
             Transmit::Send { node, buf } => match links.conn_of.get(&node) {
-                Some(&c) => driver.send(c, buf),
+                Some(&c) => match links.tls.get_mut(&c) {
+                    Some(t) => match t.write_plain(&buf) {
+                        Ok(()) => {
+                            flush_tls(driver, &mut links.spare, c, t);
+                            // Encrypted (or queued in rustls until the handshake is done):
+                            // for acks=0 that counts as written.
+                            engine.on_sent(node, buf, now);
+                        }
+                        Err(e) => tls_failed(engine, driver, links, c, node, e, now),
+                    },
+                    None => driver.send(c, buf),
+                },
                 None => log::error!("engine sent to node {node} without a connection"),
             },
             Transmit::Close { node } => {
@@ -185,13 +301,13 @@ fn transmit(engine: &mut Engine, driver: &mut Driver, links: &mut Links, now: In
     }
 }
 
-fn run(mut engine: Engine, mut driver: Driver, rx: Receiver<Msg>) {
+fn run(mut engine: Engine, mut driver: Driver, rx: Receiver<Msg>, tls: Option<Arc<rustls::ClientConfig>>) {
     let mut events: Vec<Event> = Vec::with_capacity(256);
     let mut links = Links::default();
     let mut close: Option<Option<Instant>> = None;
     loop {
         let now = Instant::now();
-        handle_events(&mut engine, &mut driver, &mut links, &mut events, now);
+        handle_events(&mut engine, &mut driver, &mut links, &mut events, tls.as_ref(), now);
         for _ in 0..MAX_DRAIN {
             match rx.try_recv() {
                 Ok(Msg::Record(p)) => engine.append(p, now),

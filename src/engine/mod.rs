@@ -12,6 +12,8 @@
 pub mod accumulator;
 pub mod partitioner;
 #[cfg(test)]
+mod security_tests;
+#[cfg(test)]
 mod sim_tests;
 
 use std::collections::{HashMap, VecDeque};
@@ -31,9 +33,12 @@ use crate::protocol::messages::{
     decode_response, encode_request, ApiVersionsRequest, InitProducerIdRequest, MetadataRequest,
     MetadataResponse, ProduceRequest, ProduceWriter,
 };
+use crate::protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
 use crate::protocol::record_batch::{rewrite_producer_fields, ProducerFields};
+use crate::protocol::version::{negotiate, NoCommonVersion};
 use crate::protocol::version::{ApiKey, NegotiatedVersions, VersionRange};
 use crate::record::{Header, RecordMetadata};
+use crate::security::sasl::{SaslSession, SaslStep};
 
 use accumulator::{Batch, BatchData, PartitionState, TopicMeta, TopicState};
 use partitioner::{partition_for_key, Partitioner, Rng};
@@ -73,6 +78,8 @@ pub(crate) type FlushWaiter = Box<dyn FnOnce() + Send>;
 enum ConnState {
     Connecting,
     Handshake,
+    /// SASL (SaslHandshake, SaslAuthenticate…) after ApiVersions; the exchange is in `Engine::sasl_conns`.
+    Authenticating,
     Ready(NegotiatedVersions),
 }
 
@@ -89,6 +96,8 @@ enum Kind {
     Metadata { version: i16 },
     InitProducerId { version: i16 },
     Produce { version: i16, batches: Vec<InFlightBatch> },
+    SaslHandshake { version: i16 },
+    SaslAuthenticate { version: i16 },
 }
 
 #[derive(Debug)]
@@ -162,6 +171,22 @@ pub struct Engine {
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
     next_wakeup: Option<Instant>,
+    /// SASL exchanges of connections in `ConnState::Authenticating`.
+    sasl_conns: HashMap<i32, SaslConn>,
+    /// Broker host names from metadata, for TLS server names and error messages.
+    hosts: HashMap<i32, String>,
+    /// KIP-368: when each authenticated connection must re-authenticate, with the SaslHandshake
+    /// and SaslAuthenticate versions to use.
+    reauth: HashMap<i32, (Instant, i16, i16)>,
+}
+
+/// One connection's SASL exchange (see `Engine::start_sasl`).
+#[derive(Debug)]
+struct SaslConn {
+    session: SaslSession,
+    versions: NegotiatedVersions,
+    auth_version: i16,
+    handshake_version: i16,
 }
 
 impl std::fmt::Debug for Engine {
@@ -233,6 +258,9 @@ impl Engine {
             memory,
             metrics,
             next_wakeup: None,
+            sasl_conns: HashMap::new(),
+            hosts: HashMap::new(),
+            reauth: HashMap::new(),
         }
     }
 
@@ -624,6 +652,8 @@ impl Engine {
         let d = RECONNECT_BACKOFF.saturating_mul(1 << b.attempts.min(10)).min(RECONNECT_BACKOFF_MAX);
         b.until = now + d;
         let msg = format!("connection to node {node} lost: {reason}");
+        self.sasl_conns.remove(&node);
+        self.reauth.remove(&node);
         for f in conn.in_flight {
             match f.kind {
                 Kind::Metadata { .. } => self.metadata_in_flight = false,
@@ -631,7 +661,7 @@ impl Engine {
                     self.pid_in_flight = false;
                     self.pid_retry_at = Some(now + self.cfg.retry_backoff);
                 }
-                Kind::ApiVersions { .. } => {}
+                Kind::ApiVersions { .. } | Kind::SaslHandshake { .. } | Kind::SaslAuthenticate { .. } => {}
                 Kind::Produce { batches, .. } => {
                     for b in batches {
                         self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
@@ -693,6 +723,8 @@ impl Engine {
         let f = conn.in_flight.pop_front().expect("checked above");
         let result = match f.kind {
             Kind::ApiVersions { version } => self.handle_api_versions(node, version, frame, now),
+            Kind::SaslHandshake { version } => self.handle_sasl_handshake(node, version, frame, now),
+            Kind::SaslAuthenticate { version } => self.handle_sasl_authenticate(node, version, frame, now),
             Kind::Metadata { version } => match decode_response::<MetadataRequest>(frame, version) {
                 Ok((_, r)) => {
                     self.handle_metadata(r, now);
@@ -779,6 +811,11 @@ impl Engine {
                 .map(|a| VersionRange { min: a.min_version, max: a.max_version })
         };
         match NegotiatedVersions::from_broker(lookup) {
+            Ok(v) if self.cfg.security_protocol.uses_sasl() => {
+                let hs = negotiate(ApiKey::SaslHandshake, lookup(ApiKey::SaslHandshake as i16));
+                let auth = negotiate(ApiKey::SaslAuthenticate, lookup(ApiKey::SaslAuthenticate as i16));
+                self.start_sasl(node, v, hs, auth, now)
+            }
             Ok(v) => {
                 if let Some(c) = self.conns.get_mut(&node) {
                     c.state = ConnState::Ready(v);
@@ -797,6 +834,7 @@ impl Engine {
         self.metadata_in_flight = false;
         self.metadata_attempts = 0;
         for b in &r.brokers {
+            self.hosts.insert(b.node_id, b.host.clone());
             if let Some(addr) = resolve(&format!("{}:{}", b.host, b.port)) {
                 self.brokers.insert(b.node_id, addr);
             }
@@ -1033,6 +1071,7 @@ impl Engine {
             return;
         }
         self.poll_request_timeouts(now);
+        self.poll_reauth(now);
         self.poll_metadata(now);
         if self.cfg.enable_idempotence {
             self.poll_producer_id(now);
@@ -1355,6 +1394,171 @@ impl Engine {
         }
         self.outbox.push_back(Transmit::Send { node, buf });
         self.metrics_in_flight();
+    }
+}
+
+// --------------------------------------------------------------------------------------------
+// Security: SASL between ApiVersions and Ready (the mechanisms live in `crate::security::sasl`),
+// and the broker names TLS needs.
+
+impl Engine {
+    /// The host name of `node` (a bootstrap entry's host for bootstrap connections): the name
+    /// its TLS certificate must carry.
+    pub fn broker_host(&self, node: i32) -> Option<String> {
+        if node < 0 {
+            let hp = self.bootstrap.get((-1 - node) as usize)?;
+            let host = hp.rsplit_once(':').map_or(hp.as_str(), |(h, _)| h);
+            return Some(host.trim_start_matches('[').trim_end_matches(']').to_string());
+        }
+        self.hosts.get(&node).cloned()
+    }
+
+    /// `node` and its address, for error messages.
+    pub fn broker_name(&self, node: i32) -> String {
+        match (node < 0, self.broker_host(node)) {
+            (true, _) => format!("bootstrap {}", self.bootstrap.get((-1 - node) as usize).map_or("?", |s| s)),
+            (false, Some(h)) => format!("node {node} ({h})"),
+            (false, None) => format!("node {node}"),
+        }
+    }
+
+    /// A non-retriable security failure on `node`'s connection (TLS certificate, SASL): the
+    /// producer goes fatal, every pending record fails with `err`, later sends too, and no
+    /// connection is retried.
+    pub(crate) fn on_fatal(&mut self, node: i32, err: ProduceError, now: Instant) {
+        self.next_wakeup = Some(now);
+        log::error!("{err}");
+        let reason = err.to_string();
+        self.fatal = Some(err);
+        self.close_conn(node, &reason, now);
+    }
+
+    fn start_sasl(
+        &mut self,
+        node: i32,
+        versions: NegotiatedVersions,
+        handshake: Result<i16, NoCommonVersion>,
+        auth: Result<i16, NoCommonVersion>,
+        now: Instant,
+    ) -> Result<(), String> {
+        let (hs, auth_version) = match (handshake, auth) {
+            (Ok(h), Ok(a)) => (h, a),
+            (Err(e), _) | (_, Err(e)) => {
+                return self.sasl_failed(node, format!("the broker cannot do SASL as we need: {e}"));
+            }
+        };
+        let session = SaslSession::new(&self.cfg.sasl);
+        let req = SaslHandshakeRequest { mechanism: session.mechanism().to_string() };
+        if let Some(c) = self.conns.get_mut(&node) {
+            c.state = ConnState::Authenticating;
+        }
+        self.sasl_conns.insert(node, SaslConn { session, versions, auth_version, handshake_version: hs });
+        self.send_request(node, hs, &req, Kind::SaslHandshake { version: hs }, now);
+        Ok(())
+    }
+
+    /// KIP-368: starts re-authentication on each connection whose session is about to expire.
+    /// While it runs the connection is `Authenticating`: requests already in flight complete
+    /// (responses come in order), new ones wait for `Ready`.
+    fn poll_reauth(&mut self, now: Instant) {
+        if self.reauth.is_empty() {
+            return;
+        }
+        let mut due = Vec::new();
+        for (&node, &(at, hs, auth)) in &self.reauth {
+            if at <= now {
+                due.push((node, hs, auth));
+            } else if self.next_wakeup.is_none_or(|w| at < w) {
+                self.next_wakeup = Some(at);
+            }
+        }
+        for (node, hs, auth) in due {
+            self.reauth.remove(&node);
+            let Some(v) = self.versions(node) else { continue };
+            log::debug!("{}: re-authenticating (KIP-368)", self.broker_name(node));
+            if let Err(msg) = self.start_sasl(node, v, Ok(hs), Ok(auth), now) {
+                self.close_conn(node, &msg, now);
+            }
+        }
+    }
+
+    fn sasl_failed(&mut self, node: i32, msg: String) -> Result<(), String> {
+        let mech = self.cfg.sasl.mechanism.name();
+        let full = format!("{} with SASL mechanism {mech}: {msg}", self.broker_name(node));
+        self.fatal = Some(ProduceError::Authentication(full.clone()));
+        log::error!("authentication failed: {full}");
+        self.sasl_conns.remove(&node);
+        Err(full)
+    }
+
+    fn handle_sasl_handshake(
+        &mut self,
+        node: i32,
+        version: i16,
+        frame: &[u8],
+        now: Instant,
+    ) -> Result<(), String> {
+        let (_, r) = decode_response::<SaslHandshakeRequest>(frame, version)
+            .map_err(|e| format!("malformed SaslHandshake response: {e}"))?;
+        if !r.error_code.is_ok() {
+            let enabled = r.mechanisms.join(", ");
+            return self.sasl_failed(node, format!("{} (the broker enables: {enabled})", r.error_code));
+        }
+        let Some(sc) = self.sasl_conns.get_mut(&node) else { return Err("SASL state lost".into()) };
+        let first = match sc.session.start(&self.cfg.sasl) {
+            Ok(m) => m,
+            Err(e) => return self.sasl_failed(node, e),
+        };
+        let v = sc.auth_version;
+        let req = SaslAuthenticateRequest { auth_bytes: first };
+        self.send_request(node, v, &req, Kind::SaslAuthenticate { version: v }, now);
+        Ok(())
+    }
+
+    fn handle_sasl_authenticate(
+        &mut self,
+        node: i32,
+        version: i16,
+        frame: &[u8],
+        now: Instant,
+    ) -> Result<(), String> {
+        let (_, r) = decode_response::<SaslAuthenticateRequest>(frame, version)
+            .map_err(|e| format!("malformed SaslAuthenticate response: {e}"))?;
+        if !r.error_code.is_ok() {
+            let m = r.error_message.unwrap_or_default();
+            return self.sasl_failed(node, format!("{}: {m}", r.error_code));
+        }
+        let Some(sc) = self.sasl_conns.get_mut(&node) else { return Err("SASL state lost".into()) };
+        match sc.session.step(&r.auth_bytes) {
+            Ok(SaslStep::Send(bytes)) => {
+                let v = sc.auth_version;
+                let req = SaslAuthenticateRequest { auth_bytes: bytes };
+                self.send_request(node, v, &req, Kind::SaslAuthenticate { version: v }, now);
+                Ok(())
+            }
+            Ok(SaslStep::Done) => {
+                let sc = self.sasl_conns.remove(&node).expect("checked above");
+                if r.session_lifetime_ms > 0 {
+                    // KIP-368: re-authenticate on this connection at 85–95% of the session
+                    // lifetime (as the Java client does), before the broker would close it.
+                    let ms = r.session_lifetime_ms.min(i64::from(u32::MAX)) as u64;
+                    let at = now + Duration::from_millis(ms * u64::from(85 + self.rng.below(11)) / 100);
+                    self.reauth.insert(node, (at, sc.handshake_version, sc.auth_version));
+                    self.wake_at(at);
+                }
+                log::info!(
+                    "{} authenticated with {}",
+                    self.broker_name(node),
+                    self.cfg.sasl.mechanism.name()
+                );
+                if let Some(c) = self.conns.get_mut(&node) {
+                    c.state = ConnState::Ready(sc.versions);
+                }
+                self.backoff.remove(&node);
+                Ok(())
+            }
+            Err(e) => self.sasl_failed(node, e),
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 //! It backs the engine's deterministic tests (virtual time, no sockets) and is the core a TCP
 //! front end serves for the embedded mock cluster.
 
+pub mod sasl;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::protocol::error_code::ErrorCode;
@@ -64,6 +66,8 @@ pub struct MockCluster {
     producer_epochs: HashMap<i64, i16>,
     /// Produce requests answered so far.
     pub produce_requests: u64,
+    /// SASL, when set: connections must authenticate first (see [`sasl`]).
+    pub sasl: Option<sasl::MockSasl>,
 }
 
 impl MockCluster {
@@ -163,6 +167,12 @@ impl MockCluster {
         let mut out = Vec::new();
         let at = begin_frame(&mut out);
         encode_response_header(correlation_id, api.response_header_flexible(version), &mut out);
+        if let Some(s) = self.sasl.as_mut() {
+            if s.handle(node, api, version, &mut r, &mut out)? {
+                end_frame(&mut out, at);
+                return Ok(Some(out));
+            }
+        }
         match api {
             ApiKey::ApiVersions => {
                 // Answer an unknown version as a broker does: UNSUPPORTED_VERSION in v0 form.
@@ -204,6 +214,9 @@ impl MockCluster {
                     return Ok(None);
                 }
                 resp.encode(version, &mut out);
+            }
+            ApiKey::SaslHandshake | ApiKey::SaslAuthenticate => {
+                return Err(DecodeError::InvalidValue { field: "api_key (SASL is off)", value: key.into() })
             }
         }
         end_frame(&mut out, at);

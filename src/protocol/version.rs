@@ -13,12 +13,20 @@ pub enum ApiKey {
     Metadata = 3,
     ApiVersions = 18,
     InitProducerId = 22,
+    SaslHandshake = 17,
+    SaslAuthenticate = 36,
 }
 
 impl ApiKey {
     /// Every key the client may use, for negotiation.
-    pub const ALL: [ApiKey; 4] =
-        [ApiKey::Produce, ApiKey::Metadata, ApiKey::ApiVersions, ApiKey::InitProducerId];
+    pub const ALL: [ApiKey; 6] = [
+        ApiKey::Produce,
+        ApiKey::Metadata,
+        ApiKey::ApiVersions,
+        ApiKey::InitProducerId,
+        ApiKey::SaslHandshake,
+        ApiKey::SaslAuthenticate,
+    ];
 
     /// The key for a raw number, if we speak it.
     pub fn from_i16(v: i16) -> Option<ApiKey> {
@@ -32,6 +40,9 @@ impl ApiKey {
             ApiKey::Metadata => VersionRange { min: 0, max: 12 },
             ApiKey::ApiVersions => VersionRange { min: 0, max: 3 },
             ApiKey::InitProducerId => VersionRange { min: 0, max: 5 },
+            // v1 only: v0 sends the tokens unframed, outside the Kafka protocol.
+            ApiKey::SaslHandshake => VersionRange { min: 1, max: 1 },
+            ApiKey::SaslAuthenticate => VersionRange { min: 0, max: 2 },
         }
     }
 
@@ -42,6 +53,8 @@ impl ApiKey {
             ApiKey::Metadata => 9,
             ApiKey::ApiVersions => 3,
             ApiKey::InitProducerId => 2,
+            ApiKey::SaslHandshake => i16::MAX,
+            ApiKey::SaslAuthenticate => 2,
         }
     }
 

@@ -7,6 +7,8 @@ pub mod api_versions;
 pub mod init_producer_id;
 pub mod metadata;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 
 use super::frame::{begin_frame, end_frame};
 use super::header::{decode_response_header, RequestHeader};
@@ -23,6 +25,8 @@ pub use produce::{
     PartitionProduceData, PartitionProduceResponse, ProduceRequest, ProduceResponse, ProduceWriter,
     TopicProduceData, TopicProduceResponse,
 };
+pub use sasl_authenticate::{SaslAuthenticateRequest, SaslAuthenticateResponse};
+pub use sasl_handshake::{SaslHandshakeRequest, SaslHandshakeResponse};
 
 /// Appends the body of a message at `version`.
 pub trait Encode {
