@@ -33,8 +33,8 @@ pub use metrics::{MetricsSnapshot, Percentiles};
 pub use producer::{Producer, StartError};
 pub use record::{
     BooleanSerializer, ByteArraySerializer, DoubleSerializer, FloatSerializer, Header, IntegerSerializer,
-    LongSerializer, ProducerRecord, RecordMetadata, SerializationError, Serializer, ShortSerializer,
-    StringSerializer, UuidSerializer,
+    IntoTopic, LongSerializer, ProducerRecord, RecordMetadata, SerializationError, Serializer,
+    ShortSerializer, StringSerializer, UuidSerializer,
 };
 pub use security::sasl::SaslMechanism;
 pub use security::SecurityProtocol;

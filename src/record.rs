@@ -2,6 +2,7 @@
 //! bytes on the caller's thread, and the metadata the broker hands back.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A record header: a string key and optional bytes value. Keys need not be unique.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -22,12 +23,50 @@ impl Header {
     }
 }
 
+/// Anything that names a topic. An `Arc<str>` (or `&Arc<str>`) is taken as it is — a reference
+/// count, no allocation — so a hot loop that reuses one `Arc<str>` topic allocates nothing for
+/// it; `&str` and `String` are copied into a new `Arc<str>`.
+pub trait IntoTopic {
+    /// The shared topic name.
+    fn into_topic(self) -> Arc<str>;
+}
+
+impl IntoTopic for Arc<str> {
+    fn into_topic(self) -> Arc<str> {
+        self
+    }
+}
+
+impl IntoTopic for &Arc<str> {
+    fn into_topic(self) -> Arc<str> {
+        self.clone()
+    }
+}
+
+impl IntoTopic for &str {
+    fn into_topic(self) -> Arc<str> {
+        self.into()
+    }
+}
+
+impl IntoTopic for String {
+    fn into_topic(self) -> Arc<str> {
+        self.into()
+    }
+}
+
+impl IntoTopic for &String {
+    fn into_topic(self) -> Arc<str> {
+        self.as_str().into()
+    }
+}
+
 /// A record to send: a topic and a value, and optionally a key, a partition, a timestamp
 /// (milliseconds since the epoch; the producer's clock at `send` otherwise) and headers.
 /// A `None` value is a tombstone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProducerRecord<K, V> {
-    pub topic: String,
+    pub topic: Arc<str>,
     pub partition: Option<i32>,
     pub key: Option<K>,
     pub value: Option<V>,
@@ -37,9 +76,9 @@ pub struct ProducerRecord<K, V> {
 
 impl<K, V> ProducerRecord<K, V> {
     /// A record with a value and nothing else.
-    pub fn new(topic: impl Into<String>, value: V) -> Self {
+    pub fn new(topic: impl IntoTopic, value: V) -> Self {
         ProducerRecord {
-            topic: topic.into(),
+            topic: topic.into_topic(),
             partition: None,
             key: None,
             value: Some(value),

@@ -138,9 +138,9 @@ pub(crate) struct TopicState {
 }
 
 impl TopicState {
-    pub fn new(name: &str) -> Self {
+    pub fn new(name: Arc<str>) -> Self {
         TopicState {
-            name: name.into(),
+            name,
             meta: TopicMeta::Unknown,
             partitions: Vec::new(),
             available: Vec::new(),
@@ -148,6 +148,14 @@ impl TopicState {
             sticky: StickyState::default(),
         }
     }
+}
+
+/// Buffers kept for reuse, so that opening a batch allocates nothing in the steady state.
+/// Growing vectors make large allocations, and those are what glibc makes expensive for us.
+#[derive(Debug, Default)]
+pub(crate) struct Spare {
+    pub batches: Vec<Vec<u8>>,
+    pub records: Vec<Vec<RecordInfo>>,
 }
 
 /// Appends `p` to `part`'s queue, opening a new batch when the tail batch is closed or the
@@ -159,7 +167,7 @@ pub(crate) fn append(
     batch_size: usize,
     record_size: usize,
     generation: u32,
-    spare: &mut Vec<Vec<u8>>,
+    spare: &mut Spare,
 ) -> bool {
     let mut closed_one = false;
     let needs_new = match part.queue.back_mut() {
@@ -175,10 +183,10 @@ pub(crate) fn append(
         _ => true,
     };
     if needs_new {
-        let buf = spare.pop().unwrap_or_else(|| Vec::with_capacity(batch_size.max(record_size) + 64));
+        let buf = spare.batches.pop().unwrap_or_else(|| Vec::with_capacity(batch_size.max(record_size) + 64));
         part.queue.push_back(Batch {
             data: BatchData::Open(BatchWriter::new(buf, producer, 0)),
-            records: Vec::new(),
+            records: spare.records.pop().unwrap_or_default(),
             created: p.enqueued,
             reserved: 0,
             attempts: 0,

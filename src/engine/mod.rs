@@ -46,7 +46,7 @@ use partitioner::{partition_for_key, Partitioner, Rng};
 /// A record handed over by `send`, already serialized.
 #[derive(Debug)]
 pub(crate) struct Pending {
-    pub topic: String,
+    pub topic: Arc<str>,
     pub partition: Option<i32>,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
@@ -166,7 +166,7 @@ pub struct Engine {
 
     partitioner: Option<Box<dyn Partitioner>>,
     rng: Rng,
-    spare_batches: Vec<Vec<u8>>,
+    spare: accumulator::Spare,
     spare_requests: Vec<Vec<u8>>,
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
@@ -253,7 +253,7 @@ impl Engine {
             fatal: None,
             partitioner,
             rng: Rng::new(),
-            spare_batches: Vec::new(),
+            spare: accumulator::Spare::default(),
             spare_requests: Vec::new(),
             memory,
             metrics,
@@ -337,17 +337,18 @@ impl Engine {
     // ----------------------------------------------------------------------------------------
     // Records in
 
-    fn topic_idx(&mut self, name: &str, now: Instant) -> usize {
+    fn topic_idx(&mut self, name: &Arc<str>, now: Instant) -> usize {
         if let Some(i) = self.last_topic {
-            if &*self.topics[i].name == name {
+            let known = &self.topics[i].name;
+            if Arc::ptr_eq(known, name) || **known == **name {
                 return i;
             }
         }
-        let i = match self.topic_index.get(name) {
+        let i = match self.topic_index.get(&**name) {
             Some(&i) => i,
             None => {
                 let i = self.topics.len();
-                let t = TopicState::new(name);
+                let t = TopicState::new(name.clone());
                 self.topic_index.insert(t.name.clone(), i);
                 self.topics.push(t);
                 // A new topic: ask for its metadata now.
@@ -441,7 +442,7 @@ impl Engine {
             }
         };
         if partition < 0 || partition >= n {
-            let err = ProduceError::InvalidPartition { topic: p.topic.clone(), partition, partitions: n };
+            let err = ProduceError::InvalidPartition { topic: p.topic.to_string(), partition, partitions: n };
             self.fail_pending(p, err);
             return;
         }
@@ -453,7 +454,7 @@ impl Engine {
         };
         let size = p.reserved;
         let part = &mut topic.partitions[partition as usize];
-        accumulator::append(part, p, producer, batch_size, size, generation, &mut self.spare_batches);
+        accumulator::append(part, p, producer, batch_size, size, generation, &mut self.spare);
     }
 
     /// Fails a record that never made it into a batch.
@@ -505,11 +506,14 @@ impl Engine {
             });
         }
         self.memory.release(batch.reserved);
+        if self.spare.records.len() < MAX_SPARE_BUFFERS {
+            self.spare.records.push(batch.records);
+        }
         if let BatchData::Closed(buf) = batch.data {
-            if self.spare_batches.len() < MAX_SPARE_BUFFERS
+            if self.spare.batches.len() < MAX_SPARE_BUFFERS
                 && buf.capacity() <= self.cfg.batch_size * 2 + 1024
             {
-                self.spare_batches.push(buf);
+                self.spare.batches.push(buf);
             }
         }
     }
@@ -1185,7 +1189,7 @@ impl Engine {
                     break;
                 }
                 let p = self.topics[ti].waiting.pop_front().expect("front exists");
-                let err = ProduceError::MetadataTimeout { topic: p.topic.clone(), waited: max_block };
+                let err = ProduceError::MetadataTimeout { topic: p.topic.to_string(), waited: max_block };
                 self.fail_pending(p, err);
             }
         }

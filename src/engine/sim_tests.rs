@@ -78,7 +78,7 @@ impl Sim {
         let reserved = 61 + crate::protocol::record_batch::record_size_upper_bound(key, Some(value), &[]);
         self.memory.reserve(reserved, Duration::ZERO, || {}).expect("test buffer.memory");
         let p = Pending {
-            topic: topic.to_string(),
+            topic: topic.into(),
             partition,
             key: key.map(<[u8]>::to_vec),
             value: Some(value.to_vec()),
