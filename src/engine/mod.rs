@@ -425,7 +425,8 @@ impl Engine {
         };
         let size = p.reserved;
         let part = &mut topic.partitions[partition as usize];
-        accumulator::append(part, p, producer, batch_size, size, generation, &mut self.spare_batches);
+        let codec = self.cfg.codec();
+        accumulator::append(part, p, producer, batch_size, size, generation, &mut self.spare_batches, codec);
     }
 
     /// Fails a record that never made it into a batch.
