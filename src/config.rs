@@ -134,8 +134,8 @@ pub struct ProducerConfig {
     pub compression: Compression,
     /// `compression.gzip.level`: 1-9, or -1 for the codec default (6). Default -1.
     pub compression_gzip_level: i32,
-    /// `compression.lz4.level`: 1-17, default 9 (Java's range; validated, but the lz4 compressor
-    /// used has one speed, see [`crate::protocol::compression`]).
+    /// `compression.lz4.level`: 1-17, default 9 (the fast compressor; other levels use LZ4HC, as
+    /// Java does).
     pub compression_lz4_level: i32,
     /// `compression.zstd.level`: -131072 to 22, default 3.
     pub compression_zstd_level: i32,
