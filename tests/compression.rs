@@ -23,8 +23,14 @@ use ringkafka::protocol::DecodeError;
 use ringkafka::{Compression, Header, Producer, ProducerConfig, ProducerRecord};
 use support::{bootstrap, consume_all, create_topic, unique_topic};
 
-const CODECS: [Codec; 4] =
-    [Codec::Gzip { level: -1 }, Codec::Snappy, Codec::Lz4 { level: 9 }, Codec::Zstd { level: 3 }];
+/// Every codec at its default level, plus LZ4HC (lz4 at a non-default level).
+const CODECS: [Codec; 5] = [
+    Codec::Gzip { level: -1 },
+    Codec::Snappy,
+    Codec::Lz4 { level: 9 },
+    Codec::Lz4 { level: 4 },
+    Codec::Zstd { level: 3 },
+];
 
 const PRODUCER: ProducerFields = ProducerFields { producer_id: 77, producer_epoch: 2, base_sequence: 10 };
 
@@ -202,18 +208,23 @@ fn corrupt_compressed_records_are_a_typed_error() {
 
 #[test]
 fn producer_with_each_codec_is_read_back_intact_by_librdkafka() {
-    for (name, compression) in [
-        ("gzip", Compression::Gzip),
-        ("snappy", Compression::Snappy),
-        ("lz4", Compression::Lz4),
-        ("zstd", Compression::Zstd),
+    for (name, compression, level) in [
+        ("gzip", Compression::Gzip, None),
+        ("snappy", Compression::Snappy, None),
+        ("lz4", Compression::Lz4, None),
+        ("lz4hc", Compression::Lz4, Some(("compression.lz4.level", "4"))),
+        ("zstd", Compression::Zstd, None),
+        ("gzip1", Compression::Gzip, Some(("compression.gzip.level", "1"))),
     ] {
         let t = unique_topic(&format!("compress-{name}"));
         create_topic(&t, 2);
-        let cfg = ProducerConfig::new(&bootstrap())
+        let mut cfg = ProducerConfig::new(&bootstrap())
             .sender_cpu(ringkafka::SenderCpu::Unpinned)
             .compression(compression)
             .linger(Duration::from_millis(20));
+        if let Some((k, v)) = level {
+            cfg.set(k, v).unwrap();
+        }
         let p = Producer::new(cfg).unwrap();
         let n = 3_000usize;
         let futures: Vec<_> = (0..n)
