@@ -52,6 +52,11 @@
 //! on the machines we measure on, and lz4/zstd at 1 (`compression.zstd.level=1`) are the
 //! throughput answers there.
 //!
+//! End to end it holds (one rough run each, 300,000 JSON-like 100-byte records, `linger.ms=5`,
+//! `acks=all`, Tansu on the same 2 busy cores, `ringkafka-perf --client ringkafka|librdkafka`):
+//! lz4 155 k records/s vs librdkafka's 70 k, zstd 161 k vs 76 k, uncompressed 211 k vs 64 k; the
+//! broker, not the sender thread, is the limit there.
+//!
 //! **Decompression** (tests, the mock broker, Fetch) is bounded: the output of one call is capped
 //! by a caller-given limit and a bigger result is a typed [`DecodeError::DecompressedTooLarge`],
 //! never an allocation the input asked for.
