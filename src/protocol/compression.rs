@@ -318,8 +318,25 @@ pub fn decompress(id: i16, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Dec
         }),
         3 => read_capped(&mut lz4_flex::frame::FrameDecoder::new(input), out),
         4 => {
+            // A frame that states its content size (ours and Java's do) is checked up front.
+            if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(input) {
+                if n > limit as u64 {
+                    return Err(DecodeError::DecompressedTooLarge { limit });
+                }
+            }
             let mut d = zstd::stream::read::Decoder::with_buffer(input).map_err(|e| bad(&e))?;
-            read_capped(&mut d, out)
+            // A frame's header names the window the decoder allocates; keep that within the
+            // output cap too (zstd's own default allows 128 MiB). Never below zstd's minimum
+            // window (1 KiB), never above its default maximum (2^27). A frame that needs more
+            // is refused as too large, before the allocation.
+            let window_log = usize::BITS - limit.max(1).leading_zeros();
+            d.window_log_max(window_log.clamp(10, 27)).map_err(|e| bad(&e))?;
+            read_capped(&mut d, out).map_err(|e| match e {
+                DecodeError::Decompression { reason, .. } if reason.contains("too much memory") => {
+                    DecodeError::DecompressedTooLarge { limit }
+                }
+                e => e,
+            })
         }
         _ => Err(DecodeError::InvalidValue { field: "compression", value: id.into() }),
     }
@@ -470,6 +487,25 @@ mod tests {
                 "{}",
                 codec.name()
             );
+        }
+    }
+
+    #[test]
+    fn zstd_window_beyond_the_limit_is_refused_before_allocating() {
+        // A level-19 frame of 8 MiB declares a window of several MiB.
+        let input: Vec<u8> = (0..8u32 << 20).map(|i| (i % 251) as u8 ^ (i >> 16) as u8).collect();
+        // With the content size in the header (bulk) and without it (streamed: only the window
+        // bound can stop it before the decoder allocates).
+        let bulk = zstd::bulk::compress(&input, 19).unwrap();
+        let streamed = zstd::stream::encode_all(&input[..], 19).unwrap();
+        assert!(matches!(zstd::zstd_safe::get_frame_content_size(&streamed), Ok(None)));
+        for c in [bulk, streamed] {
+            let mut d = Vec::new();
+            let r = decompress(4, &c, &mut d, 64 << 10);
+            assert_eq!(r, Err(DecodeError::DecompressedTooLarge { limit: 64 << 10 }));
+            assert!(d.capacity() <= 1 << 20, "{} bytes allocated", d.capacity());
+            decompress(4, &c, &mut d, 16 << 20).unwrap();
+            assert_eq!(d, input);
         }
     }
 
