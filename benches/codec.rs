@@ -102,6 +102,7 @@ fn compress_close_16k(c: &mut Criterion) {
     for codec in [
         Codec::None,
         Codec::Lz4 { level: 9 },
+        Codec::Lz4 { level: 4 },
         Codec::Snappy,
         Codec::Zstd { level: 3 },
         Codec::Zstd { level: 1 },
@@ -119,6 +120,7 @@ fn compress_close_16k(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(full.len() as u64));
         let name = match codec {
             Codec::Gzip { level } | Codec::Zstd { level } => format!("close_16k_{}_{level}", codec.name()),
+            Codec::Lz4 { level } if level != 9 => format!("close_16k_lz4hc_{level}"),
             _ => format!("close_16k_{}", codec.name()),
         };
         group.bench_function(name, |b| b.iter_batched(|| full.clone(), |w| w.close(), BatchSize::SmallInput));
