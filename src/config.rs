@@ -17,6 +17,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::protocol::compression::{self, Codec};
 pub use crate::security::sasl::{OAuthToken, Password, SaslConfig, SaslMechanism};
 pub use crate::security::{SecurityProtocol, SslConfig};
 
@@ -42,10 +43,19 @@ impl Acks {
     }
 }
 
-/// Compression of record batches. Only `None` is implemented so far.
+/// Compression of record batches (`compression.type`); the levels are separate keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
+    /// No compression (the default).
     None,
+    /// gzip, at `compression.gzip.level`.
+    Gzip,
+    /// snappy (no level).
+    Snappy,
+    /// lz4, at `compression.lz4.level`.
+    Lz4,
+    /// zstd, at `compression.zstd.level`.
+    Zstd,
 }
 
 /// Where the sender thread runs.
@@ -121,8 +131,17 @@ pub struct ProducerConfig {
     pub metadata_max_age: Duration,
     /// `partitioner.ignore.keys` (default false).
     pub partitioner_ignore_keys: bool,
-    /// `compression.type` (default none).
+    /// `compression.type` (default none). Batches are compressed on the sender thread when they
+    /// close; `batch.size` counts uncompressed bytes, so a compressed batch goes out smaller than
+    /// `batch.size` (Java instead estimates the compressed size; see [`crate::protocol::compression`]).
     pub compression: Compression,
+    /// `compression.gzip.level`: 1-9, or -1 for the codec default (6). Default -1.
+    pub compression_gzip_level: i32,
+    /// `compression.lz4.level`: 1-17, default 9 (the fast compressor; other levels use LZ4HC, as
+    /// Java does).
+    pub compression_lz4_level: i32,
+    /// `compression.zstd.level`: -131072 to 22, default 3.
+    pub compression_zstd_level: i32,
     /// `sender.cpu`: the CPU the sender thread is pinned to.
     pub sender_cpu: SenderCpu,
     /// `security.protocol` (default PLAINTEXT).
@@ -160,6 +179,9 @@ impl Default for ProducerConfig {
             metadata_max_age: Duration::from_secs(300),
             partitioner_ignore_keys: false,
             compression: Compression::None,
+            compression_gzip_level: compression::GZIP_DEFAULT_LEVEL,
+            compression_lz4_level: compression::LZ4_DEFAULT_LEVEL,
+            compression_zstd_level: compression::ZSTD_DEFAULT_LEVEL,
             sender_cpu: SenderCpu::Last,
             security_protocol: SecurityProtocol::Plaintext,
             ssl: SslConfig::default(),
@@ -180,6 +202,16 @@ fn parse_ms(key: &str, v: &str) -> Result<Duration, ConfigError> {
         return Err(ConfigError::new(key, format!("must not be negative, got {n}")));
     }
     Ok(Duration::from_millis(n as u64))
+}
+
+/// A codec level in `min..=max`, or exactly `default` (Java allows gzip's -1 that way).
+fn parse_level(key: &str, v: &str, min: i32, max: i32, default: i32) -> Result<i32, ConfigError> {
+    let n: i32 = parse_num(key, v)?;
+    if (min..=max).contains(&n) || n == default {
+        Ok(n)
+    } else {
+        Err(ConfigError::new(key, format!("must be between {min} and {max}")))
+    }
 }
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
@@ -206,7 +238,7 @@ impl ProducerConfig {
 
     /// Builds a configuration from Java property names (and the librdkafka aliases
     /// `metadata.broker.list`, `queue.buffering.max.ms`, `message.timeout.ms`,
-    /// `request.required.acks`, `compression.codec`, `max.in.flight`, `message.send.max.retries`,
+    /// `request.required.acks`, `compression.codec`, `compression.level`, `max.in.flight`, `message.send.max.retries`,
     /// `topic.metadata.refresh.interval.ms`, `queue.buffering.max.kbytes`). An unknown key or a
     /// bad value is an error naming the key; so is an inconsistent combination.
     pub fn from_properties<K: AsRef<str>, V: AsRef<str>>(
@@ -280,14 +312,32 @@ impl ProducerConfig {
             "compression.type" | "compression.codec" => {
                 self.compression = match v.to_ascii_lowercase().as_str() {
                     "none" => Compression::None,
-                    "gzip" | "snappy" | "lz4" | "zstd" => {
-                        return Err(ConfigError::new(
-                            key,
-                            format!("`{v}` is not implemented yet; only `none`"),
-                        ))
-                    }
+                    "gzip" => Compression::Gzip,
+                    "snappy" => Compression::Snappy,
+                    "lz4" => Compression::Lz4,
+                    "zstd" => Compression::Zstd,
                     _ => return Err(ConfigError::new(key, format!("unknown compression type `{v}`"))),
                 }
+            }
+            "compression.gzip.level" => {
+                self.compression_gzip_level = parse_level(key, v, 1, 9, compression::GZIP_DEFAULT_LEVEL)?
+            }
+            "compression.lz4.level" => self.compression_lz4_level = parse_level(key, v, 1, 17, 9)?,
+            "compression.zstd.level" => {
+                self.compression_zstd_level =
+                    parse_level(key, v, compression::ZSTD_MIN_LEVEL, compression::ZSTD_MAX_LEVEL, 3)?
+            }
+            // librdkafka's one level for whichever codec is chosen (-1: the codec's default).
+            // Applies to all three codec levels, so the order of keys does not matter.
+            "compression.level" => {
+                let n: i32 = parse_num(key, v)?;
+                if !(-1..=12).contains(&n) {
+                    return Err(ConfigError::new(key, "must be between -1 and 12"));
+                }
+                let or = |default: i32| if n == -1 { default } else { n };
+                self.compression_gzip_level = if n == -1 { -1 } else { n.clamp(1, 9) };
+                self.compression_lz4_level = or(compression::LZ4_DEFAULT_LEVEL).max(1);
+                self.compression_zstd_level = or(compression::ZSTD_DEFAULT_LEVEL);
             }
             "sender.cpu" => {
                 let n: i64 = parse_num(key, v)?;
@@ -428,6 +478,23 @@ impl ProducerConfig {
     ) -> Self {
         self.sasl.mechanism = SaslMechanism::OAuthBearer;
         self.sasl.oauth_token = Some(OAuthToken::Callback(Arc::new(callback)));
+        self
+    }
+
+    /// The batch codec `compression.type` and its level key select.
+    pub fn codec(&self) -> Codec {
+        match self.compression {
+            Compression::None => Codec::None,
+            Compression::Gzip => Codec::Gzip { level: self.compression_gzip_level },
+            Compression::Snappy => Codec::Snappy,
+            Compression::Lz4 => Codec::Lz4 { level: self.compression_lz4_level },
+            Compression::Zstd => Codec::Zstd { level: self.compression_zstd_level },
+        }
+    }
+
+    /// Sets `compression.type`.
+    pub fn compression(mut self, c: Compression) -> Self {
+        self.compression = c;
         self
     }
 
@@ -604,5 +671,62 @@ mod tests {
         .unwrap();
         assert_eq!(c.bootstrap_servers, vec!["a:1", "b:2"]);
         assert_eq!(c.linger, Duration::from_millis(7));
+    }
+
+    #[test]
+    fn compression_types_and_java_level_defaults_and_ranges() {
+        let c = ProducerConfig::new("h:1");
+        assert_eq!(c.codec(), Codec::None);
+        assert_eq!((c.compression_gzip_level, c.compression_lz4_level, c.compression_zstd_level), (-1, 9, 3));
+        for (name, codec) in [
+            ("gzip", Codec::Gzip { level: -1 }),
+            ("SNAPPY", Codec::Snappy),
+            ("lz4", Codec::Lz4 { level: 9 }),
+            ("zstd", Codec::Zstd { level: 3 }),
+            ("none", Codec::None),
+        ] {
+            let c =
+                ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("compression.type", name)]);
+            assert_eq!(c.unwrap().codec(), codec, "{name}");
+            let c =
+                ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("compression.codec", name)]);
+            assert_eq!(c.unwrap().codec(), codec, "librdkafka alias, {name}");
+        }
+        let c = ProducerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("compression.zstd.level", "-7"),
+            ("compression.type", "zstd"),
+        ]);
+        assert_eq!(c.unwrap().codec(), Codec::Zstd { level: -7 });
+        for (key, ok, bad) in [
+            ("compression.gzip.level", ["1", "9", "-1"], ["0", "10", "-2"]),
+            ("compression.lz4.level", ["1", "17", "9"], ["0", "18", "-1"]),
+            ("compression.zstd.level", ["-131072", "22", "0"], ["23", "-131073", "x"]),
+        ] {
+            for v in ok {
+                assert!(ProducerConfig::new("h:1").set(key, v).is_ok(), "{key}={v}");
+            }
+            for v in bad {
+                assert_eq!(ProducerConfig::new("h:1").set(key, v).unwrap_err().key, key, "{key}={v}");
+            }
+        }
+        assert!(ProducerConfig::new("h:1").set("compression.type", "brotli").is_err());
+    }
+
+    #[test]
+    fn librdkafka_compression_level_applies_to_the_chosen_codec() {
+        let c = ProducerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("compression.level", "5"),
+            ("compression.codec", "gzip"),
+        ]);
+        assert_eq!(c.unwrap().codec(), Codec::Gzip { level: 5 });
+        let c = ProducerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("compression.codec", "zstd"),
+            ("compression.level", "-1"),
+        ]);
+        assert_eq!(c.unwrap().codec(), Codec::Zstd { level: 3 });
+        assert!(ProducerConfig::new("h:1").set("compression.level", "13").is_err());
     }
 }

@@ -14,6 +14,7 @@ use std::time::Instant;
 use crate::delivery::Completion;
 use crate::engine::partitioner::StickyState;
 use crate::engine::Pending;
+use crate::protocol::compression::Codec;
 use crate::protocol::record_batch::{BatchWriter, ProducerFields};
 
 /// What a batch keeps of each record after its bytes are in the batch.
@@ -160,6 +161,10 @@ pub(crate) struct Spare {
 
 /// Appends `p` to `part`'s queue, opening a new batch when the tail batch is closed or the
 /// record does not fit. Returns `true` when a batch became full (closed) as a result.
+///
+/// Sizes are uncompressed: with `codec` set, a batch closes at `batch_size` uncompressed bytes
+/// and is compressed as it closes, so it goes out smaller than `batch_size`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn append(
     part: &mut PartitionState,
     p: Pending,
@@ -168,6 +173,7 @@ pub(crate) fn append(
     record_size: usize,
     generation: u32,
     spare: &mut Spare,
+    codec: Codec,
 ) -> bool {
     let mut closed_one = false;
     let needs_new = match part.queue.back_mut() {
@@ -185,7 +191,7 @@ pub(crate) fn append(
     if needs_new {
         let buf = spare.batches.pop().unwrap_or_else(|| Vec::with_capacity(batch_size.max(record_size) + 64));
         part.queue.push_back(Batch {
-            data: BatchData::Open(BatchWriter::new(buf, producer, 0)),
+            data: BatchData::Open(BatchWriter::with_codec(buf, producer, 0, codec)),
             records: spare.records.pop().unwrap_or_default(),
             created: p.enqueued,
             reserved: 0,

@@ -454,7 +454,8 @@ impl Engine {
         };
         let size = p.reserved;
         let part = &mut topic.partitions[partition as usize];
-        accumulator::append(part, p, producer, batch_size, size, generation, &mut self.spare);
+        let codec = self.cfg.codec();
+        accumulator::append(part, p, producer, batch_size, size, generation, &mut self.spare, codec);
     }
 
     /// Fails a record that never made it into a batch.
@@ -489,6 +490,9 @@ impl Engine {
             Ok(_) => Metrics::add(&self.metrics.records_sent, n),
             Err(_) => Metrics::add(&self.metrics.record_errors, n),
         }
+        // Release the memory first: a callback may send again (and should find the space), and
+        // whoever watches the buffer sees it free once the outcome is known.
+        self.memory.release(batch.reserved);
         for (i, r) in batch.records.drain(..).enumerate() {
             self.finish_generation(r.generation);
             let topic = &topic;
@@ -505,7 +509,6 @@ impl Engine {
                 Err(e) => Err(e.clone()),
             });
         }
-        self.memory.release(batch.reserved);
         if self.spare.records.len() < MAX_SPARE_BUFFERS {
             self.spare.records.push(batch.records);
         }

@@ -8,9 +8,11 @@
 //! - [`version`]: API keys, supported version ranges, negotiation with a broker.
 //! - [`error_code`]: every Kafka error code a producer can meet, and whether it is retriable.
 //! - [`record_batch`]: the magic-v2 record batch, encoded in place and back-patched.
+//! - [`compression`]: gzip, snappy, lz4 and zstd for the records section of a batch.
 //! - [`messages`]: ApiVersions, Metadata, Produce, InitProducerId.
 #![forbid(unsafe_code)]
 
+pub mod compression;
 pub mod error_code;
 pub mod frame;
 pub mod header;

@@ -34,6 +34,11 @@ pub enum DecodeError {
     TrailingBytes(usize),
     /// The message was asked for at a version this codec does not implement.
     UnsupportedVersion { api_key: i16, version: i16 },
+    /// A compressed record batch would decompress past the caller's limit (a decompression bomb,
+    /// or a limit set too low).
+    DecompressedTooLarge { limit: usize },
+    /// A compressed record batch's records section was not valid for its codec.
+    Decompression { codec: &'static str, reason: String },
 }
 
 impl fmt::Display for DecodeError {
@@ -58,6 +63,12 @@ impl fmt::Display for DecodeError {
             DecodeError::TrailingBytes(n) => write!(f, "{n} trailing bytes after message"),
             DecodeError::UnsupportedVersion { api_key, version } => {
                 write!(f, "api key {api_key} version {version} is not supported by this codec")
+            }
+            DecodeError::DecompressedTooLarge { limit } => {
+                write!(f, "record batch decompresses to more than the {limit}-byte limit")
+            }
+            DecodeError::Decompression { codec, reason } => {
+                write!(f, "invalid {codec} data in record batch: {reason}")
             }
         }
     }

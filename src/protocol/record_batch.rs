@@ -11,7 +11,16 @@
 //! ```
 //! [`BatchWriter`] appends records in wire form straight into the batch buffer and back-patches
 //! the header (length, count, offsets, timestamps, CRC-32C) once, on [`BatchWriter::close`].
+//!
+//! With a compression codec the records are still appended uncompressed in place; `close`
+//! compresses the records section into a reused thread-local scratch buffer and copies it back
+//! over the records, so batchLength and the CRC cover the compressed bytes (see
+//! [`compression`](super::compression)). [`BatchWriter::len`] stays the uncompressed size, which
+//! is what `batch.size` counts: a compressed batch goes out smaller than `batch.size`.
 
+use std::cell::RefCell;
+
+use super::compression::{self, Codec, DEFAULT_MAX_DECOMPRESSED};
 use super::primitives::{varlong_len, DecodeError, DecodeResult, Reader, Writer};
 use crate::record::Header;
 
@@ -176,11 +185,43 @@ pub struct BatchWriter {
     count: i32,
     base_timestamp: i64,
     max_timestamp: i64,
+    codec: Codec,
+}
+
+thread_local! {
+    /// Where `close` compresses the records section before copying it back over the records.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 impl BatchWriter {
-    /// Starts a batch in `buf` (cleared; its capacity is reused), reserving the header.
-    pub fn new(mut buf: Vec<u8>, producer: ProducerFields, attributes: i16) -> Self {
+    /// Starts a batch in `buf` (cleared; its capacity is reused), reserving the header. A codec
+    /// in `attributes` bits 0-2 compresses the batch at that codec's default level (ids 5-7 are
+    /// written as given, uncompressed); [`with_codec`](Self::with_codec) picks a level.
+    pub fn new(buf: Vec<u8>, producer: ProducerFields, attributes: i16) -> Self {
+        let codec = Codec::from_id(attributes & attributes::COMPRESSION_MASK).unwrap_or_default();
+        let mut w = Self::with_codec(buf, producer, attributes, codec);
+        if codec == Codec::None {
+            put_i16_at(&mut w.buf, ATTRIBUTES_OFFSET, attributes);
+        }
+        w
+    }
+
+    /// Starts a batch compressed with `codec` on [`close`](Self::close); the codec replaces
+    /// attributes bits 0-2.
+    ///
+    /// ```
+    /// use ringkafka::protocol::compression::Codec;
+    /// use ringkafka::protocol::record_batch::{decode_batches, BatchWriter, ProducerFields};
+    ///
+    /// let mut w = BatchWriter::with_codec(Vec::new(), ProducerFields::NONE, 0, Codec::Zstd { level: 3 });
+    /// w.append(1_700_000_000_000, None, Some(b"value"), &[]);
+    /// let batch = w.close();
+    /// let decoded = decode_batches(&batch).unwrap();
+    /// assert_eq!(decoded[0].attributes & 7, 4);
+    /// assert_eq!(decoded[0].records[0].value.as_deref(), Some(&b"value"[..]));
+    /// ```
+    pub fn with_codec(mut buf: Vec<u8>, producer: ProducerFields, attributes: i16, codec: Codec) -> Self {
+        let attributes = (attributes & !attributes::COMPRESSION_MASK) | codec.id();
         buf.clear();
         buf.resize(BATCH_HEADER_LEN, 0);
         // baseOffset (0), batchLength, crc, lastOffsetDelta, timestamps and recordCount stay
@@ -191,7 +232,7 @@ impl BatchWriter {
         put_i64_at(&mut buf, PRODUCER_ID_OFFSET, producer.producer_id);
         put_i16_at(&mut buf, PRODUCER_EPOCH_OFFSET, producer.producer_epoch);
         put_i32_at(&mut buf, BASE_SEQUENCE_OFFSET, producer.base_sequence);
-        BatchWriter { buf, count: 0, base_timestamp: NO_TIMESTAMP, max_timestamp: NO_TIMESTAMP }
+        BatchWriter { buf, count: 0, base_timestamp: NO_TIMESTAMP, max_timestamp: NO_TIMESTAMP, codec }
     }
 
     /// Appends one record. The first record's timestamp becomes the batch's base timestamp; later
@@ -244,7 +285,7 @@ impl BatchWriter {
         total
     }
 
-    /// Bytes written so far, header included.
+    /// Bytes written so far, header included (uncompressed: what `batch.size` counts).
     #[inline]
     pub fn len(&self) -> usize {
         self.buf.len()
@@ -265,8 +306,32 @@ impl BatchWriter {
     /// Back-patches batch length, last offset delta, base and max timestamp, record count and the
     /// CRC-32C, and returns the finished batch. An empty batch gets timestamps of
     /// [`NO_TIMESTAMP`] and a last offset delta of -1 (the engine never sends one).
+    ///
+    /// With a codec, the records section is compressed first (on this thread, into a reused
+    /// scratch buffer). Should a codec ever fail, the batch goes out uncompressed with codec bits
+    /// 0 rather than not at all.
     pub fn close(self) -> Vec<u8> {
-        let BatchWriter { mut buf, count, base_timestamp, max_timestamp } = self;
+        let BatchWriter { mut buf, count, base_timestamp, max_timestamp, codec } = self;
+        if codec != Codec::None {
+            SCRATCH.with(|scratch| {
+                let scratch = &mut *scratch.borrow_mut();
+                match compression::compress(codec, &buf[BATCH_HEADER_LEN..], scratch) {
+                    Ok(()) => {
+                        buf.truncate(BATCH_HEADER_LEN);
+                        buf.extend_from_slice(scratch);
+                    }
+                    Err(e) => {
+                        log::warn!(
+                            "{} compression failed, sending the batch uncompressed: {}",
+                            codec.name(),
+                            e.0
+                        );
+                        let attrs = i16::from_be_bytes([buf[ATTRIBUTES_OFFSET], buf[ATTRIBUTES_OFFSET + 1]]);
+                        put_i16_at(&mut buf, ATTRIBUTES_OFFSET, attrs & !attributes::COMPRESSION_MASK);
+                    }
+                }
+            });
+        }
         let batch_length = buf.len() - LOG_OVERHEAD;
         assert!(batch_length <= i32::MAX as usize, "batch of {batch_length} bytes exceeds the wire format");
         put_i32_at(&mut buf, BATCH_LENGTH_OFFSET, batch_length as i32);
@@ -367,16 +432,26 @@ pub struct Record {
 }
 
 /// Decodes every batch in `bytes` (the Records field of a Produce request or Fetch response),
-/// verifying magic and CRC-32C. Compressed batches are an error until compression lands.
+/// verifying magic and CRC-32C, and decompressing compressed batches (at most
+/// [`DEFAULT_MAX_DECOMPRESSED`] bytes in all; see [`decode_batches_with_limit`]).
 ///
 /// A truncated last batch is an error, not something to skip: a producer never sends partial
 /// batches. Every length and count is checked against the input before anything is allocated
 /// from it.
 pub fn decode_batches(bytes: &[u8]) -> DecodeResult<Vec<RecordBatch>> {
+    decode_batches_with_limit(bytes, DEFAULT_MAX_DECOMPRESSED)
+}
+
+/// [`decode_batches`] with a cap on the bytes all compressed batches together may decompress
+/// to; more is [`DecodeError::DecompressedTooLarge`] (a decompression bomb), found before the
+/// output grows past the cap.
+pub fn decode_batches_with_limit(bytes: &[u8], max_decompressed: usize) -> DecodeResult<Vec<RecordBatch>> {
     let mut r = Reader::new(bytes);
     let mut out = Vec::new();
+    let mut budget = max_decompressed;
+    let mut scratch = Vec::new();
     while !r.is_empty() {
-        out.push(decode_batch(&mut r)?);
+        out.push(decode_batch(&mut r, (&mut budget, max_decompressed), &mut scratch)?);
     }
     Ok(out)
 }
@@ -397,7 +472,12 @@ fn check_count(r: &Reader<'_>, count: usize, min: usize) -> DecodeResult<()> {
     Ok(())
 }
 
-fn decode_batch(r: &mut Reader<'_>) -> DecodeResult<RecordBatch> {
+/// `budget` is what is left of the decompression cap, and the cap itself (for the error).
+fn decode_batch(
+    r: &mut Reader<'_>,
+    (budget, cap): (&mut usize, usize),
+    scratch: &mut Vec<u8>,
+) -> DecodeResult<RecordBatch> {
     let base_offset = r.i64()?;
     let batch_length = r.i32()?;
     if batch_length < 0 {
@@ -421,7 +501,7 @@ fn decode_batch(r: &mut Reader<'_>) -> DecodeResult<RecordBatch> {
     }
     let attributes = b.i16()?;
     let compression = attributes & attributes::COMPRESSION_MASK;
-    if compression != 0 {
+    if compression > 4 {
         return Err(DecodeError::InvalidValue { field: "compression", value: compression.into() });
     }
     let last_offset_delta = b.i32()?;
@@ -433,6 +513,16 @@ fn decode_batch(r: &mut Reader<'_>) -> DecodeResult<RecordBatch> {
     let count = b.i32()?;
     if count < 0 {
         return Err(DecodeError::InvalidValue { field: "recordCount", value: count.into() });
+    }
+    if compression != 0 {
+        // The records section after the header is one compressed block.
+        let compressed = &body[BATCH_HEADER_LEN - LOG_OVERHEAD..];
+        compression::decompress(compression, compressed, scratch, *budget).map_err(|e| match e {
+            DecodeError::DecompressedTooLarge { .. } => DecodeError::DecompressedTooLarge { limit: cap },
+            e => e,
+        })?;
+        *budget -= scratch.len();
+        b = Reader::new(scratch);
     }
     check_count(&b, count as usize, MIN_RECORD_LEN)?;
     let mut records = Vec::with_capacity(count as usize);
@@ -570,11 +660,49 @@ mod tests {
     }
 
     #[test]
-    fn decode_rejects_compressed_batches() {
-        let mut w = BatchWriter::new(Vec::new(), ProducerFields::NONE, 2 /* snappy */);
+    fn decode_rejects_unknown_codecs() {
+        let mut w = BatchWriter::new(Vec::new(), ProducerFields::NONE, 5);
         w.append(0, None, Some(b"v"), &[]);
         let batch = w.close();
-        assert_eq!(decode_batches(&batch), Err(DecodeError::InvalidValue { field: "compression", value: 2 }));
+        assert_eq!(decode_batches(&batch), Err(DecodeError::InvalidValue { field: "compression", value: 5 }));
+    }
+
+    #[test]
+    fn compressed_close_keeps_header_and_rewrite_recomputes_crc() {
+        for id in 1..=4 {
+            let mut w = BatchWriter::new(Vec::new(), PRODUCER, id | attributes::TRANSACTIONAL);
+            for i in 0..50 {
+                w.append(1_000 + i, Some(b"key"), Some(&[b'v'; 100]), &[]);
+            }
+            let uncompressed = w.len();
+            let mut batch = w.close();
+            assert!(batch.len() < uncompressed, "codec {id}: {} >= {uncompressed}", batch.len());
+            assert_eq!(get_i32_at(&batch, BATCH_LENGTH_OFFSET) as usize, batch.len() - LOG_OVERHEAD);
+            assert_eq!(batch_record_count(&batch), 50);
+            let fields = ProducerFields { producer_id: 9, producer_epoch: 1, base_sequence: 77 };
+            rewrite_producer_fields(&mut batch, fields);
+            let b = &decode_batches(&batch).unwrap()[0];
+            assert_eq!(b.attributes, id | attributes::TRANSACTIONAL);
+            assert_eq!((b.producer_id, b.producer_epoch, b.base_sequence), (9, 1, 77));
+            assert_eq!((b.base_timestamp, b.max_timestamp, b.last_offset_delta), (1_000, 1_049, 49));
+            assert_eq!(b.records.len(), 50);
+            assert_eq!(b.records[49].value.as_deref(), Some(&[b'v'; 100][..]));
+        }
+    }
+
+    #[test]
+    fn decompression_budget_spans_batches() {
+        let mut bytes = Vec::new();
+        for _ in 0..3 {
+            let mut w = BatchWriter::new(Vec::new(), ProducerFields::NONE, 4);
+            w.append(0, None, Some(&[0u8; 1000]), &[]);
+            bytes.extend_from_slice(&w.close());
+        }
+        assert_eq!(decode_batches_with_limit(&bytes, 3 * 1100).unwrap().len(), 3);
+        assert_eq!(
+            decode_batches_with_limit(&bytes, 2500),
+            Err(DecodeError::DecompressedTooLarge { limit: 2500 })
+        );
     }
 
     #[test]
