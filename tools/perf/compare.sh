@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs the same workload through ringkafka and librdkafka, alternating, RUNS times each, on one
+# broker, and prints the median of each client and the ratios (ringkafka / librdkafka). Every
+# row of PERF.md comes from one invocation of this script.
+#
+#   tools/perf/compare.sh [--runs N] [--partitions P] -- <ringkafka-perf options>
+#
+# Example (Tansu started by the script, 3 partitions, 1M x 100 B, acks=all, idempotence on):
+#   tools/perf/compare.sh --runs 3 -- --num-records 1000000 --record-size 100 \
+#       --producer-props acks=all enable.idempotence=true linger.ms=5
+#
+# With RINGKAFKA_BOOTSTRAP set, that broker is used (topics are still created with tansu).
+# Each run gets a fresh topic, so no run reads or competes with another's data.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. scripts/tansu.sh
+
+runs=3
+partitions=3
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --runs) runs=$2; shift 2 ;;
+        --partitions) partitions=$2; shift 2 ;;
+        --) shift; break ;;
+        *) echo "usage: $0 [--runs N] [--partitions P] -- <ringkafka-perf options>" >&2; exit 2 ;;
+    esac
+done
+
+cargo build --release --features librdkafka --bin ringkafka-perf >&2
+perf=target/release/ringkafka-perf
+
+tansu_ensure_installed
+if [[ -z "${RINGKAFKA_BOOTSTRAP:-}" ]]; then
+    trap tansu_stop EXIT
+    tansu_start >&2
+fi
+
+out=$(mktemp)
+for ((i = 1; i <= runs; i++)); do
+    for client in ringkafka librdkafka; do
+        topic="cmp-$client-$i-$$"
+        "$TANSU_BIN" topic create --broker "tcp://$RINGKAFKA_BOOTSTRAP" --partitions "$partitions" "$topic" >/dev/null
+        line=$("$perf" --client "$client" --bootstrap-server "$RINGKAFKA_BOOTSTRAP" --topic "$topic" --json "$@" 2>/dev/null | tail -1)
+        echo "$client $line" | tee -a "$out" >&2
+    done
+done
+
+python3 - "$out" <<'EOF'
+import json, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    client, js = line.split(" ", 1)
+    rows.setdefault(client, []).append(json.loads(js))
+keys = ["rec_per_s", "mb_per_s", "cpu_us_per_rec", "lat_us_p50", "lat_us_p99", "lat_us_p999", "err"]
+def med(client, k):
+    vals = []
+    for r in rows[client]:
+        if k == "cpu_us_per_rec":
+            vals.append(r["cpu_s"] * 1e6 / max(r["ok"], 1))
+        else:
+            vals.append(r[k])
+    return statistics.median(vals)
+print(f"{'metric':<16}{'ringkafka':>14}{'librdkafka':>14}{'ratio':>10}")
+for k in keys:
+    a, b = med("ringkafka", k), med("librdkafka", k)
+    ratio = f"{a / b:.2f}" if b else "-"
+    print(f"{k:<16}{a:>14.1f}{b:>14.1f}{ratio:>10}")
+print(f"(medians of {len(rows['ringkafka'])} alternating runs each)")
+EOF
+rm -f "$out"
