@@ -96,7 +96,8 @@ pub struct MetricsSnapshot {
     pub buffer_available_bytes: u64,
     /// Produce requests awaiting a response.
     pub in_flight_requests: u64,
-    /// Send→outcome latency, microseconds.
+    /// Latency from the sender taking the record (normally microseconds after `send`) to its
+    /// outcome, microseconds.
     pub latency_us: Percentiles,
     /// Records per batch.
     pub batch_records: Percentiles,

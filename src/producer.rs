@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 
@@ -69,7 +69,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     max_request_size: usize,
     max_block: Duration,
-    linger: Duration,
+    /// A placeholder for `Pending::enqueued`, which the sender sets when it takes the record.
+    epoch: Instant,
     thread: Mutex<Option<JoinHandle<()>>>,
     sender_thread: ThreadId,
 }
@@ -175,7 +176,6 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
         let max_request_size = config.max_request_size;
         let max_block = config.max_block;
-        let linger = config.linger;
         let (handle, waker) = sender::spawn(config, partitioner, memory.clone(), metrics.clone(), rx)
             .map_err(StartError::Io)?;
         let sender_thread = handle.thread().id();
@@ -188,7 +188,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
                 metrics,
                 max_request_size,
                 max_block,
-                linger,
+                epoch: Instant::now(),
                 thread: Mutex::new(Some(handle)),
                 sender_thread,
             }),
@@ -276,20 +276,17 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             .memory
             .reserve(size, inner.max_block, || inner.waker.wake())
             .map_err(|waited| SendError::BufferExhausted { waited, requested: size })?;
-        let timestamp = match record.timestamp {
-            Some(t) => t,
-            None => SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
-        };
-        let enqueued = Instant::now();
+        // No clock is read here: the sender stamps the record (timestamp, linger and timeout
+        // clocks) with its loop turn's clock when it takes it.
         let pending = Pending {
             topic,
             partition: record.partition,
             key,
             value,
-            timestamp,
+            timestamp: record.timestamp,
             headers: record.headers,
             reserved: size,
-            enqueued,
+            enqueued: inner.epoch,
             completion: completion(),
             generation: 0,
         };
@@ -305,12 +302,11 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             Err(TrySendError::Disconnected(m)) => return refused(m, SendError::Closed),
             Err(TrySendError::Full(m)) => {
                 inner.waker.wake();
-                let left = inner.max_block.saturating_sub(enqueued.elapsed());
-                match inner.tx.send_timeout(m, left) {
+                match inner.tx.send_timeout(m, inner.max_block) {
                     Ok(()) => {}
                     Err(SendTimeoutError::Disconnected(m)) => return refused(m, SendError::Closed),
                     Err(SendTimeoutError::Timeout(m)) => {
-                        let waited = enqueued.elapsed();
+                        let waited = inner.max_block;
                         return refused(m, SendError::BufferExhausted { waited, requested: size });
                     }
                 }
@@ -319,10 +315,10 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         if inner.tx.len() >= WAKE_BACKLOG {
             inner.waker.wake();
         } else {
-            // The record may linger until `enqueued + linger.ms`: a sender already due to wake
-            // by then picks it up without being woken (Java wakes its sender only for a new or
-            // a full batch, for the same reason).
-            inner.waker.wake_by(enqueued + inner.linger);
+            // The record may linger for linger.ms: a sender already due to wake within that
+            // picks it up without being woken (Java wakes its sender only for a new or a full
+            // batch, for the same reason).
+            inner.waker.wake_lazy();
         }
         Ok(())
     }

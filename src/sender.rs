@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
@@ -305,12 +305,16 @@ fn run(mut engine: Engine, mut driver: Driver, rx: Receiver<Msg>, tls: Option<Ar
     let mut events: Vec<Event> = Vec::with_capacity(256);
     let mut links = Links::default();
     let mut close: Option<Option<Instant>> = None;
+    let linger = engine.linger();
     loop {
         let now = Instant::now();
+        // The wall clock stamps the records taken in this turn (those without a timestamp of
+        // their own): `send` itself reads no clock.
+        let wall_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         handle_events(&mut engine, &mut driver, &mut links, &mut events, tls.as_ref(), now);
         for _ in 0..MAX_DRAIN {
             match rx.try_recv() {
-                Ok(Msg::Record(p)) => engine.append(p, now),
+                Ok(Msg::Record(p)) => engine.append(p, now, wall_ms),
                 Ok(Msg::Flush(w)) => engine.flush(w),
                 Ok(Msg::Close { deadline }) => {
                     close = Some(deadline);
@@ -344,7 +348,10 @@ fn run(mut engine: Engine, mut driver: Driver, rx: Receiver<Msg>, tls: Option<Ar
         if !rx.is_empty() {
             timeout = Some(Duration::ZERO);
         } else {
-            driver.prepare_park_until(timeout.map(|t| now + t));
+            // A sender due to wake within linger.ms needs no wake-up for a new record: the
+            // record may wait that long anyway (see Waker::wake_lazy).
+            let due_soon = timeout.is_some_and(|t| t <= linger);
+            driver.prepare_park_lazy(due_soon);
             if !rx.is_empty() {
                 driver.cancel_park();
                 timeout = Some(Duration::ZERO);

@@ -509,26 +509,27 @@ fn driver_moves_to_the_sender_thread_and_waker_is_shared() {
 }
 
 #[test]
-fn wake_by_skips_a_wake_the_parked_sender_does_not_need() {
+fn wake_lazy_skips_a_wake_the_parked_sender_does_not_need() {
     let mut d = Driver::new(8).unwrap();
     let w = d.waker();
     let mut events = Vec::new();
-    let now = Instant::now();
-    // The sender will wake by itself in 200 ms.
-    d.prepare_park_until(Some(now + Duration::from_millis(200)));
-    // Work due later than that rides along: no eventfd write.
-    w.wake_by(now + Duration::from_millis(500));
+    // The sender will wake by itself soon enough: lazy work rides along, no eventfd write.
+    d.prepare_park_lazy(true);
+    w.wake_lazy();
     assert_eq!(w.wakeups(), 0);
     assert!(w.is_parked());
-    // Work due sooner wakes it.
-    w.wake_by(now + Duration::from_millis(10));
+    // Urgent work wakes it all the same.
+    w.wake();
     assert_eq!(w.wakeups(), 1);
     let start = Instant::now();
     d.poll(Some(Duration::from_millis(200)), &mut events).unwrap();
     assert!(start.elapsed() < Duration::from_millis(150), "the wake cut the park short");
-    // Parked with no deadline: any work wakes it.
-    d.prepare_park_until(None);
-    w.wake_by(now + Duration::from_secs(3600));
+    // Parked for long (or indefinitely): lazy work wakes it too.
+    d.prepare_park_lazy(false);
+    w.wake_lazy();
     assert_eq!(w.wakeups(), 2);
     d.poll(Some(Duration::ZERO), &mut events).unwrap();
+    // Not parked: nothing to do.
+    w.wake_lazy();
+    assert_eq!(w.wakeups(), 2);
 }

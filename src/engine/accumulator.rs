@@ -201,15 +201,16 @@ pub(crate) fn append(
             last_error: None,
         });
     }
+    let timestamp = p.timestamp.unwrap_or_default();
     let batch = part.queue.back_mut().expect("a batch was just ensured");
     if let BatchData::Open(w) = &mut batch.data {
-        w.append(p.timestamp, p.key.as_deref(), p.value.as_deref(), &p.headers);
+        w.append(timestamp, p.key.as_deref(), p.value.as_deref(), &p.headers);
     }
     batch.reserved += p.reserved;
     batch.records.push(RecordInfo {
         completion: p.completion,
         enqueued: p.enqueued,
-        timestamp: p.timestamp,
+        timestamp,
         key_size: p.key.as_ref().map_or(-1, |k| k.len() as i32),
         value_size: p.value.as_ref().map_or(-1, |v| v.len() as i32),
         generation,

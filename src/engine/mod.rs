@@ -50,10 +50,13 @@ pub(crate) struct Pending {
     pub partition: Option<i32>,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
-    pub timestamp: i64,
+    /// The record's own timestamp; `None` takes the sender's clock when it takes the record.
+    pub timestamp: Option<i64>,
     pub headers: Vec<Header>,
     /// `buffer.memory` bytes reserved for it (its worst-case size in a batch).
     pub reserved: usize,
+    /// When the sender took the record (set by `Engine::append`): linger, delivery timeout and
+    /// the metadata wait count from here, normally microseconds after `send`.
     pub enqueued: Instant,
     pub completion: Completion,
     /// The flush generation the engine counted the record in (set by `Engine::append`).
@@ -264,6 +267,11 @@ impl Engine {
         }
     }
 
+    /// `linger.ms`.
+    pub fn linger(&self) -> Duration {
+        self.cfg.linger
+    }
+
     /// Records accepted and not yet completed.
     pub fn incomplete(&self) -> usize {
         self.incomplete
@@ -403,8 +411,12 @@ impl Engine {
     }
 
     /// Accepts one record.
-    pub(crate) fn append(&mut self, mut p: Pending, now: Instant) {
+    /// Accepts one record. `now` and `wall_ms` (milliseconds since the epoch) are the loop
+    /// turn's clock: records are stamped by the sender, so `send` reads no clock.
+    pub(crate) fn append(&mut self, mut p: Pending, now: Instant, wall_ms: i64) {
         self.next_wakeup = Some(now);
+        p.enqueued = now;
+        p.timestamp.get_or_insert(wall_ms);
         let ti = self.topic_idx(&p.topic, now);
         p.generation = self.track_generation();
         if let Some(err) = self.fatal.clone() {

@@ -60,14 +60,14 @@ impl Harness {
             partition: None,
             key: None,
             value: Some(value.to_vec()),
-            timestamp: 1000,
+            timestamp: Some(1000),
             headers: Vec::new(),
             reserved,
             enqueued: self.now,
             completion: Completion::callback(Box::new(move |r| outcomes.lock().unwrap().push(r))),
             generation: 0,
         };
-        self.engine.append(p, self.now);
+        self.engine.append(p, self.now, 0);
     }
 
     fn turn(&mut self) {

@@ -82,14 +82,14 @@ impl Sim {
             partition,
             key: key.map(<[u8]>::to_vec),
             value: Some(value.to_vec()),
-            timestamp: 1000 + id as i64,
+            timestamp: Some(1000 + id as i64),
             headers: Vec::new(),
             reserved,
             enqueued: self.now,
             completion: Completion::callback(Box::new(move |r| outcomes.lock().unwrap().push((id, r)))),
             generation: 0,
         };
-        self.engine.append(p, self.now);
+        self.engine.append(p, self.now, 0);
         id
     }
 

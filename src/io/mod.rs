@@ -299,15 +299,15 @@ impl Driver {
     /// application queues after this, then call [`poll`](Self::poll) or
     /// [`cancel_park`](Self::cancel_park).
     pub fn prepare_park(&self) {
-        self.prepare_park_until(None);
+        self.prepare_park_lazy(false);
     }
 
-    /// [`prepare_park`](Self::prepare_park), announcing that the sender will wake by itself at
-    /// `until` (`None`: not before something wakes it), so that [`Waker::wake_by`] can skip
-    /// wake-ups that would come no sooner. The caller must then poll with a timeout that ends
-    /// no later than `until`.
-    pub fn prepare_park_until(&self, until: Option<Instant>) {
-        self.waker.set_parked_until(until);
+    /// [`prepare_park`](Self::prepare_park), announcing whether the sender will wake by itself
+    /// soon enough for lazy work (`due_soon`), so that [`Waker::wake_lazy`] can skip wake-ups
+    /// that would come no sooner. With `due_soon`, the caller must then poll with a timeout no
+    /// longer than the window it promised.
+    pub fn prepare_park_lazy(&self, due_soon: bool) {
+        self.waker.set_due_soon(due_soon);
         self.waker.set_parked(true);
     }
 

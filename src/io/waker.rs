@@ -21,7 +21,6 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
 
 /// Wakes a parked sender from any thread. Cheap when the sender is not parked: one atomic swap,
 /// no syscall. See the module docs of [`crate::io`] for the parking protocol.
@@ -29,10 +28,9 @@ use std::time::Instant;
 pub struct Waker {
     fd: OwnedFd,
     parked: AtomicBool,
-    /// While parked: when the sender will wake by itself, in nanoseconds since `base`
-    /// (`u64::MAX`: not before something wakes it).
-    parked_until: AtomicU64,
-    base: Instant,
+    /// While parked: the sender will wake by itself within its linger window, so work that may
+    /// wait that long needs no wake-up.
+    due_soon: AtomicBool,
     writes: AtomicU64,
 }
 
@@ -48,27 +46,23 @@ impl Waker {
         Ok(Waker {
             fd,
             parked: AtomicBool::new(false),
-            parked_until: AtomicU64::new(u64::MAX),
-            base: Instant::now(),
+            due_soon: AtomicBool::new(false),
             writes: AtomicU64::new(0),
         })
     }
 
-    fn nanos(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.base).as_nanos().min(u128::from(u64::MAX - 1)) as u64
-    }
-
-    /// Wakes the sender only if it is parked until later than `deadline`: work that need not be
-    /// looked at before `deadline` (a record that may linger until then) rides along with the
-    /// wake-up the sender has already planned, at no cost. Call it after publishing the work.
-    pub fn wake_by(&self, deadline: Instant) {
+    /// Wakes the sender unless it announced (with
+    /// [`Driver::prepare_park_lazy`](super::Driver::prepare_park_lazy)) that it will wake by
+    /// itself soon enough: work that may wait that long (a record that may linger) rides along
+    /// with the wake-up the sender has already planned, at no cost. Reads no clock. Call it
+    /// after publishing the work.
+    pub fn wake_lazy(&self) {
         std::sync::atomic::fence(Ordering::SeqCst);
         if !self.parked.load(Ordering::Relaxed) {
             return;
         }
-        // The deadline is read after `parked`; the sender stores it before `parked`, so a
-        // parked sender's deadline is the one of this park.
-        if self.parked_until.load(Ordering::Acquire) <= self.nanos(deadline) {
+        // Read after `parked`; the sender stores it before `parked`, so it belongs to this park.
+        if self.due_soon.load(Ordering::Acquire) {
             return;
         }
         self.wake();
@@ -128,9 +122,8 @@ impl Waker {
         self.parked.store(parked, Ordering::SeqCst);
     }
 
-    pub(super) fn set_parked_until(&self, until: Option<Instant>) {
-        let n = until.map_or(u64::MAX, |t| self.nanos(t));
-        self.parked_until.store(n, Ordering::Release);
+    pub(super) fn set_due_soon(&self, due_soon: bool) {
+        self.due_soon.store(due_soon, Ordering::Release);
     }
 
     pub(super) fn raw_fd(&self) -> RawFd {
