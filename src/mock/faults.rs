@@ -132,7 +132,8 @@ impl Chaos {
             2 => ("drop-after", Ok(Fault::DropAfter)),
             3 => ("throttle", Ok(Fault::Throttle(d))),
             4 => {
-                let code = RETRIABLE_PRODUCE_ERRORS[self.rng.below(RETRIABLE_PRODUCE_ERRORS.len() as u64) as usize];
+                let code =
+                    RETRIABLE_PRODUCE_ERRORS[self.rng.below(RETRIABLE_PRODUCE_ERRORS.len() as u64) as usize];
                 ("retriable-error", Ok(Fault::Error(code)))
             }
             _ => ("leader-move", Err(())),

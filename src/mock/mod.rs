@@ -84,6 +84,8 @@ pub struct MockCluster {
     hostile_rng: SplitMix64,
     /// The largest batch (in bytes) a Produce may carry; larger ones get MESSAGE_TOO_LARGE.
     max_batch_bytes: Option<usize>,
+    /// Whether accepted records are kept (their count and offsets always are).
+    drop_records: bool,
 }
 
 impl MockCluster {
@@ -105,6 +107,7 @@ impl MockCluster {
             leader_moves: 0,
             hostile_rng: SplitMix64::new(0x5eed),
             max_batch_bytes: None,
+            drop_records: false,
         }
     }
 
@@ -209,6 +212,17 @@ impl MockCluster {
     /// Batches larger than `bytes` are refused with MESSAGE_TOO_LARGE (`message.max.bytes`).
     pub fn set_max_batch_bytes(&mut self, bytes: Option<usize>) {
         self.max_batch_bytes = bytes;
+    }
+
+    /// `false`: accepted batches are kept without their records (offsets and counts only), so a
+    /// long load run does not fill memory. The default is to keep them.
+    pub fn set_retain_records(&mut self, retain: bool) {
+        self.drop_records = !retain;
+    }
+
+    /// The next offset of a partition (the number of records it holds).
+    pub fn end_offset(&self, topic: &str, partition: i32) -> i64 {
+        self.topics.get(topic).and_then(|p| p.get(partition as usize)).map_or(0, |p| p.next_offset)
     }
 
     /// The number of partitions of `topic`.
@@ -487,6 +501,7 @@ impl MockCluster {
 
     fn append(&mut self, node: i32, topic: &str, partition: i32, records: &[u8]) -> (ErrorCode, i64) {
         let max_batch_bytes = self.max_batch_bytes;
+        let drop_records = self.drop_records;
         let Some(p) = self.partition_mut(topic, partition) else {
             return (ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1);
         };
@@ -503,8 +518,11 @@ impl MockCluster {
             Ok(b) if b.len() == 1 => b,
             _ => return (ErrorCode::CORRUPT_MESSAGE, -1),
         };
-        let batch = batches.into_iter().next().expect("one batch");
+        let mut batch = batches.into_iter().next().expect("one batch");
         let count = batch.records.len() as i32;
+        if drop_records {
+            batch.records = Vec::new();
+        }
         if batch.producer_id >= 0 {
             let first = batch.base_sequence;
             let last = first.wrapping_add(count - 1);

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use ringkafka::mock::{Chaos, MockServer};
 
-const USAGE: &str = "usage: ringkafka-mock [--brokers N] [--topic NAME[:PARTITIONS]]... [--chaos SEED:PROBABILITY]";
+const USAGE: &str =
+    "usage: ringkafka-mock [--brokers N] [--topic NAME[:PARTITIONS]]... [--chaos SEED:PROBABILITY]";
 
 fn main() -> ExitCode {
     let mut brokers = 1usize;
