@@ -935,6 +935,19 @@ impl Engine {
                 self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
             } else if code.is_retriable() {
                 self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
+            } else if code == ErrorCode::MESSAGE_TOO_LARGE && b.batch.record_count() > 1 {
+                // As Java: split the batch in two and send the halves (keeping its sequence
+                // range, so later batches stay in order); a single record fails below.
+                match b.batch.split() {
+                    Ok((first, second)) => {
+                        self.retry_or_fail(b.topic, b.partition, second, code, msg.clone(), now);
+                        self.retry_or_fail(b.topic, b.partition, first, code, msg, now);
+                    }
+                    Err(batch) => {
+                        let e = ProduceError::Broker { code, message: pr.error_message.clone() };
+                        self.fail_sequenced(b.topic, b.partition, *batch, e, now);
+                    }
+                }
             } else {
                 let e = ProduceError::Broker { code, message: pr.error_message.clone() };
                 self.fail_sequenced(b.topic, b.partition, b.batch, e, now);

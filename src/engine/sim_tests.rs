@@ -410,3 +410,42 @@ fn topic_created_while_records_wait_gets_them_in_order() {
     let want: Vec<Vec<u8>> = (0..5).map(|i| format!("{i}").into_bytes()).collect();
     assert_eq!(values(&sim.cluster.records("late", 0)), want);
 }
+
+#[test]
+fn message_too_large_splits_a_multi_record_batch_and_keeps_order() {
+    let mut sim = Sim::new(Sim::cfg().linger(Duration::from_millis(50)), 1);
+    sim.cluster.create_topic("t", 1);
+    // The broker's message.max.bytes is far below batch.size: a full batch is refused.
+    sim.cluster.set_max_batch_bytes(Some(1500));
+    for i in 0..100 {
+        sim.send("t", None, format!("{i:0100}").as_bytes());
+    }
+    sim.run_to_completion(Duration::from_secs(10));
+    let outcomes = sim.outcomes();
+    assert_eq!(outcomes.len(), 100, "every callback once");
+    for (id, r) in &outcomes {
+        let m = r.as_ref().unwrap_or_else(|e| panic!("record {id}: {e}"));
+        assert_eq!(m.offset, *id as i64, "offsets in send order");
+    }
+    let want: Vec<Vec<u8>> = (0..100).map(|i| format!("{i:0100}").into_bytes()).collect();
+    assert_eq!(values(&sim.cluster.records("t", 0)), want, "no loss, no duplicate, order kept");
+    assert!(sim.cluster.log("t", 0).len() >= 8, "the batch was split into broker-sized pieces");
+    assert_eq!(sim.memory.available(), sim.memory.total(), "all buffer memory released");
+}
+
+#[test]
+fn message_too_large_on_a_single_record_fails_it_at_once() {
+    let mut sim = Sim::new(Sim::cfg(), 1);
+    sim.cluster.create_topic("t", 2);
+    sim.cluster.set_max_batch_bytes(Some(500));
+    let big = sim.send_to("t", Some(0), None, &[b'x'; 1000]);
+    let small = sim.send_to("t", Some(1), None, b"small");
+    sim.run_to_completion(Duration::from_secs(5));
+    let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
+    match &out[&big] {
+        Err(ProduceError::Broker { code, .. }) => assert_eq!(*code, ErrorCode::MESSAGE_TOO_LARGE),
+        other => panic!("{other:?}"),
+    }
+    assert!(out[&small].is_ok());
+    assert!(sim.metrics.retries.load(Ordering::Relaxed) == 0, "not retried");
+}
