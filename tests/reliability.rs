@@ -194,6 +194,9 @@ fn chaos_of_every_fault_category_loses_and_duplicates_nothing() {
     let mut chaos = Chaos::new(seed.0, 0.2);
     chaos.max_delay = Duration::from_millis(30);
     server.cluster().set_chaos(Some(chaos));
+    // For the first tenth of the run, message.max.bytes is below batch.size: full batches are
+    // refused with MESSAGE_TOO_LARGE and must be split, while everything else goes on.
+    server.cluster().set_max_batch_bytes(Some(6_000));
     let stop = Arc::new(AtomicBool::new(false));
     let bounces = Arc::new(AtomicU64::new(0));
     let b = bouncer(&server, seed.0, stop.clone(), bounces.clone());
@@ -202,6 +205,10 @@ fn chaos_of_every_fault_category_loses_and_duplicates_nothing() {
     let o = Outcomes::default();
     let t0 = Instant::now();
     for id in 0..n {
+        if id == n / 10 {
+            producer.flush().unwrap();
+            server.cluster().set_max_batch_bytes(None);
+        }
         producer.send_with_callback(record("chaos", id), o.callback(id)).unwrap();
     }
     producer.flush().unwrap();
@@ -209,10 +216,12 @@ fn chaos_of_every_fault_category_loses_and_duplicates_nothing() {
     b.join().unwrap();
     let counts = server.cluster().set_chaos(None).map(|c| c.counts).unwrap_or_default();
     let moves = server.cluster().leader_moves;
+    let too_large = server.cluster().too_large;
     assert_all_delivered(&server, "chaos", &o, n);
     let m = producer.metrics();
     eprintln!(
         "RESULT chaos: {n} records in {:?}, lost 0, duplicated 0; faults {counts:?}, leader moves {moves}, \
+         MESSAGE_TOO_LARGE {too_large}, \
          broker bounces {}, producer retries {}",
         t0.elapsed(),
         bounces.load(Ordering::Relaxed),

@@ -81,6 +81,8 @@ pub struct MockCluster {
     down: std::collections::HashSet<i32>,
     /// Leader moves made by chaos.
     pub leader_moves: u64,
+    /// Batches refused for exceeding [`set_max_batch_bytes`](Self::set_max_batch_bytes).
+    pub too_large: u64,
     hostile_rng: SplitMix64,
     /// The largest batch (in bytes) a Produce may carry; larger ones get MESSAGE_TOO_LARGE.
     max_batch_bytes: Option<usize>,
@@ -105,6 +107,7 @@ impl MockCluster {
             rtt: HashMap::new(),
             down: Default::default(),
             leader_moves: 0,
+            too_large: 0,
             hostile_rng: SplitMix64::new(0x5eed),
             max_batch_bytes: None,
             drop_records: false,
@@ -512,6 +515,7 @@ impl MockCluster {
             return (code, -1);
         }
         if max_batch_bytes.is_some_and(|m| records.len() > m) {
+            self.too_large += 1;
             return (ErrorCode::MESSAGE_TOO_LARGE, -1);
         }
         let batches = match decode_batches(records) {
