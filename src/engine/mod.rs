@@ -922,9 +922,12 @@ impl Engine {
                 (Some(mine), Some(front)) => mine.wrapping_sub(front) > 0,
                 _ => false,
             };
-            if code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER && earlier_pending {
+            if matches!(code, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER | ErrorCode::UNKNOWN_PRODUCER_ID)
+                && earlier_pending
+            {
                 // An earlier batch of this partition failed and is being retried: this one is
-                // out of sequence only because of that. Retry it behind the earlier one.
+                // out of sequence only because of that (UNKNOWN_PRODUCER_ID when the earlier one
+                // was the partition's first). Retry it behind the earlier one.
                 self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
             } else if matches!(code, ErrorCode::UNKNOWN_PRODUCER_ID | ErrorCode::INVALID_PRODUCER_EPOCH)
                 && self.cfg.enable_idempotence

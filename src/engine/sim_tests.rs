@@ -35,6 +35,9 @@ struct Sim {
     next_id: u64,
     /// Produce request sizes seen on the wire.
     produce_sizes: Vec<usize>,
+    /// While set, Produce responses are held here instead of delivered (to get several
+    /// requests in flight); put them back in `inbound` to deliver them.
+    held: Option<Vec<(i32, Vec<u8>)>>,
 }
 
 impl Sim {
@@ -60,6 +63,7 @@ impl Sim {
             metrics,
             next_id: 0,
             produce_sizes: Vec::new(),
+            held: None,
         }
     }
 
@@ -131,7 +135,9 @@ impl Sim {
                         }
                         if !self.hang {
                             if let Some(resp) = self.cluster.handle(broker, frame).unwrap() {
-                                if !(self.drop_responses && is_produce) {
+                                if let (Some(held), true) = (self.held.as_mut(), is_produce) {
+                                    held.push((node, resp));
+                                } else if !(self.drop_responses && is_produce) {
                                     self.inbound.push_back((node, resp));
                                 }
                             }
@@ -448,4 +454,33 @@ fn message_too_large_on_a_single_record_fails_it_at_once() {
     }
     assert!(out[&small].is_ok());
     assert!(sim.metrics.retries.load(Ordering::Relaxed) == 0, "not retried");
+}
+
+#[test]
+fn unknown_producer_id_behind_a_failed_first_batch_is_retried_without_epoch_bump() {
+    // The partition's first batch (sequence 0) meets a retriable error; the broker has no state
+    // for the producer there yet, so the batches in flight behind it get UNKNOWN_PRODUCER_ID (as
+    // Kafka answers a non-zero first sequence). They are out of sequence only because of the
+    // earlier batch: retry them behind it. An epoch bump here resequences batches whose fate
+    // may be unknown (written, ack lost) elsewhere, which duplicated records under chaos.
+    let mut sim = Sim::new(Sim::cfg().batch_size(2_000), 1);
+    sim.cluster.create_topic("t", 2);
+    sim.send_to("t", Some(1), None, b"warm-up");
+    sim.run_to_completion(Duration::from_secs(5));
+    sim.cluster.push_produce_errors("t", 0, &[ErrorCode::REQUEST_TIMED_OUT]);
+    sim.held = Some(Vec::new());
+    for i in 0..100 {
+        sim.send_to("t", Some(0), None, format!("{i:0100}").as_bytes());
+    }
+    sim.run_until(Duration::from_millis(100), |s| s.held.as_ref().is_some_and(|h| h.len() >= 3));
+    assert!(sim.held.as_ref().unwrap().len() >= 3, "several batches of the partition in flight");
+    let held = sim.held.take().unwrap();
+    sim.inbound.extend(held);
+    sim.run_to_completion(Duration::from_secs(10));
+    let out = sim.outcomes();
+    assert!(out.iter().all(|(_, r)| r.is_ok()), "{:?}", out.iter().find(|r| r.1.is_err()));
+    let want: Vec<Vec<u8>> = (0..100).map(|i| format!("{i:0100}").into_bytes()).collect();
+    assert_eq!(values(&sim.cluster.records("t", 0)), want, "no loss, no duplicate, order kept");
+    let epochs: Vec<i16> = sim.cluster.log("t", 0).iter().map(|b| b.batch.producer_epoch).collect();
+    assert!(epochs.iter().all(|e| *e == 0), "no epoch bump: {epochs:?}");
 }
