@@ -131,7 +131,27 @@ fn stored(server: &MockServer, topic: &str) -> HashMap<u64, (i32, i64)> {
         let mut last = None;
         for (off, _, v) in c.records(topic, p) {
             let id = id_of(&v.expect("a value"));
-            assert!(out.insert(id, (p, off)).is_none(), "id {id} stored twice (again at {p}/{off})");
+            if let Some(first) = out.insert(id, (p, off)) {
+                let around: Vec<String> = c
+                    .log(topic, p)
+                    .iter()
+                    .filter(|b| (b.base_offset - first.1).abs() < 600 || (b.base_offset - off).abs() < 600)
+                    .map(|b| {
+                        format!(
+                            "off {} epoch {} seq {} n {} first id {}",
+                            b.base_offset,
+                            b.batch.producer_epoch,
+                            b.batch.base_sequence,
+                            b.batch.records.len(),
+                            b.batch.records.first().and_then(|r| r.value.as_deref()).map_or(0, id_of)
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "id {id} stored twice ({first:?}, again at {p}/{off}); batches:\n{}",
+                    around.join("\n")
+                );
+            }
             if let Some(l) = last {
                 assert!(id > l, "partition {p}: id {id} at offset {off} after id {l}: order broken");
             }
@@ -217,11 +237,15 @@ fn chaos_of_every_fault_category_loses_and_duplicates_nothing() {
     let counts = server.cluster().set_chaos(None).map(|c| c.counts).unwrap_or_default();
     let moves = server.cluster().leader_moves;
     let too_large = server.cluster().too_large;
+    let max_epoch = {
+        let c = server.cluster();
+        (0..6).flat_map(|p| c.log("chaos", p).iter().map(|b| b.batch.producer_epoch)).max().unwrap_or(0)
+    };
     assert_all_delivered(&server, "chaos", &o, n);
     let m = producer.metrics();
     eprintln!(
         "RESULT chaos: {n} records in {:?}, lost 0, duplicated 0; faults {counts:?}, leader moves {moves}, \
-         MESSAGE_TOO_LARGE {too_large}, \
+         MESSAGE_TOO_LARGE {too_large}, epoch bumps {max_epoch}, \
          broker bounces {}, producer retries {}",
         t0.elapsed(),
         bounces.load(Ordering::Relaxed),
