@@ -247,3 +247,48 @@ fn carry_out(node: i32, s: &mut TcpStream, r: Reply, shared: &Shared, cluster: &
     }
     !r.close
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::Fault;
+    use crate::protocol::version::ApiKey;
+
+    fn metadata_request(correlation_id: i32) -> Vec<u8> {
+        use crate::protocol::messages::{encode_request, MetadataRequest};
+        let mut out = Vec::new();
+        let req = MetadataRequest {
+            topics: None,
+            allow_auto_topic_creation: false,
+            include_topic_authorized_operations: false,
+        };
+        encode_request(&mut out, 1, correlation_id, Some("t"), &req);
+        out
+    }
+
+    fn round_trip(addr: SocketAddr, frame: &[u8]) -> io::Result<Vec<u8>> {
+        let mut s = TcpStream::connect(addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(frame)?;
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len)?;
+        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+        s.read_exact(&mut body)?;
+        Ok(body)
+    }
+
+    #[test]
+    fn answers_drops_and_refuses_as_injected() {
+        let server = MockServer::with_topics(2, &[("t", 2)]).unwrap();
+        let req = metadata_request(7);
+        let body = round_trip(server.addr(0), &req).unwrap();
+        assert_eq!(i32::from_be_bytes([body[0], body[1], body[2], body[3]]), 7, "correlation id");
+        server.cluster().push_request_faults(ApiKey::Metadata, &[Fault::DropBefore]);
+        assert!(round_trip(server.addr(1), &req).is_err(), "closed without an answer");
+        assert_eq!(server.cluster().pending_faults(ApiKey::Metadata), 0);
+        server.cluster().set_broker_up(0, false);
+        assert!(round_trip(server.addr(0), &req).is_err(), "a down broker refuses");
+        server.cluster().set_broker_up(0, true);
+        assert!(round_trip(server.addr(0), &req).is_ok(), "and serves again when up");
+    }
+}

@@ -153,6 +153,8 @@ fn main() -> ExitCode {
         Some(b) => b,
         None => match ringkafka::mock::MockServer::with_topics(1, &[(&args.topic, args.partitions)]) {
             Ok(m) => {
+                // Offsets and counts only: a long run must not keep every record in memory.
+                m.cluster().set_retain_records(false);
                 let b = m.bootstrap();
                 eprintln!(
                     "ringkafka-perf: no --bootstrap-server given; using the embedded mock cluster at {b} \
