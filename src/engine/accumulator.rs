@@ -52,6 +52,10 @@ pub(crate) struct Batch {
     pub retry_at: Option<Instant>,
     /// The last error, for the delivery-timeout message.
     pub last_error: Option<String>,
+    /// Sent, and no response came back (connection lost, malformed answer): it may have been
+    /// written. It keeps its producer id, epoch and sequence across an epoch bump, as in Java,
+    /// so that a retry is deduplicated instead of written twice.
+    pub unresolved: bool,
 }
 
 impl Batch {
@@ -106,7 +110,16 @@ impl Batch {
             producer_epoch: decoded.producer_epoch,
             base_sequence: decoded.base_sequence,
         };
-        let Batch { records: mut first_infos, created, reserved, attempts, sequence, last_error, .. } = self;
+        let Batch {
+            records: mut first_infos,
+            created,
+            reserved,
+            attempts,
+            sequence,
+            last_error,
+            unresolved,
+            ..
+        } = self;
         let second_infos = first_infos.split_off(mid);
         let first_reserved = reserved / n * mid;
         let make = |recs: &[Record], infos: Vec<RecordInfo>, reserved: usize, sequence: Option<i32>| {
@@ -128,6 +141,7 @@ impl Batch {
                 sequence,
                 retry_at: None,
                 last_error: last_error.clone(),
+                unresolved,
             }
         };
         let first = make(&decoded.records[..mid], first_infos, first_reserved, sequence);
@@ -232,6 +246,7 @@ pub(crate) fn append(
             sequence: None,
             retry_at: None,
             last_error: None,
+            unresolved: false,
         });
     }
     let batch = part.queue.back_mut().expect("a batch was just ensured");

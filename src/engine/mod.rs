@@ -633,8 +633,9 @@ impl Engine {
                 }
                 Kind::ApiVersions { .. } => {}
                 Kind::Produce { batches, .. } => {
-                    for b in batches {
+                    for mut b in batches {
                         self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+                        b.batch.unresolved = true;
                         self.retry_or_fail(
                             b.topic,
                             b.partition,
@@ -726,8 +727,9 @@ impl Engine {
                     }
                     Err(e) => {
                         let msg = format!("malformed Produce response: {e}");
-                        for b in batches {
+                        for mut b in batches {
                             self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+                            b.batch.unresolved = true;
                             self.retry_or_fail(
                                 b.topic,
                                 b.partition,
@@ -867,7 +869,7 @@ impl Engine {
                 for t in &mut self.topics {
                     for p in &mut t.partitions {
                         p.next_sequence = 0;
-                        for b in &mut p.queue {
+                        for b in p.queue.iter_mut().filter(|b| !b.unresolved) {
                             b.sequence = None;
                         }
                     }
@@ -888,8 +890,9 @@ impl Engine {
         r: crate::protocol::messages::ProduceResponse,
         now: Instant,
     ) {
-        for b in batches {
+        for mut b in batches {
             self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+            b.batch.unresolved = false; // answered: its fate is known
             let name = &self.topics[b.topic].name;
             let pr = r
                 .responses
@@ -1296,7 +1299,9 @@ impl Engine {
                         part.next_sequence = next_sequence(seq, batch.record_count());
                         batch.sequence = Some(seq);
                     }
-                    if let (true, Some((id, epoch))) = (self.cfg.enable_idempotence, self.producer) {
+                    if let (true, Some((id, epoch)), false) =
+                        (self.cfg.enable_idempotence, self.producer, batch.unresolved)
+                    {
                         let fields = ProducerFields {
                             producer_id: id,
                             producer_epoch: epoch,

@@ -484,3 +484,35 @@ fn unknown_producer_id_behind_a_failed_first_batch_is_retried_without_epoch_bump
     let epochs: Vec<i16> = sim.cluster.log("t", 0).iter().map(|b| b.batch.producer_epoch).collect();
     assert!(epochs.iter().all(|e| *e == 0), "no epoch bump: {epochs:?}");
 }
+
+#[test]
+fn epoch_bump_does_not_resend_a_written_batch_under_a_new_epoch() {
+    // Partition 0's batch is written but its ack is lost (connection drop); meanwhile partition
+    // 1's batch fails for good, which asks for an epoch bump. After the bump, the retried
+    // partition-0 batch must not be written a second time.
+    let mut sim = Sim::new(Sim::cfg(), 2);
+    sim.cluster.create_topic("t", 2);
+    sim.send_to("t", Some(0), None, b"a");
+    sim.send_to("t", Some(1), None, b"b");
+    sim.run_to_completion(Duration::from_secs(5));
+    sim.cluster.push_produce_errors("t", 1, &[ErrorCode::INVALID_RECORD]);
+    sim.held = Some(Vec::new());
+    sim.send_to("t", Some(0), None, b"x");
+    sim.send_to("t", Some(1), None, b"y");
+    sim.run_until(Duration::from_millis(100), |s| s.held.as_ref().is_some_and(|h| h.len() >= 2));
+    let held = sim.held.take().unwrap();
+    let leader0 = sim.cluster.leader("t", 0).unwrap();
+    for (node, resp) in held {
+        if sim.links.get(&node) != Some(&leader0) {
+            sim.inbound.push_back((node, resp));
+        }
+    }
+    sim.turn();
+    let node0: Vec<i32> = sim.links.iter().filter(|(_, b)| **b == leader0).map(|(n, _)| *n).collect();
+    for n in node0 {
+        sim.links.remove(&n);
+        sim.engine.on_closed(n, "simulated connection loss after the write", sim.now);
+    }
+    sim.run_to_completion(Duration::from_secs(10));
+    assert_eq!(values(&sim.cluster.records("t", 0)), vec![b"a".to_vec(), b"x".to_vec()], "x written once");
+}
