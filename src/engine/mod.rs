@@ -183,6 +183,15 @@ fn resolve(host_port: &str) -> Option<SocketAddr> {
 }
 
 /// Kafka's sequence arithmetic: sequences wrap from `i32::MAX` to 0.
+/// The producer epoch a sent batch carries in its header (-1 when it has none yet).
+fn sent_epoch(b: &Batch) -> i16 {
+    let at = crate::protocol::record_batch::PRODUCER_EPOCH_OFFSET;
+    match b.bytes().get(at..at + 2) {
+        Some(e) if b.sequence.is_some() => i16::from_be_bytes([e[0], e[1]]),
+        _ => -1,
+    }
+}
+
 fn next_sequence(seq: i32, inc: i32) -> i32 {
     if seq > i32::MAX - inc {
         inc - (i32::MAX - seq) - 1
@@ -522,11 +531,16 @@ impl Engine {
             self.metadata_due = Some(now);
         }
         let part = &mut self.topics[ti].partitions[partition as usize];
-        // Keep the queue in sequence order: retries go before everything sent after them.
+        // Keep the queue in sequence order: retries go before everything sent after them. A
+        // batch kept from an older epoch (unresolved across a bump) goes before the new epoch's.
         let seq = batch.sequence;
+        let mine_epoch = sent_epoch(&batch);
         let pos = part.queue.iter().position(|b| match (b.sequence, seq) {
             (None, _) => true,
-            (Some(s), Some(mine)) => s.wrapping_sub(mine) > 0,
+            (Some(s), Some(mine)) => {
+                let e = sent_epoch(b);
+                e > mine_epoch || (e == mine_epoch && s.wrapping_sub(mine) > 0)
+            }
             (Some(_), None) => false,
         });
         match pos {
