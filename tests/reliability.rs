@@ -153,7 +153,27 @@ fn stored(server: &MockServer, topic: &str) -> HashMap<u64, (i32, i64)> {
                 );
             }
             if let Some(l) = last {
-                assert!(id > l, "partition {p}: id {id} at offset {off} after id {l}: order broken");
+                if id < l {
+                    let around: Vec<String> = c
+                        .log(topic, p)
+                        .iter()
+                        .filter(|b| (b.base_offset - off).abs() < 800)
+                        .map(|b| {
+                            format!(
+                                "off {} epoch {} seq {} n {} ids {:?}..",
+                                b.base_offset,
+                                b.batch.producer_epoch,
+                                b.batch.base_sequence,
+                                b.batch.records.len(),
+                                b.batch.records.first().and_then(|r| r.value.as_deref()).map_or(0, id_of)
+                            )
+                        })
+                        .collect();
+                    panic!(
+                        "partition {p}: id {id} at offset {off} after id {l}: order broken\n{}",
+                        around.join("\n")
+                    );
+                }
             }
             last = Some(id);
         }
