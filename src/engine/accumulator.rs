@@ -15,7 +15,7 @@ use crate::delivery::Completion;
 use crate::engine::partitioner::StickyState;
 use crate::engine::Pending;
 use crate::protocol::compression::Codec;
-use crate::protocol::record_batch::{BatchWriter, ProducerFields};
+use crate::protocol::record_batch::{decode_batches, BatchWriter, ProducerFields, Record};
 
 /// What a batch keeps of each record after its bytes are in the batch.
 #[derive(Debug)]
@@ -53,6 +53,10 @@ pub(crate) struct Batch {
     pub retry_at: Option<Instant>,
     /// The last error, for the delivery-timeout message.
     pub last_error: Option<String>,
+    /// Sent, and no response came back (connection lost, malformed answer): it may have been
+    /// written. It keeps its producer id, epoch and sequence across an epoch bump, as in Java,
+    /// so that a retry is deduplicated instead of written twice.
+    pub unresolved: bool,
 }
 
 impl Batch {
@@ -88,6 +92,63 @@ impl Batch {
             BatchData::Closed(b) => b,
             BatchData::Open(_) => &[],
         }
+    }
+
+    /// Splits a closed batch the broker found too large into two halves (Java's
+    /// `ProducerBatch.split`), keeping its records' order, completions, memory and sequence
+    /// range: the first half takes the batch's base sequence, the second the rest, so batches
+    /// sent after it stay in sequence. Gives the batch back if it has one record or its bytes
+    /// do not decode.
+    pub fn split(self) -> Result<(Batch, Batch), Box<Batch>> {
+        let n = self.records.len();
+        let decoded = match decode_batches(self.bytes()) {
+            Ok(mut v) if n >= 2 && v.len() == 1 && v[0].records.len() == n => v.pop().expect("one batch"),
+            _ => return Err(Box::new(self)),
+        };
+        let mid = n / 2;
+        let producer = ProducerFields {
+            producer_id: decoded.producer_id,
+            producer_epoch: decoded.producer_epoch,
+            base_sequence: decoded.base_sequence,
+        };
+        let Batch {
+            records: mut first_infos,
+            created,
+            reserved,
+            attempts,
+            sequence,
+            last_error,
+            unresolved,
+            ..
+        } = self;
+        let second_infos = first_infos.split_off(mid);
+        let first_reserved = reserved / n * mid;
+        let make = |recs: &[Record], infos: Vec<RecordInfo>, reserved: usize, sequence: Option<i32>| {
+            let mut w = BatchWriter::new(Vec::new(), producer, decoded.attributes);
+            for r in recs {
+                w.append(
+                    decoded.base_timestamp + r.timestamp_delta,
+                    r.key.as_deref(),
+                    r.value.as_deref(),
+                    &r.headers,
+                );
+            }
+            Batch {
+                data: BatchData::Closed(w.close()),
+                records: infos,
+                created,
+                reserved,
+                attempts,
+                sequence,
+                retry_at: None,
+                last_error: last_error.clone(),
+                unresolved,
+            }
+        };
+        let first = make(&decoded.records[..mid], first_infos, first_reserved, sequence);
+        let second_seq = sequence.map(|s| crate::engine::next_sequence(s, mid as i32));
+        let second = make(&decoded.records[mid..], second_infos, reserved - first_reserved, second_seq);
+        Ok((first, second))
     }
 
     pub fn bytes_mut(&mut self) -> &mut [u8] {
@@ -199,6 +260,7 @@ pub(crate) fn append(
             sequence: None,
             retry_at: None,
             last_error: None,
+            unresolved: false,
         });
     }
     let timestamp = p.timestamp.unwrap_or_default();

@@ -211,6 +211,15 @@ fn resolve(host_port: &str) -> Option<SocketAddr> {
 }
 
 /// Kafka's sequence arithmetic: sequences wrap from `i32::MAX` to 0.
+/// The producer epoch a sent batch carries in its header (-1 when it has none yet).
+fn sent_epoch(b: &Batch) -> i16 {
+    let at = crate::protocol::record_batch::PRODUCER_EPOCH_OFFSET;
+    match b.bytes().get(at..at + 2) {
+        Some(e) if b.sequence.is_some() => i16::from_be_bytes([e[0], e[1]]),
+        _ => -1,
+    }
+}
+
 fn next_sequence(seq: i32, inc: i32) -> i32 {
     if seq > i32::MAX - inc {
         inc - (i32::MAX - seq) - 1
@@ -569,11 +578,16 @@ impl Engine {
             self.metadata_due = Some(now);
         }
         let part = &mut self.topics[ti].partitions[partition as usize];
-        // Keep the queue in sequence order: retries go before everything sent after them.
+        // Keep the queue in sequence order: retries go before everything sent after them. A
+        // batch kept from an older epoch (unresolved across a bump) goes before the new epoch's.
         let seq = batch.sequence;
+        let mine_epoch = sent_epoch(&batch);
         let pos = part.queue.iter().position(|b| match (b.sequence, seq) {
             (None, _) => true,
-            (Some(s), Some(mine)) => s.wrapping_sub(mine) > 0,
+            (Some(s), Some(mine)) => {
+                let e = sent_epoch(b);
+                e > mine_epoch || (e == mine_epoch && s.wrapping_sub(mine) > 0)
+            }
             (Some(_), None) => false,
         });
         match pos {
@@ -682,8 +696,9 @@ impl Engine {
                 }
                 Kind::ApiVersions { .. } | Kind::SaslHandshake { .. } | Kind::SaslAuthenticate { .. } => {}
                 Kind::Produce { batches, .. } => {
-                    for b in batches {
+                    for mut b in batches {
                         self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+                        b.batch.unresolved = true;
                         self.retry_or_fail(
                             b.topic,
                             b.partition,
@@ -777,8 +792,9 @@ impl Engine {
                     }
                     Err(e) => {
                         let msg = format!("malformed Produce response: {e}");
-                        for b in batches {
+                        for mut b in batches {
                             self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+                            b.batch.unresolved = true;
                             self.retry_or_fail(
                                 b.topic,
                                 b.partition,
@@ -924,7 +940,7 @@ impl Engine {
                 for t in &mut self.topics {
                     for p in &mut t.partitions {
                         p.next_sequence = 0;
-                        for b in &mut p.queue {
+                        for b in p.queue.iter_mut().filter(|b| !b.unresolved) {
                             b.sequence = None;
                         }
                     }
@@ -945,8 +961,9 @@ impl Engine {
         r: crate::protocol::messages::ProduceResponse,
         now: Instant,
     ) {
-        for b in batches {
+        for mut b in batches {
             self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+            b.batch.unresolved = false; // answered: its fate is known
             let name = &self.topics[b.topic].name;
             let pr = r
                 .responses
@@ -979,9 +996,12 @@ impl Engine {
                 (Some(mine), Some(front)) => mine.wrapping_sub(front) > 0,
                 _ => false,
             };
-            if code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER && earlier_pending {
+            if matches!(code, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER | ErrorCode::UNKNOWN_PRODUCER_ID)
+                && earlier_pending
+            {
                 // An earlier batch of this partition failed and is being retried: this one is
-                // out of sequence only because of that. Retry it behind the earlier one.
+                // out of sequence only because of that (UNKNOWN_PRODUCER_ID when the earlier one
+                // was the partition's first). Retry it behind the earlier one.
                 self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
             } else if matches!(code, ErrorCode::UNKNOWN_PRODUCER_ID | ErrorCode::INVALID_PRODUCER_EPOCH)
                 && self.cfg.enable_idempotence
@@ -992,6 +1012,19 @@ impl Engine {
                 self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
             } else if code.is_retriable() {
                 self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
+            } else if code == ErrorCode::MESSAGE_TOO_LARGE && b.batch.record_count() > 1 {
+                // As Java: split the batch in two and send the halves (keeping its sequence
+                // range, so later batches stay in order); a single record fails below.
+                match b.batch.split() {
+                    Ok((first, second)) => {
+                        self.retry_or_fail(b.topic, b.partition, second, code, msg.clone(), now);
+                        self.retry_or_fail(b.topic, b.partition, first, code, msg, now);
+                    }
+                    Err(batch) => {
+                        let e = ProduceError::Broker { code, message: pr.error_message.clone() };
+                        self.fail_sequenced(b.topic, b.partition, *batch, e, now);
+                    }
+                }
             } else {
                 let e = ProduceError::Broker { code, message: pr.error_message.clone() };
                 self.fail_sequenced(b.topic, b.partition, b.batch, e, now);
@@ -1338,7 +1371,9 @@ impl Engine {
                         part.next_sequence = next_sequence(seq, batch.record_count());
                         batch.sequence = Some(seq);
                     }
-                    if let (true, Some((id, epoch))) = (self.cfg.enable_idempotence, self.producer) {
+                    if let (true, Some((id, epoch)), false) =
+                        (self.cfg.enable_idempotence, self.producer, batch.unresolved)
+                    {
                         let fields = ProducerFields {
                             producer_id: id,
                             producer_epoch: epoch,

@@ -35,6 +35,9 @@ struct Sim {
     next_id: u64,
     /// Produce request sizes seen on the wire.
     produce_sizes: Vec<usize>,
+    /// While set, Produce responses are held here instead of delivered (to get several
+    /// requests in flight); put them back in `inbound` to deliver them.
+    held: Option<Vec<(i32, Vec<u8>)>>,
 }
 
 impl Sim {
@@ -60,6 +63,7 @@ impl Sim {
             metrics,
             next_id: 0,
             produce_sizes: Vec::new(),
+            held: None,
         }
     }
 
@@ -131,7 +135,9 @@ impl Sim {
                         }
                         if !self.hang {
                             if let Some(resp) = self.cluster.handle(broker, frame).unwrap() {
-                                if !(self.drop_responses && is_produce) {
+                                if let (Some(held), true) = (self.held.as_mut(), is_produce) {
+                                    held.push((node, resp));
+                                } else if !(self.drop_responses && is_produce) {
                                     self.inbound.push_back((node, resp));
                                 }
                             }
@@ -409,4 +415,104 @@ fn topic_created_while_records_wait_gets_them_in_order() {
     sim.run_to_completion(Duration::from_secs(5));
     let want: Vec<Vec<u8>> = (0..5).map(|i| format!("{i}").into_bytes()).collect();
     assert_eq!(values(&sim.cluster.records("late", 0)), want);
+}
+
+#[test]
+fn message_too_large_splits_a_multi_record_batch_and_keeps_order() {
+    let mut sim = Sim::new(Sim::cfg().linger(Duration::from_millis(50)), 1);
+    sim.cluster.create_topic("t", 1);
+    // The broker's message.max.bytes is far below batch.size: a full batch is refused.
+    sim.cluster.set_max_batch_bytes(Some(1500));
+    for i in 0..100 {
+        sim.send("t", None, format!("{i:0100}").as_bytes());
+    }
+    sim.run_to_completion(Duration::from_secs(10));
+    let outcomes = sim.outcomes();
+    assert_eq!(outcomes.len(), 100, "every callback once");
+    for (id, r) in &outcomes {
+        let m = r.as_ref().unwrap_or_else(|e| panic!("record {id}: {e}"));
+        assert_eq!(m.offset, *id as i64, "offsets in send order");
+    }
+    let want: Vec<Vec<u8>> = (0..100).map(|i| format!("{i:0100}").into_bytes()).collect();
+    assert_eq!(values(&sim.cluster.records("t", 0)), want, "no loss, no duplicate, order kept");
+    assert!(sim.cluster.log("t", 0).len() >= 8, "the batch was split into broker-sized pieces");
+    assert_eq!(sim.memory.available(), sim.memory.total(), "all buffer memory released");
+}
+
+#[test]
+fn message_too_large_on_a_single_record_fails_it_at_once() {
+    let mut sim = Sim::new(Sim::cfg(), 1);
+    sim.cluster.create_topic("t", 2);
+    sim.cluster.set_max_batch_bytes(Some(500));
+    let big = sim.send_to("t", Some(0), None, &[b'x'; 1000]);
+    let small = sim.send_to("t", Some(1), None, b"small");
+    sim.run_to_completion(Duration::from_secs(5));
+    let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
+    match &out[&big] {
+        Err(ProduceError::Broker { code, .. }) => assert_eq!(*code, ErrorCode::MESSAGE_TOO_LARGE),
+        other => panic!("{other:?}"),
+    }
+    assert!(out[&small].is_ok());
+    assert!(sim.metrics.retries.load(Ordering::Relaxed) == 0, "not retried");
+}
+
+#[test]
+fn unknown_producer_id_behind_a_failed_first_batch_is_retried_without_epoch_bump() {
+    // The partition's first batch (sequence 0) meets a retriable error; the broker has no state
+    // for the producer there yet, so the batches in flight behind it get UNKNOWN_PRODUCER_ID (as
+    // Kafka answers a non-zero first sequence). They are out of sequence only because of the
+    // earlier batch: retry them behind it. An epoch bump here resequences batches whose fate
+    // may be unknown (written, ack lost) elsewhere, which duplicated records under chaos.
+    let mut sim = Sim::new(Sim::cfg().batch_size(2_000), 1);
+    sim.cluster.create_topic("t", 2);
+    sim.send_to("t", Some(1), None, b"warm-up");
+    sim.run_to_completion(Duration::from_secs(5));
+    sim.cluster.push_produce_errors("t", 0, &[ErrorCode::REQUEST_TIMED_OUT]);
+    sim.held = Some(Vec::new());
+    for i in 0..100 {
+        sim.send_to("t", Some(0), None, format!("{i:0100}").as_bytes());
+    }
+    sim.run_until(Duration::from_millis(100), |s| s.held.as_ref().is_some_and(|h| h.len() >= 3));
+    assert!(sim.held.as_ref().unwrap().len() >= 3, "several batches of the partition in flight");
+    let held = sim.held.take().unwrap();
+    sim.inbound.extend(held);
+    sim.run_to_completion(Duration::from_secs(10));
+    let out = sim.outcomes();
+    assert!(out.iter().all(|(_, r)| r.is_ok()), "{:?}", out.iter().find(|r| r.1.is_err()));
+    let want: Vec<Vec<u8>> = (0..100).map(|i| format!("{i:0100}").into_bytes()).collect();
+    assert_eq!(values(&sim.cluster.records("t", 0)), want, "no loss, no duplicate, order kept");
+    let epochs: Vec<i16> = sim.cluster.log("t", 0).iter().map(|b| b.batch.producer_epoch).collect();
+    assert!(epochs.iter().all(|e| *e == 0), "no epoch bump: {epochs:?}");
+}
+
+#[test]
+fn epoch_bump_does_not_resend_a_written_batch_under_a_new_epoch() {
+    // Partition 0's batch is written but its ack is lost (connection drop); meanwhile partition
+    // 1's batch fails for good, which asks for an epoch bump. After the bump, the retried
+    // partition-0 batch must not be written a second time.
+    let mut sim = Sim::new(Sim::cfg(), 2);
+    sim.cluster.create_topic("t", 2);
+    sim.send_to("t", Some(0), None, b"a");
+    sim.send_to("t", Some(1), None, b"b");
+    sim.run_to_completion(Duration::from_secs(5));
+    sim.cluster.push_produce_errors("t", 1, &[ErrorCode::INVALID_RECORD]);
+    sim.held = Some(Vec::new());
+    sim.send_to("t", Some(0), None, b"x");
+    sim.send_to("t", Some(1), None, b"y");
+    sim.run_until(Duration::from_millis(100), |s| s.held.as_ref().is_some_and(|h| h.len() >= 2));
+    let held = sim.held.take().unwrap();
+    let leader0 = sim.cluster.leader("t", 0).unwrap();
+    for (node, resp) in held {
+        if sim.links.get(&node) != Some(&leader0) {
+            sim.inbound.push_back((node, resp));
+        }
+    }
+    sim.turn();
+    let node0: Vec<i32> = sim.links.iter().filter(|(_, b)| **b == leader0).map(|(n, _)| *n).collect();
+    for n in node0 {
+        sim.links.remove(&n);
+        sim.engine.on_closed(n, "simulated connection loss after the write", sim.now);
+    }
+    sim.run_to_completion(Duration::from_secs(10));
+    assert_eq!(values(&sim.cluster.records("t", 0)), vec![b"a".to_vec(), b"x".to_vec()], "x written once");
 }

@@ -6,9 +6,15 @@
 //! It backs the engine's deterministic tests (virtual time, no sockets) and is the core a TCP
 //! front end serves for the embedded mock cluster.
 
+pub mod faults;
 pub mod sasl;
+pub mod server;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+pub use faults::{Chaos, Fault, Hostile, Reply, SplitMix64};
+pub use server::MockServer;
 
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::frame::{begin_frame, end_frame};
@@ -58,7 +64,7 @@ pub struct MockBroker {
 }
 
 /// The cluster state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MockCluster {
     brokers: Vec<MockBroker>,
     topics: BTreeMap<String, Vec<Partition>>,
@@ -68,6 +74,23 @@ pub struct MockCluster {
     pub produce_requests: u64,
     /// SASL, when set: connections must authenticate first (see [`sasl`]).
     pub sasl: Option<sasl::MockSasl>,
+    /// Faults for the next requests of each API, in order.
+    faults: HashMap<ApiKey, VecDeque<Fault>>,
+    /// Random faults, if enabled.
+    chaos: Option<Chaos>,
+    /// Extra latency of every response from a broker.
+    rtt: HashMap<i32, Duration>,
+    /// Brokers that are down (the front end refuses and closes their connections).
+    down: std::collections::HashSet<i32>,
+    /// Leader moves made by chaos.
+    pub leader_moves: u64,
+    /// Batches refused for exceeding [`set_max_batch_bytes`](Self::set_max_batch_bytes).
+    pub too_large: u64,
+    hostile_rng: SplitMix64,
+    /// The largest batch (in bytes) a Produce may carry; larger ones get MESSAGE_TOO_LARGE.
+    max_batch_bytes: Option<usize>,
+    /// Whether accepted records are kept (their count and offsets always are).
+    drop_records: bool,
 }
 
 impl MockCluster {
@@ -78,8 +101,20 @@ impl MockCluster {
             brokers: (0..brokers as i32)
                 .map(|i| MockBroker { node_id: i, host: "127.0.0.1".into(), port: 0 })
                 .collect(),
+            topics: BTreeMap::new(),
             next_producer_id: 1000,
-            ..Default::default()
+            producer_epochs: HashMap::new(),
+            produce_requests: 0,
+            faults: HashMap::new(),
+            chaos: None,
+            rtt: HashMap::new(),
+            down: Default::default(),
+            leader_moves: 0,
+            too_large: 0,
+            hostile_rng: SplitMix64::new(0x5eed),
+            max_batch_bytes: None,
+            drop_records: false,
+            sasl: None,
         }
     }
 
@@ -132,6 +167,100 @@ impl MockCluster {
         }
     }
 
+    /// The next `faults.len()` requests of `api` (to any broker) meet these faults, in order
+    /// (librdkafka's `rd_kafka_mock_push_request_errors`, generalised).
+    pub fn push_request_faults(&mut self, api: ApiKey, faults: &[Fault]) {
+        self.faults.entry(api).or_default().extend(faults.iter().copied());
+    }
+
+    /// The next `codes.len()` requests of `api` are answered with these errors.
+    pub fn push_request_errors(&mut self, api: ApiKey, codes: &[ErrorCode]) {
+        let f: Vec<Fault> = codes.iter().map(|c| Fault::Error(*c)).collect();
+        self.push_request_faults(api, &f);
+    }
+
+    /// Faults still queued for `api`.
+    pub fn pending_faults(&self, api: ApiKey) -> usize {
+        self.faults.get(&api).map_or(0, VecDeque::len)
+    }
+
+    /// Random faults of every category on a `probability` fraction of requests, from `seed`;
+    /// `None` turns them off. Returns the previous chaos (with its counts).
+    pub fn set_chaos(&mut self, chaos: Option<Chaos>) -> Option<Chaos> {
+        std::mem::replace(&mut self.chaos, chaos)
+    }
+
+    /// The faults chaos injected so far, by category.
+    pub fn chaos_counts(&self) -> BTreeMap<&'static str, u64> {
+        self.chaos.as_ref().map(|c| c.counts.clone()).unwrap_or_default()
+    }
+
+    /// Every response from `node` is delayed by `rtt` (librdkafka's `rd_kafka_mock_broker_set_rtt`).
+    pub fn set_rtt(&mut self, node: i32, rtt: Duration) {
+        self.rtt.insert(node, rtt);
+    }
+
+    /// Takes `node` down (`false`) or brings it back up: while down, the front end closes its
+    /// connections and refuses new ones; metadata still lists it, as a real cluster would until
+    /// the controller notices.
+    pub fn set_broker_up(&mut self, node: i32, up: bool) {
+        if up {
+            self.down.remove(&node);
+        } else {
+            self.down.insert(node);
+        }
+    }
+
+    /// Whether `node` is up.
+    pub fn is_up(&self, node: i32) -> bool {
+        !self.down.contains(&node)
+    }
+
+    /// Batches larger than `bytes` are refused with MESSAGE_TOO_LARGE (`message.max.bytes`).
+    pub fn set_max_batch_bytes(&mut self, bytes: Option<usize>) {
+        self.max_batch_bytes = bytes;
+    }
+
+    /// `false`: accepted batches are kept without their records (offsets and counts only), so a
+    /// long load run does not fill memory. The default is to keep them.
+    pub fn set_retain_records(&mut self, retain: bool) {
+        self.drop_records = !retain;
+    }
+
+    /// The next offset of a partition (the number of records it holds).
+    pub fn end_offset(&self, topic: &str, partition: i32) -> i64 {
+        self.topics.get(topic).and_then(|p| p.get(partition as usize)).map_or(0, |p| p.next_offset)
+    }
+
+    /// The number of partitions of `topic`.
+    pub fn partitions(&self, topic: &str) -> Option<i32> {
+        self.topics.get(topic).map(|p| p.len() as i32)
+    }
+
+    /// The topics.
+    pub fn topic_names(&self) -> Vec<String> {
+        self.topics.keys().cloned().collect()
+    }
+
+    fn move_random_leader(&mut self) {
+        let n = self.brokers.len() as u64;
+        let Some(chaos) = self.chaos.as_mut() else { return };
+        let total: usize = self.topics.values().map(Vec::len).sum();
+        if total == 0 || n < 2 {
+            return;
+        }
+        let mut pick = chaos.rng.below(total as u64) as usize;
+        let to = chaos.rng.below(n) as i32;
+        for parts in self.topics.values_mut() {
+            if pick < parts.len() {
+                parts[pick].leader = self.brokers[to as usize].node_id;
+                self.leader_moves += 1;
+                return;
+            }
+            pick -= parts.len();
+        }
+    }
+
     /// The batches stored for a partition.
     pub fn log(&self, topic: &str, partition: i32) -> &[StoredBatch] {
         self.topics.get(topic).and_then(|p| p.get(partition as usize)).map_or(&[], |p| &p.log)
@@ -155,8 +284,16 @@ impl MockCluster {
     }
 
     /// Handles one request frame body (without its size prefix) received by `node`. Returns the
-    /// framed response, or `None` when none is due (Produce with acks=0).
+    /// framed response, or `None` when none is due (Produce with acks=0, or an injected
+    /// dropped connection). Injected delays are ignored here; see [`handle_request`](Self::handle_request).
     pub fn handle(&mut self, node: i32, frame: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
+        Ok(self.handle_request(node, frame)?.response)
+    }
+
+    /// Handles one request frame body received by `node`, with the injected faults: returns what
+    /// to write, after how long, and whether to close the connection. A request that does not
+    /// decode is an `Err`: the front end drops that connection.
+    pub fn handle_request(&mut self, node: i32, frame: &[u8]) -> Result<Reply, DecodeError> {
         let mut peek = Reader::new(frame);
         let key = peek.i16()?;
         let version = peek.i16()?;
@@ -164,13 +301,47 @@ impl MockCluster {
             ApiKey::from_i16(key).ok_or(DecodeError::InvalidValue { field: "api_key", value: key.into() })?;
         let mut r = Reader::new(frame);
         let (_, _, correlation_id, _) = RequestHeader::decode(&mut r, api.request_header_flexible(version))?;
+        let mut fault = self.faults.get_mut(&api).and_then(VecDeque::pop_front);
+        if fault.is_none() && api != ApiKey::ApiVersions {
+            if let Some(chaos) = self.chaos.as_mut() {
+                match chaos.pick(api == ApiKey::Produce) {
+                    Some(Ok(f)) => fault = Some(f),
+                    Some(Err(())) => self.move_random_leader(),
+                    None => {}
+                }
+            }
+        }
+        let mut reply = Reply::default();
+        let mut error = None;
+        let mut throttle = 0;
+        match fault {
+            None => {}
+            Some(Fault::DropBefore) => {
+                reply.close = true;
+                return Ok(reply);
+            }
+            Some(Fault::Hostile(h)) => {
+                reply.response = Some(faults::hostile_bytes(h, correlation_id, &mut self.hostile_rng));
+                reply.close = true;
+                return Ok(reply);
+            }
+            Some(Fault::Error(code)) => error = Some(code),
+            Some(Fault::Delay(d)) => reply.delay = d,
+            Some(Fault::DropAfter) => reply.close = true,
+            Some(Fault::Throttle(d)) => {
+                reply.delay = d;
+                throttle = d.as_millis().min(i32::MAX as u128) as i32;
+            }
+        }
+        reply.delay += self.rtt.get(&node).copied().unwrap_or_default();
         let mut out = Vec::new();
         let at = begin_frame(&mut out);
         encode_response_header(correlation_id, api.response_header_flexible(version), &mut out);
         if let Some(s) = self.sasl.as_mut() {
             if s.handle(node, api, version, &mut r, &mut out)? {
                 end_frame(&mut out, at);
-                return Ok(Some(out));
+                reply.response = Some(out);
+                return Ok(reply);
             }
         }
         match api {
@@ -180,9 +351,9 @@ impl MockCluster {
                 let (code, v) = if version > supported.max {
                     (ErrorCode::UNSUPPORTED_VERSION, 0)
                 } else {
-                    (ErrorCode::NONE, version)
+                    (error.unwrap_or(ErrorCode::NONE), version)
                 };
-                if code.is_ok() {
+                if version <= supported.max {
                     ApiVersionsRequest::decode(&mut r, version)?;
                 }
                 let resp = ApiVersionsResponse {
@@ -195,23 +366,42 @@ impl MockCluster {
                             max_version: k.supported().max,
                         })
                         .collect(),
-                    throttle_time_ms: 0,
+                    throttle_time_ms: throttle,
                 };
                 resp.encode(v, &mut out);
             }
             ApiKey::Metadata => {
                 let req = MetadataRequest::decode(&mut r, version)?;
-                self.metadata(&req).encode(version, &mut out);
+                let mut resp = self.metadata(&req);
+                resp.throttle_time_ms = throttle;
+                if let Some(code) = error {
+                    for t in &mut resp.topics {
+                        t.error_code = code;
+                        t.partitions.clear();
+                    }
+                }
+                resp.encode(version, &mut out);
             }
             ApiKey::InitProducerId => {
                 let req = InitProducerIdRequest::decode(&mut r, version)?;
-                self.init_producer_id(&req).encode(version, &mut out);
+                let mut resp = match error {
+                    None => self.init_producer_id(&req),
+                    Some(code) => InitProducerIdResponse {
+                        throttle_time_ms: 0,
+                        error_code: code,
+                        producer_id: -1,
+                        producer_epoch: -1,
+                    },
+                };
+                resp.throttle_time_ms = throttle;
+                resp.encode(version, &mut out);
             }
             ApiKey::Produce => {
                 let req = ProduceRequest::decode(&mut r, version)?;
-                let resp = self.produce(node, &req);
+                let mut resp = self.produce(node, &req, error);
+                resp.throttle_time_ms = throttle;
                 if req.acks == 0 {
-                    return Ok(None);
+                    return Ok(reply);
                 }
                 resp.encode(version, &mut out);
             }
@@ -220,7 +410,10 @@ impl MockCluster {
             }
         }
         end_frame(&mut out, at);
-        Ok(Some(out))
+        if !(reply.close && fault == Some(Fault::DropAfter)) {
+            reply.response = Some(out);
+        }
+        Ok(reply)
     }
 
     fn metadata(&self, req: &MetadataRequest) -> MetadataResponse {
@@ -297,13 +490,16 @@ impl MockCluster {
         }
     }
 
-    fn produce(&mut self, node: i32, req: &ProduceRequest) -> ProduceResponse {
+    fn produce(&mut self, node: i32, req: &ProduceRequest, error: Option<ErrorCode>) -> ProduceResponse {
         self.produce_requests += 1;
         let mut responses = Vec::new();
         for t in &req.topics {
             let mut parts = Vec::new();
             for pd in &t.partitions {
-                let (code, base) = self.append(node, &t.name, pd.index, pd.records.as_deref().unwrap_or(&[]));
+                let (code, base) = match error {
+                    Some(code) => (code, -1),
+                    None => self.append(node, &t.name, pd.index, pd.records.as_deref().unwrap_or(&[])),
+                };
                 parts.push(PartitionProduceResponse {
                     index: pd.index,
                     error_code: code,
@@ -321,6 +517,8 @@ impl MockCluster {
     }
 
     fn append(&mut self, node: i32, topic: &str, partition: i32, records: &[u8]) -> (ErrorCode, i64) {
+        let max_batch_bytes = self.max_batch_bytes;
+        let drop_records = self.drop_records;
         let Some(p) = self.partition_mut(topic, partition) else {
             return (ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1);
         };
@@ -330,12 +528,19 @@ impl MockCluster {
         if let Some(code) = p.injected.pop_front() {
             return (code, -1);
         }
+        if max_batch_bytes.is_some_and(|m| records.len() > m) {
+            self.too_large += 1;
+            return (ErrorCode::MESSAGE_TOO_LARGE, -1);
+        }
         let batches = match decode_batches(records) {
             Ok(b) if b.len() == 1 => b,
             _ => return (ErrorCode::CORRUPT_MESSAGE, -1),
         };
-        let batch = batches.into_iter().next().expect("one batch");
+        let mut batch = batches.into_iter().next().expect("one batch");
         let count = batch.records.len() as i32;
+        if drop_records {
+            batch.records = Vec::new();
+        }
         if batch.producer_id >= 0 {
             let first = batch.base_sequence;
             let last = first.wrapping_add(count - 1);

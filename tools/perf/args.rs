@@ -36,6 +36,8 @@ pub struct Args {
     pub payload: PayloadKind,
     pub threads: usize,
     pub keys: u64,
+    /// Partitions of the topic in the embedded mock cluster (no `--bootstrap-server`).
+    pub partitions: i32,
     pub json: bool,
     pub client: Client,
 }
@@ -55,7 +57,10 @@ pub const HELP: &str = "\
 ringkafka-perf: a producer load generator mirroring Kafka's kafka-producer-perf-test
 
 USAGE:
-    ringkafka-perf --bootstrap-server HOST:PORT --num-records N --record-size BYTES [OPTIONS]
+    ringkafka-perf [--bootstrap-server HOST:PORT] --num-records N --record-size BYTES [OPTIONS]
+
+Without --bootstrap-server (or bootstrap.servers), an embedded mock cluster on loopback TCP
+(ringkafka::mock::MockServer, one broker) is started with the topic created.
 
 Kafka's options:
     --bootstrap-server HOST:PORT   broker to bootstrap from (sets bootstrap.servers)
@@ -73,6 +78,7 @@ Kafka's options:
 
 ringkafka's options:
     --threads N                    application threads sending, records split evenly (default 1)
+    --partitions N                 partitions of the topic in the embedded mock (default 3)
     --keys K                       key `key-{i % K}` for record i; 0 = null keys (default 0)
     --payload seq                  each value starts with its 8-byte big-endian record number
                                    0..N-1, then filler (needs --record-size >= 8)
@@ -148,6 +154,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
     let mut delimiter = "\n".to_string();
     let mut seq = false;
     let mut threads = 1usize;
+    let mut partitions = 3i32;
     let mut keys = 0u64;
     let mut json = false;
     let mut client = Client::Ringkafka;
@@ -206,6 +213,13 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
                 }
             }
             "--keys" => keys = number(&flag, &value(&flag, &mut it)?)?,
+            "--partitions" => {
+                let n: u64 = number(&flag, &value(&flag, &mut it)?)?;
+                if n == 0 || n > 100_000 {
+                    return Err(UsageError("--partitions must be between 1 and 100000".into()));
+                }
+                partitions = n as i32;
+            }
             "--json" => json = true,
             "--client" => {
                 let v = value(&flag, &mut it)?;
@@ -251,6 +265,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
         payload,
         threads,
         keys,
+        partitions,
         json,
         client,
     }))

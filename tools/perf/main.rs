@@ -11,7 +11,9 @@
 //!
 //! Latency is send→acknowledgement, measured in the delivery callback from the time each record
 //! was *meant* to be sent (with `--throughput`, its slot in the schedule), so a stall is charged
-//! to every record it delayed. Topics are not created by the tool: create them beforehand.
+//! to every record it delayed. Topics are not created by the tool on a real broker: create them
+//! beforehand. Without `--bootstrap-server` an embedded mock cluster (`ringkafka::mock`) serves
+//! the run, with the topic created (`--partitions`, default 3).
 #![forbid(unsafe_code)]
 
 mod args;
@@ -81,8 +83,7 @@ pub trait Target: Send + Sync + 'static {
 }
 
 /// The broker to bootstrap from: `--bootstrap-server`, else `bootstrap.servers` from the
-/// properties. (When the embedded mock cluster lands, `--mock` starts it here and returns its
-/// address.)
+/// properties; `None` means the embedded mock cluster.
 fn bootstrap_address(args: &Args, props: &[(String, String)]) -> Option<String> {
     args.bootstrap_server.clone().or_else(|| {
         props
@@ -146,16 +147,28 @@ fn main() -> ExitCode {
         Ok(p) => p,
         Err(e) => return usage_error(&e),
     };
-    let Some(bootstrap) = bootstrap_address(&args, &props) else {
-        eprintln!(
-            "ringkafka-perf: a broker address is needed: --bootstrap-server HOST:PORT (or bootstrap.servers in \
-             --producer-props / --producer.config). The embedded mock cluster is not available yet.\n\
-             For a local broker: tansu broker --listener-url tcp://127.0.0.1:9092 --advertised-listener-url \
-             tcp://127.0.0.1:9092 --storage-engine memory://tansu/ & \
-             tansu topic create --broker tcp://127.0.0.1:9092 --partitions 3 {}",
-            args.topic
-        );
-        return ExitCode::from(2);
+    // No broker given: the embedded mock cluster, kept alive until the run ends.
+    let mut _mock = None;
+    let bootstrap = match bootstrap_address(&args, &props) {
+        Some(b) => b,
+        None => match ringkafka::mock::MockServer::with_topics(1, &[(&args.topic, args.partitions)]) {
+            Ok(m) => {
+                // Offsets and counts only: a long run must not keep every record in memory.
+                m.cluster().set_retain_records(false);
+                let b = m.bootstrap();
+                eprintln!(
+                    "ringkafka-perf: no --bootstrap-server given; using the embedded mock cluster at {b} \
+                     (topic {} with {} partitions)",
+                    args.topic, args.partitions
+                );
+                _mock = Some(m);
+                b
+            }
+            Err(e) => {
+                eprintln!("ringkafka-perf: cannot start the embedded mock cluster: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
 
     let mut rng = Rng::from_time(u64::MAX);

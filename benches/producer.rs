@@ -1,0 +1,129 @@
+//! Producer benchmarks: what `send` costs the calling thread, the app→sender hand-off, murmur2,
+//! and a send→ack round trip. The sink is the embedded mock cluster on loopback (set to count
+//! batches, not keep them), so these need no broker.
+//!
+//! `cargo bench --bench producer` (add `-- --quick` on a busy machine).
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ringkafka::engine::partitioner::murmur2;
+use ringkafka::io::Driver;
+use ringkafka::mock::MockServer;
+use ringkafka::{Producer, ProducerConfig, ProducerRecord, SenderCpu};
+
+fn producer(server: &MockServer) -> Producer {
+    let cfg = ProducerConfig::new(&server.bootstrap()).sender_cpu(SenderCpu::Unpinned);
+    Producer::new(cfg).expect("producer")
+}
+
+fn mock() -> MockServer {
+    let server = MockServer::with_topics(1, &[("bench", 3)]).expect("mock cluster");
+    server.cluster().set_retain_records(false);
+    server
+}
+
+/// `send_and_forget` of a 100-byte record, per call, on 1 and 2 application threads. The value
+/// is allocated outside the timed region only in the sense that it is the caller's: it is part
+/// of what a real caller pays, so it is included.
+fn send_cost(c: &mut Criterion) {
+    let server = mock();
+    let p = producer(&server);
+    let topic: Arc<str> = "bench".into();
+    // Warm up: metadata, producer id, connections.
+    p.send(ProducerRecord::new(&topic, vec![0u8; 100])).unwrap().wait().unwrap();
+    let mut g = c.benchmark_group("send");
+    g.throughput(Throughput::Elements(1));
+    for threads in [1usize, 2] {
+        g.bench_with_input(BenchmarkId::new("forget_100B", threads), &threads, |b, &threads| {
+            b.iter_custom(|iters| {
+                let per = (iters as usize).div_ceil(threads);
+                let start = Instant::now();
+                std::thread::scope(|s| {
+                    for _ in 0..threads {
+                        let p = p.clone();
+                        let topic = topic.clone();
+                        s.spawn(move || {
+                            for _ in 0..per {
+                                p.send_and_forget(ProducerRecord::new(&topic, vec![7u8; 100])).unwrap();
+                            }
+                        });
+                    }
+                });
+                // Each caller made `per` calls in this wall time: scale to `iters` calls as one
+                // caller sees them (with `threads` callers running at once).
+                let elapsed = start.elapsed().mul_f64(iters as f64 / per as f64);
+                p.flush().unwrap();
+                elapsed
+            })
+        });
+    }
+    g.finish();
+}
+
+/// The hand-off mechanism alone: a message pushed into a bounded queue by one thread while the
+/// receiver is parked in io_uring, until the receiver holds it.
+fn handoff(c: &mut Criterion) {
+    c.bench_function("handoff_parked_sender", |b| {
+        b.iter_custom(|iters| {
+            let (tx, rx) = crossbeam_channel::bounded::<Instant>(1024);
+            let (done_tx, done_rx) = crossbeam_channel::bounded::<Duration>(1024);
+            let mut driver = Driver::new(8).unwrap();
+            let waker = driver.waker();
+            let receiver = std::thread::spawn(move || {
+                let mut events = Vec::new();
+                for _ in 0..iters {
+                    loop {
+                        if let Ok(t) = rx.try_recv() {
+                            done_tx.send(t.elapsed()).unwrap();
+                            break;
+                        }
+                        driver.prepare_park();
+                        if !rx.is_empty() {
+                            driver.cancel_park();
+                            continue;
+                        }
+                        driver.poll(Some(Duration::from_millis(100)), &mut events).unwrap();
+                    }
+                }
+            });
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                // Give the receiver time to park, as a sender idle between records would.
+                std::thread::sleep(Duration::from_micros(50));
+                tx.send(Instant::now()).unwrap();
+                waker.wake();
+                total += done_rx.recv().unwrap();
+            }
+            receiver.join().unwrap();
+            total
+        })
+    });
+}
+
+fn murmur2_bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("murmur2");
+    for len in [16usize, 100] {
+        let key = vec![0x5au8; len];
+        g.throughput(Throughput::Bytes(len as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(len), &key, |b, k| b.iter(|| murmur2(black_box(k))));
+    }
+    g.finish();
+}
+
+/// One record at a time, linger.ms=0: send, then wait for the mock's ack.
+fn round_trip(c: &mut Criterion) {
+    let server = mock();
+    let cfg = ProducerConfig::new(&server.bootstrap()).sender_cpu(SenderCpu::Unpinned).linger(Duration::ZERO);
+    let p = Producer::new(cfg).unwrap();
+    let topic: Arc<str> = "bench".into();
+    p.send(ProducerRecord::new(&topic, vec![0u8; 100])).unwrap().wait().unwrap();
+    c.bench_function("send_ack_round_trip_mock_linger0", |b| {
+        b.iter(|| p.send(ProducerRecord::new(&topic, vec![1u8; 100])).unwrap().wait().unwrap())
+    });
+}
+
+criterion_group!(benches, send_cost, handoff, murmur2_bench, round_trip);
+criterion_main!(benches);
