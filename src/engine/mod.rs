@@ -1153,6 +1153,17 @@ impl Engine {
         }
     }
 
+    /// A ready connection for a cluster-wide request (Metadata, InitProducerId) and its
+    /// versions; without one, starts connecting and asks to be polled again soon.
+    fn cluster_conn(&mut self, now: Instant) -> Option<(i32, NegotiatedVersions)> {
+        let Some(node) = self.ready_conn() else {
+            self.ensure_any_conn(now);
+            self.wake_at(now + RECONNECT_BACKOFF);
+            return None;
+        };
+        Some((node, self.versions(node)?))
+    }
+
     fn poll_metadata(&mut self, now: Instant) {
         if self.metadata_in_flight || self.topics.is_empty() {
             return;
@@ -1165,12 +1176,7 @@ impl Engine {
             self.wake_at(due);
             return;
         }
-        let Some(node) = self.ready_conn() else {
-            self.ensure_any_conn(now);
-            self.wake_at(now + RECONNECT_BACKOFF);
-            return;
-        };
-        let Some(v) = self.versions(node) else { return };
+        let Some((node, v)) = self.cluster_conn(now) else { return };
         let topics: Vec<String> = self.topics.iter().map(|t| t.name.to_string()).collect();
         let req = MetadataRequest {
             topics: Some(topics),
@@ -1200,12 +1206,7 @@ impl Engine {
                 return;
             }
         }
-        let Some(node) = self.ready_conn() else {
-            self.ensure_any_conn(now);
-            self.wake_at(now + RECONNECT_BACKOFF);
-            return;
-        };
-        let Some(v) = self.versions(node) else { return };
+        let Some((node, v)) = self.cluster_conn(now) else { return };
         let (pid, epoch) = match self.producer {
             // KIP-360: from v3 the broker bumps the epoch of the id we have.
             Some((id, e)) if v.init_producer_id >= 3 => (id, e),
