@@ -14,6 +14,7 @@ use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 
 use crate::config::{ConfigError, ProducerConfig};
 use crate::delivery::{Completion, DeliveryFuture, DeliveryResult};
+use crate::engine::accumulator::RECORD_BOOKKEEPING;
 use crate::engine::partitioner::Partitioner;
 use crate::engine::Pending;
 use crate::error::{validate_topic, SendError};
@@ -272,6 +273,9 @@ impl<K: 'static, V: 'static> Producer<K, V> {
                 limit: "buffer.memory",
             });
         }
+        // Charged to buffer.memory: the record's wire bytes (without the batch header it shares)
+        // and the producer's bookkeeping for it.
+        let size = size - BATCH_HEADER_LEN + RECORD_BOOKKEEPING;
         inner
             .memory
             .reserve(size, inner.max_block, || inner.waker.wake())

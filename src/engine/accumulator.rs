@@ -17,6 +17,12 @@ use crate::engine::Pending;
 use crate::protocol::compression::Codec;
 use crate::protocol::record_batch::{decode_batches, BatchWriter, ProducerFields, Record};
 
+/// What `buffer.memory` is charged per record beyond its wire bytes: what a batch keeps of it
+/// ([`RecordInfo`]), the allocator's overhead on its value while it is queued, and a share of
+/// its batch's header. With this, `buffer.memory` bounds what the producer holds per record,
+/// not only the batch bytes.
+pub(crate) const RECORD_BOOKKEEPING: usize = std::mem::size_of::<RecordInfo>() + 32;
+
 /// What a batch keeps of each record after its bytes are in the batch.
 #[derive(Debug)]
 pub(crate) struct RecordInfo {

@@ -131,6 +131,8 @@ struct Backoff {
 
 /// Bounds on what the engine keeps for reuse.
 const MAX_SPARE_BUFFERS: usize = 64;
+/// Request buffers kept for reuse: a few more than the requests one connection has in flight.
+const MAX_SPARE_REQUESTS: usize = 8;
 /// The API version we try first; a broker that knows less answers with its own range.
 const API_VERSIONS_FIRST: i16 = 3;
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(50);
@@ -647,7 +649,7 @@ impl Engine {
     /// A buffer was written in full to `node`.
     pub fn on_sent(&mut self, node: i32, buf: Vec<u8>, now: Instant) {
         self.next_wakeup = Some(now);
-        if self.spare_requests.len() < MAX_SPARE_BUFFERS && buf.capacity() <= self.cfg.max_request_size * 2 {
+        if self.spare_requests.len() < MAX_SPARE_REQUESTS && buf.capacity() <= self.cfg.max_request_size * 2 {
             self.spare_requests.push(buf);
         }
         let Some(conn) = self.conns.get_mut(&node) else { return };
