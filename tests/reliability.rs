@@ -279,9 +279,6 @@ fn chaos_of_every_fault_category_loses_and_duplicates_nothing() {
 }
 
 #[test]
-#[ignore = "known bug, about 1 run in 3: after an epoch bump, a batch whose first attempt's ack was \
-            lost can still be stored after newer records of its partition (order broken); run with \
-            --ignored"]
 fn chaos_with_fatal_errors_and_epoch_bumps_never_duplicates() {
     let _serial = serial();
     let seed = Seed::new(777);

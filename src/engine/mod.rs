@@ -939,13 +939,36 @@ impl Engine {
             self.pid_attempts = 0;
             if bumped || self.epoch_bump_pending {
                 log::info!("producer id {id} epoch {epoch}: sequences reset");
-                for t in &mut self.topics {
-                    for p in &mut t.partitions {
+                // A batch whose ack was lost under the old epoch has an unknown outcome. Retried
+                // under the old epoch it could land after the new epoch's batches of its
+                // partition (order broken); resequenced under the new one it could be written
+                // twice. As Java does, fail it: its records may have been written.
+                let mut unknown = Vec::new();
+                for (ti, t) in self.topics.iter_mut().enumerate() {
+                    for (pi, p) in t.partitions.iter_mut().enumerate() {
                         p.next_sequence = 0;
-                        for b in p.queue.iter_mut().filter(|b| !b.unresolved) {
-                            b.sequence = None;
+                        let mut i = 0;
+                        while i < p.queue.len() {
+                            if p.queue[i].unresolved {
+                                let b = p.queue.remove(i).expect("index checked");
+                                unknown.push((ti, pi as i32, b));
+                            } else {
+                                p.queue[i].sequence = None;
+                                i += 1;
+                            }
                         }
                     }
+                }
+                for (ti, pi, b) in unknown {
+                    let e = ProduceError::Broker {
+                        code: ErrorCode::NETWORK_EXCEPTION,
+                        message: Some(format!(
+                            "the ack was lost ({}) and the producer epoch was bumped before it could be \
+                             retried: the records may have been written",
+                            b.last_error.as_deref().unwrap_or("connection lost")
+                        )),
+                    };
+                    self.complete_batch(ti, pi, b, Err(e), now);
                 }
             }
             self.epoch_bump_pending = false;
