@@ -20,7 +20,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
-use ringkafka::{Acks, ProducerConfig};
+use ringkafka::{Acks, Compression, ProducerConfig};
 
 use crate::pacer::Pacer;
 use crate::payload::Rng;
@@ -99,7 +99,17 @@ pub fn translate(cfg: &ProducerConfig, extra: &[(String, String)]) -> Vec<(Strin
         ("max.in.flight".into(), cfg.max_in_flight.clamp(1, 1_000_000).to_string()),
         ("enable.idempotence".into(), cfg.enable_idempotence.to_string()),
         ("metadata.max.age.ms".into(), ms(cfg.metadata_max_age, 1, 86_400_000)),
-        ("compression.type".into(), "none".into()),
+        (
+            "compression.type".into(),
+            match cfg.compression {
+                Compression::None => "none",
+                Compression::Gzip => "gzip",
+                Compression::Snappy => "snappy",
+                Compression::Lz4 => "lz4",
+                Compression::Zstd => "zstd",
+            }
+            .into(),
+        ),
         // Java's default partitioner: murmur2 of the key; null keys spread.
         ("partitioner".into(), "murmur2_random".into()),
     ];
@@ -131,6 +141,12 @@ impl Librdkafka {
         let mut cc = ClientConfig::new();
         for (k, v) in translate(cfg, extra) {
             cc.set(k, v);
+        }
+        // Security settings share their names with librdkafka's: pass them as the user gave them.
+        for (k, v) in props {
+            if k.starts_with("security.") || k.starts_with("ssl.") || k.starts_with("sasl.") {
+                cc.set(k, v);
+            }
         }
         let ctx = Ctx { base: Instant::now(), stats: std::sync::OnceLock::new() };
         let producer: ThreadedProducer<Ctx> = cc.create_with_context(ctx).map_err(|e| e.to_string())?;
