@@ -10,7 +10,7 @@
 //!   IsInternal (v1+), Partitions[...], TopicAuthorizedOperations (v8+)]`,
 //!   `ClusterAuthorizedOperations` (v8–v10).
 
-use super::{check_version, Decode, Encode, Request};
+use super::{check_version, put_tags, skip_tags, Decode, Encode, Request};
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::primitives::{DecodeError, DecodeResult, Reader, Writer};
 use crate::protocol::version::ApiKey;
@@ -95,19 +95,6 @@ pub struct MetadataResponse {
 
 fn flexible(version: i16) -> bool {
     ApiKey::Metadata.is_flexible(version)
-}
-
-fn put_tags(buf: &mut Vec<u8>, flexible: bool) {
-    if flexible {
-        buf.put_empty_tagged_fields();
-    }
-}
-
-fn skip_tags(r: &mut Reader<'_>, flexible: bool) -> DecodeResult<()> {
-    if flexible {
-        r.skip_tagged_fields()?;
-    }
-    Ok(())
 }
 
 fn put_i32_array(buf: &mut Vec<u8>, v: &[i32], flexible: bool) {

@@ -12,7 +12,7 @@ pub mod sasl_handshake;
 
 use super::frame::{begin_frame, end_frame};
 use super::header::{decode_response_header, RequestHeader};
-use super::primitives::{DecodeError, DecodeResult, Reader};
+use super::primitives::{DecodeError, DecodeResult, Reader, Writer};
 use super::version::ApiKey;
 
 pub use api_versions::{
@@ -46,6 +46,21 @@ pub trait Decode: Sized {
 pub trait Request: Encode + Decode {
     const API_KEY: ApiKey;
     type Response: Encode + Decode;
+}
+
+/// Writes an empty tagged-field section in flexible versions (and nothing before them).
+pub(crate) fn put_tags(buf: &mut Vec<u8>, flexible: bool) {
+    if flexible {
+        buf.put_empty_tagged_fields();
+    }
+}
+
+/// Skips a tagged-field section in flexible versions (there is none before them).
+pub(crate) fn skip_tags(r: &mut Reader<'_>, flexible: bool) -> DecodeResult<()> {
+    if flexible {
+        r.skip_tagged_fields()?;
+    }
+    Ok(())
 }
 
 /// Fails with a typed error unless `version` is in the codec's range for `key`.

@@ -13,7 +13,7 @@
 //!   tag 0 CurrentLeader (v10+)]]`, `ThrottleTimeMs`, top-level tag 0 `NodeEndpoints` (v10+,
 //!   skipped on decode, never written).
 
-use super::{check_version, Decode, Encode, Request};
+use super::{check_version, put_tags, skip_tags, Decode, Encode, Request};
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::frame::{begin_frame, end_frame};
 use crate::protocol::header::RequestHeader;
@@ -93,19 +93,6 @@ pub struct PartitionProduceResponse {
 
 fn flexible(version: i16) -> bool {
     ApiKey::Produce.is_flexible(version)
-}
-
-fn put_tags(buf: &mut Vec<u8>, flexible: bool) {
-    if flexible {
-        buf.put_empty_tagged_fields();
-    }
-}
-
-fn skip_tags(r: &mut Reader<'_>, flexible: bool) -> DecodeResult<()> {
-    if flexible {
-        r.skip_tagged_fields()?;
-    }
-    Ok(())
 }
 
 /// Tag of `CurrentLeader` in a partition response (v10+).
