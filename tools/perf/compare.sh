@@ -9,7 +9,9 @@
 #   tools/perf/compare.sh --runs 3 -- --num-records 1000000 --record-size 100 \
 #       --producer-props acks=all enable.idempotence=true linger.ms=5
 #
-# With RINGKAFKA_BOOTSTRAP set, that broker is used (topics are still created with tansu).
+# With RINGKAFKA_BOOTSTRAP set, that broker is used (topics are still created with tansu, at
+# RINGKAFKA_ADMIN if set: tools/perf/tls-broker.sh sets both, the TLS port for the clients and
+# the plaintext one for tansu's CLI).
 # Each run gets a fresh topic, so no run reads or competes with another's data.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,7 +41,7 @@ out=$(mktemp)
 for ((i = 1; i <= runs; i++)); do
     for client in ringkafka librdkafka; do
         topic="cmp-$client-$i-$$"
-        "$TANSU_BIN" topic create --broker "tcp://$RINGKAFKA_BOOTSTRAP" --partitions "$partitions" "$topic" >/dev/null
+        "$TANSU_BIN" topic create --broker "tcp://${RINGKAFKA_ADMIN:-$RINGKAFKA_BOOTSTRAP}" --partitions "$partitions" "$topic" >/dev/null
         line=$("$perf" --client "$client" --bootstrap-server "$RINGKAFKA_BOOTSTRAP" --topic "$topic" --json "$@" 2>/dev/null | tail -1)
         echo "$client $line" | tee -a "$out" >&2
     done
