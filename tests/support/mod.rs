@@ -10,6 +10,9 @@
 //!   really stored.
 //! - [`RawConn`]: a blocking `std::net::TcpStream` speaking our sans-IO codec, one request at a
 //!   time (tests only; the library itself does its I/O through io_uring).
+//!
+//! `strategies.rs` beside this file is not part of this module: it holds the proptest strategies
+//! of the offline protocol suites, which include it by path.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
