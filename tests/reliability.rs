@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ringkafka::mock::{Chaos, Fault, Hostile, MockServer, SplitMix64};
+use ringkafka::mock::{Chaos, Fault, Hostile, MockServer, SplitMix64, StoredBatch};
 use ringkafka::protocol::version::ApiKey;
 use ringkafka::protocol::ErrorCode;
 use ringkafka::{DeliveryResult, ProduceError, Producer, ProducerConfig, ProducerRecord, SendError};
@@ -122,6 +122,26 @@ fn record(topic: &str, id: u64) -> ProducerRecord<Vec<u8>, Vec<u8>> {
     }
 }
 
+/// For a failure message: the batches of `log` whose base offset is within `within` of one of
+/// `offsets`, a line each.
+fn batches_near(log: &[StoredBatch], offsets: &[i64], within: i64) -> String {
+    let lines: Vec<String> = log
+        .iter()
+        .filter(|b| offsets.iter().any(|o| (b.base_offset - o).abs() < within))
+        .map(|b| {
+            format!(
+                "off {} epoch {} seq {} n {} first id {}",
+                b.base_offset,
+                b.batch.producer_epoch,
+                b.batch.base_sequence,
+                b.batch.records.len(),
+                b.batch.records.first().and_then(|r| r.value.as_deref()).map_or(0, id_of)
+            )
+        })
+        .collect();
+    lines.join("\n")
+}
+
 /// What the mock stored for `topic`: id -> (partition, offset), checking per partition that no
 /// id repeats and that ids increase (one sending thread, so send order is id order).
 fn stored(server: &MockServer, topic: &str) -> HashMap<u64, (i32, i64)> {
@@ -132,46 +152,16 @@ fn stored(server: &MockServer, topic: &str) -> HashMap<u64, (i32, i64)> {
         for (off, _, v) in c.records(topic, p) {
             let id = id_of(&v.expect("a value"));
             if let Some(first) = out.insert(id, (p, off)) {
-                let around: Vec<String> = c
-                    .log(topic, p)
-                    .iter()
-                    .filter(|b| (b.base_offset - first.1).abs() < 600 || (b.base_offset - off).abs() < 600)
-                    .map(|b| {
-                        format!(
-                            "off {} epoch {} seq {} n {} first id {}",
-                            b.base_offset,
-                            b.batch.producer_epoch,
-                            b.batch.base_sequence,
-                            b.batch.records.len(),
-                            b.batch.records.first().and_then(|r| r.value.as_deref()).map_or(0, id_of)
-                        )
-                    })
-                    .collect();
                 panic!(
                     "id {id} stored twice ({first:?}, again at {p}/{off}); batches:\n{}",
-                    around.join("\n")
+                    batches_near(c.log(topic, p), &[first.1, off], 600)
                 );
             }
             if let Some(l) = last {
                 if id < l {
-                    let around: Vec<String> = c
-                        .log(topic, p)
-                        .iter()
-                        .filter(|b| (b.base_offset - off).abs() < 800)
-                        .map(|b| {
-                            format!(
-                                "off {} epoch {} seq {} n {} ids {:?}..",
-                                b.base_offset,
-                                b.batch.producer_epoch,
-                                b.batch.base_sequence,
-                                b.batch.records.len(),
-                                b.batch.records.first().and_then(|r| r.value.as_deref()).map_or(0, id_of)
-                            )
-                        })
-                        .collect();
                     panic!(
                         "partition {p}: id {id} at offset {off} after id {l}: order broken\n{}",
-                        around.join("\n")
+                        batches_near(c.log(topic, p), &[off], 800)
                     );
                 }
             }
