@@ -56,7 +56,8 @@ pub struct Reply {
     pub close: bool,
 }
 
-/// A small deterministic PRNG (SplitMix64): faults from a seed replay exactly.
+/// A small deterministic PRNG (SplitMix64): faults from a seed replay exactly. `ringkafka-perf`
+/// picks its payloads with it too.
 #[derive(Debug, Clone)]
 pub struct SplitMix64(u64);
 

@@ -2,16 +2,18 @@
 
 use std::sync::Arc;
 
+use ringkafka::mock::SplitMix64;
+
 use crate::args::PayloadKind;
 
-/// A small, fast PRNG (SplitMix64): payload choice needs no cryptographic quality, and the crate
-/// has no `rand` dependency.
+/// The payload PRNG: the library's [`SplitMix64`] (payload choice needs no cryptographic quality,
+/// and the crate has no `rand` dependency), seeded from the clock and bounded by `usize`.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed)
+        Rng(SplitMix64::new(seed))
     }
 
     /// Seeded from the clock and a stream number (each thread its own stream).
@@ -19,20 +21,12 @@ impl Rng {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        Rng(t ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        Rng::new(t ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 
     /// Uniform in `0..n` (`n > 0`; the modulo bias is irrelevant here).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
+        self.0.below(n as u64) as usize
     }
 }
 
