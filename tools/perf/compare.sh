@@ -11,7 +11,8 @@
 #
 # With RINGKAFKA_BOOTSTRAP set, that broker is used (topics are still created with tansu, at
 # RINGKAFKA_ADMIN if set: tools/perf/tls-broker.sh sets both, the TLS port for the clients and
-# the plaintext one for tansu's CLI).
+# the plaintext one for tansu's CLI; tools/perf/kafka-broker.sh sets both to an Apache Kafka
+# broker, where tansu's CLI creates topics just as well).
 # Each run gets a fresh topic, so no run reads or competes with another's data.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
