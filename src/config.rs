@@ -132,8 +132,9 @@ pub struct ProducerConfig {
     /// `partitioner.ignore.keys` (default false).
     pub partitioner_ignore_keys: bool,
     /// `compression.type` (default none). Batches are compressed on the sender thread when they
-    /// close; `batch.size` counts uncompressed bytes, so a compressed batch goes out smaller than
-    /// `batch.size` (Java instead estimates the compressed size; see [`crate::protocol::compression`]).
+    /// close. As in Java, `batch.size` then bounds a batch's *estimated compressed* size, from a
+    /// per-topic estimate of the compression ratio, so batches of compressible records hold more
+    /// of them (up to `max.request.size` uncompressed bytes).
     pub compression: Compression,
     /// `compression.gzip.level`: 1-9, or -1 for the codec default (6). Default -1.
     pub compression_gzip_level: i32,

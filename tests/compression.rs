@@ -257,3 +257,37 @@ fn producer_with_each_codec_is_read_back_intact_by_librdkafka() {
         p.close(Duration::from_secs(10));
     }
 }
+
+/// As in Java, `batch.size` bounds a compressed batch's estimated compressed size: batches of
+/// compressible records grow to many times `batch.size` uncompressed. Such batches (up to
+/// `max.request.size` uncompressed) are accepted by Tansu and read back intact, in order, by
+/// librdkafka.
+#[test]
+fn large_compressed_batches_are_read_back_intact_by_librdkafka() {
+    for (name, compression) in [("lz4", Compression::Lz4), ("zstd", Compression::Zstd)] {
+        let t = unique_topic(&format!("bigbatch-{name}"));
+        create_topic(&t, 1);
+        let cfg = ProducerConfig::new(&bootstrap())
+            .sender_cpu(ringkafka::SenderCpu::Unpinned)
+            .compression(compression)
+            .linger(Duration::from_millis(100));
+        let p = Producer::new(cfg).unwrap();
+        let n = 150_000u64;
+        let filler: Vec<u8> = (0..92u8).map(|i| b'A' + i % 26).collect();
+        let value = |i: u64| [&i.to_be_bytes()[..], &filler].concat();
+        for i in 0..n {
+            p.send_and_forget(ProducerRecord::new(&t, value(i))).unwrap();
+        }
+        p.flush().unwrap();
+        let m = p.metrics();
+        assert_eq!((m.records_sent, m.record_errors), (n, 0), "{name}");
+        // 16 KiB holds about 150 such records uncompressed.
+        assert!(m.batch_records.max > 600, "{name}: batches of at most {} records", m.batch_records.max);
+        let got = consume_all(&t, 1, n as usize, Duration::from_secs(120));
+        assert_eq!(got.len() as u64, n, "{name}");
+        for (i, r) in got.iter().enumerate() {
+            assert!(r.value.as_deref() == Some(&value(i as u64)[..]), "{name}: record {i} differs");
+        }
+        p.close(Duration::from_secs(10));
+    }
+}

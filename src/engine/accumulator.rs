@@ -15,7 +15,7 @@ use crate::delivery::Completion;
 use crate::engine::partitioner::StickyState;
 use crate::engine::Pending;
 use crate::protocol::compression::Codec;
-use crate::protocol::record_batch::{decode_batches, BatchWriter, ProducerFields, Record};
+use crate::protocol::record_batch::{decode_batches, BatchWriter, ProducerFields, Record, BATCH_HEADER_LEN};
 
 /// What `buffer.memory` is charged per record beyond its wire bytes: what a batch keeps of it
 /// ([`RecordInfo`]), the allocator's overhead on its value while it is queued, and a share of
@@ -82,14 +82,27 @@ impl Batch {
         matches!(self.data, BatchData::Open(_))
     }
 
-    /// Closes the batch if it is open (back-patches header and CRC).
-    pub fn close(&mut self) {
+    /// Closes the batch if it is open (back-patches header and CRC, compresses). Returns the
+    /// compression ratio it observed (compressed / uncompressed records section) when it
+    /// compressed, for the topic's estimate.
+    pub fn close(&mut self) -> Option<f32> {
         if let BatchData::Open(_) = self.data {
             let BatchData::Open(w) = std::mem::replace(&mut self.data, BatchData::Closed(Vec::new())) else {
                 unreachable!("checked above")
             };
-            self.data = BatchData::Closed(w.close());
+            let compressing = w.codec() != Codec::None;
+            let uncompressed = w.len() - BATCH_HEADER_LEN;
+            let bytes = w.close();
+            let compressed = bytes.len() - BATCH_HEADER_LEN;
+            self.data = BatchData::Closed(bytes);
+            // A small batch (one closed by linger.ms with a few records) tells little: the
+            // codec's framing dominates it, and Java, which counts it, inflates its estimate on
+            // every such batch. Only batches of 1 KiB or more count.
+            if compressing && uncompressed >= MIN_RATIO_SAMPLE {
+                return Some(compressed as f32 / uncompressed as f32);
+            }
         }
+        None
     }
 
     /// The closed bytes (the batch must be closed).
@@ -203,6 +216,9 @@ pub(crate) struct TopicState {
     /// Records that arrived before the topic's metadata, in arrival order.
     pub waiting: VecDeque<Pending>,
     pub sticky: StickyState,
+    /// The estimated compression ratio of this topic's batches (1.0 until batches show
+    /// otherwise); see [`batch_limit`].
+    pub compression_ratio: f32,
 }
 
 impl TopicState {
@@ -214,7 +230,44 @@ impl TopicState {
             available: Vec::new(),
             waiting: VecDeque::new(),
             sticky: StickyState::default(),
+            compression_ratio: 1.0,
         }
+    }
+}
+
+/// How many uncompressed bytes a batch may hold. Without compression that is `batch.size`.
+/// With it, as in Java (`MemoryRecordsBuilder.estimatedBytesWritten`), `batch.size` bounds the
+/// batch's *estimated compressed* size: its header plus the records' uncompressed bytes times the
+/// topic's estimated compression ratio times 1.05. A batch of compressible records therefore
+/// holds more of them, and the broker gets fewer, fuller batches. The uncompressed size is capped
+/// at `max_bytes` (`max.request.size`), so that no single batch grows without bound when the
+/// data compresses extremely well.
+pub(crate) fn batch_limit(batch_size: usize, max_bytes: usize, codec: Codec, ratio: f32) -> usize {
+    if codec == Codec::None {
+        return batch_size;
+    }
+    let records = batch_size.saturating_sub(BATCH_HEADER_LEN) as f64;
+    let factor = f64::from(ratio.max(0.001)) * COMPRESSION_RATE_ESTIMATION_FACTOR;
+    (BATCH_HEADER_LEN + (records / factor) as usize).min(max_bytes.max(batch_size))
+}
+
+/// The smallest records section whose compression ratio updates the estimate.
+const MIN_RATIO_SAMPLE: usize = 1024;
+
+/// Java's `MemoryRecordsBuilder.COMPRESSION_RATE_ESTIMATION_FACTOR`: a margin on the estimate.
+const COMPRESSION_RATE_ESTIMATION_FACTOR: f64 = 1.05;
+
+/// Folds a batch's observed compression ratio into the topic's estimate the way Java's
+/// `CompressionRatioEstimator.updateEstimation` does: a worse ratio is taken at once (at least
+/// +0.05), a better one slowly (at most -0.005 per batch), so a run of compressible batches
+/// grows the batches gradually and one incompressible batch shrinks them at once.
+pub(crate) fn update_compression_ratio(estimate: &mut f32, observed: f32) {
+    const IMPROVING_STEP: f32 = 0.005;
+    const DETERIORATE_STEP: f32 = 0.05;
+    if observed > *estimate {
+        *estimate = (*estimate + DETERIORATE_STEP).max(observed);
+    } else if observed < *estimate {
+        *estimate = (*estimate - IMPROVING_STEP).max(observed);
     }
 }
 
@@ -229,24 +282,28 @@ pub(crate) struct Spare {
 /// Appends `p` to `part`'s queue, opening a new batch when the tail batch is closed or the
 /// record does not fit. Returns `true` when a batch became full (closed) as a result.
 ///
-/// Sizes are uncompressed: with `codec` set, a batch closes at `batch_size` uncompressed bytes
-/// and is compressed as it closes, so it goes out smaller than `batch_size`.
+/// `limit` is the uncompressed size at which a batch closes ([`batch_limit`]); with `codec` set
+/// a batch is compressed as it closes and its observed ratio is folded into `ratio`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn append(
     part: &mut PartitionState,
     p: Pending,
     producer: ProducerFields,
-    batch_size: usize,
+    limit: usize,
     record_size: usize,
     generation: u32,
     spare: &mut Spare,
     codec: Codec,
+    ratio: &mut f32,
 ) -> bool {
+    let batch_size = limit;
     let mut closed_one = false;
     let needs_new = match part.queue.back_mut() {
         Some(b) if b.is_open() && b.attempts == 0 => {
             if b.size() + record_size > batch_size && !b.records.is_empty() {
-                b.close();
+                if let Some(observed) = b.close() {
+                    update_compression_ratio(ratio, observed);
+                }
                 closed_one = true;
                 true
             } else {
@@ -256,7 +313,11 @@ pub(crate) fn append(
         _ => true,
     };
     if needs_new {
-        let buf = spare.batches.pop().unwrap_or_else(|| Vec::with_capacity(batch_size.max(record_size) + 64));
+        // Room for a whole batch up front: growing it by doubling would copy it (compressed
+        // topics' batches grow to many times batch.size).
+        let mut buf = spare.batches.pop().unwrap_or_default();
+        buf.clear();
+        buf.reserve(batch_size.max(record_size) + 64);
         part.queue.push_back(Batch {
             data: BatchData::Open(BatchWriter::with_codec(buf, producer, 0, codec)),
             records: spare.records.pop().unwrap_or_default(),
@@ -284,8 +345,44 @@ pub(crate) fn append(
         generation,
     });
     if batch.size() >= batch_size {
-        batch.close();
+        if let Some(observed) = batch.close() {
+            update_compression_ratio(ratio, observed);
+        }
         closed_one = true;
     }
     closed_one
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_limit_is_batch_size_without_a_codec_and_scales_with_the_ratio() {
+        let lz4 = Codec::Lz4 { level: 9 };
+        assert_eq!(batch_limit(16_384, 1 << 20, Codec::None, 0.1), 16_384);
+        // Java's estimate: header + records * ratio * 1.05 <= batch.size.
+        let at_one = batch_limit(16_384, 1 << 20, lz4, 1.0);
+        assert_eq!(at_one, BATCH_HEADER_LEN + ((16_384 - BATCH_HEADER_LEN) as f64 / 1.05) as usize);
+        let at_tenth = batch_limit(16_384, 1 << 20, lz4, 0.1);
+        let records = |n: usize| (n - BATCH_HEADER_LEN) as f64;
+        assert!((records(at_tenth) / records(at_one) - 10.0).abs() < 0.01, "{at_tenth} vs {at_one}");
+        // Capped by max.request.size, however well the data compresses.
+        assert_eq!(batch_limit(16_384, 1 << 20, lz4, 0.0), 1 << 20);
+    }
+
+    #[test]
+    fn ratio_estimate_worsens_at_once_and_improves_slowly_as_in_java() {
+        let mut e = 1.0f32;
+        update_compression_ratio(&mut e, 0.2);
+        assert!((e - 0.995).abs() < 1e-6, "{e}");
+        update_compression_ratio(&mut e, 0.994);
+        assert!((e - 0.994).abs() < 1e-6, "a smaller step than 0.005 is taken whole: {e}");
+        update_compression_ratio(&mut e, 1.01);
+        assert!((e - 1.044).abs() < 1e-6, "a worse ratio adds at least 0.05: {e}");
+        update_compression_ratio(&mut e, 1.5);
+        assert!((e - 1.5).abs() < 1e-6, "{e}");
+        update_compression_ratio(&mut e, 1.5);
+        assert!((e - 1.5).abs() < 1e-6, "unchanged when equal: {e}");
+    }
 }

@@ -131,6 +131,8 @@ struct Backoff {
 
 /// Bounds on what the engine keeps for reuse.
 const MAX_SPARE_BUFFERS: usize = 64;
+/// What the spare batch buffers may hold in all (64 buffers of a 16 KiB batch's size).
+const SPARE_BATCH_BYTES: usize = 64 * (2 * 16_384 + 1024);
 /// Request buffers kept for reuse: a few more than the requests one connection has in flight.
 const MAX_SPARE_REQUESTS: usize = 8;
 /// The API version we try first; a broker that knows less answers with its own range.
@@ -447,8 +449,14 @@ impl Engine {
 
     fn append_known(&mut self, ti: usize, p: Pending) {
         let generation = p.generation;
-        let batch_size = self.cfg.batch_size;
+        let codec = self.cfg.codec();
         let topic = &mut self.topics[ti];
+        let batch_size = accumulator::batch_limit(
+            self.cfg.batch_size,
+            self.cfg.max_request_size,
+            codec,
+            topic.compression_ratio,
+        );
         let n = topic.partitions.len() as i32;
         let partition = match p.partition {
             Some(pp) => pp,
@@ -477,8 +485,8 @@ impl Engine {
         };
         let size = p.reserved;
         let part = &mut topic.partitions[partition as usize];
-        let codec = self.cfg.codec();
-        accumulator::append(part, p, producer, batch_size, size, generation, &mut self.spare, codec);
+        let ratio = &mut topic.compression_ratio;
+        accumulator::append(part, p, producer, batch_size, size, generation, &mut self.spare, codec, ratio);
     }
 
     /// Fails a record that never made it into a batch.
@@ -536,9 +544,17 @@ impl Engine {
             self.spare.records.push(batch.records);
         }
         if let BatchData::Closed(buf) = batch.data {
-            if self.spare.batches.len() < MAX_SPARE_BUFFERS
-                && buf.capacity() <= self.cfg.batch_size * 2 + 1024
-            {
+            // Keep buffers of about the size batches have now (compressed topics' batches grow
+            // with their ratio), and no more of them than SPARE_BATCH_BYTES holds.
+            let limit = accumulator::batch_limit(
+                self.cfg.batch_size,
+                self.cfg.max_request_size,
+                self.cfg.codec(),
+                self.topics[ti].compression_ratio,
+            ) * 2
+                + 1024;
+            let keep = (SPARE_BATCH_BYTES / limit).clamp(4, MAX_SPARE_BUFFERS);
+            if self.spare.batches.len() < keep && buf.capacity() <= limit {
                 self.spare.batches.push(buf);
             }
         }
@@ -1042,6 +1058,9 @@ impl Engine {
                 // range, so later batches stay in order); a single record fails below.
                 match b.batch.split() {
                     Ok((first, second)) => {
+                        // As Java: the estimate that made the batch too large starts over.
+                        let ratio = &mut self.topics[b.topic].compression_ratio;
+                        *ratio = ratio.max(1.0);
                         self.retry_or_fail(b.topic, b.partition, second, code, msg.clone(), now);
                         self.retry_or_fail(b.topic, b.partition, first, code, msg, now);
                     }
@@ -1367,8 +1386,9 @@ impl Engine {
             'topics: for ti in 0..self.topics.len() {
                 let tsize = self.topics[ti].name.len() + 16;
                 let mut first_of_topic = true;
-                for pi in 0..self.topics[ti].partitions.len() {
-                    let part = &mut self.topics[ti].partitions[pi];
+                let topic = &mut self.topics[ti];
+                for pi in 0..topic.partitions.len() {
+                    let part = &mut topic.partitions[pi];
                     if part.leader != node {
                         continue;
                     }
@@ -1386,12 +1406,16 @@ impl Engine {
                     if !ready {
                         continue;
                     }
+                    // Closed (and compressed) first, so the request is sized by what is sent.
+                    let head = part.queue.front_mut().expect("head exists");
+                    if let Some(observed) = head.close() {
+                        accumulator::update_compression_ratio(&mut topic.compression_ratio, observed);
+                    }
                     let bsize = head.size() + 16 + if first_of_topic { tsize } else { 0 };
                     if !picked.is_empty() && size + bsize > self.cfg.max_request_size {
                         break 'topics;
                     }
                     let mut batch = part.queue.pop_front().expect("head exists");
-                    batch.close();
                     if batch.sequence.is_none() {
                         let seq = part.next_sequence;
                         part.next_sequence = next_sequence(seq, batch.record_count());

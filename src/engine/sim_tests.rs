@@ -516,3 +516,66 @@ fn epoch_bump_does_not_resend_a_written_batch_under_a_new_epoch() {
     sim.run_to_completion(Duration::from_secs(10));
     assert_eq!(values(&sim.cluster.records("t", 0)), vec![b"a".to_vec(), b"x".to_vec()], "x written once");
 }
+
+/// Java's compressed `batch.size`: with a codec, batches of compressible records grow past
+/// `batch.size` uncompressed bytes as the topic's ratio estimate falls, while what goes on the
+/// wire stays near `batch.size`; incompressible records never get batches above `batch.size`.
+#[test]
+fn compressed_batches_fill_batch_size_by_estimated_compressed_size() {
+    use crate::config::Compression;
+    let batch_size = 16_384;
+    let run = |value: &dyn Fn(u64) -> Vec<u8>| {
+        let cfg =
+            Sim::cfg().linger(Duration::from_secs(10)).batch_size(batch_size).compression(Compression::Lz4);
+        let mut sim = Sim::new(cfg, 1);
+        sim.cluster.create_topic("t", 1);
+        sim.send("t", None, b"warm-up"); // metadata and producer id first
+        sim.run_until(Duration::from_secs(1), |s| s.engine.incomplete() == 0);
+        sim.engine.flush(Box::new(|| {}));
+        sim.run_to_completion(Duration::from_secs(5));
+        let sent = 40_000u64;
+        for i in 0..sent {
+            sim.send("t", None, &value(i));
+        }
+        sim.engine.flush(Box::new(|| {}));
+        sim.run_to_completion(Duration::from_secs(30));
+        let outcomes = sim.outcomes();
+        assert_eq!(outcomes.len() as u64, sent + 1);
+        assert!(outcomes.iter().all(|(_, r)| r.is_ok()), "every record is written");
+        let got = values(&sim.cluster.records("t", 0));
+        let expected: Vec<Vec<u8>> =
+            std::iter::once(b"warm-up".to_vec()).chain((0..sent).map(value)).collect();
+        assert!(got == expected, "records lost, duplicated or reordered");
+        let uncompressed: Vec<usize> = sim
+            .cluster
+            .log("t", 0)
+            .iter()
+            .map(|b| {
+                crate::protocol::record_batch::BATCH_HEADER_LEN
+                    + b.batch.records.iter().map(|r| r.value.as_ref().map_or(0, Vec::len) + 10).sum::<usize>()
+            })
+            .collect();
+        (uncompressed, sim.produce_sizes.clone())
+    };
+
+    // The same 100 bytes over and over (what kafka-producer-perf-test sends): very compressible.
+    let filler: Vec<u8> = (0..100u8).map(|i| b'A' + i % 26).collect();
+    let (sizes, requests) = run(&|i| {
+        let mut v = filler.clone();
+        v[..8].copy_from_slice(&i.to_be_bytes());
+        v
+    });
+    let biggest = sizes.iter().copied().max().unwrap_or(0);
+    assert!(biggest > 3 * batch_size, "batches should outgrow batch.size uncompressed: {sizes:?}");
+    // On the wire, batch.size holds up to the estimate's 5 % margin (plus the request framing).
+    let largest_request = requests.iter().copied().max().unwrap_or(0);
+    assert!(largest_request <= batch_size + 300, "{largest_request} bytes sent for batch.size {batch_size}");
+
+    // Random bytes do not compress: the estimate stays at (or above) 1 and batches at batch.size.
+    let (sizes, _) = run(&|i| {
+        let mut rng = crate::mock::SplitMix64::new(i);
+        (0..100).map(|_| rng.next_u64() as u8).collect()
+    });
+    assert!(sizes.iter().all(|&s| s <= batch_size), "incompressible batches above batch.size: {sizes:?}");
+    assert!(sizes.len() > 40_000 * 110 / batch_size, "{} batches", sizes.len());
+}

@@ -303,6 +303,12 @@ impl BatchWriter {
         self.count
     }
 
+    /// The codec [`close`](Self::close) compresses with.
+    #[inline]
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
     /// Back-patches batch length, last offset delta, base and max timestamp, record count and the
     /// CRC-32C, and returns the finished batch. An empty batch gets timestamps of
     /// [`NO_TIMESTAMP`] and a last offset delta of -1 (the engine never sends one).
