@@ -478,12 +478,31 @@ fn check_count(r: &Reader<'_>, count: usize, min: usize) -> DecodeResult<()> {
     Ok(())
 }
 
+/// Decodes one batch's header and checks its CRC without decoding (or decompressing) its
+/// records: `records` comes back empty, and the header's record count is returned beside it.
+/// For a sink that only counts what it is sent (the mock broker in a load run).
+pub fn decode_batch_header(bytes: &[u8]) -> DecodeResult<(RecordBatch, i32)> {
+    let mut r = Reader::new(bytes);
+    let (batch, count) = decode_batch_inner(&mut r, (&mut 0, 0), &mut Vec::new(), false)?;
+    r.finish()?;
+    Ok((batch, count))
+}
+
 /// `budget` is what is left of the decompression cap, and the cap itself (for the error).
 fn decode_batch(
     r: &mut Reader<'_>,
     (budget, cap): (&mut usize, usize),
     scratch: &mut Vec<u8>,
 ) -> DecodeResult<RecordBatch> {
+    decode_batch_inner(r, (budget, cap), scratch, true).map(|(b, _)| b)
+}
+
+fn decode_batch_inner(
+    r: &mut Reader<'_>,
+    (budget, cap): (&mut usize, usize),
+    scratch: &mut Vec<u8>,
+    with_records: bool,
+) -> DecodeResult<(RecordBatch, i32)> {
     let base_offset = r.i64()?;
     let batch_length = r.i32()?;
     if batch_length < 0 {
@@ -520,6 +539,22 @@ fn decode_batch(
     if count < 0 {
         return Err(DecodeError::InvalidValue { field: "recordCount", value: count.into() });
     }
+    let mut header = RecordBatch {
+        base_offset,
+        partition_leader_epoch,
+        crc,
+        attributes,
+        last_offset_delta,
+        base_timestamp,
+        max_timestamp,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        records: Vec::new(),
+    };
+    if !with_records {
+        return Ok((header, count));
+    }
     if compression != 0 {
         // The records section after the header is one compressed block.
         let compressed = &body[BATCH_HEADER_LEN - LOG_OVERHEAD..];
@@ -536,19 +571,8 @@ fn decode_batch(
         records.push(decode_record(&mut b)?);
     }
     b.finish()?;
-    Ok(RecordBatch {
-        base_offset,
-        partition_leader_epoch,
-        crc,
-        attributes,
-        last_offset_delta,
-        base_timestamp,
-        max_timestamp,
-        producer_id,
-        producer_epoch,
-        base_sequence,
-        records,
-    })
+    header.records = records;
+    Ok((header, count))
 }
 
 /// A varint byte length followed by the bytes; -1 is null.
@@ -693,6 +717,24 @@ mod tests {
             assert_eq!((b.base_timestamp, b.max_timestamp, b.last_offset_delta), (1_000, 1_049, 49));
             assert_eq!(b.records.len(), 50);
             assert_eq!(b.records[49].value.as_deref(), Some(&[b'v'; 100][..]));
+        }
+    }
+
+    #[test]
+    fn header_only_decode_matches_the_full_decode_and_checks_the_crc() {
+        for id in [0, 3] {
+            let mut w = BatchWriter::new(Vec::new(), PRODUCER, id);
+            for i in 0..20 {
+                w.append(5_000 + i, None, Some(&[b'x'; 30]), &[]);
+            }
+            let mut batch = w.close();
+            let full = decode_batches(&batch).unwrap().remove(0);
+            let (header, count) = decode_batch_header(&batch).unwrap();
+            assert_eq!(count, 20);
+            assert_eq!(RecordBatch { records: full.records.clone(), ..header }, full);
+            let last = batch.len() - 1;
+            batch[last] ^= 1;
+            assert!(matches!(decode_batch_header(&batch), Err(DecodeError::CrcMismatch { .. })));
         }
     }
 
