@@ -5,7 +5,7 @@
 //! `cargo bench --bench producer` (add `-- --quick` on a busy machine).
 
 use std::hint::black_box;
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -27,8 +27,9 @@ fn mock() -> MockServer {
 
 /// What `send_and_forget` of a 100-byte record costs the calling thread, on 1 and 2 threads.
 /// Sends are timed in bursts shorter than the queue to the sender, with a flush (untimed)
-/// between bursts, so the number is the caller's cost, not the sink's throughput. Allocating
-/// the value is included: every real caller pays it.
+/// between bursts, so the number is the caller's cost, not the sink's throughput. The sending
+/// threads live through all the bursts of a measurement (a thread started per burst would time
+/// its cold start too). Allocating the value is included: every real caller pays it.
 fn send_cost(c: &mut Criterion) {
     const BURST: u64 = 2048;
     let server = mock();
@@ -41,34 +42,40 @@ fn send_cost(c: &mut Criterion) {
     for threads in [1u64, 2] {
         g.bench_with_input(BenchmarkId::new("forget_100B", threads), &threads, |b, &threads| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let n = left.min(BURST);
-                    let per = n.div_ceil(threads);
-                    // Each thread times its own burst; their mean is the per-caller cost.
-                    let spent: Duration = std::thread::scope(|s| {
-                        let handles: Vec<_> = (0..threads)
-                            .map(|_| {
-                                let p = p.clone();
-                                let topic = topic.clone();
-                                s.spawn(move || {
+                let bursts = iters.div_ceil(BURST);
+                let per = BURST.div_ceil(threads);
+                // Each thread times its own bursts; their mean is the per-caller cost.
+                let start_burst = Barrier::new(threads as usize + 1);
+                let end_burst = Barrier::new(threads as usize + 1);
+                let spent: Duration = std::thread::scope(|s| {
+                    let handles: Vec<_> = (0..threads)
+                        .map(|_| {
+                            let (p, topic) = (p.clone(), topic.clone());
+                            let (start_burst, end_burst) = (&start_burst, &end_burst);
+                            s.spawn(move || {
+                                let mut total = Duration::ZERO;
+                                for _ in 0..bursts {
+                                    start_burst.wait();
                                     let start = Instant::now();
                                     for _ in 0..per {
                                         p.send_and_forget(ProducerRecord::new(&topic, vec![7u8; 100]))
                                             .unwrap();
                                     }
-                                    start.elapsed()
-                                })
+                                    total += start.elapsed();
+                                    end_burst.wait();
+                                }
+                                total
                             })
-                            .collect();
-                        handles.into_iter().map(|h| h.join().unwrap()).sum()
-                    });
-                    total += spent.mul_f64(n as f64 / (per * threads) as f64);
-                    p.flush().unwrap();
-                    left -= n;
-                }
-                total
+                        })
+                        .collect();
+                    for _ in 0..bursts {
+                        start_burst.wait();
+                        end_burst.wait();
+                        p.flush().unwrap();
+                    }
+                    handles.into_iter().map(|h| h.join().unwrap()).sum::<Duration>() / threads as u32
+                });
+                spent.mul_f64(iters as f64 / (bursts * per) as f64)
             })
         });
     }
