@@ -119,6 +119,12 @@ impl std::error::Error for ProduceError {}
 
 /// Checks a topic name as Java's `Topic.validate` does.
 pub fn validate_topic(name: &str) -> Result<(), SendError> {
+    // The common case, legal, in one pass over the bytes (`send` checks every record's topic).
+    let legal = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+    if !name.is_empty() && name.len() <= 249 && name.bytes().all(|b| legal(&b)) && name != "." && name != ".."
+    {
+        return Ok(());
+    }
     if name.is_empty() {
         return Err(SendError::InvalidTopic("topic name is empty".into()));
     }

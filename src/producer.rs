@@ -10,20 +10,19 @@ use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 
 use crate::config::{ConfigError, ProducerConfig};
 use crate::delivery::{Completion, DeliveryFuture, DeliveryResult};
 use crate::engine::accumulator::RECORD_BOOKKEEPING;
 use crate::engine::partitioner::Partitioner;
-use crate::engine::Pending;
 use crate::error::{validate_topic, SendError};
 use crate::io::Waker;
 use crate::memory::BufferMemory;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::protocol::record_batch::{record_size_upper_bound, BATCH_HEADER_LEN};
 use crate::record::{ByteArraySerializer, ProducerRecord, Serializer};
-use crate::sender::{self, Msg};
+use crate::sender::{self, Msg, Queued};
 
 /// The producer could not start.
 #[derive(Debug)]
@@ -64,14 +63,14 @@ const WAKE_BACKLOG: usize = 256;
 
 struct Inner {
     tx: Sender<Msg>,
+    /// Key and value buffers the sender has copied into batches, freed here (see `enqueue`).
+    spent: Receiver<Vec<Vec<u8>>>,
     waker: Arc<Waker>,
     closed: AtomicBool,
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
     max_request_size: usize,
     max_block: Duration,
-    /// A placeholder for `Pending::enqueued`, which the sender sets when it takes the record.
-    epoch: Instant,
     thread: Mutex<Option<JoinHandle<()>>>,
     sender_thread: ThreadId,
 }
@@ -175,21 +174,23 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         let memory = Arc::new(BufferMemory::new(config.buffer_memory));
         let metrics = Arc::new(Metrics::default());
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
+        let (spent_tx, spent) = crossbeam_channel::bounded(sender::SPENT_BUNDLES);
         let max_request_size = config.max_request_size;
         let max_block = config.max_block;
-        let (handle, waker) = sender::spawn(config, partitioner, memory.clone(), metrics.clone(), rx)
-            .map_err(StartError::Io)?;
+        let (handle, waker) =
+            sender::spawn(config, partitioner, memory.clone(), metrics.clone(), rx, spent_tx)
+                .map_err(StartError::Io)?;
         let sender_thread = handle.thread().id();
         Ok(Producer {
             inner: Arc::new(Inner {
                 tx,
+                spent,
                 waker,
                 closed: AtomicBool::new(false),
                 memory,
                 metrics,
                 max_request_size,
                 max_block,
-                epoch: Instant::now(),
                 thread: Mutex::new(Some(handle)),
                 sender_thread,
             }),
@@ -276,23 +277,28 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         // Charged to buffer.memory: the record's wire bytes (without the batch header it shares)
         // and the producer's bookkeeping for it.
         let size = size - BATCH_HEADER_LEN + RECORD_BOOKKEEPING;
+        // A record's size travels as a u32 (the queue's slots are kept small); Kafka's own
+        // limit on a request is an i32.
+        let reserved = u32::try_from(size).map_err(|_| SendError::RecordTooLarge {
+            size,
+            max: u32::MAX as usize,
+            limit: "max.request.size",
+        })?;
         inner
             .memory
             .reserve(size, inner.max_block, || inner.waker.wake())
             .map_err(|waited| SendError::BufferExhausted { waited, requested: size })?;
         // No clock is read here: the sender stamps the record (timestamp, linger and timeout
         // clocks) with its loop turn's clock when it takes it.
-        let pending = Pending {
+        let pending = Queued {
             topic,
-            partition: record.partition,
             key,
             value,
-            timestamp: record.timestamp,
             headers: record.headers,
-            reserved: size,
-            enqueued: inner.epoch,
             completion: completion(),
-            generation: 0,
+            timestamp: record.timestamp.unwrap_or(Queued::NO_TIMESTAMP),
+            partition: record.partition.unwrap_or(-1),
+            reserved,
         };
         let refused = |msg: Msg, err: SendError| {
             if let Msg::Record(p) = msg {
@@ -316,13 +322,21 @@ impl<K: 'static, V: 'static> Producer<K, V> {
                 }
             }
         }
-        if inner.tx.len() >= WAKE_BACKLOG {
-            inner.waker.wake();
-        } else {
-            // The record may linger for linger.ms: a sender already due to wake within that
-            // picks it up without being woken (Java wakes its sender only for a new or a full
-            // batch, for the same reason).
-            inner.waker.wake_lazy();
+        // The record may linger for linger.ms: a sender already due to wake within that picks
+        // it up without being woken (Java wakes its sender only for a new or a full batch, for
+        // the same reason) unless a backlog is building. The queue's length is read only when
+        // the sender is parked: reading it costs a cache miss on the sender's index.
+        if inner.waker.parked() {
+            if inner.tx.len() >= WAKE_BACKLOG {
+                inner.waker.wake();
+            } else {
+                inner.waker.wake_lazy();
+            }
+        }
+        // Free a bundle of buffers the sender is done with on this thread, where the
+        // allocator's thread cache gets them back for the caller's next allocations.
+        if let Ok(bundle) = inner.spent.try_recv() {
+            drop(bundle);
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, TryRecvError};
 
 use crate::config::{ProducerConfig, SenderCpu};
+use crate::delivery::Completion;
 use crate::engine::partitioner::Partitioner;
 use crate::engine::{Engine, FlushWaiter, Pending, Transmit};
 use crate::error::ProduceError;
@@ -29,11 +30,50 @@ use crate::io::{affinity, ConnId, Driver, Event, Waker};
 use crate::memory::BufferMemory;
 use crate::metrics::Metrics;
 use crate::protocol::frame::split_frame;
+use crate::record::Header;
 use crate::security::tls::{self, TlsError, TlsStream};
+
+/// A record as it crosses the queue to the sender: what `send` knows of it, in 128 bytes, so a
+/// queue slot spans two cache lines rather than three (each slot the caller writes is a line
+/// the sender last read, and those transfers are most of what `send` costs). The sender turns
+/// it into a [`Pending`] when it takes it.
+pub(crate) struct Queued {
+    pub topic: Arc<str>,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<Header>,
+    pub completion: Completion,
+    /// The record's own timestamp, or [`Queued::NO_TIMESTAMP`].
+    pub timestamp: i64,
+    /// The record's own partition, or -1.
+    pub partition: i32,
+    /// `buffer.memory` bytes reserved for it.
+    pub reserved: u32,
+}
+
+impl Queued {
+    /// No timestamp given: the sender stamps the record with its clock.
+    pub const NO_TIMESTAMP: i64 = i64::MIN;
+
+    fn into_pending(self, now: Instant) -> Pending {
+        Pending {
+            topic: self.topic,
+            partition: (self.partition >= 0).then_some(self.partition),
+            key: self.key,
+            value: self.value,
+            timestamp: (self.timestamp != Self::NO_TIMESTAMP).then_some(self.timestamp),
+            headers: self.headers,
+            reserved: self.reserved as usize,
+            enqueued: now,
+            completion: self.completion,
+            generation: 0,
+        }
+    }
+}
 
 /// What application threads send to the sender.
 pub(crate) enum Msg {
-    Record(Pending),
+    Record(Queued),
     Flush(FlushWaiter),
     /// Stop accepting, deliver what is pending, and exit; at `deadline` fail what is left.
     Close {
@@ -43,6 +83,10 @@ pub(crate) enum Msg {
 
 /// Messages taken from the queue per loop turn: bounds the time between network polls.
 pub(crate) const MAX_DRAIN: usize = 4096;
+/// Spent key and value buffers handed back to the application threads at a time.
+pub(crate) const SPENT_BUNDLE: usize = 128;
+/// Bundles of spent buffers that may wait for an application thread.
+pub(crate) const SPENT_BUNDLES: usize = 8;
 /// Ring size.
 const RING_ENTRIES: u32 = 1024;
 /// The largest response frame accepted from a broker; anything larger drops the connection
@@ -56,6 +100,7 @@ pub(crate) fn spawn(
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
     rx: Receiver<Msg>,
+    spent: crossbeam_channel::Sender<Vec<Vec<u8>>>,
 ) -> io::Result<(JoinHandle<()>, Arc<Waker>)> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let cpu = cfg.sender_cpu;
@@ -81,7 +126,7 @@ pub(crate) fn spawn(
         };
         let _ = ready_tx.send(Ok(driver.waker()));
         let engine = Engine::new(cfg, partitioner, memory, metrics);
-        run(engine, driver, rx, tls);
+        run(engine, driver, rx, spent, tls);
     })?;
     match ready_rx.recv() {
         Ok(Ok(waker)) => Ok((handle, waker)),
@@ -301,7 +346,13 @@ fn transmit(engine: &mut Engine, driver: &mut Driver, links: &mut Links, now: In
     }
 }
 
-fn run(mut engine: Engine, mut driver: Driver, rx: Receiver<Msg>, tls: Option<Arc<rustls::ClientConfig>>) {
+fn run(
+    mut engine: Engine,
+    mut driver: Driver,
+    rx: Receiver<Msg>,
+    spent: crossbeam_channel::Sender<Vec<Vec<u8>>>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) {
     let mut events: Vec<Event> = Vec::with_capacity(256);
     let mut links = Links::default();
     let mut close: Option<Option<Instant>> = None;
@@ -314,7 +365,7 @@ fn run(mut engine: Engine, mut driver: Driver, rx: Receiver<Msg>, tls: Option<Ar
         handle_events(&mut engine, &mut driver, &mut links, &mut events, tls.as_ref(), now);
         for _ in 0..MAX_DRAIN {
             match rx.try_recv() {
-                Ok(Msg::Record(p)) => engine.append(p, now, wall_ms),
+                Ok(Msg::Record(q)) => engine.append(q.into_pending(now), now, wall_ms),
                 Ok(Msg::Flush(w)) => engine.flush(w),
                 Ok(Msg::Close { deadline }) => {
                     close = Some(deadline);
@@ -327,6 +378,11 @@ fn run(mut engine: Engine, mut driver: Driver, rx: Receiver<Msg>, tls: Option<Ar
                     break;
                 }
             }
+        }
+        // Keys and values copied into batches go back to the application threads to be freed
+        // there (see Spare::spend); when they do not keep up, they are freed here.
+        if let Some(bundle) = engine.take_spent(SPENT_BUNDLE) {
+            let _ = spent.try_send(bundle);
         }
         engine.poll(now);
         transmit(&mut engine, &mut driver, &mut links, now);
@@ -366,9 +422,12 @@ fn run(mut engine: Engine, mut driver: Driver, rx: Receiver<Msg>, tls: Option<Ar
     // Whatever is still queued was sent after the end: complete it as closed.
     while let Ok(m) = rx.try_recv() {
         match m {
-            Msg::Record(p) => p.completion.complete(|| Err(ProduceError::Closed)),
+            Msg::Record(q) => q.completion.complete(|| Err(ProduceError::Closed)),
             Msg::Flush(w) => w(),
             Msg::Close { .. } => {}
         }
     }
 }
+
+// The queue's slots stay within two cache lines (see `Queued`).
+const _: () = assert!(std::mem::size_of::<Msg>() <= 128);

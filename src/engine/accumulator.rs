@@ -277,6 +277,27 @@ pub(crate) fn update_compression_ratio(estimate: &mut f32, observed: f32) {
 pub(crate) struct Spare {
     pub batches: Vec<Vec<u8>>,
     pub records: Vec<Vec<RecordInfo>>,
+    /// Keys and values whose bytes are in a batch, to be freed by an application thread
+    /// ([`Engine::take_spent`](crate::engine::Engine::take_spent)).
+    pub spent: Vec<Vec<u8>>,
+}
+
+/// At most this many spent buffers wait to be taken; beyond it the sender frees them itself.
+const MAX_SPENT: usize = 4096;
+
+impl Spare {
+    /// Keeps a key or value buffer, now copied into a batch, for an application thread to free.
+    /// glibc makes a buffer freed by another thread than the one that allocated it expensive on
+    /// both sides (the allocating thread's next `malloc` misses its thread cache), and the
+    /// application allocates a value per record.
+    #[inline]
+    fn spend(&mut self, buf: Option<Vec<u8>>) {
+        if let Some(b) = buf {
+            if b.capacity() > 0 && self.spent.len() < MAX_SPENT {
+                self.spent.push(b);
+            }
+        }
+    }
 }
 
 /// Appends `p` to `part`'s queue, opening a new batch when the tail batch is closed or the
@@ -344,6 +365,8 @@ pub(crate) fn append(
         value_size: p.value.as_ref().map_or(-1, |v| v.len() as i32),
         generation,
     });
+    spare.spend(p.key);
+    spare.spend(p.value);
     if batch.size() >= batch_size {
         if let Some(observed) = batch.close() {
             update_compression_ratio(ratio, observed);

@@ -423,7 +423,15 @@ impl Engine {
         }
     }
 
-    /// Accepts one record.
+    /// Hands over the key and value buffers the engine is done with, once at least `min` have
+    /// gathered (see `Spare::spend`).
+    pub(crate) fn take_spent(&mut self, min: usize) -> Option<Vec<Vec<u8>>> {
+        if self.spare.spent.len() < min.max(1) {
+            return None;
+        }
+        Some(std::mem::replace(&mut self.spare.spent, Vec::with_capacity(min)))
+    }
+
     /// Accepts one record. `now` and `wall_ms` (milliseconds since the epoch) are the loop
     /// turn's clock: records are stamped by the sender, so `send` reads no clock.
     pub(crate) fn append(&mut self, mut p: Pending, now: Instant, wall_ms: i64) {

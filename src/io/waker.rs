@@ -51,6 +51,16 @@ impl Waker {
         })
     }
 
+    /// Whether the sender may be parked, after a full fence (so that a message pushed before
+    /// this call is either seen by the sender before it parks, or this returns `true`). A
+    /// `false` means no wake-up is needed; `true` is followed by [`wake`](Self::wake) or
+    /// [`wake_lazy`](Self::wake_lazy).
+    #[inline]
+    pub fn parked(&self) -> bool {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.parked.load(Ordering::Relaxed)
+    }
+
     /// Wakes the sender unless it announced (with
     /// [`Driver::prepare_park_lazy`](super::Driver::prepare_park_lazy)) that it will wake by
     /// itself soon enough: work that may wait that long (a record that may linger) rides along
