@@ -405,8 +405,9 @@ fn run(
             timeout = Some(Duration::ZERO);
         } else {
             // A sender due to wake within linger.ms needs no wake-up for a new record: the
-            // record may wait that long anyway (see Waker::wake_lazy).
-            let due_soon = timeout.is_some_and(|t| t <= linger);
+            // record may wait that long anyway (see Waker::wake_lazy). Nor does one that cannot
+            // send before a response wakes it.
+            let due_soon = timeout.is_some_and(|t| t <= linger) || engine.sends_blocked();
             driver.prepare_park_lazy(due_soon);
             if !rx.is_empty() {
                 driver.cancel_park();

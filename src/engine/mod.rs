@@ -285,6 +285,19 @@ impl Engine {
         self.cfg.linger
     }
 
+    /// True when no new record could be sent before a response arrives: every broker has a
+    /// ready connection with `max.in.flight.requests.per.connection` Produce requests out. A
+    /// response wakes the sender anyway, so a record sent meanwhile needs no wake-up of its
+    /// own (at a high rate with `linger.ms=0` that was a wake-up per record, for nothing).
+    pub fn sends_blocked(&self) -> bool {
+        !self.brokers.is_empty()
+            && self.brokers.keys().all(|node| {
+                self.conns.get(node).is_some_and(|c| {
+                    matches!(c.state, ConnState::Ready(_)) && c.produce_in_flight >= self.cfg.max_in_flight
+                })
+            })
+    }
+
     /// Records accepted and not yet completed.
     pub fn incomplete(&self) -> usize {
         self.incomplete

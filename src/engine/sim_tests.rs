@@ -579,3 +579,30 @@ fn compressed_batches_fill_batch_size_by_estimated_compressed_size() {
     assert!(sizes.iter().all(|&s| s <= batch_size), "incompressible batches above batch.size: {sizes:?}");
     assert!(sizes.len() > 40_000 * 110 / batch_size, "{} batches", sizes.len());
 }
+
+/// A record that arrives while every broker has max.in.flight requests out cannot be sent
+/// before a response, which wakes the sender anyway: the engine says so (the sender then skips
+/// the record's wake-up), and stops saying so once a response frees a slot.
+#[test]
+fn sends_are_blocked_only_while_every_broker_is_at_max_in_flight() {
+    let mut sim = Sim::new(Sim::cfg().batch_size(200).linger(Duration::ZERO), 1);
+    sim.cluster.create_topic("t", 1);
+    sim.send("t", None, b"warm-up");
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(!sim.engine.sends_blocked(), "idle");
+    sim.held = Some(Vec::new());
+    for i in 0..40 {
+        sim.send("t", None, format!("{i:0100}").as_bytes());
+        sim.turn();
+    }
+    assert_eq!(sim.held.as_ref().unwrap().len(), 5, "max.in.flight requests out");
+    assert!(sim.engine.sends_blocked());
+    let mut held = sim.held.take().unwrap();
+    let (node, resp) = held.remove(0);
+    sim.engine.on_frame(node, &resp[4..], sim.now);
+    assert!(!sim.engine.sends_blocked(), "a response frees a slot");
+    sim.inbound.extend(held);
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(!sim.engine.sends_blocked());
+    assert_eq!(sim.outcomes().len(), 41);
+}
