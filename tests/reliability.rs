@@ -474,6 +474,54 @@ fn sequence_errors_recover_by_epoch_bump_without_loss() {
 }
 
 #[test]
+fn fresh_partitions_on_a_broker_that_takes_any_first_sequence_lose_nothing() {
+    // Apache Kafka 2.5 to 4.4 accept any first sequence from a producer a partition has no state
+    // for, and a just created partition answers NOT_LEADER_OR_FOLLOWER until it is up. A batch
+    // pipelined behind the partition's first one could then be written before it, after which
+    // the first one is OUT_OF_ORDER_SEQUENCE_NUMBER for good: seen against Kafka 4.4.0 right
+    // after topic creation (KAFKA-15591).
+    let _serial = serial();
+    let _seed = Seed::new(6);
+    let server = MockServer::with_topics(2, &[]).unwrap();
+    server.cluster().set_accept_any_first_sequence(true);
+    let producer = Producer::new(config(&server)).unwrap();
+    let n = 5_000;
+    for round in 0..4 {
+        let topic = format!("fresh-{round}");
+        {
+            let mut c = server.cluster();
+            c.create_topic(&topic, 6);
+            for p in 0..6 {
+                let first = if (p + round) % 2 == 0 {
+                    ErrorCode::NOT_LEADER_OR_FOLLOWER
+                } else {
+                    ErrorCode::LEADER_NOT_AVAILABLE
+                };
+                c.push_produce_errors(&topic, p, &[first, ErrorCode::NOT_LEADER_OR_FOLLOWER]);
+            }
+        }
+        let o = Outcomes::default();
+        for id in 0..n {
+            producer.send_with_callback(record(&topic, id), o.callback(id)).unwrap();
+        }
+        producer.flush().unwrap();
+        assert_all_delivered(&server, &topic, &o, n);
+        let first_seqs: Vec<i32> = {
+            let c = server.cluster();
+            (0..6).filter_map(|p| c.log(&topic, p).first().map(|b| b.batch.base_sequence)).collect()
+        };
+        assert!(
+            first_seqs.iter().all(|s| *s == 0),
+            "{topic}: a partition's log starts past 0: {first_seqs:?}"
+        );
+    }
+    eprintln!(
+        "RESULT fresh partitions: 4 topics x {n} records, lost 0, duplicated 0, retries {}",
+        producer.metrics().retries
+    );
+}
+
+#[test]
 fn silent_broker_expires_every_record_once_then_producer_recovers() {
     let _serial = serial();
     let _seed = Seed::new(4);
