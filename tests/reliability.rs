@@ -446,8 +446,9 @@ fn sequence_errors_recover_by_epoch_bump_without_loss() {
     // bump, resequence, retry; nothing fails.
     server.cluster().forget_producers();
     all_ok("after the broker forgot the producer", &phase(1_000, 2_000));
-    // A spurious OUT_OF_ORDER_SEQUENCE_NUMBER on partition 0 (non-retriable: Java fails the
-    // batch, and those in flight behind it, and bumps the epoch) and UNKNOWN_PRODUCER_ID on
+    // A spurious OUT_OF_ORDER_SEQUENCE_NUMBER on partition 0 for the batch the broker expects
+    // next (a real gap: that batch fails and the epoch is bumped; the batches in flight behind
+    // it, refused as out of sequence, are retried after the bump) and UNKNOWN_PRODUCER_ID on
     // partition 1 (retried after a bump).
     server.cluster().push_produce_errors("seq", 0, &[ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER]);
     server.cluster().push_produce_errors("seq", 1, &[ErrorCode::UNKNOWN_PRODUCER_ID]);

@@ -1031,17 +1031,19 @@ impl Engine {
                 Some(m) => format!("{code:?}: {m}"),
                 None => format!("{code:?}"),
             };
+            // Not the next sequence the broker expects (Java's `isNextSequence`): a batch of
+            // this partition before it has not been acknowledged. That one is in flight (maybe
+            // to another leader, its answer still to come), waits for a retry, or failed for
+            // good (and asked for the epoch bump that will resequence this one).
             let part = &self.topics[b.topic].partitions[b.partition as usize];
-            let earlier_pending = match (b.batch.sequence, part.queue.front().and_then(|q| q.sequence)) {
-                (Some(mine), Some(front)) => mine.wrapping_sub(front) > 0,
-                _ => false,
-            };
+            let expected = part.acked_next.unwrap_or(0);
+            let earlier_unacked = b.batch.sequence.is_some_and(|s| sequence_after(s, expected));
             if matches!(code, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER | ErrorCode::UNKNOWN_PRODUCER_ID)
-                && earlier_pending
+                && earlier_unacked
             {
-                // An earlier batch of this partition failed and is being retried: this one is
-                // out of sequence only because of that (UNKNOWN_PRODUCER_ID when the earlier one
-                // was the partition's first). Retry it behind the earlier one.
+                // Out of sequence only because of the earlier batch (UNKNOWN_PRODUCER_ID when
+                // that one was the partition's first): retry it behind that one, as Java does,
+                // without an epoch bump of its own.
                 self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
             } else if matches!(code, ErrorCode::UNKNOWN_PRODUCER_ID | ErrorCode::INVALID_PRODUCER_EPOCH)
                 && self.cfg.enable_idempotence
