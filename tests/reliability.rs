@@ -446,8 +446,9 @@ fn sequence_errors_recover_by_epoch_bump_without_loss() {
     // bump, resequence, retry; nothing fails.
     server.cluster().forget_producers();
     all_ok("after the broker forgot the producer", &phase(1_000, 2_000));
-    // A spurious OUT_OF_ORDER_SEQUENCE_NUMBER on partition 0 (non-retriable: Java fails the
-    // batch, and those in flight behind it, and bumps the epoch) and UNKNOWN_PRODUCER_ID on
+    // A spurious OUT_OF_ORDER_SEQUENCE_NUMBER on partition 0 for the batch the broker expects
+    // next (a real gap: that batch fails and the epoch is bumped; the batches in flight behind
+    // it, refused as out of sequence, are retried after the bump) and UNKNOWN_PRODUCER_ID on
     // partition 1 (retried after a bump).
     server.cluster().push_produce_errors("seq", 0, &[ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER]);
     server.cluster().push_produce_errors("seq", 1, &[ErrorCode::UNKNOWN_PRODUCER_ID]);
@@ -470,6 +471,54 @@ fn sequence_errors_recover_by_epoch_bump_without_loss() {
     eprintln!(
         "RESULT sequence errors: 4000 records, {failed} failed with the injected OUT_OF_ORDER_SEQUENCE_NUMBER, \
          lost 0 acknowledged, duplicated 0"
+    );
+}
+
+#[test]
+fn fresh_partitions_on_a_broker_that_takes_any_first_sequence_lose_nothing() {
+    // Apache Kafka 2.5 to 4.4 accept any first sequence from a producer a partition has no state
+    // for, and a just created partition answers NOT_LEADER_OR_FOLLOWER until it is up. A batch
+    // pipelined behind the partition's first one could then be written before it, after which
+    // the first one is OUT_OF_ORDER_SEQUENCE_NUMBER for good: seen against Kafka 4.4.0 right
+    // after topic creation (KAFKA-15591).
+    let _serial = serial();
+    let _seed = Seed::new(6);
+    let server = MockServer::with_topics(2, &[]).unwrap();
+    server.cluster().set_accept_any_first_sequence(true);
+    let producer = Producer::new(config(&server)).unwrap();
+    let n = 5_000;
+    for round in 0..4 {
+        let topic = format!("fresh-{round}");
+        {
+            let mut c = server.cluster();
+            c.create_topic(&topic, 6);
+            for p in 0..6 {
+                let first = if (p + round) % 2 == 0 {
+                    ErrorCode::NOT_LEADER_OR_FOLLOWER
+                } else {
+                    ErrorCode::LEADER_NOT_AVAILABLE
+                };
+                c.push_produce_errors(&topic, p, &[first, ErrorCode::NOT_LEADER_OR_FOLLOWER]);
+            }
+        }
+        let o = Outcomes::default();
+        for id in 0..n {
+            producer.send_with_callback(record(&topic, id), o.callback(id)).unwrap();
+        }
+        producer.flush().unwrap();
+        assert_all_delivered(&server, &topic, &o, n);
+        let first_seqs: Vec<i32> = {
+            let c = server.cluster();
+            (0..6).filter_map(|p| c.log(&topic, p).first().map(|b| b.batch.base_sequence)).collect()
+        };
+        assert!(
+            first_seqs.iter().all(|s| *s == 0),
+            "{topic}: a partition's log starts past 0: {first_seqs:?}"
+        );
+    }
+    eprintln!(
+        "RESULT fresh partitions: 4 topics x {n} records, lost 0, duplicated 0, retries {}",
+        producer.metrics().retries
     );
 }
 

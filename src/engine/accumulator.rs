@@ -188,11 +188,27 @@ pub(crate) struct PartitionState {
     pub in_flight: u32,
     /// Next sequence number to assign (idempotence).
     pub next_sequence: i32,
+    /// The sequence the broker expects next, as far as its acks tell (idempotence): the end of
+    /// the furthest batch it acknowledged under the current producer id and epoch. `None` until
+    /// it acknowledged one: it may then have no state for the producer on this partition.
+    pub acked_next: Option<i32>,
 }
 
 impl PartitionState {
     pub fn new(leader: i32) -> Self {
-        PartitionState { leader, queue: VecDeque::new(), in_flight: 0, next_sequence: 0 }
+        PartitionState { leader, queue: VecDeque::new(), in_flight: 0, next_sequence: 0, acked_next: None }
+    }
+
+    /// Whether `head` must wait for this partition's batches in flight before it is sent: a
+    /// retry (it has its sequence) goes only after everything before it, and with idempotence,
+    /// until the broker acknowledged a batch of the partition under the current producer id and
+    /// epoch, batches go one at a time. Kafka 2.5 to 4.4 accept any first sequence from a
+    /// producer a partition has no state for: a batch sent behind the first one would be written
+    /// if the first met a retriable error (a partition not yet up after topic creation answers
+    /// NOT_LEADER_OR_FOLLOWER), and the first could then never be written in order
+    /// (OUT_OF_ORDER_SEQUENCE_NUMBER for good; KAFKA-15591, fixed in the broker in 4.5).
+    pub fn must_wait(&self, head: &Batch, idempotent: bool) -> bool {
+        self.in_flight > 0 && (head.sequence.is_some() || (idempotent && self.acked_next.is_none()))
     }
 }
 

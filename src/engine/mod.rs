@@ -214,7 +214,6 @@ fn resolve(host_port: &str) -> Option<SocketAddr> {
     host_port.to_socket_addrs().ok()?.next()
 }
 
-/// Kafka's sequence arithmetic: sequences wrap from `i32::MAX` to 0.
 /// The producer epoch a sent batch carries in its header (-1 when it has none yet).
 fn sent_epoch(b: &Batch) -> i16 {
     let at = crate::protocol::record_batch::PRODUCER_EPOCH_OFFSET;
@@ -224,6 +223,14 @@ fn sent_epoch(b: &Batch) -> i16 {
     }
 }
 
+/// Whether sequence `a` comes after `b`, in Kafka's sequence space (0 to `i32::MAX`, wrapping):
+/// true when `a` is less than half that space ahead of `b`.
+fn sequence_after(a: i32, b: i32) -> bool {
+    let d = (i64::from(a) - i64::from(b)).rem_euclid(1 << 31);
+    d > 0 && d < 1 << 30
+}
+
+/// Kafka's sequence arithmetic: sequences wrap from `i32::MAX` to 0.
 fn next_sequence(seq: i32, inc: i32) -> i32 {
     if seq > i32::MAX - inc {
         inc - (i32::MAX - seq) - 1
@@ -984,6 +991,7 @@ impl Engine {
                 for (ti, t) in self.topics.iter_mut().enumerate() {
                     for (pi, p) in t.partitions.iter_mut().enumerate() {
                         p.next_sequence = 0;
+                        p.acked_next = None;
                         let mut i = 0;
                         while i < p.queue.len() {
                             if p.queue[i].unresolved {
@@ -1040,6 +1048,13 @@ impl Engine {
             };
             let code = pr.error_code;
             if code.is_ok() || code == ErrorCode::DUPLICATE_SEQUENCE_NUMBER {
+                if let Some(seq) = b.batch.sequence {
+                    let part = &mut self.topics[b.topic].partitions[b.partition as usize];
+                    let end = next_sequence(seq, b.batch.record_count());
+                    if part.acked_next.is_none_or(|n| sequence_after(end, n)) {
+                        part.acked_next = Some(end);
+                    }
+                }
                 self.complete_batch(
                     b.topic,
                     b.partition,
@@ -1053,17 +1068,19 @@ impl Engine {
                 Some(m) => format!("{code:?}: {m}"),
                 None => format!("{code:?}"),
             };
+            // Not the next sequence the broker expects (Java's `isNextSequence`): a batch of
+            // this partition before it has not been acknowledged. That one is in flight (maybe
+            // to another leader, its answer still to come), waits for a retry, or failed for
+            // good (and asked for the epoch bump that will resequence this one).
             let part = &self.topics[b.topic].partitions[b.partition as usize];
-            let earlier_pending = match (b.batch.sequence, part.queue.front().and_then(|q| q.sequence)) {
-                (Some(mine), Some(front)) => mine.wrapping_sub(front) > 0,
-                _ => false,
-            };
+            let expected = part.acked_next.unwrap_or(0);
+            let earlier_unacked = b.batch.sequence.is_some_and(|s| sequence_after(s, expected));
             if matches!(code, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER | ErrorCode::UNKNOWN_PRODUCER_ID)
-                && earlier_pending
+                && earlier_unacked
             {
-                // An earlier batch of this partition failed and is being retried: this one is
-                // out of sequence only because of that (UNKNOWN_PRODUCER_ID when the earlier one
-                // was the partition's first). Retry it behind the earlier one.
+                // Out of sequence only because of the earlier batch (UNKNOWN_PRODUCER_ID when
+                // that one was the partition's first): retry it behind that one, as Java does,
+                // without an epoch bump of its own.
                 self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
             } else if matches!(code, ErrorCode::UNKNOWN_PRODUCER_ID | ErrorCode::INVALID_PRODUCER_EPOCH)
                 && self.cfg.enable_idempotence
@@ -1352,8 +1369,8 @@ impl Engine {
                         continue;
                     }
                 }
-                if head.sequence.is_some() && part.in_flight > 0 {
-                    continue; // a retry waits for everything before it
+                if part.must_wait(head, self.cfg.enable_idempotence) {
+                    continue;
                 }
                 let linger_at = head.created + linger;
                 let ready =
@@ -1397,6 +1414,7 @@ impl Engine {
     fn drain_node(&mut self, node: i32, force: bool, now: Instant) {
         let Some(versions) = self.versions(node) else { return };
         let linger = self.cfg.linger;
+        let idempotent = self.cfg.enable_idempotence;
         loop {
             let Some(conn) = self.conns.get(&node) else { return };
             if conn.produce_in_flight >= self.cfg.max_in_flight {
@@ -1414,9 +1432,7 @@ impl Engine {
                         continue;
                     }
                     let Some(head) = part.queue.front() else { continue };
-                    if head.retry_at.is_some_and(|t| t > now)
-                        || (head.sequence.is_some() && part.in_flight > 0)
-                    {
+                    if head.retry_at.is_some_and(|t| t > now) || part.must_wait(head, idempotent) {
                         continue;
                     }
                     let ready = force
@@ -1697,5 +1713,13 @@ mod tests {
         assert_eq!(next_sequence(i32::MAX - 1, 1), i32::MAX);
         assert_eq!(next_sequence(i32::MAX, 1), 0);
         assert_eq!(next_sequence(i32::MAX - 2, 5), 2);
+    }
+
+    #[test]
+    fn sequence_order_follows_the_wrap() {
+        assert!(sequence_after(5, 0) && !sequence_after(0, 5) && !sequence_after(7, 7));
+        assert!(sequence_after(0, i32::MAX), "0 follows i32::MAX");
+        assert!(sequence_after(next_sequence(i32::MAX - 2, 5), i32::MAX - 2));
+        assert!(!sequence_after(i32::MAX, 0));
     }
 }

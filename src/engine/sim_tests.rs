@@ -457,15 +457,16 @@ fn message_too_large_on_a_single_record_fails_it_at_once() {
 }
 
 #[test]
-fn unknown_producer_id_behind_a_failed_first_batch_is_retried_without_epoch_bump() {
-    // The partition's first batch (sequence 0) meets a retriable error; the broker has no state
-    // for the producer there yet, so the batches in flight behind it get UNKNOWN_PRODUCER_ID (as
-    // Kafka answers a non-zero first sequence). They are out of sequence only because of the
-    // earlier batch: retry them behind it. An epoch bump here resequences batches whose fate
-    // may be unknown (written, ack lost) elsewhere, which duplicated records under chaos.
+fn sequence_errors_behind_a_batch_being_retried_are_retried_without_epoch_bump() {
+    // A batch meets a retriable error; the broker answers the batches in flight behind it
+    // OUT_OF_ORDER_SEQUENCE_NUMBER, since it has not got that one. They are out of sequence only
+    // because of the earlier batch: retry them behind it. An epoch bump here resequences batches
+    // whose fate may be unknown (written, ack lost) elsewhere, which duplicated records under
+    // chaos. (The partition has a batch acknowledged first: before that, its batches go one at a
+    // time, see `first_batch_of_a_fresh_partition_is_not_overtaken_by_the_batches_behind_it`.)
     let mut sim = Sim::new(Sim::cfg().batch_size(2_000), 1);
     sim.cluster.create_topic("t", 2);
-    sim.send_to("t", Some(1), None, b"warm-up");
+    sim.send_to("t", Some(0), None, b"warm-up");
     sim.run_to_completion(Duration::from_secs(5));
     sim.cluster.push_produce_errors("t", 0, &[ErrorCode::REQUEST_TIMED_OUT]);
     sim.held = Some(Vec::new());
@@ -479,10 +480,12 @@ fn unknown_producer_id_behind_a_failed_first_batch_is_retried_without_epoch_bump
     sim.run_to_completion(Duration::from_secs(10));
     let out = sim.outcomes();
     assert!(out.iter().all(|(_, r)| r.is_ok()), "{:?}", out.iter().find(|r| r.1.is_err()));
-    let want: Vec<Vec<u8>> = (0..100).map(|i| format!("{i:0100}").into_bytes()).collect();
+    let mut want = vec![b"warm-up".to_vec()];
+    want.extend((0..100).map(|i| format!("{i:0100}").into_bytes()));
     assert_eq!(values(&sim.cluster.records("t", 0)), want, "no loss, no duplicate, order kept");
     let epochs: Vec<i16> = sim.cluster.log("t", 0).iter().map(|b| b.batch.producer_epoch).collect();
     assert!(epochs.iter().all(|e| *e == 0), "no epoch bump: {epochs:?}");
+    assert!(sim.metrics.retries.load(Ordering::Relaxed) >= 3, "the batches behind were retried");
 }
 
 #[test]
@@ -605,4 +608,93 @@ fn sends_are_blocked_only_while_every_broker_is_at_max_in_flight() {
     sim.run_to_completion(Duration::from_secs(5));
     assert!(!sim.engine.sends_blocked());
     assert_eq!(sim.outcomes().len(), 41);
+}
+
+#[test]
+fn first_batch_of_a_fresh_partition_is_not_overtaken_by_the_batches_behind_it() {
+    // Kafka 2.5 to 4.4 accept any first sequence from a producer a partition has no state for.
+    // Right after topic creation the partition's first batch (sequence 0) meets
+    // NOT_LEADER_OR_FOLLOWER, a batch behind it in another request gets there once the
+    // partition is up and is written at its sequence, and the first batch can then never be
+    // written in order: OUT_OF_ORDER_SEQUENCE_NUMBER for good (seen against Kafka 4.4.0,
+    // KAFKA-15591). Until the broker has acknowledged a batch of the partition, batches go one
+    // at a time.
+    let mut sim = Sim::new(Sim::cfg().batch_size(2_000), 1);
+    sim.cluster.set_accept_any_first_sequence(true);
+    sim.cluster.create_topic("t", 1);
+    sim.cluster.push_produce_errors("t", 0, &[ErrorCode::NOT_LEADER_OR_FOLLOWER]);
+    for i in 0..100 {
+        sim.send_to("t", Some(0), None, format!("{i:0100}").as_bytes());
+    }
+    sim.run_to_completion(Duration::from_secs(10));
+    let out = sim.outcomes();
+    assert!(out.iter().all(|(_, r)| r.is_ok()), "{:?}", out.iter().find(|r| r.1.is_err()));
+    let want: Vec<Vec<u8>> = (0..100).map(|i| format!("{i:0100}").into_bytes()).collect();
+    assert_eq!(values(&sim.cluster.records("t", 0)), want, "no loss, no duplicate, order kept");
+    assert!(sim.cluster.log("t", 0).len() >= 5, "several batches");
+    let seqs: Vec<i32> = sim.cluster.log("t", 0).iter().map(|b| b.batch.base_sequence).collect();
+    assert_eq!(seqs[0], 0, "written from sequence 0: {seqs:?}");
+}
+
+#[test]
+fn out_of_sequence_answer_that_overtakes_the_earlier_batchs_answer_is_retried() {
+    // The leader moves while a batch is in flight to the old one. The next batch goes to the new
+    // leader, which has not seen the earlier one and answers OUT_OF_ORDER_SEQUENCE_NUMBER before
+    // the old leader's NOT_LEADER_OR_FOLLOWER for the earlier batch comes back. The later batch
+    // is out of sequence only because of the earlier one: retry it behind it (as Java does for
+    // a batch that is not the next one the broker expects), do not fail it.
+    let mut sim = Sim::new(Sim::cfg(), 2);
+    sim.cluster.create_topic("t", 1);
+    sim.send("t", None, b"warm-up");
+    sim.run_to_completion(Duration::from_secs(5));
+    sim.cluster.push_produce_errors("t", 0, &[ErrorCode::NOT_LEADER_OR_FOLLOWER]);
+    sim.held = Some(Vec::new());
+    let a = sim.send("t", None, b"a");
+    sim.run_until(Duration::from_millis(100), |s| s.held.as_ref().is_some_and(|h| !h.is_empty()));
+    assert_eq!(sim.held.as_ref().unwrap().len(), 1, "a in flight");
+    // The move, and the engine learning of it (a Metadata request would queue behind the held
+    // Produce on the old leader's connection).
+    sim.cluster.set_leader("t", 0, 1);
+    sim.engine.topics[0].partitions[0].leader = 1;
+    let b = sim.send("t", None, b"b");
+    sim.run_until(Duration::from_millis(100), |s| s.held.as_ref().is_some_and(|h| h.len() >= 2));
+    let mut held = sim.held.take().unwrap();
+    assert_eq!(held.len(), 2, "b in flight to the new leader while a is");
+    held.reverse(); // b's answer first
+    sim.inbound.extend(held);
+    sim.run_to_completion(Duration::from_secs(10));
+    let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
+    assert!(out[&a].is_ok(), "{:?}", out[&a]);
+    assert!(out[&b].is_ok(), "{:?}", out[&b]);
+    assert_eq!(values(&sim.cluster.records("t", 0)), vec![b"warm-up".to_vec(), b"a".to_vec(), b"b".to_vec()]);
+}
+
+#[test]
+fn batches_in_flight_behind_one_that_failed_for_good_are_retried_after_the_epoch_bump() {
+    // The first of several batches in flight is refused for good (INVALID_RECORD); the broker
+    // answers the ones behind it OUT_OF_ORDER_SEQUENCE_NUMBER, since it never got the first.
+    // Java retries them (they are not the next sequence the broker expects) and rewrites their
+    // sequences with the epoch bump the failure asked for; they must not fail with it.
+    let mut sim = Sim::new(Sim::cfg().batch_size(2_000), 1);
+    sim.cluster.create_topic("t", 1);
+    sim.send("t", None, b"warm-up");
+    sim.run_to_completion(Duration::from_secs(5));
+    sim.cluster.push_produce_errors("t", 0, &[ErrorCode::INVALID_RECORD]);
+    for i in 0..100 {
+        sim.send("t", None, format!("{i:0100}").as_bytes());
+    }
+    sim.run_to_completion(Duration::from_secs(10));
+    let out = sim.outcomes();
+    let failed: Vec<u64> = out.iter().filter(|(_, r)| r.is_err()).map(|(id, _)| *id).collect();
+    for (_, r) in &out {
+        if let Err(e) = r {
+            assert!(matches!(e, ProduceError::Broker { code: ErrorCode::INVALID_RECORD, .. }), "{e}");
+        }
+    }
+    assert!(!failed.is_empty() && failed.len() < 30, "only the first batch fails: {failed:?}");
+    let first_kept = *failed.last().unwrap() + 1;
+    assert_eq!(failed, (1..first_kept).collect::<Vec<_>>(), "the first batch's records");
+    let mut want = vec![b"warm-up".to_vec()];
+    want.extend((first_kept - 1..100).map(|i| format!("{i:0100}").into_bytes()));
+    assert_eq!(values(&sim.cluster.records("t", 0)), want, "the rest written once, in order");
 }

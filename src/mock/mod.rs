@@ -91,6 +91,9 @@ pub struct MockCluster {
     max_batch_bytes: Option<usize>,
     /// Whether accepted records are kept (their count and offsets always are).
     drop_records: bool,
+    /// Whether a partition accepts a non-zero first sequence from a producer it has no state for
+    /// (see [`set_accept_any_first_sequence`](Self::set_accept_any_first_sequence)).
+    any_first_sequence: bool,
 }
 
 impl MockCluster {
@@ -114,6 +117,7 @@ impl MockCluster {
             hostile_rng: SplitMix64::new(0x5eed),
             max_batch_bytes: None,
             drop_records: false,
+            any_first_sequence: false,
             sasl: None,
         }
     }
@@ -155,6 +159,16 @@ impl MockCluster {
         if let Some(p) = self.partition_mut(topic, partition) {
             p.injected.extend(codes.iter().copied());
         }
+    }
+
+    /// How a partition answers a batch whose first sequence is not 0 from a producer it has no
+    /// state for. By default with UNKNOWN_PRODUCER_ID; with `true` it appends it, as Apache Kafka
+    /// 2.5 to 4.4 do (KIP-360: "accept writes with any sequence number"). On such a broker a
+    /// producer's later batch can be written before an earlier one that met a retriable error,
+    /// after which the earlier one is OUT_OF_ORDER_SEQUENCE_NUMBER for good (KAFKA-15591; from
+    /// Kafka 4.5 a never-written partition takes only sequence 0).
+    pub fn set_accept_any_first_sequence(&mut self, on: bool) {
+        self.any_first_sequence = on;
     }
 
     /// Makes the broker forget every producer's state (as after log truncation), so the next
@@ -519,6 +533,7 @@ impl MockCluster {
     fn append(&mut self, node: i32, topic: &str, partition: i32, records: &[u8]) -> (ErrorCode, i64) {
         let max_batch_bytes = self.max_batch_bytes;
         let drop_records = self.drop_records;
+        let any_first_sequence = self.any_first_sequence;
         let Some(p) = self.partition_mut(topic, partition) else {
             return (ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, -1);
         };
@@ -553,7 +568,7 @@ impl MockCluster {
             let first = batch.base_sequence;
             let last = first.wrapping_add(count - 1);
             match p.producers.get_mut(&batch.producer_id) {
-                None if first != 0 => return (ErrorCode::UNKNOWN_PRODUCER_ID, -1),
+                None if first != 0 && !any_first_sequence => return (ErrorCode::UNKNOWN_PRODUCER_ID, -1),
                 None => {}
                 Some(s) if batch.producer_epoch < s.epoch => return (ErrorCode::INVALID_PRODUCER_EPOCH, -1),
                 Some(s) if batch.producer_epoch > s.epoch => {
