@@ -5,6 +5,7 @@
 //! sender thread, waking that thread only if it is parked. Everything after that — partitioning,
 //! batching, metadata, the network, retries — happens on the sender thread; so do callbacks.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
@@ -14,8 +15,10 @@ use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 
 use crate::config::{ConfigError, ProducerConfig};
 use crate::delivery::{Completion, DeliveryFuture, DeliveryResult};
+use crate::engine::accumulator::SpentRecord;
 use crate::engine::accumulator::RECORD_BOOKKEEPING;
 use crate::engine::partitioner::Partitioner;
+use crate::engine::SpentBundle;
 use crate::error::{validate_topic, SendError};
 use crate::io::Waker;
 use crate::memory::BufferMemory;
@@ -61,10 +64,15 @@ const QUEUE_CAPACITY: usize = 8192;
 /// a full batch without waiting for `linger.ms`, and a backlog like this is (at least) one.
 const WAKE_BACKLOG: usize = 256;
 
+thread_local! {
+    /// Spent records this thread drops, one per `send` (see `enqueue`).
+    static SPENT: RefCell<Vec<SpentRecord>> = const { RefCell::new(Vec::new()) };
+}
+
 struct Inner {
     tx: Sender<Msg>,
     /// Key and value buffers the sender has copied into batches, freed here (see `enqueue`).
-    spent: Receiver<Vec<Vec<u8>>>,
+    spent: Receiver<SpentBundle>,
     waker: Arc<Waker>,
     closed: AtomicBool,
     memory: Arc<BufferMemory>,
@@ -333,11 +341,18 @@ impl<K: 'static, V: 'static> Producer<K, V> {
                 inner.waker.wake_lazy();
             }
         }
-        // Free a bundle of buffers the sender is done with on this thread, where the
-        // allocator's thread cache gets them back for the caller's next allocations.
-        if let Ok(bundle) = inner.spent.try_recv() {
-            drop(bundle);
-        }
+        // Drop one record the sender is done with, on this thread (see SpentRecord): the
+        // allocator's thread cache takes its buffers back and hands them out again for the
+        // caller's next value. One per send, so the cache neither runs dry nor overflows.
+        SPENT.with(|stash| {
+            let mut stash = stash.borrow_mut();
+            if stash.is_empty() {
+                if let Ok(bundle) = inner.spent.try_recv() {
+                    stash.extend(bundle);
+                }
+            }
+            drop(stash.pop());
+        });
         Ok(())
     }
 

@@ -24,7 +24,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use crate::config::{ProducerConfig, SenderCpu};
 use crate::delivery::Completion;
 use crate::engine::partitioner::Partitioner;
-use crate::engine::{Engine, FlushWaiter, Pending, Transmit};
+use crate::engine::{Engine, FlushWaiter, Pending, SpentBundle, Transmit};
 use crate::error::ProduceError;
 use crate::io::{affinity, ConnId, Driver, Event, Waker};
 use crate::memory::BufferMemory;
@@ -83,10 +83,8 @@ pub(crate) enum Msg {
 
 /// Messages taken from the queue per loop turn: bounds the time between network polls.
 pub(crate) const MAX_DRAIN: usize = 4096;
-/// Spent key and value buffers handed back to the application threads at a time.
-pub(crate) const SPENT_BUNDLE: usize = 128;
 /// Bundles of spent buffers that may wait for an application thread.
-pub(crate) const SPENT_BUNDLES: usize = 8;
+pub(crate) const SPENT_BUNDLES: usize = 512;
 /// Ring size.
 const RING_ENTRIES: u32 = 1024;
 /// The largest response frame accepted from a broker; anything larger drops the connection
@@ -100,7 +98,7 @@ pub(crate) fn spawn(
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
     rx: Receiver<Msg>,
-    spent: crossbeam_channel::Sender<Vec<Vec<u8>>>,
+    spent: crossbeam_channel::Sender<SpentBundle>,
 ) -> io::Result<(JoinHandle<()>, Arc<Waker>)> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let cpu = cfg.sender_cpu;
@@ -350,7 +348,7 @@ fn run(
     mut engine: Engine,
     mut driver: Driver,
     rx: Receiver<Msg>,
-    spent: crossbeam_channel::Sender<Vec<Vec<u8>>>,
+    spent: crossbeam_channel::Sender<SpentBundle>,
     tls: Option<Arc<rustls::ClientConfig>>,
 ) {
     let mut events: Vec<Event> = Vec::with_capacity(256);
@@ -381,8 +379,13 @@ fn run(
         }
         // Keys and values copied into batches go back to the application threads to be freed
         // there (see Spare::spend); when they do not keep up, they are freed here.
-        if let Some(bundle) = engine.take_spent(SPENT_BUNDLE) {
-            let _ = spent.try_send(bundle);
+        while !spent.is_full() {
+            match engine.take_spent() {
+                Some(bundle) => {
+                    let _ = spent.try_send(bundle);
+                }
+                None => break,
+            }
         }
         engine.poll(now);
         transmit(&mut engine, &mut driver, &mut links, now);

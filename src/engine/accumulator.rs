@@ -293,25 +293,33 @@ pub(crate) fn update_compression_ratio(estimate: &mut f32, observed: f32) {
 pub(crate) struct Spare {
     pub batches: Vec<Vec<u8>>,
     pub records: Vec<Vec<RecordInfo>>,
-    /// Keys and values whose bytes are in a batch, to be freed by an application thread
-    /// ([`Engine::take_spent`](crate::engine::Engine::take_spent)).
-    pub spent: Vec<Vec<u8>>,
+    /// What is left of records whose bytes are in a batch, to be dropped by an application
+    /// thread ([`Engine::take_spent`](crate::engine::Engine::take_spent)).
+    pub spent: Vec<SpentRecord>,
 }
 
-/// At most this many spent buffers wait to be taken; beyond it the sender frees them itself.
+/// What is left of a record once its bytes are in a batch: its key and value buffers and its
+/// topic name. Handed back to be dropped on an application thread: glibc makes a buffer freed
+/// by another thread than the one that allocated it expensive on both sides (the allocating
+/// thread's next `malloc` misses its thread cache), and the topic's reference count, which
+/// every `send` increments, stays on the application's core instead of moving to the sender's
+/// and back with every record.
+#[derive(Debug, Default)]
+#[allow(dead_code, reason = "held only to be dropped on an application thread")]
+pub(crate) struct SpentRecord {
+    pub topic: Option<Arc<str>>,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// At most this many spent records wait to be taken; beyond it the sender drops them itself.
 const MAX_SPENT: usize = 4096;
 
 impl Spare {
-    /// Keeps a key or value buffer, now copied into a batch, for an application thread to free.
-    /// glibc makes a buffer freed by another thread than the one that allocated it expensive on
-    /// both sides (the allocating thread's next `malloc` misses its thread cache), and the
-    /// application allocates a value per record.
     #[inline]
-    fn spend(&mut self, buf: Option<Vec<u8>>) {
-        if let Some(b) = buf {
-            if b.capacity() > 0 && self.spent.len() < MAX_SPENT {
-                self.spent.push(b);
-            }
+    fn spend(&mut self, spent: SpentRecord) {
+        if self.spent.len() < MAX_SPENT {
+            self.spent.push(spent);
         }
     }
 }
@@ -381,8 +389,7 @@ pub(crate) fn append(
         value_size: p.value.as_ref().map_or(-1, |v| v.len() as i32),
         generation,
     });
-    spare.spend(p.key);
-    spare.spend(p.value);
+    spare.spend(SpentRecord { topic: Some(p.topic), key: p.key, value: p.value });
     if batch.size() >= batch_size {
         if let Some(observed) = batch.close() {
             update_compression_ratio(ratio, observed);

@@ -63,6 +63,12 @@ pub(crate) struct Pending {
     pub generation: u32,
 }
 
+/// Spent records (`accumulator::SpentRecord`) handed back at a time. Sent by value: a bundle
+/// allocates nothing.
+pub(crate) const SPENT_BUNDLE: usize = 8;
+/// A bundle of spent buffers (see `Spare::spend`).
+pub(crate) type SpentBundle = [accumulator::SpentRecord; SPENT_BUNDLE];
+
 /// What the engine asks of the network.
 #[derive(Debug)]
 pub enum Transmit {
@@ -443,13 +449,15 @@ impl Engine {
         }
     }
 
-    /// Hands over the key and value buffers the engine is done with, once at least `min` have
-    /// gathered (see `Spare::spend`).
-    pub(crate) fn take_spent(&mut self, min: usize) -> Option<Vec<Vec<u8>>> {
-        if self.spare.spent.len() < min.max(1) {
+    /// Hands over a bundle of the key and value buffers the engine is done with, once a
+    /// bundle's worth has gathered (see `Spare::spend`).
+    pub(crate) fn take_spent(&mut self) -> Option<SpentBundle> {
+        let n = self.spare.spent.len();
+        if n < SPENT_BUNDLE {
             return None;
         }
-        Some(std::mem::replace(&mut self.spare.spent, Vec::with_capacity(min)))
+        let mut drain = self.spare.spent.drain(n - SPENT_BUNDLE..);
+        Some(std::array::from_fn(|_| drain.next().unwrap_or_default()))
     }
 
     /// Accepts one record. `now` and `wall_ms` (milliseconds since the epoch) are the loop
