@@ -313,7 +313,7 @@ pub(crate) struct SpentRecord {
 }
 
 /// At most this many spent records wait to be taken; beyond it the sender drops them itself.
-const MAX_SPENT: usize = 4096;
+const MAX_SPENT: usize = 512;
 
 impl Spare {
     #[inline]

@@ -43,6 +43,9 @@ for ((i = 1; i <= runs; i++)); do
     for client in ringkafka librdkafka; do
         topic="cmp-$client-$i-$$"
         "$TANSU_BIN" topic create --broker "tcp://${RINGKAFKA_ADMIN:-$RINGKAFKA_BOOTSTRAP}" --partitions "$partitions" "$topic" >/dev/null
+        # Apache Kafka confirms a topic before its partitions have a leader; a run that started
+        # at once would measure the first retries (RINGKAFKA_TOPIC_SETTLE=1 with kafka-broker.sh).
+        sleep "${RINGKAFKA_TOPIC_SETTLE:-0}"
         line=$("$perf" --client "$client" --bootstrap-server "$RINGKAFKA_BOOTSTRAP" --topic "$topic" --json "$@" 2>/dev/null | tail -1)
         echo "$client $line" | tee -a "$out" >&2
     done
