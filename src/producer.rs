@@ -344,15 +344,17 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         // Drop one record the sender is done with, on this thread (see SpentRecord): the
         // allocator's thread cache takes its buffers back and hands them out again for the
         // caller's next value. One per send, so the cache neither runs dry nor overflows.
-        SPENT.with(|stash| {
+        // (`try_with`: a send from another thread-local's destructor skips this.)
+        let spent = SPENT.try_with(|stash| {
             let mut stash = stash.borrow_mut();
             if stash.is_empty() {
                 if let Ok(bundle) = inner.spent.try_recv() {
                     stash.extend(bundle);
                 }
             }
-            drop(stash.pop());
+            stash.pop()
         });
+        drop(spent);
         Ok(())
     }
 

@@ -418,6 +418,42 @@ mod tests {
     }
 
     #[test]
+    fn appended_records_leave_their_buffers_and_topic_to_be_dropped_elsewhere() {
+        let topic: Arc<str> = "t".into();
+        let mut part = PartitionState::new(0);
+        let mut spare = Spare::default();
+        let mut ratio = 1.0;
+        for i in 0..(MAX_SPENT + 10) {
+            let p = Pending {
+                topic: topic.clone(),
+                partition: None,
+                key: (i % 2 == 0).then(|| vec![b'k'; i % 7]),
+                value: Some(i.to_be_bytes().to_vec()),
+                timestamp: Some(0),
+                headers: Vec::new(),
+                reserved: 40,
+                enqueued: Instant::now(),
+                completion: Completion::forget(),
+                generation: 0,
+            };
+            append(&mut part, p, ProducerFields::NONE, 16_384, 40, 0, &mut spare, Codec::None, &mut ratio);
+        }
+        // The first MAX_SPENT records wait to be dropped by an application thread; beyond that
+        // the sender drops them itself.
+        assert_eq!(spare.spent.len(), MAX_SPENT);
+        for (i, s) in spare.spent.iter().enumerate() {
+            assert_eq!(s.value.as_deref(), Some(&i.to_be_bytes()[..]));
+            assert_eq!(s.key.as_ref().map(Vec::len), (i % 2 == 0).then_some(i % 7));
+            assert!(s.topic.as_ref().is_some_and(|t| Arc::ptr_eq(t, &topic)));
+        }
+        // The batches hold their bytes, not the buffers.
+        let records: usize = part.queue.iter().map(|b| b.records.len()).sum();
+        assert_eq!(records, MAX_SPENT + 10);
+        drop(spare);
+        assert_eq!(Arc::strong_count(&topic), 1, "every record's topic reference was given up");
+    }
+
+    #[test]
     fn ratio_estimate_worsens_at_once_and_improves_slowly_as_in_java() {
         let mut e = 1.0f32;
         update_compression_ratio(&mut e, 0.2);
