@@ -63,6 +63,12 @@ pub(crate) struct Batch {
     /// written. It keeps its producer id, epoch and sequence across an epoch bump, as in Java,
     /// so that a retry is deduplicated instead of written twice.
     pub unresolved: bool,
+    /// An earlier attempt may have been written: its ack was lost, or it was answered with an
+    /// error that does not rule out a write (NOT_LEADER_OR_FOLLOWER and REQUEST_TIMED_OUT can
+    /// come after the leader appended it). OUT_OF_ORDER_SEQUENCE_NUMBER for such a batch does
+    /// not prove its records are not in the log (the broker remembers only its last 5 batches
+    /// per producer), so it is failed instead of retried under a bumped epoch.
+    pub may_be_written: bool,
 }
 
 impl Batch {
@@ -138,6 +144,7 @@ impl Batch {
             sequence,
             last_error,
             unresolved,
+            may_be_written,
             ..
         } = self;
         let second_infos = first_infos.split_off(mid);
@@ -162,6 +169,7 @@ impl Batch {
                 retry_at: None,
                 last_error: last_error.clone(),
                 unresolved,
+                may_be_written,
             }
         };
         let first = make(&decoded.records[..mid], first_infos, first_reserved, sequence);
@@ -373,6 +381,7 @@ pub(crate) fn append(
             retry_at: None,
             last_error: None,
             unresolved: false,
+            may_be_written: false,
         });
     }
     let timestamp = p.timestamp.unwrap_or_default();

@@ -620,6 +620,17 @@ impl Engine {
         }
         batch.attempts += 1;
         batch.last_error = Some(msg);
+        // Only the broker's sequence checks and its size check refuse a batch before appending
+        // it; anything else (a lost or malformed answer included) leaves its fate open.
+        if !matches!(
+            err,
+            ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+                | ErrorCode::UNKNOWN_PRODUCER_ID
+                | ErrorCode::INVALID_PRODUCER_EPOCH
+                | ErrorCode::MESSAGE_TOO_LARGE
+        ) {
+            batch.may_be_written = true;
+        }
         let exp = self.cfg.retry_backoff.saturating_mul(1u32 << (batch.attempts - 1).min(20));
         let capped = exp.min(self.cfg.retry_backoff_max);
         // Jitter of +-20%, as the Java client does.
@@ -1089,6 +1100,20 @@ impl Engine {
                 // Out of sequence only because of the earlier batch (UNKNOWN_PRODUCER_ID when
                 // that one was the partition's first): retry it behind that one, as Java does,
                 // without an epoch bump of its own.
+                self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
+            } else if code == ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+                && self.cfg.enable_idempotence
+                && b.batch.sequence == Some(expected)
+                && !b.batch.may_be_written
+            {
+                // The batch the broker should have taken next, refused: a real gap (the broker
+                // lost what it had acknowledged, e.g. after an unclean leader election). The
+                // refusal proves it was not written, so as Java's idempotent producer does, bump
+                // the epoch and retry it (within retries and delivery.timeout.ms) rather than
+                // fail it: the bump resequences it ahead of the partition's batches behind it.
+                // One an earlier attempt of which may have been written fails below instead: the
+                // gap may be the broker forgetting it, and a retry could write it twice.
+                self.epoch_bump_pending = true;
                 self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
             } else if matches!(code, ErrorCode::UNKNOWN_PRODUCER_ID | ErrorCode::INVALID_PRODUCER_EPOCH)
                 && self.cfg.enable_idempotence

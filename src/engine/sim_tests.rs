@@ -698,3 +698,83 @@ fn batches_in_flight_behind_one_that_failed_for_good_are_retried_after_the_epoch
     want.extend((first_kept - 1..100).map(|i| format!("{i:0100}").into_bytes()));
     assert_eq!(values(&sim.cluster.records("t", 0)), want, "the rest written once, in order");
 }
+
+#[test]
+fn out_of_sequence_for_the_next_expected_batch_bumps_the_epoch_and_retries_it() {
+    // The broker refuses the batch it should take next with OUT_OF_ORDER_SEQUENCE_NUMBER (a real
+    // gap, e.g. it lost acknowledged batches to an unclean leader election). The refusal proves
+    // the batch was not written: as Java's idempotent producer does, bump the epoch and retry it
+    // (it used to fail). The batches in flight behind it, refused too, go after it under the new
+    // epoch, each written once.
+    let mut sim = Sim::new(Sim::cfg().batch_size(2_000), 1);
+    sim.cluster.create_topic("t", 1);
+    sim.send("t", None, b"warm-up");
+    sim.run_to_completion(Duration::from_secs(5));
+    sim.cluster.push_produce_errors("t", 0, &[ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER]);
+    sim.held = Some(Vec::new());
+    for i in 0..100 {
+        sim.send("t", None, format!("{i:0100}").as_bytes());
+    }
+    sim.run_until(Duration::from_millis(100), |s| s.held.as_ref().is_some_and(|h| h.len() >= 3));
+    assert!(sim.held.as_ref().unwrap().len() >= 3, "several batches of the partition in flight");
+    let held = sim.held.take().unwrap();
+    sim.inbound.extend(held);
+    sim.run_to_completion(Duration::from_secs(10));
+    let out = sim.outcomes();
+    assert_eq!(out.len(), 101, "one outcome per record");
+    assert!(out.iter().all(|(_, r)| r.is_ok()), "{:?}", out.iter().find(|r| r.1.is_err()));
+    let mut ids: Vec<u64> = out.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 101, "no record completed twice");
+    let mut want = vec![b"warm-up".to_vec()];
+    want.extend((0..100).map(|i| format!("{i:0100}").into_bytes()));
+    assert_eq!(values(&sim.cluster.records("t", 0)), want, "no loss, no duplicate, order kept");
+    let log = sim.cluster.log("t", 0);
+    let stored: Vec<(i16, i32)> =
+        log.iter().map(|b| (b.batch.producer_epoch, b.batch.base_sequence)).collect();
+    assert_eq!(stored[0], (0, 0), "the warm-up under the first epoch: {stored:?}");
+    assert!(stored.len() >= 4, "{stored:?}");
+    assert_eq!(
+        stored[1],
+        (1, 0),
+        "the refused batch first under the bumped epoch, sequences reset: {stored:?}"
+    );
+    assert!(stored[1..].iter().all(|(e, _)| *e == 1), "the rest under the bumped epoch: {stored:?}");
+    assert!(sim.metrics.retries.load(Ordering::Relaxed) >= 3, "the refused batch and those behind it");
+}
+
+#[test]
+fn out_of_sequence_for_a_batch_that_may_have_been_written_fails_it() {
+    // The batch the broker expects next was written but its ack was lost; its resend is refused
+    // with OUT_OF_ORDER_SEQUENCE_NUMBER (here injected; on a broker, when it no longer
+    // remembers the batch). Retrying it under a bumped epoch could write it twice: it fails, as
+    // before, and the producer goes on.
+    let mut sim = Sim::new(Sim::cfg(), 1);
+    sim.cluster.create_topic("t", 1);
+    sim.send("t", None, b"warm-up");
+    sim.run_to_completion(Duration::from_secs(5));
+    sim.drop_responses = true;
+    let x = sim.send("t", None, b"x");
+    sim.run_until(Duration::from_millis(100), |s| s.cluster.records("t", 0).len() == 2);
+    assert_eq!(sim.cluster.records("t", 0).len(), 2, "x written, its ack lost");
+    sim.drop_responses = false;
+    sim.cluster.push_produce_errors("t", 0, &[ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER]);
+    sim.lose_connections();
+    sim.run_to_completion(Duration::from_secs(10));
+    let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
+    match &out[&x] {
+        Err(ProduceError::Broker { code, .. }) => assert_eq!(*code, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        values(&sim.cluster.records("t", 0)),
+        vec![b"warm-up".to_vec(), b"x".to_vec()],
+        "x written once"
+    );
+    let y = sim.send("t", None, b"y");
+    sim.run_to_completion(Duration::from_secs(5));
+    let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
+    assert!(out[&y].is_ok(), "{:?}", out[&y]);
+    assert_eq!(sim.cluster.log("t", 0).last().unwrap().batch.producer_epoch, 1, "after an epoch bump");
+}
