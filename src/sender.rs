@@ -84,7 +84,7 @@ pub(crate) enum Msg {
 /// Messages taken from the queue per loop turn: bounds the time between network polls.
 pub(crate) const MAX_DRAIN: usize = 4096;
 /// Bundles of spent buffers that may wait for an application thread.
-pub(crate) const SPENT_BUNDLES: usize = 64;
+pub(crate) const SPENT_BUNDLES: usize = 256;
 /// Ring size.
 const RING_ENTRIES: u32 = 1024;
 /// The largest response frame accepted from a broker; anything larger drops the connection

@@ -321,7 +321,7 @@ pub(crate) struct SpentRecord {
 }
 
 /// At most this many spent records wait to be taken; beyond it the sender drops them itself.
-const MAX_SPENT: usize = 512;
+const MAX_SPENT: usize = 2048;
 
 impl Spare {
     #[inline]
