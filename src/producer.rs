@@ -71,7 +71,7 @@ thread_local! {
 
 struct Inner {
     tx: Sender<Msg>,
-    /// Key and value buffers the sender has copied into batches, freed here (see `enqueue`).
+    /// Records whose bytes the sender has copied into batches, dropped here (see `enqueue`).
     spent: Receiver<SpentBundle>,
     waker: Arc<Waker>,
     closed: AtomicBool,

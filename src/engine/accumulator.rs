@@ -88,10 +88,10 @@ impl Batch {
         matches!(self.data, BatchData::Open(_))
     }
 
-    /// Closes the batch if it is open (back-patches header and CRC, compresses). Returns the
-    /// compression ratio it observed (compressed / uncompressed records section) when it
-    /// compressed, for the topic's estimate.
-    pub fn close(&mut self) -> Option<f32> {
+    /// Closes the batch if it is open (back-patches header and CRC, compresses), folding the
+    /// compression ratio it observed into the topic's estimate `ratio`
+    /// ([`update_compression_ratio`]).
+    pub fn close(&mut self, ratio: &mut f32) {
         if let BatchData::Open(_) = self.data {
             let BatchData::Open(w) = std::mem::replace(&mut self.data, BatchData::Closed(Vec::new())) else {
                 unreachable!("checked above")
@@ -105,10 +105,9 @@ impl Batch {
             // codec's framing dominates it, and Java, which counts it, inflates its estimate on
             // every such batch. Only batches of 1 KiB or more count.
             if compressing && uncompressed >= MIN_RATIO_SAMPLE {
-                return Some(compressed as f32 / uncompressed as f32);
+                update_compression_ratio(ratio, compressed as f32 / uncompressed as f32);
             }
         }
-        None
     }
 
     /// The closed bytes (the batch must be closed).
@@ -285,7 +284,7 @@ const COMPRESSION_RATE_ESTIMATION_FACTOR: f64 = 1.05;
 /// `CompressionRatioEstimator.updateEstimation` does: a worse ratio is taken at once (at least
 /// +0.05), a better one slowly (at most -0.005 per batch), so a run of compressible batches
 /// grows the batches gradually and one incompressible batch shrinks them at once.
-pub(crate) fn update_compression_ratio(estimate: &mut f32, observed: f32) {
+fn update_compression_ratio(estimate: &mut f32, observed: f32) {
     const IMPROVING_STEP: f32 = 0.005;
     const DETERIORATE_STEP: f32 = 0.05;
     if observed > *estimate {
@@ -349,14 +348,11 @@ pub(crate) fn append(
     codec: Codec,
     ratio: &mut f32,
 ) -> bool {
-    let batch_size = limit;
     let mut closed_one = false;
     let needs_new = match part.queue.back_mut() {
         Some(b) if b.is_open() && b.attempts == 0 => {
-            if b.size() + record_size > batch_size && !b.records.is_empty() {
-                if let Some(observed) = b.close() {
-                    update_compression_ratio(ratio, observed);
-                }
+            if b.size() + record_size > limit && !b.records.is_empty() {
+                b.close(ratio);
                 closed_one = true;
                 true
             } else {
@@ -370,7 +366,7 @@ pub(crate) fn append(
         // topics' batches grow to many times batch.size).
         let mut buf = spare.batches.pop().unwrap_or_default();
         buf.clear();
-        buf.reserve(batch_size.max(record_size) + 64);
+        buf.reserve(limit.max(record_size) + 64);
         part.queue.push_back(Batch {
             data: BatchData::Open(BatchWriter::with_codec(buf, producer, 0, codec)),
             records: spare.records.pop().unwrap_or_default(),
@@ -399,10 +395,8 @@ pub(crate) fn append(
         generation,
     });
     spare.spend(SpentRecord { topic: Some(p.topic), key: p.key, value: p.value });
-    if batch.size() >= batch_size {
-        if let Some(observed) = batch.close() {
-            update_compression_ratio(ratio, observed);
-        }
+    if batch.size() >= limit {
+        batch.close(ratio);
         closed_one = true;
     }
     closed_one

@@ -1382,8 +1382,9 @@ impl Engine {
                         self.wake_at(deadline);
                         break;
                     }
-                    let mut b = self.topics[ti].partitions[pi].queue.pop_front().expect("head exists");
-                    b.close();
+                    let topic = &mut self.topics[ti];
+                    let mut b = topic.partitions[pi].queue.pop_front().expect("head exists");
+                    b.close(&mut topic.compression_ratio);
                     let e = ProduceError::DeliveryTimeout {
                         elapsed: now.saturating_duration_since(b.created),
                         last_error: b.last_error.clone(),
@@ -1478,9 +1479,7 @@ impl Engine {
                     }
                     // Closed (and compressed) first, so the request is sized by what is sent.
                     let head = part.queue.front_mut().expect("head exists");
-                    if let Some(observed) = head.close() {
-                        accumulator::update_compression_ratio(&mut topic.compression_ratio, observed);
-                    }
+                    head.close(&mut topic.compression_ratio);
                     let bsize = head.size() + 16 + if first_of_topic { tsize } else { 0 };
                     if !picked.is_empty() && size + bsize > self.cfg.max_request_size {
                         break 'topics;

@@ -57,6 +57,10 @@ impl Waker {
     /// [`wake_lazy`](Self::wake_lazy).
     #[inline]
     pub fn parked(&self) -> bool {
+        // The fence orders the caller's publication of work before the read of `parked` (the
+        // sender's side is a SeqCst store of `parked` before it rechecks its queues), so one of
+        // the two always sees the other. A plain load then keeps the cache line shared among
+        // application threads while the sender is busy; only a parked sender costs a swap.
         std::sync::atomic::fence(Ordering::SeqCst);
         self.parked.load(Ordering::Relaxed)
     }
@@ -67,8 +71,7 @@ impl Waker {
     /// with the wake-up the sender has already planned, at no cost. Reads no clock. Call it
     /// after publishing the work.
     pub fn wake_lazy(&self) {
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if !self.parked.load(Ordering::Relaxed) {
+        if !self.parked() {
             return;
         }
         // Read after `parked`; the sender stores it before `parked`, so it belongs to this park.
@@ -81,12 +84,7 @@ impl Waker {
     /// Wakes the sender if it is parked (or about to park) in [`Driver::poll`](super::Driver::poll).
     /// Call it after publishing the work the sender should see.
     pub fn wake(&self) {
-        // The fence orders the caller's publication of work before the read of `parked` (the
-        // sender's side is a SeqCst store of `parked` before it rechecks its queues), so one of
-        // the two always sees the other. A plain load then keeps the cache line shared among
-        // application threads while the sender is busy; only a parked sender costs a swap.
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if !self.parked.load(Ordering::Relaxed) {
+        if !self.parked() {
             return;
         }
         if self.parked.swap(false, Ordering::SeqCst) {
