@@ -26,7 +26,7 @@ pub mod security;
 mod sender;
 
 pub use config::{Acks, Compression, ConfigError, ProducerConfig, SenderCpu};
-pub use delivery::{Callback, DeliveryFuture, DeliveryResult};
+pub use delivery::{DeliveryFuture, DeliveryResult};
 pub use engine::partitioner::Partitioner;
 pub use error::{ProduceError, SendError};
 pub use metrics::{MetricsSnapshot, Percentiles};

@@ -229,7 +229,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         record: ProducerRecord<K, V>,
         callback: impl FnOnce(DeliveryResult) + Send + 'static,
     ) -> Result<(), SendError> {
-        self.enqueue(record, || Completion::callback(Box::new(callback)))
+        self.enqueue(record, || Completion::callback(callback))
     }
 
     /// Sends a record and asks for no outcome (fire-and-forget). The cheapest way to send:
@@ -302,7 +302,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             topic,
             key,
             value,
-            headers: record.headers,
+            headers: (!record.headers.is_empty()).then(|| Box::new(record.headers)),
             completion: completion(),
             timestamp: record.timestamp.unwrap_or(Queued::NO_TIMESTAMP),
             partition: record.partition.unwrap_or(-1),

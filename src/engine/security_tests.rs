@@ -64,7 +64,7 @@ impl Harness {
             headers: Vec::new(),
             reserved,
             enqueued: self.now,
-            completion: Completion::callback(Box::new(move |r| outcomes.lock().unwrap().push(r))),
+            completion: Completion::callback(move |r| outcomes.lock().unwrap().push(r)),
             generation: 0,
         };
         self.engine.append(p, self.now, 0);

@@ -90,7 +90,7 @@ impl Sim {
             headers: Vec::new(),
             reserved,
             enqueued: self.now,
-            completion: Completion::callback(Box::new(move |r| outcomes.lock().unwrap().push((id, r)))),
+            completion: Completion::callback(move |r| outcomes.lock().unwrap().push((id, r))),
             generation: 0,
         };
         self.engine.append(p, self.now, 0);
