@@ -7,12 +7,17 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+/// A blocked `reserve` is woken once its bytes and a sixteenth of the budget are free.
+const WAKE_SLACK_DIVISOR: usize = 16;
+
 /// The shared byte budget.
 #[derive(Debug)]
 pub(crate) struct BufferMemory {
     available: AtomicI64,
     total: usize,
     waiters: AtomicUsize,
+    /// While threads wait: how much must be free before `release` wakes them (see `reserve`).
+    wake_at: AtomicI64,
     lock: Mutex<()>,
     cond: Condvar,
 }
@@ -23,6 +28,7 @@ impl BufferMemory {
             available: AtomicI64::new(total as i64),
             total,
             waiters: AtomicUsize::new(0),
+            wake_at: AtomicI64::new(0),
             lock: Mutex::new(()),
             cond: Condvar::new(),
         }
@@ -63,6 +69,11 @@ impl BufferMemory {
         }
         let start = Instant::now();
         let deadline = start + max_block;
+        // Wake when a good part of the budget is free again, not at every batch's release: a
+        // producer that outruns the broker would otherwise sleep and wake once per batch, and
+        // each of those round trips costs both threads more than the batch's records do.
+        let slack = (self.total / WAKE_SLACK_DIVISOR) as i64;
+        self.wake_at.store((n as i64 + slack).min(self.total as i64), Ordering::SeqCst);
         self.waiters.fetch_add(1, Ordering::SeqCst);
         on_wait();
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -93,8 +104,8 @@ impl BufferMemory {
         if n == 0 {
             return;
         }
-        self.available.fetch_add(n as i64, Ordering::AcqRel);
-        if self.waiters.load(Ordering::SeqCst) > 0 {
+        let now = self.available.fetch_add(n as i64, Ordering::AcqRel) + n as i64;
+        if self.waiters.load(Ordering::SeqCst) > 0 && now >= self.wake_at.load(Ordering::SeqCst) {
             let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
             self.cond.notify_all();
         }
