@@ -319,6 +319,9 @@ pub(crate) struct SpentRecord {
     pub value: Option<Vec<u8>>,
 }
 
+/// A new batch's record list is allocated for at most this many records up front.
+const MAX_RECORDS_RESERVED: usize = 1024;
+
 /// At most this many spent records wait to be taken; beyond it the sender drops them itself.
 const MAX_SPENT: usize = 2048;
 
@@ -369,7 +372,11 @@ pub(crate) fn append(
         buf.reserve(limit.max(record_size) + 64);
         part.queue.push_back(Batch {
             data: BatchData::Open(BatchWriter::with_codec(buf, producer, 0, codec)),
-            records: spare.records.pop().unwrap_or_default(),
+            // Room for as many records of this size as the batch holds: growing the list by
+            // doubling copies it, and a run that outpaces its broker opens new lists all along.
+            records: spare.records.pop().unwrap_or_else(|| {
+                Vec::with_capacity((limit / record_size.max(1)).clamp(1, MAX_RECORDS_RESERVED))
+            }),
             created: p.enqueued,
             reserved: 0,
             attempts: 0,
