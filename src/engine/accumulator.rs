@@ -15,7 +15,9 @@ use crate::delivery::Completion;
 use crate::engine::partitioner::StickyState;
 use crate::engine::Pending;
 use crate::protocol::compression::Codec;
-use crate::protocol::record_batch::{decode_batches, BatchWriter, ProducerFields, Record, BATCH_HEADER_LEN};
+use crate::protocol::record_batch::{
+    decode_batches, seal, BatchWriter, ProducerFields, Record, BATCH_HEADER_LEN,
+};
 
 /// What `buffer.memory` is charged per record beyond its wire bytes: what a batch keeps of it
 /// ([`RecordInfo`]), the allocator's overhead on its value while it is queued, and a share of
@@ -98,7 +100,8 @@ impl Batch {
             };
             let compressing = w.codec() != Codec::None;
             let uncompressed = w.len() - BATCH_HEADER_LEN;
-            let bytes = w.close();
+            // Unsealed: the sender writes the producer fields and the CRC once, when it sends.
+            let bytes = w.close_unsealed();
             let compressed = bytes.len() - BATCH_HEADER_LEN;
             self.data = BatchData::Closed(bytes);
             // A small batch (one closed by linger.ms with a few records) tells little: the
@@ -123,8 +126,13 @@ impl Batch {
     /// range: the first half takes the batch's base sequence, the second the rest, so batches
     /// sent after it stay in sequence. Gives the batch back if it has one record or its bytes
     /// do not decode.
-    pub fn split(self) -> Result<(Batch, Batch), Box<Batch>> {
+    pub fn split(mut self) -> Result<(Batch, Batch), Box<Batch>> {
         let n = self.records.len();
+        // Closed batches are sealed when sent; this one was, but a stale CRC must not make it
+        // undecodable.
+        if let BatchData::Closed(b) = &mut self.data {
+            seal(b);
+        }
         let decoded = match decode_batches(self.bytes()) {
             Ok(mut v) if n >= 2 && v.len() == 1 && v[0].records.len() == n => v.pop().expect("one batch"),
             _ => return Err(Box::new(self)),

@@ -34,7 +34,7 @@ use crate::protocol::messages::{
     MetadataResponse, ProduceRequest, ProduceWriter,
 };
 use crate::protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
-use crate::protocol::record_batch::{rewrite_producer_fields, ProducerFields};
+use crate::protocol::record_batch::{seal, set_producer_fields, ProducerFields};
 use crate::protocol::version::{negotiate, NoCommonVersion};
 use crate::protocol::version::{ApiKey, NegotiatedVersions, VersionRange};
 use crate::record::{Header, RecordMetadata};
@@ -1498,8 +1498,10 @@ impl Engine {
                             producer_epoch: epoch,
                             base_sequence: batch.sequence.unwrap_or(0),
                         };
-                        rewrite_producer_fields(batch.bytes_mut(), fields);
+                        set_producer_fields(batch.bytes_mut(), fields);
                     }
+                    // The one CRC over the batch's final bytes (closing leaves it to here).
+                    seal(batch.bytes_mut());
                     part.in_flight += 1;
                     size += bsize;
                     first_of_topic = false;

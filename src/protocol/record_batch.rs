@@ -317,6 +317,14 @@ impl BatchWriter {
     /// scratch buffer). Should a codec ever fail, the batch goes out uncompressed with codec bits
     /// 0 rather than not at all.
     pub fn close(self) -> Vec<u8> {
+        let mut buf = self.close_unsealed();
+        patch_crc(&mut buf);
+        buf
+    }
+
+    /// [`close`](Self::close) without the CRC: for a batch whose producer fields are written
+    /// later ([`seal`] then computes the CRC once, over the final bytes).
+    pub fn close_unsealed(self) -> Vec<u8> {
         let BatchWriter { mut buf, count, base_timestamp, max_timestamp, codec } = self;
         if codec != Codec::None {
             SCRATCH.with(|scratch| {
@@ -345,7 +353,6 @@ impl BatchWriter {
         put_i64_at(&mut buf, BASE_TIMESTAMP_OFFSET, base_timestamp);
         put_i64_at(&mut buf, MAX_TIMESTAMP_OFFSET, max_timestamp);
         put_i32_at(&mut buf, RECORD_COUNT_OFFSET, count);
-        patch_crc(&mut buf);
         buf
     }
 }
@@ -368,10 +375,28 @@ fn put_nullable(b: &mut Vec<u8>, v: Option<&[u8]>) {
 /// # Panics
 /// If `batch` is shorter than a batch header (it must come from [`BatchWriter::close`]).
 pub fn rewrite_producer_fields(batch: &mut [u8], producer: ProducerFields) {
+    set_producer_fields(batch, producer);
+    patch_crc(batch);
+}
+
+/// Writes the producer id, epoch and base sequence of a closed batch, leaving its CRC stale:
+/// [`seal`] it before it is sent.
+///
+/// # Panics
+/// If `batch` is shorter than a batch header.
+pub fn set_producer_fields(batch: &mut [u8], producer: ProducerFields) {
     assert!(batch.len() >= BATCH_HEADER_LEN, "not a closed record batch ({} bytes)", batch.len());
     put_i64_at(batch, PRODUCER_ID_OFFSET, producer.producer_id);
     put_i16_at(batch, PRODUCER_EPOCH_OFFSET, producer.producer_epoch);
     put_i32_at(batch, BASE_SEQUENCE_OFFSET, producer.base_sequence);
+}
+
+/// Computes and writes the CRC-32C of a closed batch (see [`BatchWriter::close_unsealed`]).
+///
+/// # Panics
+/// If `batch` is shorter than a batch header.
+pub fn seal(batch: &mut [u8]) {
+    assert!(batch.len() >= BATCH_HEADER_LEN, "not a closed record batch ({} bytes)", batch.len());
     patch_crc(batch);
 }
 
