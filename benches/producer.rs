@@ -5,6 +5,7 @@
 //! `cargo bench --bench producer` (add `-- --quick` on a busy machine).
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,11 @@ fn mock() -> MockServer {
     server
 }
 
-/// What `send_and_forget` of a 100-byte record costs the calling thread, on 1 and 2 threads.
+/// Outcomes counted by `send/callback_100B`'s callbacks.
+static CALLBACKS: AtomicU64 = AtomicU64::new(0);
+
+/// What `send_and_forget` of a 100-byte record costs the calling thread, on 1 and 2 threads,
+/// and what `send_with_callback` costs with a small callback (one counter), on 1 thread.
 /// Sends are timed in bursts shorter than the queue to the sender, with a flush (untimed)
 /// between bursts, so the number is the caller's cost, not the sink's throughput. The sending
 /// threads live through all the bursts of a measurement (a thread started per burst would time
@@ -39,8 +44,9 @@ fn send_cost(c: &mut Criterion) {
     p.send(ProducerRecord::new(&topic, vec![0u8; 100])).unwrap().wait().unwrap();
     let mut g = c.benchmark_group("send");
     g.throughput(Throughput::Elements(1));
-    for threads in [1u64, 2] {
-        g.bench_with_input(BenchmarkId::new("forget_100B", threads), &threads, |b, &threads| {
+    for (name, threads) in [("forget_100B", 1u64), ("forget_100B", 2), ("callback_100B", 1)] {
+        let with_callback = name == "callback_100B";
+        g.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &threads| {
             b.iter_custom(|iters| {
                 let bursts = iters.div_ceil(BURST);
                 let per = BURST.div_ceil(threads);
@@ -57,9 +63,21 @@ fn send_cost(c: &mut Criterion) {
                                 for _ in 0..bursts {
                                     start_burst.wait();
                                     let start = Instant::now();
-                                    for _ in 0..per {
-                                        p.send_and_forget(ProducerRecord::new(&topic, vec![7u8; 100]))
+                                    for i in 0..per {
+                                        let record = ProducerRecord::new(&topic, vec![7u8; 100]);
+                                        if with_callback {
+                                            // Captures two words, as a real callback would
+                                            // (a closure that captures nothing is never boxed).
+                                            let (counter, n) = (&CALLBACKS, i);
+                                            p.send_with_callback(record, move |r| {
+                                                if r.is_ok() && n != u64::MAX {
+                                                    counter.fetch_add(1, Ordering::Relaxed);
+                                                }
+                                            })
                                             .unwrap();
+                                        } else {
+                                            p.send_and_forget(record).unwrap();
+                                        }
                                     }
                                     total += start.elapsed();
                                     end_burst.wait();
