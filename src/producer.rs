@@ -225,8 +225,9 @@ impl<K: 'static, V: 'static> Producer<K, V> {
     /// within each partition. It must be quick and must not block (no `flush`, no waiting on
     /// a `DeliveryFuture`): while it runs, the producer sends nothing.
     ///
-    /// A callback that captures at most three words (24 bytes: say an `Arc` and an `Instant`)
-    /// travels inside the record and costs no allocation; a larger one is boxed.
+    /// Small callbacks cost no allocation: one that captures up to 16 bytes, or up to 24 if one
+    /// of its captures is a reference or an `Arc` (an `Arc` and an `Instant`, say), travels
+    /// inside the record. A larger one is boxed.
     pub fn send_with_callback(
         &self,
         record: ProducerRecord<K, V>,
