@@ -562,6 +562,56 @@ fn silent_broker_expires_every_record_once_then_producer_recovers() {
     eprintln!("RESULT silent broker: {n} records expired once each, 1000 delivered after recovery");
 }
 
+/// `send` blocks for `max.block.ms` and then fails with `BufferExhausted` while the memory is
+/// held by records a silent broker has not answered. On a real broker the memory can only be
+/// held by records for a missing topic, and those are released after `max.block.ms` too, so
+/// whether a blocked `send` times out there is a race (see producer_tansu's buffer test).
+#[test]
+fn buffer_exhausted_after_max_block_while_a_silent_broker_holds_the_memory() {
+    let _serial = serial();
+    let server = MockServer::with_topics(1, &[("held", 1)]).unwrap();
+    let cfg = config(&server)
+        .buffer_memory(64 * 1024)
+        .max_request_size(60 * 1024)
+        .max_block(Duration::from_millis(300))
+        .request_timeout(Duration::from_millis(1000))
+        .delivery_timeout(Duration::from_secs(30))
+        .linger(Duration::ZERO);
+    let producer = Producer::new(cfg).unwrap();
+    block(producer.send(ProducerRecord::new("held", vec![0u8; 10])).unwrap()).expect("warm-up");
+
+    server.cluster().set_rtt(0, Duration::from_secs(3600));
+    let o = Outcomes::default();
+    let mut accepted = 0u64;
+    let (err, blocked) = loop {
+        let started = Instant::now();
+        match producer
+            .send_with_callback(ProducerRecord::new("held", vec![1u8; 10_000]), o.callback(accepted))
+        {
+            Ok(()) => accepted += 1,
+            Err(e) => break (e, started.elapsed()),
+        }
+        assert!(accepted <= 6, "64 KiB took more than six records of 10 KB");
+    };
+    assert!(matches!(err, SendError::BufferExhausted { .. }), "{err:?}");
+    assert!(blocked >= Duration::from_millis(290), "failed after {blocked:?}, before max.block.ms");
+    assert!(accepted >= 5, "only {accepted} records of 10 KB fit in 64 KiB");
+
+    // The broker answers again: the held records are retried and delivered (once: the broker
+    // had applied them), their memory comes back, and sends work again.
+    server.cluster().set_rtt(0, Duration::ZERO);
+    producer.flush().unwrap();
+    let outcomes = o.take();
+    assert_eq!(outcomes.len() as u64, accepted, "every accepted record gets an outcome");
+    for (id, r) in &outcomes {
+        assert!(r.is_ok(), "record {id}: {r:?}");
+    }
+    assert_eq!(producer.metrics().buffer_available_bytes, 64 * 1024, "buffer memory is released");
+    block(producer.send(ProducerRecord::new("held", vec![2u8; 10_000])).unwrap())
+        .expect("a send after recovery");
+    assert_eq!(server.cluster().records("held", 0).len() as u64, accepted + 2, "stored once each");
+}
+
 #[test]
 fn hostile_broker_bytes_drop_the_connection_and_are_retried() {
     let _serial = serial();
