@@ -1002,10 +1002,13 @@ impl Engine {
             self.pid_attempts = 0;
             if bumped || self.epoch_bump_pending {
                 log::info!("producer id {id} epoch {epoch}: sequences reset");
-                // A batch whose ack was lost under the old epoch has an unknown outcome. Retried
-                // under the old epoch it could land after the new epoch's batches of its
-                // partition (order broken); resequenced under the new one it could be written
-                // twice. As Java does, fail it: its records may have been written.
+                // A batch whose ack was lost under the old epoch, or that was answered with an
+                // error that can follow an append (NOT_LEADER_OR_FOLLOWER, a timeout), has an
+                // unknown outcome. Retried under the old epoch it could land after the new
+                // epoch's batches of its partition (order broken); resequenced under the new one
+                // it could be written twice (the chaos test caught a batch stored at epoch 1
+                // seq 1849 and again at epoch 2 seq 0). Fail it: its records may have been
+                // written, and the error says so.
                 let mut unknown = Vec::new();
                 for (ti, t) in self.topics.iter_mut().enumerate() {
                     for (pi, p) in t.partitions.iter_mut().enumerate() {
@@ -1013,7 +1016,7 @@ impl Engine {
                         p.acked_next = None;
                         let mut i = 0;
                         while i < p.queue.len() {
-                            if p.queue[i].unresolved {
+                            if p.queue[i].unresolved || p.queue[i].may_be_written {
                                 let b = p.queue.remove(i).expect("index checked");
                                 unknown.push((ti, pi as i32, b));
                             } else {

@@ -520,6 +520,48 @@ fn epoch_bump_does_not_resend_a_written_batch_under_a_new_epoch() {
     assert_eq!(values(&sim.cluster.records("t", 0)), vec![b"a".to_vec(), b"x".to_vec()], "x written once");
 }
 
+#[test]
+fn epoch_bump_fails_a_batch_whose_first_attempt_may_have_been_written() {
+    // Partition 0's batch is written but its ack is lost (connection drop). Its retry is
+    // answered NOT_LEADER_OR_FOLLOWER (nothing appended), which settles that attempt but not
+    // the first. Then partition 1's batch fails for good, which asks for an epoch bump. The
+    // partition-0 batch must not be resequenced under the new epoch (it would be written
+    // twice): it fails, saying its records may have been written.
+    let mut sim = Sim::new(Sim::cfg(), 2);
+    sim.cluster.create_topic("t", 2);
+    sim.send_to("t", Some(0), None, b"a");
+    sim.send_to("t", Some(1), None, b"b");
+    sim.run_to_completion(Duration::from_secs(5));
+    sim.held = Some(Vec::new());
+    let x = sim.send_to("t", Some(0), None, b"x");
+    sim.run_until(Duration::from_millis(100), |s| s.held.as_ref().is_some_and(|h| !h.is_empty()));
+    sim.held = None;
+    let leader0 = sim.cluster.leader("t", 0).unwrap();
+    let node0: Vec<i32> = sim.links.iter().filter(|(_, b)| **b == leader0).map(|(n, _)| *n).collect();
+    for n in node0 {
+        sim.links.remove(&n);
+        sim.engine.on_closed(n, "simulated connection loss after the write", sim.now);
+    }
+    assert_eq!(values(&sim.cluster.records("t", 0)), vec![b"a".to_vec(), b"x".to_vec()], "x was written");
+    // Its retry is refused without an append.
+    sim.cluster.push_produce_errors("t", 0, &[ErrorCode::NOT_LEADER_OR_FOLLOWER]);
+    let retries = sim.metrics.retries.load(Ordering::Relaxed);
+    sim.run_until(Duration::from_secs(2), |s| s.metrics.retries.load(Ordering::Relaxed) > retries);
+    // Before x's next retry, partition 1 fails a batch for good: epoch bump.
+    sim.cluster.push_produce_errors("t", 1, &[ErrorCode::INVALID_RECORD]);
+    sim.send_to("t", Some(1), None, b"y");
+    sim.run_to_completion(Duration::from_secs(10));
+    assert_eq!(values(&sim.cluster.records("t", 0)), vec![b"a".to_vec(), b"x".to_vec()], "x written once");
+    let out = sim.outcomes();
+    let (_, rx) = out.iter().find(|(id, _)| *id == x).expect("x has an outcome");
+    match rx {
+        Err(ProduceError::Broker { message: Some(m), .. }) => {
+            assert!(m.contains("may have been written"), "{m}")
+        }
+        other => panic!("x: {other:?}"),
+    }
+}
+
 /// Java's compressed `batch.size`: with a codec, batches of compressible records grow past
 /// `batch.size` uncompressed bytes as the topic's ratio estimate falls, while what goes on the
 /// wire stays near `batch.size`; incompressible records never get batches above `batch.size`.
