@@ -151,6 +151,26 @@ impl Sim {
     }
 
     /// Runs turns, advancing virtual time to each deadline, until `done` or `limit` passes.
+    /// Two brokers, topic "t" with 2 partitions, and one record ("a", "b") delivered to each.
+    fn two_partitions_warmed_up() -> Sim {
+        let mut sim = Sim::new(Sim::cfg(), 2);
+        sim.cluster.create_topic("t", 2);
+        sim.send_to("t", Some(0), None, b"a");
+        sim.send_to("t", Some(1), None, b"b");
+        sim.run_to_completion(Duration::from_secs(5));
+        sim
+    }
+
+    /// Cuts every connection to broker `node`, as a network failure after whatever it has
+    /// received was applied.
+    fn drop_connections_to(&mut self, node: i32) {
+        let links: Vec<i32> = self.links.iter().filter(|(_, b)| **b == node).map(|(n, _)| *n).collect();
+        for n in links {
+            self.links.remove(&n);
+            self.engine.on_closed(n, "simulated connection loss after the write", self.now);
+        }
+    }
+
     fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Sim) -> bool) {
         let end = self.now + limit;
         while self.now < end {
@@ -493,11 +513,7 @@ fn epoch_bump_does_not_resend_a_written_batch_under_a_new_epoch() {
     // Partition 0's batch is written but its ack is lost (connection drop); meanwhile partition
     // 1's batch fails for good, which asks for an epoch bump. After the bump, the retried
     // partition-0 batch must not be written a second time.
-    let mut sim = Sim::new(Sim::cfg(), 2);
-    sim.cluster.create_topic("t", 2);
-    sim.send_to("t", Some(0), None, b"a");
-    sim.send_to("t", Some(1), None, b"b");
-    sim.run_to_completion(Duration::from_secs(5));
+    let mut sim = Sim::two_partitions_warmed_up();
     sim.cluster.push_produce_errors("t", 1, &[ErrorCode::INVALID_RECORD]);
     sim.held = Some(Vec::new());
     sim.send_to("t", Some(0), None, b"x");
@@ -511,11 +527,7 @@ fn epoch_bump_does_not_resend_a_written_batch_under_a_new_epoch() {
         }
     }
     sim.turn();
-    let node0: Vec<i32> = sim.links.iter().filter(|(_, b)| **b == leader0).map(|(n, _)| *n).collect();
-    for n in node0 {
-        sim.links.remove(&n);
-        sim.engine.on_closed(n, "simulated connection loss after the write", sim.now);
-    }
+    sim.drop_connections_to(leader0);
     sim.run_to_completion(Duration::from_secs(10));
     assert_eq!(values(&sim.cluster.records("t", 0)), vec![b"a".to_vec(), b"x".to_vec()], "x written once");
 }
@@ -527,21 +539,13 @@ fn epoch_bump_fails_a_batch_whose_first_attempt_may_have_been_written() {
     // the first. Then partition 1's batch fails for good, which asks for an epoch bump. The
     // partition-0 batch must not be resequenced under the new epoch (it would be written
     // twice): it fails, saying its records may have been written.
-    let mut sim = Sim::new(Sim::cfg(), 2);
-    sim.cluster.create_topic("t", 2);
-    sim.send_to("t", Some(0), None, b"a");
-    sim.send_to("t", Some(1), None, b"b");
-    sim.run_to_completion(Duration::from_secs(5));
+    let mut sim = Sim::two_partitions_warmed_up();
     sim.held = Some(Vec::new());
     let x = sim.send_to("t", Some(0), None, b"x");
     sim.run_until(Duration::from_millis(100), |s| s.held.as_ref().is_some_and(|h| !h.is_empty()));
     sim.held = None;
     let leader0 = sim.cluster.leader("t", 0).unwrap();
-    let node0: Vec<i32> = sim.links.iter().filter(|(_, b)| **b == leader0).map(|(n, _)| *n).collect();
-    for n in node0 {
-        sim.links.remove(&n);
-        sim.engine.on_closed(n, "simulated connection loss after the write", sim.now);
-    }
+    sim.drop_connections_to(leader0);
     assert_eq!(values(&sim.cluster.records("t", 0)), vec![b"a".to_vec(), b"x".to_vec()], "x was written");
     // Its retry is refused without an append.
     sim.cluster.push_produce_errors("t", 0, &[ErrorCode::NOT_LEADER_OR_FOLLOWER]);
