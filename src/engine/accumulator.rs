@@ -90,7 +90,8 @@ impl Batch {
         matches!(self.data, BatchData::Open(_))
     }
 
-    /// Closes the batch if it is open (back-patches header and CRC, compresses), folding the
+    /// Closes the batch if it is open (compresses, back-patches the header but not the CRC:
+    /// the drain seals it once its producer fields are final), folding the
     /// compression ratio it observed into the topic's estimate `ratio`
     /// ([`update_compression_ratio`]).
     pub fn close(&mut self, ratio: &mut f32) {

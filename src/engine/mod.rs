@@ -1016,7 +1016,8 @@ impl Engine {
                         p.acked_next = None;
                         let mut i = 0;
                         while i < p.queue.len() {
-                            if p.queue[i].unresolved || p.queue[i].may_be_written {
+                            // (A lost ack sets `may_be_written` too.)
+                            if p.queue[i].may_be_written {
                                 let b = p.queue.remove(i).expect("index checked");
                                 unknown.push((ti, pi as i32, b));
                             } else {

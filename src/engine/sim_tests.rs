@@ -151,6 +151,31 @@ impl Sim {
     }
 
     /// Runs turns, advancing virtual time to each deadline, until `done` or `limit` passes.
+    /// `brokers` brokers, topic "t" with 1 partition, and a "warm-up" record delivered (so
+    /// metadata, connections and the producer id are in place).
+    fn warmed_up(cfg: ProducerConfig, brokers: usize) -> Sim {
+        let mut sim = Sim::new(cfg, brokers);
+        sim.cluster.create_topic("t", 1);
+        sim.send("t", None, b"warm-up");
+        sim.run_to_completion(Duration::from_secs(5));
+        sim
+    }
+
+    /// Sends `numbered(0..100)` to topic "t" (to `partition`, or where the partitioner puts
+    /// them), holding the broker's answers until at least three requests are in flight, then
+    /// lets them all through and runs to completion.
+    fn send_numbered_with_several_in_flight(&mut self, partition: Option<i32>) {
+        self.held = Some(Vec::new());
+        for i in 0..100 {
+            self.send_to("t", partition, None, &numbered(i));
+        }
+        self.run_until(Duration::from_millis(100), |s| s.held.as_ref().is_some_and(|h| h.len() >= 3));
+        let held = self.held.take().unwrap();
+        assert!(held.len() >= 3, "several batches of the partition in flight");
+        self.inbound.extend(held);
+        self.run_to_completion(Duration::from_secs(10));
+    }
+
     /// Two brokers, topic "t" with 2 partitions, and one record ("a", "b") delivered to each.
     fn two_partitions_warmed_up() -> Sim {
         let mut sim = Sim::new(Sim::cfg(), 2);
@@ -219,6 +244,11 @@ impl Sim {
 
 fn values(records: &[crate::mock::StoredRecord]) -> Vec<Vec<u8>> {
     records.iter().map(|r| r.2.clone().unwrap()).collect()
+}
+
+/// Record `i` of the 100-byte numbered runs several tests send.
+fn numbered(i: u64) -> Vec<u8> {
+    format!("{i:0100}").into_bytes()
 }
 
 #[test]
@@ -444,7 +474,7 @@ fn message_too_large_splits_a_multi_record_batch_and_keeps_order() {
     // The broker's message.max.bytes is far below batch.size: a full batch is refused.
     sim.cluster.set_max_batch_bytes(Some(1500));
     for i in 0..100 {
-        sim.send("t", None, format!("{i:0100}").as_bytes());
+        sim.send("t", None, &numbered(i));
     }
     sim.run_to_completion(Duration::from_secs(10));
     let outcomes = sim.outcomes();
@@ -453,7 +483,7 @@ fn message_too_large_splits_a_multi_record_batch_and_keeps_order() {
         let m = r.as_ref().unwrap_or_else(|e| panic!("record {id}: {e}"));
         assert_eq!(m.offset, *id as i64, "offsets in send order");
     }
-    let want: Vec<Vec<u8>> = (0..100).map(|i| format!("{i:0100}").into_bytes()).collect();
+    let want: Vec<Vec<u8>> = (0..100).map(numbered).collect();
     assert_eq!(values(&sim.cluster.records("t", 0)), want, "no loss, no duplicate, order kept");
     assert!(sim.cluster.log("t", 0).len() >= 8, "the batch was split into broker-sized pieces");
     assert_eq!(sim.memory.available(), sim.memory.total(), "all buffer memory released");
@@ -489,19 +519,11 @@ fn sequence_errors_behind_a_batch_being_retried_are_retried_without_epoch_bump()
     sim.send_to("t", Some(0), None, b"warm-up");
     sim.run_to_completion(Duration::from_secs(5));
     sim.cluster.push_produce_errors("t", 0, &[ErrorCode::REQUEST_TIMED_OUT]);
-    sim.held = Some(Vec::new());
-    for i in 0..100 {
-        sim.send_to("t", Some(0), None, format!("{i:0100}").as_bytes());
-    }
-    sim.run_until(Duration::from_millis(100), |s| s.held.as_ref().is_some_and(|h| h.len() >= 3));
-    assert!(sim.held.as_ref().unwrap().len() >= 3, "several batches of the partition in flight");
-    let held = sim.held.take().unwrap();
-    sim.inbound.extend(held);
-    sim.run_to_completion(Duration::from_secs(10));
+    sim.send_numbered_with_several_in_flight(Some(0));
     let out = sim.outcomes();
     assert!(out.iter().all(|(_, r)| r.is_ok()), "{:?}", out.iter().find(|r| r.1.is_err()));
     let mut want = vec![b"warm-up".to_vec()];
-    want.extend((0..100).map(|i| format!("{i:0100}").into_bytes()));
+    want.extend((0..100).map(numbered));
     assert_eq!(values(&sim.cluster.records("t", 0)), want, "no loss, no duplicate, order kept");
     let epochs: Vec<i16> = sim.cluster.log("t", 0).iter().map(|b| b.batch.producer_epoch).collect();
     assert!(epochs.iter().all(|e| *e == 0), "no epoch bump: {epochs:?}");
@@ -634,14 +656,11 @@ fn compressed_batches_fill_batch_size_by_estimated_compressed_size() {
 /// the record's wake-up), and stops saying so once a response frees a slot.
 #[test]
 fn sends_are_blocked_only_while_every_broker_is_at_max_in_flight() {
-    let mut sim = Sim::new(Sim::cfg().batch_size(200).linger(Duration::ZERO), 1);
-    sim.cluster.create_topic("t", 1);
-    sim.send("t", None, b"warm-up");
-    sim.run_to_completion(Duration::from_secs(5));
+    let mut sim = Sim::warmed_up(Sim::cfg().batch_size(200).linger(Duration::ZERO), 1);
     assert!(!sim.engine.sends_blocked(), "idle");
     sim.held = Some(Vec::new());
     for i in 0..40 {
-        sim.send("t", None, format!("{i:0100}").as_bytes());
+        sim.send("t", None, &numbered(i));
         sim.turn();
     }
     assert_eq!(sim.held.as_ref().unwrap().len(), 5, "max.in.flight requests out");
@@ -670,12 +689,12 @@ fn first_batch_of_a_fresh_partition_is_not_overtaken_by_the_batches_behind_it() 
     sim.cluster.create_topic("t", 1);
     sim.cluster.push_produce_errors("t", 0, &[ErrorCode::NOT_LEADER_OR_FOLLOWER]);
     for i in 0..100 {
-        sim.send_to("t", Some(0), None, format!("{i:0100}").as_bytes());
+        sim.send_to("t", Some(0), None, &numbered(i));
     }
     sim.run_to_completion(Duration::from_secs(10));
     let out = sim.outcomes();
     assert!(out.iter().all(|(_, r)| r.is_ok()), "{:?}", out.iter().find(|r| r.1.is_err()));
-    let want: Vec<Vec<u8>> = (0..100).map(|i| format!("{i:0100}").into_bytes()).collect();
+    let want: Vec<Vec<u8>> = (0..100).map(numbered).collect();
     assert_eq!(values(&sim.cluster.records("t", 0)), want, "no loss, no duplicate, order kept");
     assert!(sim.cluster.log("t", 0).len() >= 5, "several batches");
     let seqs: Vec<i32> = sim.cluster.log("t", 0).iter().map(|b| b.batch.base_sequence).collect();
@@ -689,10 +708,7 @@ fn out_of_sequence_answer_that_overtakes_the_earlier_batchs_answer_is_retried() 
     // the old leader's NOT_LEADER_OR_FOLLOWER for the earlier batch comes back. The later batch
     // is out of sequence only because of the earlier one: retry it behind it (as Java does for
     // a batch that is not the next one the broker expects), do not fail it.
-    let mut sim = Sim::new(Sim::cfg(), 2);
-    sim.cluster.create_topic("t", 1);
-    sim.send("t", None, b"warm-up");
-    sim.run_to_completion(Duration::from_secs(5));
+    let mut sim = Sim::warmed_up(Sim::cfg(), 2);
     sim.cluster.push_produce_errors("t", 0, &[ErrorCode::NOT_LEADER_OR_FOLLOWER]);
     sim.held = Some(Vec::new());
     let a = sim.send("t", None, b"a");
@@ -721,13 +737,10 @@ fn batches_in_flight_behind_one_that_failed_for_good_are_retried_after_the_epoch
     // answers the ones behind it OUT_OF_ORDER_SEQUENCE_NUMBER, since it never got the first.
     // Java retries them (they are not the next sequence the broker expects) and rewrites their
     // sequences with the epoch bump the failure asked for; they must not fail with it.
-    let mut sim = Sim::new(Sim::cfg().batch_size(2_000), 1);
-    sim.cluster.create_topic("t", 1);
-    sim.send("t", None, b"warm-up");
-    sim.run_to_completion(Duration::from_secs(5));
+    let mut sim = Sim::warmed_up(Sim::cfg().batch_size(2_000), 1);
     sim.cluster.push_produce_errors("t", 0, &[ErrorCode::INVALID_RECORD]);
     for i in 0..100 {
-        sim.send("t", None, format!("{i:0100}").as_bytes());
+        sim.send("t", None, &numbered(i));
     }
     sim.run_to_completion(Duration::from_secs(10));
     let out = sim.outcomes();
@@ -741,7 +754,7 @@ fn batches_in_flight_behind_one_that_failed_for_good_are_retried_after_the_epoch
     let first_kept = *failed.last().unwrap() + 1;
     assert_eq!(failed, (1..first_kept).collect::<Vec<_>>(), "the first batch's records");
     let mut want = vec![b"warm-up".to_vec()];
-    want.extend((first_kept - 1..100).map(|i| format!("{i:0100}").into_bytes()));
+    want.extend((first_kept - 1..100).map(numbered));
     assert_eq!(values(&sim.cluster.records("t", 0)), want, "the rest written once, in order");
 }
 
@@ -752,20 +765,9 @@ fn out_of_sequence_for_the_next_expected_batch_bumps_the_epoch_and_retries_it() 
     // the batch was not written: as Java's idempotent producer does, bump the epoch and retry it
     // (it used to fail). The batches in flight behind it, refused too, go after it under the new
     // epoch, each written once.
-    let mut sim = Sim::new(Sim::cfg().batch_size(2_000), 1);
-    sim.cluster.create_topic("t", 1);
-    sim.send("t", None, b"warm-up");
-    sim.run_to_completion(Duration::from_secs(5));
+    let mut sim = Sim::warmed_up(Sim::cfg().batch_size(2_000), 1);
     sim.cluster.push_produce_errors("t", 0, &[ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER]);
-    sim.held = Some(Vec::new());
-    for i in 0..100 {
-        sim.send("t", None, format!("{i:0100}").as_bytes());
-    }
-    sim.run_until(Duration::from_millis(100), |s| s.held.as_ref().is_some_and(|h| h.len() >= 3));
-    assert!(sim.held.as_ref().unwrap().len() >= 3, "several batches of the partition in flight");
-    let held = sim.held.take().unwrap();
-    sim.inbound.extend(held);
-    sim.run_to_completion(Duration::from_secs(10));
+    sim.send_numbered_with_several_in_flight(None);
     let out = sim.outcomes();
     assert_eq!(out.len(), 101, "one outcome per record");
     assert!(out.iter().all(|(_, r)| r.is_ok()), "{:?}", out.iter().find(|r| r.1.is_err()));
@@ -774,7 +776,7 @@ fn out_of_sequence_for_the_next_expected_batch_bumps_the_epoch_and_retries_it() 
     ids.dedup();
     assert_eq!(ids.len(), 101, "no record completed twice");
     let mut want = vec![b"warm-up".to_vec()];
-    want.extend((0..100).map(|i| format!("{i:0100}").into_bytes()));
+    want.extend((0..100).map(numbered));
     assert_eq!(values(&sim.cluster.records("t", 0)), want, "no loss, no duplicate, order kept");
     let log = sim.cluster.log("t", 0);
     let stored: Vec<(i16, i32)> =
@@ -796,10 +798,7 @@ fn out_of_sequence_for_a_batch_that_may_have_been_written_fails_it() {
     // with OUT_OF_ORDER_SEQUENCE_NUMBER (here injected; on a broker, when it no longer
     // remembers the batch). Retrying it under a bumped epoch could write it twice: it fails, as
     // before, and the producer goes on.
-    let mut sim = Sim::new(Sim::cfg(), 1);
-    sim.cluster.create_topic("t", 1);
-    sim.send("t", None, b"warm-up");
-    sim.run_to_completion(Duration::from_secs(5));
+    let mut sim = Sim::warmed_up(Sim::cfg(), 1);
     sim.drop_responses = true;
     let x = sim.send("t", None, b"x");
     sim.run_until(Duration::from_millis(100), |s| s.cluster.records("t", 0).len() == 2);
