@@ -15,9 +15,9 @@ use ringkafka::io::Driver;
 use ringkafka::mock::MockServer;
 use ringkafka::{Producer, ProducerConfig, ProducerRecord, SenderCpu};
 
+/// A producer as configured by default: its sender pinned to the last CPU.
 fn producer(server: &MockServer) -> Producer {
-    let cfg = ProducerConfig::new(&server.bootstrap()).sender_cpu(SenderCpu::Unpinned);
-    Producer::new(cfg).expect("producer")
+    Producer::new(ProducerConfig::new(&server.bootstrap())).expect("producer")
 }
 
 fn mock() -> MockServer {
@@ -35,6 +35,10 @@ static CALLBACKS: AtomicU64 = AtomicU64::new(0);
 /// between bursts, so the number is the caller's cost, not the sink's throughput. The sending
 /// threads live through all the bursts of a measurement (a thread started per burst would time
 /// its cold start too). Allocating the value is included: every real caller pays it.
+///
+/// The sender is pinned to the last CPU (the default) and a single sending thread to CPU 0, so
+/// every run times the hand-off between two cores. Left to the scheduler, the two threads
+/// sometimes shared a core and sometimes not, and runs of one binary differed by 2×.
 fn send_cost(c: &mut Criterion) {
     const BURST: u64 = 2048;
     let server = mock();
@@ -59,6 +63,9 @@ fn send_cost(c: &mut Criterion) {
                             let (p, topic) = (p.clone(), topic.clone());
                             let (start_burst, end_burst) = (&start_burst, &end_burst);
                             s.spawn(move || {
+                                if threads == 1 {
+                                    let _ = ringkafka::io::affinity::pin_current_thread(0);
+                                }
                                 let mut total = Duration::ZERO;
                                 for _ in 0..bursts {
                                     start_burst.wait();

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::Receiver;
 
 use crate::config::{ConfigError, ProducerConfig};
 use crate::delivery::{Completion, DeliveryFuture, DeliveryResult};
@@ -20,7 +20,7 @@ use crate::engine::accumulator::RECORD_BOOKKEEPING;
 use crate::engine::partitioner::Partitioner;
 use crate::engine::SpentBundle;
 use crate::error::{validate_topic, SendError};
-use crate::io::Waker;
+use crate::io::{queue, Waker};
 use crate::memory::BufferMemory;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::protocol::record_batch::{record_size_upper_bound, BATCH_HEADER_LEN};
@@ -55,7 +55,8 @@ impl From<ConfigError> for StartError {
     }
 }
 
-/// Messages the queue to the sender holds. A bounded array queue is allocated once: an unbounded
+/// Messages the queue to the sender holds. The bounded array queue ([`queue`]: see there why
+/// it is not crossbeam's) is allocated once: an unbounded
 /// one allocates a block every few dozen records, and those large allocations made glibc
 /// consolidate its free lists on every block (a third of the CPU in a profile). When it is full,
 /// `send` waits for room within `max.block.ms`, like for `buffer.memory`.
@@ -70,7 +71,7 @@ thread_local! {
 }
 
 struct Inner {
-    tx: Sender<Msg>,
+    tx: queue::Tx<Msg>,
     /// Records whose bytes the sender has copied into batches, dropped here (see `enqueue`).
     spent: Receiver<SpentBundle>,
     waker: Arc<Waker>,
@@ -181,7 +182,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         config.validate()?;
         let memory = Arc::new(BufferMemory::new(config.buffer_memory));
         let metrics = Arc::new(Metrics::default());
-        let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
+        let (tx, rx) = queue::bounded(QUEUE_CAPACITY);
         let (spent_tx, spent) = crossbeam_channel::bounded(sender::SPENT_BUNDLES);
         let max_request_size = config.max_request_size;
         let max_block = config.max_block;
@@ -321,13 +322,13 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         };
         match inner.tx.try_send(Msg::Record(pending)) {
             Ok(()) => {}
-            Err(TrySendError::Disconnected(m)) => return refused(m, SendError::Closed),
-            Err(TrySendError::Full(m)) => {
+            Err(queue::TrySendError::Disconnected(m)) => return refused(m, SendError::Closed),
+            Err(queue::TrySendError::Full(m)) => {
                 inner.waker.wake();
                 match inner.tx.send_timeout(m, inner.max_block) {
                     Ok(()) => {}
-                    Err(SendTimeoutError::Disconnected(m)) => return refused(m, SendError::Closed),
-                    Err(SendTimeoutError::Timeout(m)) => {
+                    Err(queue::SendTimeoutError::Disconnected(m)) => return refused(m, SendError::Closed),
+                    Err(queue::SendTimeoutError::Timeout(m)) => {
                         let waited = inner.max_block;
                         return refused(m, SendError::BufferExhausted { waited, requested: size });
                     }

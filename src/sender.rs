@@ -19,14 +19,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, TryRecvError};
-
 use crate::config::{ProducerConfig, SenderCpu};
 use crate::delivery::Completion;
 use crate::engine::partitioner::Partitioner;
 use crate::engine::{Engine, FlushWaiter, Pending, SpentBundle, Transmit};
 use crate::error::ProduceError;
-use crate::io::{affinity, ConnId, Driver, Event, Waker};
+use crate::io::{affinity, queue, ConnId, Driver, Event, Waker};
 use crate::memory::BufferMemory;
 use crate::metrics::Metrics;
 use crate::protocol::frame::split_frame;
@@ -99,7 +97,7 @@ pub(crate) fn spawn(
     partitioner: Option<Box<dyn Partitioner>>,
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
-    rx: Receiver<Msg>,
+    rx: queue::Rx<Msg>,
     spent: crossbeam_channel::Sender<SpentBundle>,
 ) -> io::Result<(JoinHandle<()>, Arc<Waker>)> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -349,7 +347,7 @@ fn transmit(engine: &mut Engine, driver: &mut Driver, links: &mut Links, now: In
 fn run(
     mut engine: Engine,
     mut driver: Driver,
-    rx: Receiver<Msg>,
+    rx: queue::Rx<Msg>,
     spent: crossbeam_channel::Sender<SpentBundle>,
     tls: Option<Arc<rustls::ClientConfig>>,
 ) {
@@ -371,8 +369,8 @@ fn run(
                     close = Some(deadline);
                     engine.begin_close();
                 }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
+                Err(queue::TryRecvError::Empty) => break,
+                Err(queue::TryRecvError::Disconnected) => {
                     close.get_or_insert(None);
                     engine.begin_close();
                     break;

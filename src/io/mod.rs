@@ -52,6 +52,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod affinity;
+pub(crate) mod queue;
 mod sock;
 mod waker;
 

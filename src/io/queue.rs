@@ -1,0 +1,432 @@
+//! The bounded queue from application threads to the sender: many producers, one consumer.
+//!
+//! # Why not `crossbeam_channel::bounded`
+//! Its `try_send` *loads* two lines the receiver writes: the slot's stamp (the receiver stamps
+//! every slot it empties) and the tail index it shares with the receiver. While the sender
+//! drains behind a sending thread, each of those loads misses and waits for the line to come
+//! back from the sender's core: most of what `send()` cost in the criterion bench.
+//!
+//! Here a producer loads nothing the consumer writes on its fast path:
+//! - a producer claims slot `t` by a CAS on `tail`, a line only producers touch;
+//! - it checks room against `cached_head`, the consumer's index as some producer last read it,
+//!   and reads the real `head` only when that cached value says the queue is full;
+//! - it writes the message and publishes it by storing `seq = t + 1` in the slot;
+//! - the consumer reads slot `h` when `seq == h + 1`, takes the message, and stores `head`; it
+//!   never writes the slot, because the next lap's `seq` (`t + cap + 1`) is different anyway.
+//!
+//! So a producer's writes go to lines the consumer read, and stores do not wait: the only cost
+//! left to the caller is the CAS and the fence that orders the publication before the read of
+//! the sender's `parked` flag (see [`Waker`](super::Waker)).
+//!
+//! # Full, and gone
+//! - Full: [`Tx::send_timeout`] waits on a condition variable; the consumer notifies it after
+//!   it has freed an eighth of the queue (checked once per [`Rx::try_recv`] that frees room
+//!   while somebody waits), and waiters also recheck every millisecond.
+//! - Receiver gone: [`Rx`]'s drop marks the queue and drops every message left in it. A message
+//!   published while that happens is dropped by its own producer, which checks the mark after
+//!   publishing (behind a fence); so no message is ever stranded. Dropping a message is how its
+//!   completion learns it was not sent (see `Completion`'s drop).
+//! - Senders gone: [`Rx::try_recv`] reports [`TryRecvError::Disconnected`] once the queue is
+//!   empty.
+
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Keeps what it holds on its own pair of cache lines (adjacent-line prefetch pulls in pairs).
+#[repr(align(128))]
+struct Padded<T>(T);
+
+struct Slot<T> {
+    /// `t + 1` once message `t` is in the slot; anything else means not (yet) published.
+    seq: AtomicUsize,
+    msg: UnsafeCell<MaybeUninit<T>>,
+}
+
+struct Shared<T> {
+    /// Producers' line: the next index to claim, and the consumer's `head` as last read.
+    tail: Padded<(AtomicUsize, AtomicUsize)>,
+    /// Consumer's line: the next index to take.
+    head: Padded<AtomicUsize>,
+    /// Rarely written state: receiver gone, senders gone, waiters for room.
+    rx_gone: AtomicBool,
+    tx_gone: AtomicBool,
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    room: Condvar,
+    /// Held by whoever drops messages after the receiver is gone.
+    drain: Mutex<()>,
+    slots: Box<[Slot<T>]>,
+    mask: usize,
+}
+
+// SAFETY: a message is written into its slot by exactly one producer (the one whose CAS claimed
+// index `t`) before it publishes `seq = t + 1` with Release, and read out by exactly one
+// consumer (the `Rx`, or after it is gone the holder of `drain`) after it loads that `seq` with
+// Acquire; a slot is claimed again only after the consumer's Release store of a `head` past it,
+// which the claiming producer (or the producer whose Release store of `cached_head` it
+// Acquire-loads) has Acquire-loaded. So every access to a slot's message is ordered and
+// exclusive, and `T: Send` is all that moving messages between threads needs.
+unsafe impl<T: Send> Sync for Shared<T> {}
+// SAFETY: as above; the shared state owns `T`s, which may move to any thread.
+unsafe impl<T: Send> Send for Shared<T> {}
+
+/// The sending side; one per producer handle (not `Clone`: its drop says the senders are gone).
+pub(crate) struct Tx<T> {
+    shared: Arc<Shared<T>>,
+}
+
+/// The receiving side: the sender thread.
+pub(crate) struct Rx<T> {
+    shared: Arc<Shared<T>>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TrySendError<T> {
+    Full(T),
+    Disconnected(T),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum SendTimeoutError<T> {
+    Timeout(T),
+    Disconnected(T),
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub(crate) enum TryRecvError {
+    Empty,
+    Disconnected,
+}
+
+/// A queue holding up to `cap` messages (rounded up to a power of two).
+pub(crate) fn bounded<T>(cap: usize) -> (Tx<T>, Rx<T>) {
+    let cap = cap.max(2).next_power_of_two();
+    let slots = (0..cap)
+        .map(|_| Slot { seq: AtomicUsize::new(0), msg: UnsafeCell::new(MaybeUninit::uninit()) })
+        .collect();
+    let shared = Arc::new(Shared {
+        tail: Padded((AtomicUsize::new(0), AtomicUsize::new(0))),
+        head: Padded(AtomicUsize::new(0)),
+        rx_gone: AtomicBool::new(false),
+        tx_gone: AtomicBool::new(false),
+        waiters: AtomicUsize::new(0),
+        lock: Mutex::new(()),
+        room: Condvar::new(),
+        drain: Mutex::new(()),
+        slots,
+        mask: cap - 1,
+    });
+    (Tx { shared: shared.clone() }, Rx { shared })
+}
+
+impl<T> Shared<T> {
+    fn cap(&self) -> usize {
+        self.mask + 1
+    }
+
+    /// Takes message `h` if it is published. Only the consumer calls this.
+    fn take(&self, h: usize) -> Option<T> {
+        let slot = &self.slots[h & self.mask];
+        if slot.seq.load(Ordering::Acquire) != h.wrapping_add(1) {
+            return None;
+        }
+        // SAFETY: `seq == h + 1` (Acquire) means the producer that claimed `h` finished writing
+        // the message and published it; only the consumer reads it, once, because `head`
+        // moves past `h` right after (and the next lap's `seq` differs).
+        let msg = unsafe { (*slot.msg.get()).assume_init_read() };
+        self.head.0.store(h.wrapping_add(1), Ordering::Release);
+        Some(msg)
+    }
+
+    /// After the receiver is gone: drops every published message left.
+    fn drop_published(&self) {
+        let _g = self.drain.lock().unwrap_or_else(|e| e.into_inner());
+        let mut h = self.head.0.load(Ordering::Relaxed);
+        while let Some(msg) = self.take(h) {
+            drop(msg);
+            h = h.wrapping_add(1);
+        }
+    }
+}
+
+impl<T> Tx<T> {
+    /// Queues `msg` if there is room.
+    #[inline]
+    pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
+        let s = &*self.shared;
+        if s.rx_gone.load(Ordering::Relaxed) {
+            return Err(TrySendError::Disconnected(msg));
+        }
+        let (tail, cached_head) = &s.tail.0;
+        let mut t = tail.load(Ordering::Relaxed);
+        loop {
+            if t.wrapping_sub(cached_head.load(Ordering::Acquire)) >= s.cap() {
+                let head = s.head.0.load(Ordering::Acquire);
+                cached_head.store(head, Ordering::Release);
+                if t.wrapping_sub(head) >= s.cap() {
+                    return Err(TrySendError::Full(msg));
+                }
+            }
+            match tail.compare_exchange_weak(t, t.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => t = now,
+            }
+        }
+        let slot = &s.slots[t & s.mask];
+        // SAFETY: the CAS made this producer the only owner of index `t`, and `t - head < cap`
+        // (checked against an Acquire load of `head`, or of `cached_head` stored with Release
+        // after such a load) means the consumer has taken message `t - cap` out of this slot.
+        // Nobody else touches the slot until the `seq` store below publishes it.
+        unsafe { (*slot.msg.get()).write(msg) };
+        slot.seq.store(t.wrapping_add(1), Ordering::Release);
+        // The receiver may have gone while we wrote: then nobody would take this message, so
+        // drop it here (see the module docs). The fence pairs with the one in `Rx::drop`.
+        fence(Ordering::SeqCst);
+        if s.rx_gone.load(Ordering::Relaxed) {
+            s.drop_published();
+        }
+        Ok(())
+    }
+
+    /// Queues `msg`, waiting up to `timeout` for room.
+    pub fn send_timeout(&self, mut msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        let s = &*self.shared;
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            match self.try_send(msg) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Disconnected(m)) => return Err(SendTimeoutError::Disconnected(m)),
+                Err(TrySendError::Full(m)) => msg = m,
+            }
+            let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
+            if left.is_zero() {
+                return Err(SendTimeoutError::Timeout(msg));
+            }
+            s.waiters.fetch_add(1, Ordering::SeqCst);
+            let guard = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+            // Recheck with `waiters` raised: room freed before this point is seen here, room
+            // freed after it sees `waiters > 0` and notifies (or the 1 ms timeout covers it).
+            if self.len() >= s.cap() && !s.rx_gone.load(Ordering::SeqCst) {
+                let _ = s.room.wait_timeout(guard, left.min(Duration::from_millis(1)));
+            } else {
+                drop(guard);
+            }
+            s.waiters.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Queues `msg`, waiting for room as long as it takes.
+    pub fn send(&self, msg: T) -> Result<(), T> {
+        self.send_timeout(msg, Duration::MAX).map_err(|e| match e {
+            SendTimeoutError::Timeout(m) | SendTimeoutError::Disconnected(m) => m,
+        })
+    }
+
+    /// Messages claimed and not yet taken (reads the consumer's line: not for every send).
+    pub fn len(&self) -> usize {
+        let s = &*self.shared;
+        let head = s.head.0.load(Ordering::Acquire);
+        s.tail.0 .0.load(Ordering::Acquire).wrapping_sub(head).min(s.cap())
+    }
+}
+
+impl<T> Drop for Tx<T> {
+    fn drop(&mut self) {
+        self.shared.tx_gone.store(true, Ordering::SeqCst);
+    }
+}
+
+impl<T> Rx<T> {
+    /// Takes the next message, if one is published.
+    #[inline]
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        let s = &*self.shared;
+        let h = s.head.0.load(Ordering::Relaxed);
+        match s.take(h) {
+            Some(msg) => {
+                // Wake producers waiting for room once an eighth of the queue is free.
+                if h & (s.mask >> 3) == 0 && s.waiters.load(Ordering::SeqCst) > 0 {
+                    let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+                    s.room.notify_all();
+                }
+                Ok(msg)
+            }
+            None if s.tx_gone.load(Ordering::Acquire) && self.is_empty() => Err(TryRecvError::Disconnected),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Whether no message is claimed or published past `head`. A claimed message that is not
+    /// yet published counts as present, so a parking sender does not miss one being written.
+    pub fn is_empty(&self) -> bool {
+        let s = &*self.shared;
+        s.tail.0 .0.load(Ordering::SeqCst) == s.head.0.load(Ordering::Relaxed)
+    }
+}
+
+impl<T> Drop for Rx<T> {
+    fn drop(&mut self) {
+        let s = &*self.shared;
+        s.rx_gone.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        s.drop_published();
+        let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+        s.room.notify_all();
+    }
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        // Messages published and never taken (both sides gone).
+        let mut h = *self.head.0.get_mut();
+        loop {
+            let slot = &mut self.slots[h & self.mask];
+            if *slot.seq.get_mut() != h.wrapping_add(1) {
+                break;
+            }
+            // SAFETY: `&mut self`: no other thread is left; `seq == h + 1` says message `h`
+            // was written and not taken (taking it moves `head` past it).
+            unsafe { slot.msg.get_mut().assume_init_drop() };
+            h = h.wrapping_add(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn fifo_full_and_room_again() {
+        let (tx, rx) = bounded::<u32>(4);
+        for i in 0..4 {
+            tx.try_send(i).unwrap();
+        }
+        assert_eq!(tx.try_send(9), Err(TrySendError::Full(9)));
+        assert_eq!(tx.len(), 4);
+        assert_eq!(rx.try_recv(), Ok(0));
+        tx.try_send(4).unwrap();
+        let got: Vec<u32> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert_eq!(got, [1, 2, 3, 4]);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        assert!(rx.is_empty());
+        drop(tx);
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    }
+
+    #[test]
+    fn a_full_queue_waits_for_room_or_times_out() {
+        let (tx, rx) = bounded::<u32>(2);
+        tx.try_send(0).unwrap();
+        tx.try_send(1).unwrap();
+        let t0 = Instant::now();
+        assert_eq!(tx.send_timeout(2, Duration::from_millis(30)), Err(SendTimeoutError::Timeout(2)));
+        assert!(t0.elapsed() >= Duration::from_millis(30));
+        std::thread::scope(|s| {
+            let h = s.spawn(|| tx.send_timeout(2, Duration::from_secs(10)));
+            std::thread::sleep(Duration::from_millis(20));
+            assert_eq!(rx.try_recv(), Ok(0));
+            assert_eq!(h.join().unwrap(), Ok(()));
+        });
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!(rx.try_recv(), Ok(2));
+    }
+
+    /// Counts drops, to check that every message is dropped exactly once.
+    struct Counted<'a>(&'a AtomicU64);
+    impl Drop for Counted<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn messages_left_behind_are_dropped_once_whichever_side_goes_first() {
+        let drops = AtomicU64::new(0);
+        let (tx, rx) = bounded(8);
+        tx.try_send(Counted(&drops)).ok().unwrap();
+        tx.try_send(Counted(&drops)).ok().unwrap();
+        drop(rx);
+        assert_eq!(drops.load(Ordering::SeqCst), 2, "the receiver's drop drops what is queued");
+        match tx.try_send(Counted(&drops)) {
+            Err(TrySendError::Disconnected(m)) => drop(m),
+            _ => panic!("a queue without receiver takes nothing"),
+        }
+        assert_eq!(drops.load(Ordering::SeqCst), 3);
+        let (tx, rx) = bounded(8);
+        tx.try_send(Counted(&drops)).ok().unwrap();
+        drop(tx);
+        drop(rx);
+        assert_eq!(drops.load(Ordering::SeqCst), 4, "the last side's drop drops what is queued");
+    }
+
+    /// Producers racing the receiver's drop: every message accepted is dropped exactly once,
+    /// by the consumer after taking it or by whoever drops what is left.
+    #[test]
+    fn no_message_is_stranded_when_the_receiver_goes_mid_send() {
+        for round in 0..100u64 {
+            let drops = AtomicU64::new(0);
+            let accepted = AtomicU64::new(0);
+            let (tx, rx) = bounded(64);
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| loop {
+                        match tx.try_send(Counted(&drops)) {
+                            Ok(()) => {
+                                accepted.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(TrySendError::Full(m)) => std::mem::forget(m),
+                            Err(TrySendError::Disconnected(m)) => {
+                                std::mem::forget(m);
+                                break;
+                            }
+                        }
+                    });
+                }
+                let mut n = 0;
+                while n < 100 + round {
+                    if rx.try_recv().is_ok() {
+                        n += 1;
+                    }
+                }
+                drop(rx);
+            });
+            assert_eq!(drops.load(Ordering::SeqCst), accepted.load(Ordering::SeqCst), "round {round}");
+        }
+    }
+
+    #[test]
+    fn many_producers_keep_their_own_order_and_lose_nothing() {
+        const PER: u64 = 200_000;
+        const THREADS: u64 = 3;
+        let (tx, rx) = bounded::<(u64, u64)>(256);
+        std::thread::scope(|s| {
+            for p in 0..THREADS {
+                let tx = &tx;
+                s.spawn(move || {
+                    for i in 0..PER {
+                        tx.send((p, i)).unwrap();
+                    }
+                });
+            }
+            let mut next = [0u64; THREADS as usize];
+            let mut n = 0;
+            while n < PER * THREADS {
+                match rx.try_recv() {
+                    Ok((p, i)) => {
+                        assert_eq!(i, next[p as usize], "producer {p} out of order");
+                        next[p as usize] += 1;
+                        n += 1;
+                    }
+                    Err(TryRecvError::Empty) => std::hint::spin_loop(),
+                    Err(TryRecvError::Disconnected) => unreachable!(),
+                }
+            }
+            assert!(rx.is_empty());
+        });
+    }
+}
