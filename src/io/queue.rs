@@ -247,10 +247,16 @@ impl<T> Rx<T> {
         let h = s.head.0.load(Ordering::Relaxed);
         match s.take(h) {
             Some(msg) => {
-                // Wake producers waiting for room once an eighth of the queue is free.
-                if h & (s.mask >> 3) == 0 && s.waiters.load(Ordering::SeqCst) > 0 {
-                    let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
-                    s.room.notify_all();
+                // Wake producers waiting for room once an eighth of the queue is free. The
+                // fence orders the `head` store in `take` before the read of `waiters`; a
+                // waiter raises `waiters` (a full barrier) before it reads `head`, so either it
+                // sees the room or this sees it waiting.
+                if h & (s.mask >> 3) == 0 {
+                    fence(Ordering::SeqCst);
+                    if s.waiters.load(Ordering::Relaxed) > 0 {
+                        let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+                        s.room.notify_all();
+                    }
                 }
                 Ok(msg)
             }
