@@ -36,11 +36,17 @@ static CALLBACKS: AtomicU64 = AtomicU64::new(0);
 /// threads live through all the bursts of a measurement (a thread started per burst would time
 /// its cold start too). Allocating the value is included: every real caller pays it.
 ///
-/// The sender is pinned to the last CPU (the default) and a single sending thread to CPU 0, so
-/// every run times the hand-off between two cores. Left to the scheduler, the two threads
-/// sometimes shared a core and sometimes not, and runs of one binary differed by 2×.
+/// Placement is fixed, so that every run times the same thing: the hand-off between two cores.
+/// The sender is pinned to the last CPU (the default), and so are the mock cluster's threads,
+/// standing in for a broker on another machine; sending thread `k` is pinned to CPU `k`. Left
+/// to the scheduler, the caller sometimes shared a core with the sender or the mock and
+/// sometimes not, and runs of one binary differed by 2×.
 fn send_cost(c: &mut Criterion) {
     const BURST: u64 = 2048;
+    // The mock cluster's threads (and the main thread) start on the sender's CPU, the last
+    // one, and a single sending thread gets CPU 0 to itself: see the doc comment.
+    let cpus = ringkafka::io::affinity::allowed_cpus().expect("allowed CPUs");
+    let _ = ringkafka::io::affinity::pin_current_thread(*cpus.last().expect("a CPU"));
     let server = mock();
     let p = producer(&server);
     let topic: Arc<str> = "bench".into();
@@ -58,14 +64,12 @@ fn send_cost(c: &mut Criterion) {
                 let start_burst = Barrier::new(threads as usize + 1);
                 let end_burst = Barrier::new(threads as usize + 1);
                 let spent: Duration = std::thread::scope(|s| {
-                    let handles: Vec<_> = (0..threads)
-                        .map(|_| {
-                            let (p, topic) = (p.clone(), topic.clone());
+                    let handles: Vec<_> = (0..threads as usize)
+                        .map(|k| {
+                            let (p, topic, cpus) = (p.clone(), topic.clone(), &cpus);
                             let (start_burst, end_burst) = (&start_burst, &end_burst);
                             s.spawn(move || {
-                                if threads == 1 {
-                                    let _ = ringkafka::io::affinity::pin_current_thread(0);
-                                }
+                                let _ = ringkafka::io::affinity::pin_current_thread(cpus[k % cpus.len()]);
                                 let mut total = Duration::ZERO;
                                 for _ in 0..bursts {
                                     start_burst.wait();
