@@ -359,7 +359,18 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             }
             stash.pop()
         });
+        // The allocator hands the value buffer freed here to this thread's next allocation of
+        // that size (its thread cache is LIFO): most likely the caller's next value. The sender
+        // read it last, so writing it would wait for the sender's core to give up its lines;
+        // asking for them now overlaps that with the caller's work until then.
+        let reuse = match &spent {
+            Ok(Some(r)) => r.value.as_ref().map(|v| (v.as_ptr(), v.capacity())),
+            _ => None,
+        };
         drop(spent);
+        if let Some((ptr, len)) = reuse {
+            crate::io::prefetch_for_write(ptr, len.min(256));
+        }
         Ok(())
     }
 

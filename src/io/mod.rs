@@ -866,3 +866,24 @@ impl Drop for Driver {
         }
     }
 }
+
+/// Asks for the cache lines of `len` bytes at `ptr` in a writable state ahead of a write, so
+/// that the write does not wait for another core to give them up. A hint: any address is fine,
+/// even freed memory (nothing is read or written).
+#[inline(always)]
+pub(crate) fn prefetch_for_write(ptr: *const u8, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut off = 0;
+        while off < len {
+            // SAFETY: PREFETCHW only hints the cache; it never faults, reads or writes memory,
+            // whatever the address (CPUs without it treat it as a NOP).
+            unsafe {
+                std::arch::asm!("prefetchw [{0}]", in(reg) ptr.wrapping_add(off), options(nostack, preserves_flags, readonly));
+            }
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (ptr, len);
+}
