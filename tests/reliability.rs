@@ -785,3 +785,32 @@ fn mock_server_survives_hostile_clients() {
     producer.flush().unwrap();
     block(f).expect("the mock still serves after hostile clients");
 }
+
+/// The sender parks whenever it has nothing to do, and a `send` decides whether to wake it
+/// from one read of its `parked` flag, ordered only by the queue's claim (no fence of its own).
+/// Synchronous sends with linger.ms=0 make every record race a sender that is parking: a
+/// missed wake-up would leave a record waiting with nothing scheduled to wake the sender.
+#[test]
+fn a_sender_parking_between_records_never_misses_one() {
+    let _g = serial();
+    let server = MockServer::with_topics(1, &[("park-0", 2), ("park-1", 2)]).unwrap();
+    let p = Producer::new(config(&server).linger(Duration::ZERO)).unwrap();
+    const PER_THREAD: u64 = 3_000;
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let p = p.clone();
+            s.spawn(move || {
+                for i in 0..PER_THREAD {
+                    let mut f = p.send(record(&format!("park-{t}"), i)).unwrap();
+                    let r = f.wait_timeout(Duration::from_secs(10));
+                    assert!(matches!(r, Some(Ok(_))), "thread {t} record {i}: {r:?} (a missed wake-up?)");
+                }
+            });
+        }
+    });
+    for t in 0..2 {
+        assert_eq!(stored(&server, &format!("park-{t}")).len() as u64, PER_THREAD);
+    }
+    println!("RESULT a_sender_parking_between_records_never_misses_one: {} records", 2 * PER_THREAD);
+    p.close(Duration::from_secs(5));
+}
