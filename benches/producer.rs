@@ -30,7 +30,8 @@ fn mock() -> MockServer {
 static CALLBACKS: AtomicU64 = AtomicU64::new(0);
 
 /// What `send_and_forget` of a 100-byte record costs the calling thread, on 1 and 2 threads,
-/// and what `send_with_callback` costs with a small callback (one counter), on 1 thread.
+/// and what `send_with_callback` costs with a small callback (one counter), on 1 thread. The
+/// topic is an `Arc<str>`, except in `forget_100B_str_topic`, which names it by a `&str`.
 /// Sends are timed in bursts shorter than the queue to the sender, with a flush (untimed)
 /// between bursts, so the number is the caller's cost, not the sink's throughput. The sending
 /// threads live through all the bursts of a measurement (a thread started per burst would time
@@ -54,8 +55,11 @@ fn send_cost(c: &mut Criterion) {
     p.send(ProducerRecord::new(&topic, vec![0u8; 100])).unwrap().wait().unwrap();
     let mut g = c.benchmark_group("send");
     g.throughput(Throughput::Elements(1));
-    for (name, threads) in [("forget_100B", 1u64), ("forget_100B", 2), ("callback_100B", 1)] {
+    for (name, threads) in
+        [("forget_100B", 1u64), ("forget_100B", 2), ("callback_100B", 1), ("forget_100B_str_topic", 1)]
+    {
         let with_callback = name == "callback_100B";
+        let str_topic = name == "forget_100B_str_topic";
         g.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &threads| {
             b.iter_custom(|iters| {
                 let bursts = iters.div_ceil(BURST);
@@ -75,7 +79,12 @@ fn send_cost(c: &mut Criterion) {
                                     start_burst.wait();
                                     let start = Instant::now();
                                     for i in 0..per {
-                                        let record = ProducerRecord::new(&topic, vec![7u8; 100]);
+                                        let record = if str_topic {
+                                            // The usual way to name a topic.
+                                            ProducerRecord::new("bench", vec![7u8; 100])
+                                        } else {
+                                            ProducerRecord::new(&topic, vec![7u8; 100])
+                                        };
                                         if with_callback {
                                             // Captures two words, as a real callback would
                                             // (a closure that captures nothing is never boxed).

@@ -23,9 +23,10 @@ impl Header {
     }
 }
 
-/// Anything that names a topic. An `Arc<str>` (or `&Arc<str>`) is taken as it is — a reference
-/// count, no allocation — so a hot loop that reuses one `Arc<str>` topic allocates nothing for
-/// it; `&str` and `String` are copied into a new `Arc<str>`.
+/// Anything that names a topic. An `Arc<str>` (or `&Arc<str>`) is taken as it is: a reference
+/// count, no allocation. A `&str` or `String` naming the same topic as the last one named that
+/// way on this thread shares that name's `Arc<str>` (a compare and a reference count); a new
+/// name is copied into a new `Arc<str>`, which each thread remembers until the next new name.
 pub trait IntoTopic {
     /// The shared topic name.
     fn into_topic(self) -> Arc<str>;
@@ -43,21 +44,45 @@ impl IntoTopic for &Arc<str> {
     }
 }
 
+thread_local! {
+    /// The last topic this thread named by a `&str` or `String` (see [`IntoTopic`]).
+    static LAST_TOPIC: std::cell::RefCell<Option<Arc<str>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The shared name for `name`: this thread's last one if it is the same, else a new one. Most
+/// senders name one topic over and over; this spares each `send` an allocation and a copy.
+fn shared_topic(name: &str) -> Arc<str> {
+    LAST_TOPIC
+        .try_with(|last| {
+            let mut last = last.borrow_mut();
+            match &*last {
+                Some(t) if **t == *name => t.clone(),
+                _ => {
+                    let t: Arc<str> = name.into();
+                    *last = Some(t.clone());
+                    t
+                }
+            }
+        })
+        // A thread-local being destroyed (a send from another thread-local's destructor).
+        .unwrap_or_else(|_| name.into())
+}
+
 impl IntoTopic for &str {
     fn into_topic(self) -> Arc<str> {
-        self.into()
+        shared_topic(self)
     }
 }
 
 impl IntoTopic for String {
     fn into_topic(self) -> Arc<str> {
-        self.into()
+        shared_topic(&self)
     }
 }
 
 impl IntoTopic for &String {
     fn into_topic(self) -> Arc<str> {
-        self.as_str().into()
+        shared_topic(self)
     }
 }
 
@@ -240,6 +265,24 @@ impl Serializer<[u8; 16]> for UuidSerializer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_topic_named_again_by_str_shares_one_name_per_thread() {
+        let a = ProducerRecord::<(), ()>::new("orders", ()).topic;
+        let b = ProducerRecord::<(), ()>::new(String::from("orders"), ()).topic;
+        assert!(Arc::ptr_eq(&a, &b), "the same name again is the same Arc");
+        let c = ProducerRecord::<(), ()>::new("payments", ()).topic;
+        assert_eq!(&*c, "payments");
+        assert!(!Arc::ptr_eq(&a, &c));
+        let name = String::from("orders");
+        let d = ProducerRecord::<(), ()>::new(&name, ()).topic;
+        assert_eq!(&*d, "orders");
+        assert!(!Arc::ptr_eq(&a, &d), "only the last name is remembered");
+        let other =
+            std::thread::spawn(|| ProducerRecord::<(), ()>::new("payments", ()).topic).join().unwrap();
+        assert!(!Arc::ptr_eq(&c, &other), "each thread has its own");
+        assert_eq!(&*other, "payments");
+    }
 
     #[test]
     fn serializers_match_java_bytes() {
