@@ -74,6 +74,10 @@ pub enum ProduceError {
     /// name) or the handshake was refused. Fatal, like `Authentication`; never a fallback to
     /// plaintext.
     Tls { broker: String, message: String },
+    /// A call that cannot work where it was made, such as a blocking
+    /// [`partitions_for`](crate::Producer::partitions_for) from a delivery callback (it would
+    /// wait for the thread it runs on).
+    InvalidCall(String),
 }
 
 impl ProduceError {
@@ -111,6 +115,7 @@ impl fmt::Display for ProduceError {
             ProduceError::Fatal(m) => write!(f, "fatal producer error: {m}"),
             ProduceError::Authentication(m) => write!(f, "authentication failed: {m}"),
             ProduceError::Tls { broker, message } => write!(f, "TLS with broker {broker} failed: {message}"),
+            ProduceError::InvalidCall(m) => write!(f, "invalid call: {m}"),
         }
     }
 }

@@ -33,7 +33,7 @@ pub use metrics::{MetricsSnapshot, Percentiles};
 pub use producer::{Producer, StartError};
 pub use record::{
     BooleanSerializer, ByteArraySerializer, DoubleSerializer, FloatSerializer, Header, IntegerSerializer,
-    IntoTopic, LongSerializer, ProducerRecord, RecordMetadata, SerializationError, Serializer,
+    IntoTopic, LongSerializer, PartitionInfo, ProducerRecord, RecordMetadata, SerializationError, Serializer,
     ShortSerializer, StringSerializer, UuidSerializer,
 };
 pub use security::sasl::SaslMechanism;

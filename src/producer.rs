@@ -19,12 +19,12 @@ use crate::engine::accumulator::SpentRecord;
 use crate::engine::accumulator::RECORD_BOOKKEEPING;
 use crate::engine::partitioner::Partitioner;
 use crate::engine::SpentBundle;
-use crate::error::{validate_topic, SendError};
+use crate::error::{validate_topic, ProduceError, SendError};
 use crate::io::{queue, Waker};
 use crate::memory::BufferMemory;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::protocol::record_batch::{record_size_upper_bound, BATCH_HEADER_LEN};
-use crate::record::{ByteArraySerializer, ProducerRecord, Serializer};
+use crate::record::{ByteArraySerializer, IntoTopic, PartitionInfo, ProducerRecord, Serializer};
 use crate::sender::{self, Msg, Queued};
 
 /// The producer could not start.
@@ -392,6 +392,44 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         // The waiter is run (or dropped, if the sender is gone) exactly once.
         let _ = done_rx.recv();
         Ok(())
+    }
+
+    /// The partitions of `topic` and their leaders (Java's `partitionsFor`). Fetches the
+    /// topic's metadata if the producer does not have it yet, waiting up to `max.block.ms`
+    /// (then [`ProduceError::MetadataTimeout`]). Records sent to the topic afterwards do not
+    /// wait for its metadata, so a harness can call it to warm a producer up before timing it.
+    /// Not from a delivery callback: it would wait for its own thread
+    /// ([`ProduceError::InvalidCall`]).
+    pub fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionInfo>, ProduceError> {
+        let inner = &*self.inner;
+        if std::thread::current().id() == inner.sender_thread {
+            return Err(ProduceError::InvalidCall(
+                "partitions_for() called from a delivery callback would wait for itself".into(),
+            ));
+        }
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(ProduceError::Closed);
+        }
+        validate_topic(topic).map_err(|e| ProduceError::Broker {
+            code: crate::protocol::ErrorCode::INVALID_TOPIC_EXCEPTION,
+            message: Some(e.to_string()),
+        })?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reply: crate::engine::PartitionsWaiter = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        let msg = Msg::PartitionsFor { topic: topic.into_topic(), reply };
+        inner.tx.send(msg).map_err(|_| ProduceError::Closed)?;
+        inner.waker.wake();
+        // The sender answers by max.block.ms; the margin only guards against a sender that
+        // stopped polling. A dropped answer means the sender is gone.
+        match rx.recv_timeout(inner.max_block.saturating_add(Duration::from_secs(1))) {
+            Ok(r) => r,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                Err(ProduceError::MetadataTimeout { topic: topic.to_string(), waited: inner.max_block })
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(ProduceError::Closed),
+        }
     }
 
     /// Closes the producer: new sends fail with [`SendError::Closed`]; pending records are

@@ -4,6 +4,16 @@
 use std::fmt;
 use std::sync::Arc;
 
+/// A partition of a topic as the producer's metadata has it (Java's `PartitionInfo`, with the
+/// leader's node id for its `Node`; replicas and in-sync replicas are not tracked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    /// The leader's node id; `None` while the partition has no leader.
+    pub leader: Option<i32>,
+}
+
 /// A record header: a string key and optional bytes value. Keys need not be unique.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Header {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::config::{ProducerConfig, SenderCpu};
 use crate::delivery::Completion;
 use crate::engine::partitioner::Partitioner;
-use crate::engine::{Engine, FlushWaiter, Pending, SpentBundle, Transmit};
+use crate::engine::{Engine, FlushWaiter, PartitionsWaiter, Pending, SpentBundle, Transmit};
 use crate::error::ProduceError;
 use crate::io::{affinity, queue, ConnId, Driver, Event, Waker};
 use crate::memory::BufferMemory;
@@ -75,6 +75,11 @@ impl Queued {
 pub(crate) enum Msg {
     Record(Queued),
     Flush(FlushWaiter),
+    /// `Producer::partitions_for`.
+    PartitionsFor {
+        topic: Arc<str>,
+        reply: PartitionsWaiter,
+    },
     /// Stop accepting, deliver what is pending, and exit; at `deadline` fail what is left.
     Close {
         deadline: Option<Instant>,
@@ -365,6 +370,7 @@ fn run(
             match rx.try_recv() {
                 Ok(Msg::Record(q)) => engine.append(q.into_pending(now), now, wall_ms),
                 Ok(Msg::Flush(w)) => engine.flush(w),
+                Ok(Msg::PartitionsFor { topic, reply }) => engine.partitions_for(&topic, reply, now),
                 Ok(Msg::Close { deadline }) => {
                     close = Some(deadline);
                     engine.begin_close();
@@ -428,6 +434,7 @@ fn run(
         match m {
             Msg::Record(q) => q.completion.complete(|| Err(ProduceError::Closed)),
             Msg::Flush(w) => w(),
+            Msg::PartitionsFor { reply, .. } => reply(Err(ProduceError::Closed)),
             Msg::Close { .. } => {}
         }
     }

@@ -373,6 +373,25 @@ fn records_for_a_missing_topic_hold_buffer_memory_until_they_time_out() {
     assert_eq!(p.metrics().buffer_available_bytes, 64 * 1024);
 }
 
+/// `partitions_for` against a real broker: every partition of a fresh topic, with the leader
+/// Tansu names (its one node), and the records sent after it land where they are addressed.
+#[test]
+fn partitions_for_lists_a_fresh_topics_partitions_and_leaders() {
+    let t = topic("parts", 3);
+    let p = Producer::new(config()).unwrap();
+    let parts = p.partitions_for(&t).unwrap();
+    assert_eq!(parts.iter().map(|i| i.partition).collect::<Vec<_>>(), [0, 1, 2]);
+    assert!(parts.iter().all(|i| *i.topic == *t && i.leader.is_some()), "{parts:?}");
+    for info in &parts {
+        let md =
+            p.send(ProducerRecord::new(&t, b"x".to_vec()).partition(info.partition)).unwrap().wait().unwrap();
+        assert_eq!(md.partition, info.partition);
+    }
+    let missing = Producer::new(config().max_block(Duration::from_millis(500))).unwrap();
+    let e = missing.partitions_for(&unique_topic("missing")).unwrap_err();
+    assert!(matches!(e, ProduceError::MetadataTimeout { .. }), "{e:?}");
+}
+
 #[test]
 fn unknown_topic_times_out_after_max_block() {
     let p = Producer::new(config().max_block(Duration::from_millis(800))).unwrap();

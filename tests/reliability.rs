@@ -814,3 +814,57 @@ fn a_sender_parking_between_records_never_misses_one() {
     println!("RESULT a_sender_parking_between_records_never_misses_one: {} records", 2 * PER_THREAD);
     p.close(Duration::from_secs(5));
 }
+
+/// `partitions_for` (Java's `partitionsFor`): the mock cluster's own partition table for a
+/// known topic; a topic created while the call waits; `MetadataTimeout` after `max.block.ms`
+/// for one that never appears; and errors, not a hang, from a callback or after close.
+#[test]
+fn partitions_for_reports_the_leaders_waits_for_a_new_topic_and_times_out() {
+    let _g = serial();
+    let server = MockServer::with_topics(2, &[("known", 3)]).unwrap();
+    let p = Producer::new(config(&server).max_block(Duration::from_millis(1500))).unwrap();
+
+    let parts = p.partitions_for("known").unwrap();
+    assert_eq!(parts.len(), 3);
+    for (i, info) in parts.iter().enumerate() {
+        assert_eq!((&*info.topic, info.partition), ("known", i as i32));
+        assert_eq!(info.leader, server.cluster().leader("known", i as i32), "partition {i}");
+        assert!(info.leader.is_some());
+    }
+
+    // Created while the call waits: answered by a later metadata round, within max.block.ms.
+    let t0 = Instant::now();
+    let parts = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            server.cluster().create_topic("later", 2);
+        });
+        p.partitions_for("later")
+    })
+    .unwrap();
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    assert_eq!(parts.iter().map(|i| i.partition).collect::<Vec<_>>(), [0, 1]);
+
+    let t0 = Instant::now();
+    match p.partitions_for("never") {
+        Err(ProduceError::MetadataTimeout { topic, waited }) => {
+            assert_eq!((topic.as_str(), waited), ("never", Duration::from_millis(1500)));
+            assert!(t0.elapsed() >= Duration::from_millis(1500));
+        }
+        other => panic!("expected MetadataTimeout, got {other:?}"),
+    }
+    assert!(matches!(p.partitions_for("bad topic!"), Err(ProduceError::Broker { .. })));
+
+    // From a delivery callback: refused at once instead of waiting for its own thread.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p2 = p.clone();
+    p.send_with_callback(record("known", 1), move |_| {
+        let _ = tx.send(p2.partitions_for("known"));
+    })
+    .unwrap();
+    let from_callback = rx.recv_timeout(Duration::from_secs(10)).expect("the callback ran");
+    assert!(matches!(from_callback, Err(ProduceError::InvalidCall(_))), "{from_callback:?}");
+
+    p.close(Duration::from_secs(5));
+    assert_eq!(p.partitions_for("known"), Err(ProduceError::Closed));
+}

@@ -37,7 +37,7 @@ use crate::protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
 use crate::protocol::record_batch::{seal, set_producer_fields, ProducerFields};
 use crate::protocol::version::{negotiate, NoCommonVersion};
 use crate::protocol::version::{ApiKey, NegotiatedVersions, VersionRange};
-use crate::record::{Header, RecordMetadata};
+use crate::record::{Header, PartitionInfo, RecordMetadata};
 use crate::security::sasl::{SaslSession, SaslStep};
 
 use accumulator::{Batch, BatchData, PartitionState, TopicMeta, TopicState};
@@ -82,6 +82,9 @@ pub enum Transmit {
 
 /// Someone waiting for a flush.
 pub(crate) type FlushWaiter = Box<dyn FnOnce() + Send>;
+
+/// Waits for a topic's partitions (`Producer::partitions_for`); called once.
+pub(crate) type PartitionsWaiter = Box<dyn FnOnce(Result<Vec<PartitionInfo>, ProduceError>) + Send>;
 
 #[derive(Debug)]
 enum ConnState {
@@ -173,6 +176,8 @@ pub struct Engine {
     generation: u32,
     outstanding: VecDeque<(u32, usize)>,
     flush_waiters: Vec<(u32, FlushWaiter)>,
+    /// `partitions_for` calls waiting for a topic's metadata: topic index, deadline, waiter.
+    partition_waiters: Vec<(usize, Instant, PartitionsWaiter)>,
     incomplete: usize,
     closing: bool,
     fatal: Option<ProduceError>,
@@ -277,6 +282,7 @@ impl Engine {
             generation: 0,
             outstanding: VecDeque::new(),
             flush_waiters: Vec::new(),
+            partition_waiters: Vec::new(),
             incomplete: 0,
             closing: false,
             fatal: None,
@@ -339,6 +345,55 @@ impl Engine {
         self.generation = self.generation.wrapping_add(1);
     }
 
+    /// Answers `waiter` with `topic`'s partitions once its metadata is known: at once if it is,
+    /// else after a metadata request, or with `MetadataTimeout` after `max.block.ms`.
+    pub(crate) fn partitions_for(&mut self, topic: &Arc<str>, waiter: PartitionsWaiter, now: Instant) {
+        let ti = self.topic_idx(topic, now);
+        if self.topics[ti].meta == TopicMeta::Known {
+            waiter(Ok(self.partition_info(ti)));
+            return;
+        }
+        self.partition_waiters.push((ti, now + self.cfg.max_block, waiter));
+        self.metadata_due = Some(now);
+        self.next_wakeup = Some(now);
+    }
+
+    fn partition_info(&self, ti: usize) -> Vec<PartitionInfo> {
+        let t = &self.topics[ti];
+        let leader = |l: i32| (l >= 0).then_some(l);
+        (0..)
+            .zip(&t.partitions)
+            .map(|(i, p)| PartitionInfo { topic: t.name.clone(), partition: i, leader: leader(p.leader) })
+            .collect()
+    }
+
+    /// Answers the `partitions_for` waiters whose topic is known now, failed with `failed`, or
+    /// past its deadline.
+    fn answer_partition_waiters(&mut self, failed: &[(usize, ProduceError)], now: Instant) {
+        let mut i = 0;
+        while i < self.partition_waiters.len() {
+            let (ti, deadline) = (self.partition_waiters[i].0, self.partition_waiters[i].1);
+            let answer = if self.topics[ti].meta == TopicMeta::Known {
+                Some(Ok(self.partition_info(ti)))
+            } else if let Some((_, e)) = failed.iter().find(|(t, _)| *t == ti) {
+                Some(Err(e.clone()))
+            } else if deadline <= now {
+                let topic = self.topics[ti].name.to_string();
+                Some(Err(ProduceError::MetadataTimeout { topic, waited: self.cfg.max_block }))
+            } else {
+                self.wake_at(deadline);
+                None
+            };
+            match answer {
+                Some(r) => {
+                    let (_, _, w) = self.partition_waiters.swap_remove(i);
+                    w(r);
+                }
+                None => i += 1,
+            }
+        }
+    }
+
     /// Stops lingering: everything is sent as soon as it can be.
     pub(crate) fn begin_close(&mut self) {
         self.closing = true;
@@ -347,6 +402,9 @@ impl Engine {
     /// Fails every record not yet completed with `err` (forced close, fatal error).
     pub(crate) fn fail_all(&mut self, err: ProduceError) {
         let now = Instant::now();
+        for (_, _, w) in std::mem::take(&mut self.partition_waiters) {
+            w(Err(err.clone()));
+        }
         for ti in 0..self.topics.len() {
             while let Some(p) = self.topics[ti].waiting.pop_front() {
                 self.fail_pending(p, err.clone());
@@ -940,6 +998,7 @@ impl Engine {
             }
         }
         let mut retry_soon = false;
+        let mut failed = Vec::new();
         for t in r.topics {
             let Some(name) = t.name else { continue };
             let Some(&ti) = self.topic_index.get(name.as_str()) else { continue };
@@ -984,9 +1043,14 @@ impl Engine {
                 while let Some(p) = self.topics[ti].waiting.pop_front() {
                     self.fail_pending(p, err.clone());
                 }
+                failed.push((ti, err));
             }
         }
-        let unknown = self.topics.iter().any(|t| t.meta == TopicMeta::Unknown && !t.waiting.is_empty());
+        self.answer_partition_waiters(&failed, now);
+        let unknown = self.topics.iter().enumerate().any(|(i, t)| {
+            t.meta == TopicMeta::Unknown
+                && (!t.waiting.is_empty() || self.partition_waiters.iter().any(|w| w.0 == i))
+        });
         self.metadata_due = Some(if retry_soon || unknown {
             now + self.cfg.retry_backoff
         } else {
@@ -1235,7 +1299,7 @@ impl Engine {
     pub fn poll(&mut self, now: Instant) {
         self.next_wakeup = None;
         if let Some(err) = self.fatal.clone() {
-            if self.incomplete > 0 {
+            if self.incomplete > 0 || !self.partition_waiters.is_empty() {
                 log::error!("producer failed: {err}");
                 self.fail_all(err);
             }
@@ -1248,6 +1312,9 @@ impl Engine {
             self.poll_producer_id(now);
         }
         self.poll_waiting(now);
+        if !self.partition_waiters.is_empty() {
+            self.answer_partition_waiters(&[], now);
+        }
         self.poll_partitions(now);
         self.check_flushes();
     }
