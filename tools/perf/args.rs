@@ -27,6 +27,9 @@ pub struct Args {
     pub bootstrap_server: Option<String>,
     pub topic: String,
     pub num_records: u64,
+    /// `--warmup-records`: the first N records (of `num_records`) are left out of the
+    /// steady-state summary (KIP-1052's option of Java's tool).
+    pub warmup_records: u64,
     pub record_size: Option<usize>,
     /// Records per second over all threads; `None` = unlimited (`-1`).
     pub throughput: Option<f64>,
@@ -67,6 +70,8 @@ Kafka's options:
     --topic T                      topic to produce to (default ringkafka-perf); create it first,
                                    e.g. `tansu topic create --broker tcp://HOST:PORT --partitions 3 T`
     --num-records N                records to send (required)
+    --warmup-records N             the first N of them warm up: a second summary (the only one
+                                   with --json) leaves them out (default 0)
     --record-size BYTES            value size; values are random upper-case letters made once
     --payload-file FILE            values are the entries of FILE, chosen at random per record
     --payload-delimiter D          entry separator in --payload-file (default \\n)
@@ -146,6 +151,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
     let mut bootstrap_server = None;
     let mut topic = "ringkafka-perf".to_string();
     let mut num_records = None;
+    let mut warmup_records = 0u64;
     let mut record_size = None;
     let mut throughput = None;
     let mut producer_props = Vec::new();
@@ -170,6 +176,13 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
                     return Err(UsageError(format!("--num-records must not be negative, got {n}")));
                 }
                 num_records = Some(n as u64);
+            }
+            "--warmup-records" => {
+                let n: i64 = number(&flag, &value(&flag, &mut it)?)?;
+                if n < 0 {
+                    return Err(UsageError(format!("--warmup-records must not be negative, got {n}")));
+                }
+                warmup_records = n as u64;
             }
             "--record-size" => {
                 let n: usize = number(&flag, &value(&flag, &mut it)?)?;
@@ -234,6 +247,11 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
     }
 
     let num_records = num_records.ok_or_else(|| UsageError("--num-records is required".into()))?;
+    if warmup_records > 0 && warmup_records >= num_records {
+        return Err(UsageError(format!(
+            "--warmup-records ({warmup_records}) must be less than --num-records ({num_records})"
+        )));
+    }
     let payload = match (payload_file, record_size, seq) {
         (Some(_), Some(_), _) => {
             return Err(UsageError("give either --record-size or --payload-file, not both".into()))
@@ -258,6 +276,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
         bootstrap_server,
         topic,
         num_records,
+        warmup_records,
         record_size,
         throughput,
         producer_props,
@@ -358,6 +377,14 @@ mod tests {
         let a = ok("--producer-props a=1 --num-records 1 --producer-props=b=x=y --record-size=3");
         assert_eq!(a.producer_props, vec![("a".into(), "1".into()), ("b".into(), "x=y".into())]);
         assert_eq!(a.record_size, Some(3));
+    }
+
+    #[test]
+    fn warmup_records_must_leave_some_to_measure() {
+        assert_eq!(ok("--num-records 10 --record-size 1").warmup_records, 0);
+        assert_eq!(ok("--num-records 10 --record-size 1 --warmup-records 3").warmup_records, 3);
+        assert!(p("--num-records 10 --record-size 1 --warmup-records 10").is_err());
+        assert!(p("--num-records 10 --record-size 1 --warmup-records -1").is_err());
     }
 
     #[test]

@@ -49,7 +49,7 @@ impl ProducerContext for Ctx {
         match result {
             Ok(m) => {
                 let intended = self.base + Duration::from_nanos(intended_ns as u64);
-                stats.record_ok(intended.elapsed(), m.payload_len());
+                stats.record_ok(intended, m.payload_len());
             }
             Err((e, _)) => stats.record_err(e),
         }
@@ -164,6 +164,9 @@ impl Target for Librdkafka {
         let mut buf = Vec::new();
         for n in w.range(t) {
             let intended = pacer.wait();
+            if n == w.warmup_records && n > 0 {
+                stats.start_steady_state(intended);
+            }
             let opaque = intended.saturating_duration_since(ctx.base).as_nanos() as usize;
             let payload: &[u8] = match fixed {
                 Some(p) => p,

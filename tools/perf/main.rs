@@ -42,6 +42,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 pub struct Workload {
     pub topic: String,
     pub num_records: u64,
+    /// Records 0..warmup_records warm up (see `Stats::start_steady_state`).
+    pub warmup_records: u64,
     pub threads: usize,
     /// Records per second over all threads.
     pub rate: Option<f64>,
@@ -179,6 +181,7 @@ fn main() -> ExitCode {
     let workload = Arc::new(Workload {
         topic: args.topic.clone(),
         num_records: args.num_records,
+        warmup_records: args.warmup_records,
         threads: args.threads,
         rate: args.throughput,
         payloads,
@@ -278,10 +281,26 @@ fn run(args: &Args, workload: Arc<Workload>, target: Arc<dyn Target>) -> ExitCod
     let cpu = stats::cpu_seconds();
 
     let summary = stats.summary(workload.num_records, elapsed, cpu);
-    if args.json {
-        println!("{}", summary.json());
-    } else {
-        println!("{}", summary.java_line());
+    let steady_records = workload.num_records - workload.warmup_records;
+    let steady = stats.steady_summary(steady_records, elapsed, cpu);
+    // As Java's tool (KIP-1052): the whole run's summary, then the steady state's. The JSON
+    // line is the steady state's when there is one.
+    match (&steady, args.json) {
+        (Some(st), true) => println!("{}", st.json()),
+        (None, true) => println!("{}", summary.json()),
+        (_, false) => {
+            println!("{}", summary.java_line());
+            if let Some(st) = &steady {
+                println!(
+                    "Steady state (after {} warm-up records): {}",
+                    workload.warmup_records,
+                    st.java_line()
+                );
+            }
+        }
+    }
+    if workload.warmup_records > 0 && steady.is_none() {
+        eprintln!("ringkafka-perf: the warm-up never ended (no record past it was sent)");
     }
     let mut failed = panicked || summary.err > 0;
     if let Err(e) = flushed {
@@ -317,6 +336,7 @@ mod tests {
         Workload {
             topic: "t".into(),
             num_records: n,
+            warmup_records: 0,
             threads,
             rate,
             payloads: Payloads::Fixed(Arc::from(&b"x"[..])),

@@ -32,6 +32,9 @@ impl Target for Ringkafka {
         let topic: std::sync::Arc<str> = w.topic.as_str().into();
         for n in w.range(t) {
             let intended = pacer.wait();
+            if n == w.warmup_records && n > 0 {
+                stats.start_steady_state(intended);
+            }
             // The value Vec is the only per-record allocation here; the producer takes it over.
             let value = w.payloads.value(n, &mut rng);
             let mut record = ProducerRecord::new(&topic, value);
@@ -41,7 +44,7 @@ impl Target for Ringkafka {
             // The callback captures three words (fits the producer's inline room for one; the
             // value's size comes back in the metadata).
             let sent = self.producer.send_with_callback(record, move |r| match r {
-                Ok(m) => stats.record_ok(intended.elapsed(), m.serialized_value_size.max(0) as usize),
+                Ok(m) => stats.record_ok(intended, m.serialized_value_size.max(0) as usize),
                 Err(e) => stats.record_err(&e),
             });
             if let Err(e) = sent {

@@ -6,7 +6,7 @@
 //! progress line, and sending threads only when `send` itself refuses a record.
 
 use std::fmt::Display;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -19,6 +19,10 @@ pub const KEEP_ERRORS: usize = 5;
 #[derive(Debug)]
 pub struct Stats {
     inner: Mutex<Inner>,
+    run_start: Instant,
+    /// With `--warmup-records`: when the steady state began (the intended send time of the
+    /// first record after the warm-up) and the process CPU seconds then.
+    steady: OnceLock<(Instant, Option<f64>)>,
 }
 
 #[derive(Debug)]
@@ -30,6 +34,10 @@ struct Inner {
     ok_bytes: u64,
     errors: Vec<String>,
     window: Window,
+    /// Successes meant to be sent once the steady state began (see `Stats::steady`).
+    steady_hist: Histogram<u64>,
+    steady_ok: u64,
+    steady_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -103,15 +111,21 @@ fn per_sec(x: f64, secs: f64) -> f64 {
 
 impl Stats {
     pub fn new(start: Instant) -> Self {
+        let hist = || Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds");
         Stats {
             inner: Mutex::new(Inner {
-                hist: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
+                hist: hist(),
                 ok: 0,
                 err: 0,
                 ok_bytes: 0,
                 errors: Vec::new(),
                 window: Window::new(start),
+                steady_hist: hist(),
+                steady_ok: 0,
+                steady_bytes: 0,
             }),
+            run_start: start,
+            steady: OnceLock::new(),
         }
     }
 
@@ -119,14 +133,29 @@ impl Stats {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A record was acknowledged `latency` after it was (meant to be) sent.
+    /// The warm-up is over: records meant to be sent from `at` on make the steady state.
+    pub fn start_steady_state(&self, at: Instant) {
+        let _ = self.steady.set((at, cpu_seconds()));
+    }
+
+    /// A record meant to be sent at `intended` was acknowledged now.
     #[inline]
-    pub fn record_ok(&self, latency: Duration, bytes: usize) {
-        let us = latency.as_micros().min(u64::MAX as u128) as u64;
+    pub fn record_ok(&self, intended: Instant, bytes: usize) {
+        self.record_ok_at(intended, Instant::now(), bytes);
+    }
+
+    fn record_ok_at(&self, intended: Instant, now: Instant, bytes: usize) {
+        let us = now.saturating_duration_since(intended).as_micros().min(u64::MAX as u128) as u64;
+        let steady = self.steady.get().is_some_and(|(s, _)| intended >= *s);
         let mut g = self.lock();
         g.hist.saturating_record(us);
         g.ok += 1;
         g.ok_bytes += bytes as u64;
+        if steady {
+            g.steady_hist.saturating_record(us);
+            g.steady_ok += 1;
+            g.steady_bytes += bytes as u64;
+        }
         let w = &mut g.window;
         w.count += 1;
         w.bytes += bytes as u64;
@@ -167,14 +196,47 @@ impl Stats {
     /// The final numbers for `records` requested over `elapsed`.
     pub fn summary(&self, records: u64, elapsed: Duration, cpu_s: Option<f64>) -> Summary {
         let g = self.lock();
-        let h = &g.hist;
+        Self::summarize(&g.hist, records, g.ok, g.err, g.ok_bytes, elapsed, cpu_s, g.errors.clone())
+    }
+
+    /// The steady state's numbers (`None` without a warm-up): the records meant to be sent
+    /// after it began, over the time from then to the end of the run (`elapsed` after its
+    /// start), and the CPU used in that time. Failures are the whole run's: none is forgiven.
+    pub fn steady_summary(&self, records: u64, elapsed: Duration, cpu_s: Option<f64>) -> Option<Summary> {
+        let &(at, cpu_then) = self.steady.get()?;
+        let secs = (self.run_start + elapsed).saturating_duration_since(at);
+        let cpu = cpu_s.zip(cpu_then).map(|(end, then)| end - then);
+        let g = self.lock();
+        Some(Self::summarize(
+            &g.steady_hist,
+            records,
+            g.steady_ok,
+            g.err,
+            g.steady_bytes,
+            secs,
+            cpu,
+            g.errors.clone(),
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn summarize(
+        h: &Histogram<u64>,
+        records: u64,
+        ok: u64,
+        err: u64,
+        ok_bytes: u64,
+        elapsed: Duration,
+        cpu_s: Option<f64>,
+        errors: Vec<String>,
+    ) -> Summary {
         let q = |x| if h.is_empty() { 0 } else { h.value_at_quantile(x) };
         Summary {
             records,
-            ok: g.ok,
-            err: g.err,
+            ok,
+            err,
             secs: elapsed.as_secs_f64(),
-            ok_bytes: g.ok_bytes,
+            ok_bytes,
             lat_us_avg: if h.is_empty() { 0.0 } else { h.mean() },
             lat_us_p50: q(0.50),
             lat_us_p95: q(0.95),
@@ -182,7 +244,7 @@ impl Stats {
             lat_us_p999: q(0.999),
             lat_us_max: h.max(),
             cpu_s,
-            errors: g.errors.clone(),
+            errors,
         }
     }
 }
@@ -278,9 +340,10 @@ mod tests {
 
     #[test]
     fn json_has_exactly_the_documented_keys() {
-        let s = Stats::new(Instant::now());
-        s.record_ok(Duration::from_micros(1500), 100);
-        s.record_ok(Duration::from_micros(500), 100);
+        let t0 = Instant::now();
+        let s = Stats::new(t0);
+        s.record_ok_at(t0, t0 + Duration::from_micros(1500), 100);
+        s.record_ok_at(t0, t0 + Duration::from_micros(500), 100);
         s.record_err(&"boom");
         let sum = s.summary(3, Duration::from_secs(2), Some(0.5));
         let j = sum.json();
@@ -327,8 +390,8 @@ mod tests {
     fn window_resets_and_formats_like_java() {
         let t0 = Instant::now();
         let s = Stats::new(t0);
-        s.record_ok(Duration::from_millis(2), 1024 * 1024);
-        s.record_ok(Duration::from_millis(4), 1024 * 1024);
+        s.record_ok_at(t0, t0 + Duration::from_millis(2), 1024 * 1024);
+        s.record_ok_at(t0, t0 + Duration::from_millis(4), 1024 * 1024);
         let p = s.take_window(t0 + Duration::from_secs(2));
         assert_eq!(
             p.to_string(),
@@ -336,6 +399,29 @@ mod tests {
         );
         assert_eq!(s.take_window(t0 + Duration::from_secs(3)).records, 0);
         assert_eq!(s.completed(), 2);
+    }
+
+    #[test]
+    fn the_steady_state_leaves_out_records_meant_for_the_warm_up() {
+        let t0 = Instant::now();
+        let s = Stats::new(t0);
+        let ms = Duration::from_millis;
+        // A warm-up record acknowledged late, after the steady state began: left out.
+        s.record_ok_at(t0, t0 + ms(50), 10);
+        assert!(s.steady_summary(2, ms(100), None).is_none(), "no warm-up, no steady state");
+        s.start_steady_state(t0 + ms(40));
+        s.record_ok_at(t0 + ms(30), t0 + ms(60), 10);
+        s.record_ok_at(t0 + ms(40), t0 + ms(42), 10);
+        s.record_ok_at(t0 + ms(50), t0 + ms(51), 10);
+        s.record_err(&"lost");
+        let whole = s.summary(5, ms(90), Some(3.0));
+        assert_eq!((whole.ok, whole.err), (4, 1));
+        assert!(whole.lat_us_max >= 49_900, "the whole run keeps the warm-up's 50 ms");
+        let steady = s.steady_summary(2, ms(90), Some(3.0)).unwrap();
+        assert_eq!((steady.records, steady.ok, steady.err), (2, 2, 1));
+        assert!(steady.lat_us_max < 2_100, "only the 2 ms and 1 ms records: {}", steady.lat_us_max);
+        assert!((steady.secs - 0.050).abs() < 1e-9, "from the steady state's start to the end");
+        assert!(steady.cpu_s.is_some_and(|c| c <= 3.0 && c > 2.0), "the CPU since the steady state began");
     }
 
     #[test]
