@@ -414,15 +414,16 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             code: crate::protocol::ErrorCode::INVALID_TOPIC_EXCEPTION,
             message: Some(e.to_string()),
         })?;
+        let called = Instant::now();
         let (tx, rx) = std::sync::mpsc::channel();
         let reply: crate::engine::PartitionsWaiter = Box::new(move |r| {
             let _ = tx.send(r);
         });
-        let msg = Msg::PartitionsFor { topic: topic.into_topic(), reply };
+        let msg = Msg::PartitionsFor { topic: topic.into_topic(), reply, called };
         inner.tx.send(msg).map_err(|_| ProduceError::Closed)?;
         inner.waker.wake();
-        // The sender answers by max.block.ms; the margin only guards against a sender that
-        // stopped polling. A dropped answer means the sender is gone.
+        // The sender answers by max.block.ms after `called`; the margin only guards against a
+        // sender that stopped polling. A dropped answer means the sender is gone.
         match rx.recv_timeout(inner.max_block.saturating_add(Duration::from_secs(1))) {
             Ok(r) => r,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {

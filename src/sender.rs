@@ -79,6 +79,7 @@ pub(crate) enum Msg {
     PartitionsFor {
         topic: Arc<str>,
         reply: PartitionsWaiter,
+        called: Instant,
     },
     /// Stop accepting, deliver what is pending, and exit; at `deadline` fail what is left.
     Close {
@@ -370,7 +371,9 @@ fn run(
             match rx.try_recv() {
                 Ok(Msg::Record(q)) => engine.append(q.into_pending(now), now, wall_ms),
                 Ok(Msg::Flush(w)) => engine.flush(w),
-                Ok(Msg::PartitionsFor { topic, reply }) => engine.partitions_for(&topic, reply, now),
+                Ok(Msg::PartitionsFor { topic, reply, called }) => {
+                    engine.partitions_for(&topic, reply, called, now)
+                }
                 Ok(Msg::Close { deadline }) => {
                     close = Some(deadline);
                     engine.begin_close();

@@ -346,14 +346,21 @@ impl Engine {
     }
 
     /// Answers `waiter` with `topic`'s partitions once its metadata is known: at once if it is,
-    /// else after a metadata request, or with `MetadataTimeout` after `max.block.ms`.
-    pub(crate) fn partitions_for(&mut self, topic: &Arc<str>, waiter: PartitionsWaiter, now: Instant) {
+    /// else after a metadata request, or with `MetadataTimeout` `max.block.ms` after `called`
+    /// (the caller's clock when it asked).
+    pub(crate) fn partitions_for(
+        &mut self,
+        topic: &Arc<str>,
+        waiter: PartitionsWaiter,
+        called: Instant,
+        now: Instant,
+    ) {
         let ti = self.topic_idx(topic, now);
         if self.topics[ti].meta == TopicMeta::Known {
             waiter(Ok(self.partition_info(ti)));
             return;
         }
-        self.partition_waiters.push((ti, now + self.cfg.max_block, waiter));
+        self.partition_waiters.push((ti, called + self.cfg.max_block, waiter));
         self.metadata_due = Some(now);
         self.next_wakeup = Some(now);
     }
