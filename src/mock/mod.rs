@@ -24,6 +24,12 @@ use crate::protocol::messages::{
     InitProducerIdResponse, MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse,
     MetadataTopic, PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
 };
+
+/// Fetch (key 1), v4 only, in the ApiVersions answer though the mock serves no Fetch: librdkafka
+/// turns on the v2 record format (and so idempotence, and any Produce version from 3) only
+/// for a broker that lists both Produce v3 and Fetch v4. Without it, librdkafka found no
+/// Produce version it could use with the mock and every record timed out.
+const FETCH_FOR_LIBRDKAFKA: ApiVersion = ApiVersion { api_key: 1, min_version: 4, max_version: 4 };
 use crate::protocol::primitives::{DecodeError, Reader};
 use crate::protocol::record_batch::{decode_batch_header, decode_batches, RecordBatch};
 use crate::protocol::version::ApiKey;
@@ -370,18 +376,16 @@ impl MockCluster {
                 if version <= supported.max {
                     ApiVersionsRequest::decode(&mut r, version)?;
                 }
-                let resp = ApiVersionsResponse {
-                    error_code: code,
-                    api_keys: ApiKey::ALL
-                        .iter()
-                        .map(|k| ApiVersion {
-                            api_key: *k as i16,
-                            min_version: k.supported().min,
-                            max_version: k.supported().max,
-                        })
-                        .collect(),
-                    throttle_time_ms: throttle,
-                };
+                let mut api_keys: Vec<ApiVersion> = ApiKey::ALL
+                    .iter()
+                    .map(|k| ApiVersion {
+                        api_key: *k as i16,
+                        min_version: k.supported().min,
+                        max_version: k.supported().max,
+                    })
+                    .collect();
+                api_keys.push(FETCH_FOR_LIBRDKAFKA);
+                let resp = ApiVersionsResponse { error_code: code, api_keys, throttle_time_ms: throttle };
                 resp.encode(v, &mut out);
             }
             ApiKey::Metadata => {
