@@ -24,15 +24,15 @@ use crate::protocol::messages::{
     InitProducerIdResponse, MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse,
     MetadataTopic, PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
 };
+use crate::protocol::primitives::{DecodeError, Reader};
+use crate::protocol::record_batch::{decode_batch_header, decode_batches, RecordBatch};
+use crate::protocol::version::ApiKey;
 
 /// Fetch (key 1), v4 only, in the ApiVersions answer though the mock serves no Fetch: librdkafka
 /// turns on the v2 record format (and so idempotence, and any Produce version from 3) only
 /// for a broker that lists both Produce v3 and Fetch v4. Without it, librdkafka found no
 /// Produce version it could use with the mock and every record timed out.
 const FETCH_FOR_LIBRDKAFKA: ApiVersion = ApiVersion { api_key: 1, min_version: 4, max_version: 4 };
-use crate::protocol::primitives::{DecodeError, Reader};
-use crate::protocol::record_batch::{decode_batch_header, decode_batches, RecordBatch};
-use crate::protocol::version::ApiKey;
 
 /// A batch the mock accepted, at its offset.
 #[derive(Debug, Clone)]
