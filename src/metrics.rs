@@ -17,6 +17,8 @@ pub(crate) struct Metrics {
     pub requests_sent: AtomicU64,
     pub retries: AtomicU64,
     pub in_flight_requests: AtomicU64,
+    pub throttled_responses: AtomicU64,
+    pub throttle_time_max_ms: AtomicU64,
     pub hist: Mutex<Histograms>,
 }
 
@@ -42,6 +44,8 @@ impl Default for Metrics {
             requests_sent: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             in_flight_requests: AtomicU64::new(0),
+            throttled_responses: AtomicU64::new(0),
+            throttle_time_max_ms: AtomicU64::new(0),
             hist: Mutex::new(Histograms {
                 latency_us: h(3_600_000_000),
                 batch_records: h(10_000_000),
@@ -96,6 +100,11 @@ pub struct MetricsSnapshot {
     pub buffer_available_bytes: u64,
     /// Produce requests awaiting a response.
     pub in_flight_requests: u64,
+    /// Responses that asked the producer to hold back (`throttle_time_ms` > 0: a broker quota).
+    pub throttled_responses: u64,
+    /// The longest such request to hold back, milliseconds (Java's `produce-throttle-time-max`,
+    /// over every API).
+    pub throttle_time_max_ms: u64,
     /// Latency from the sender taking the record (normally microseconds after `send`) to its
     /// outcome, microseconds.
     pub latency_us: Percentiles,
@@ -118,6 +127,8 @@ impl Metrics {
             retries: r(&self.retries),
             buffer_available_bytes: buffer_available as u64,
             in_flight_requests: r(&self.in_flight_requests),
+            throttled_responses: r(&self.throttled_responses),
+            throttle_time_max_ms: r(&self.throttle_time_max_ms),
             latency_us: Percentiles::of(&h.latency_us),
             batch_records: Percentiles::of(&h.batch_records),
             batch_bytes: Percentiles::of(&h.batch_bytes),

@@ -376,6 +376,12 @@ fn retriable_errors_and_connection_loss_are_retried_in_order() {
     producer.flush().unwrap();
     assert_all_delivered(&server, "retry", &o, n);
     assert_eq!(server.cluster().pending_faults(ApiKey::Produce), 0);
+    let m = producer.metrics();
+    assert_eq!(
+        (m.throttled_responses, m.throttle_time_max_ms),
+        (1, 100),
+        "the throttle reached the producer"
+    );
     eprintln!("RESULT retriable: {n} records, lost 0, duplicated 0, retries {}", producer.metrics().retries);
 }
 

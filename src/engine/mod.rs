@@ -130,6 +130,9 @@ struct Conn {
     unsent: VecDeque<Option<Vec<InFlightBatch>>>,
     produce_in_flight: usize,
     connect_deadline: Instant,
+    /// A response's `throttle_time_ms` (a broker quota, KIP-219): no new request goes to this
+    /// broker before then, as in Java. The broker mutes the connection for that long anyway.
+    throttled_until: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -891,6 +894,7 @@ impl Engine {
             Kind::SaslAuthenticate { version } => self.handle_sasl_authenticate(node, version, frame, now),
             Kind::Metadata { version } => match decode_response::<MetadataRequest>(frame, version) {
                 Ok((_, r)) => {
+                    self.throttled(node, r.throttle_time_ms, version >= 6, now);
                     self.handle_metadata(r, now);
                     Ok(())
                 }
@@ -902,6 +906,7 @@ impl Engine {
             Kind::InitProducerId { version } => {
                 match decode_response::<InitProducerIdRequest>(frame, version) {
                     Ok((_, r)) => {
+                        self.throttled(node, r.throttle_time_ms, version >= 1, now);
                         self.handle_init_producer_id(r.error_code, r.producer_id, r.producer_epoch, now);
                         Ok(())
                     }
@@ -917,6 +922,7 @@ impl Engine {
                 }
                 match decode_response::<ProduceRequest>(frame, version) {
                     Ok((_, r)) => {
+                        self.throttled(node, r.throttle_time_ms, version >= 6, now);
                         self.handle_produce(batches, r, now);
                         Ok(())
                     }
@@ -969,6 +975,7 @@ impl Engine {
         if !resp.error_code.is_ok() {
             return Err(format!("ApiVersions failed: {}", resp.error_code));
         }
+        self.throttled(node, resp.throttle_time_ms, version >= 2, now);
         let lookup = |k: i16| {
             resp.api_keys
                 .iter()
@@ -1225,13 +1232,36 @@ impl Engine {
     // ----------------------------------------------------------------------------------------
     // The loop turn
 
-    fn ready_conn(&self) -> Option<i32> {
-        // Prefer a real broker over a bootstrap connection, then the least loaded.
+    fn ready_conn(&self, now: Instant) -> Option<i32> {
+        // Prefer a real broker over a bootstrap connection, then the least loaded; a broker
+        // that asked us to hold back (throttle) only when no other is ready.
         self.conns
             .iter()
             .filter(|(_, c)| matches!(c.state, ConnState::Ready(_)))
-            .min_by_key(|(n, c)| (**n < 0, c.in_flight.len()))
+            .min_by_key(|(n, c)| (c.throttled_until.is_some_and(|t| t > now), **n < 0, c.in_flight.len()))
             .map(|(n, _)| *n)
+    }
+
+    /// A response from `node` carried `throttle_time_ms`; `applies` when the request's version
+    /// leaves the back-off to the client (KIP-219: Produce v6+, Metadata v6+, InitProducerId
+    /// v1+, ApiVersions v2+, as Java's `shouldClientThrottle`). Older versions were already
+    /// delayed by the broker itself.
+    fn throttled(&mut self, node: i32, throttle_time_ms: i32, applies: bool, now: Instant) {
+        if throttle_time_ms <= 0 {
+            return;
+        }
+        Metrics::add(&self.metrics.throttled_responses, 1);
+        self.metrics
+            .throttle_time_max_ms
+            .fetch_max(throttle_time_ms as u64, std::sync::atomic::Ordering::Relaxed);
+        if !applies {
+            return;
+        }
+        let until = now + Duration::from_millis(throttle_time_ms as u64);
+        if let Some(c) = self.conns.get_mut(&node) {
+            c.throttled_until = Some(c.throttled_until.map_or(until, |t| t.max(until)));
+        }
+        self.wake_at(until);
     }
 
     fn versions(&self, node: i32) -> Option<NegotiatedVersions> {
@@ -1257,6 +1287,7 @@ impl Engine {
                 unsent: VecDeque::new(),
                 produce_in_flight: 0,
                 connect_deadline: now + self.cfg.request_timeout,
+                throttled_until: None,
             },
         );
         self.outbox.push_back(Transmit::Connect { node, addr });
@@ -1267,7 +1298,7 @@ impl Engine {
         if self.conns.values().any(|c| !matches!(c.state, ConnState::Ready(_))) {
             return; // one is being set up
         }
-        if self.ready_conn().is_some() {
+        if self.ready_conn(now).is_some() {
             return;
         }
         // A known broker first, else the next bootstrap server.
@@ -1349,11 +1380,16 @@ impl Engine {
     /// A ready connection for a cluster-wide request (Metadata, InitProducerId) and its
     /// versions; without one, starts connecting and asks to be polled again soon.
     fn cluster_conn(&mut self, now: Instant) -> Option<(i32, NegotiatedVersions)> {
-        let Some(node) = self.ready_conn() else {
+        let Some(node) = self.ready_conn(now) else {
             self.ensure_any_conn(now);
             self.wake_at(now + RECONNECT_BACKOFF);
             return None;
         };
+        // Every ready broker is throttled: wait for the first to be free, as Java does.
+        if let Some(until) = self.conns[&node].throttled_until.filter(|&t| t > now) {
+            self.wake_at(until);
+            return None;
+        }
         Some((node, self.versions(node)?))
     }
 
@@ -1530,6 +1566,10 @@ impl Engine {
         loop {
             let Some(conn) = self.conns.get(&node) else { return };
             if conn.produce_in_flight >= self.cfg.max_in_flight {
+                return;
+            }
+            if let Some(until) = conn.throttled_until.filter(|&t| t > now) {
+                self.wake_at(until);
                 return;
             }
             let mut picked: Vec<InFlightBatch> = Vec::new();

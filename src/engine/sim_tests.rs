@@ -35,6 +35,8 @@ struct Sim {
     next_id: u64,
     /// Produce request sizes seen on the wire.
     produce_sizes: Vec<usize>,
+    /// When each Produce request went on the wire (virtual time).
+    produce_times: Vec<Instant>,
     /// While set, Produce responses are held here instead of delivered (to get several
     /// requests in flight); put them back in `inbound` to deliver them.
     held: Option<Vec<(i32, Vec<u8>)>>,
@@ -63,6 +65,7 @@ impl Sim {
             metrics,
             next_id: 0,
             produce_sizes: Vec::new(),
+            produce_times: Vec::new(),
             held: None,
         }
     }
@@ -132,6 +135,7 @@ impl Sim {
                         let is_produce = i16::from_be_bytes([frame[0], frame[1]]) == 0;
                         if is_produce {
                             self.produce_sizes.push(used);
+                            self.produce_times.push(self.now);
                         }
                         if !self.hang {
                             if let Some(resp) = self.cluster.handle(broker, frame).unwrap() {
@@ -822,4 +826,28 @@ fn out_of_sequence_for_a_batch_that_may_have_been_written_fails_it() {
     let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
     assert!(out[&y].is_ok(), "{:?}", out[&y]);
     assert_eq!(sim.cluster.log("t", 0).last().unwrap().batch.producer_epoch, 1, "after an epoch bump");
+}
+
+/// KIP-219: a broker over a quota answers at once with `throttle_time_ms` and expects the
+/// client to hold back. As in Java, nothing more goes to that broker until the time is up, and
+/// the metrics show it.
+#[test]
+fn a_throttled_broker_gets_no_request_until_its_throttle_time_is_up() {
+    let mut sim = Sim::warmed_up(Sim::cfg().linger(Duration::ZERO), 1);
+    let throttle = Duration::from_millis(300);
+    sim.cluster.push_request_faults(ApiKey::Produce, &[crate::mock::Fault::Throttle(throttle)]);
+    let a = sim.send("t", None, b"answered with a throttle");
+    sim.run_to_completion(Duration::from_secs(5));
+    let throttled_at = sim.now;
+    assert!(sim.outcomes().iter().any(|(id, r)| *id == a && r.is_ok()));
+    let before = sim.produce_times.len();
+    let b = sim.send("t", None, b"sent after the throttle");
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(sim.outcomes().iter().any(|(id, r)| *id == b && r.is_ok()));
+    assert_eq!(sim.produce_times.len(), before + 1, "one more Produce request");
+    let waited = sim.produce_times[before].duration_since(throttled_at);
+    assert!(waited >= throttle, "the next Produce went out {waited:?} after a {throttle:?} throttle");
+    assert!(waited < throttle + Duration::from_millis(50), "and not much later: {waited:?}");
+    let m = sim.metrics.snapshot(0);
+    assert_eq!((m.throttled_responses, m.throttle_time_max_ms), (1, 300));
 }

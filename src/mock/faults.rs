@@ -23,8 +23,11 @@ pub enum Fault {
     DropBefore,
     /// Apply the request, then close the connection without answering ("written, ack lost").
     DropAfter,
-    /// Apply the request, answer with `throttle_time_ms` set, after that delay (as a broker
-    /// that throttles a client mutes its channel).
+    /// Apply the request and answer with `throttle_time_ms` set to this, as a broker over a
+    /// quota does: for request versions that leave the back-off to the client (KIP-219:
+    /// Produce v6+, Metadata v6+, InitProducerId v1+, ApiVersions v2+) it answers at once and
+    /// then reads nothing more from the connection for that long; for older ones it delays the
+    /// answer instead.
     Throttle(Duration),
     /// Answer with bytes no Kafka broker would send; the connection is then closed.
     Hostile(Hostile),
@@ -52,6 +55,9 @@ pub struct Reply {
     pub response: Option<Vec<u8>>,
     /// Wait this long before writing it.
     pub delay: Duration,
+    /// After writing it, read nothing more from the connection for this long (a throttled
+    /// client's muted channel).
+    pub mute: Duration,
     /// Close the connection after writing `response` (or instead of it, when `None`).
     pub close: bool,
 }

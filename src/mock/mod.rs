@@ -349,7 +349,17 @@ impl MockCluster {
             Some(Fault::Delay(d)) => reply.delay = d,
             Some(Fault::DropAfter) => reply.close = true,
             Some(Fault::Throttle(d)) => {
-                reply.delay = d;
+                let client_throttles = match api {
+                    ApiKey::Produce | ApiKey::Metadata => version >= 6,
+                    ApiKey::InitProducerId => version >= 1,
+                    ApiKey::ApiVersions => version >= 2,
+                    _ => false,
+                };
+                if client_throttles {
+                    reply.mute = d;
+                } else {
+                    reply.delay = d;
+                }
                 throttle = d.as_millis().min(i32::MAX as u128) as i32;
             }
         }

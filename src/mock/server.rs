@@ -231,7 +231,20 @@ fn serve(node: i32, mut s: TcpStream, cluster: Arc<Mutex<MockCluster>>, shared: 
 
 /// Writes a reply as the fault asks. Returns false when the connection is to be closed.
 fn carry_out(node: i32, s: &mut TcpStream, r: Reply, shared: &Shared, cluster: &Mutex<MockCluster>) -> bool {
-    let mut left = r.delay;
+    if !wait(node, r.delay, shared, cluster) {
+        return false;
+    }
+    if let Some(resp) = r.response {
+        if s.write_all(&resp).is_err() {
+            return false;
+        }
+    }
+    !r.close && wait(node, r.mute, shared, cluster)
+}
+
+/// Sleeps `d`, in steps, unless the server shuts down or the broker goes down (then false).
+fn wait(node: i32, d: Duration, shared: &Shared, cluster: &Mutex<MockCluster>) -> bool {
+    let mut left = d;
     while !left.is_zero() {
         if shared.shutdown.load(Ordering::SeqCst) || !lock(cluster).is_up(node) {
             return false;
@@ -240,12 +253,7 @@ fn carry_out(node: i32, s: &mut TcpStream, r: Reply, shared: &Shared, cluster: &
         std::thread::sleep(step);
         left -= step;
     }
-    if let Some(resp) = r.response {
-        if s.write_all(&resp).is_err() {
-            return false;
-        }
-    }
-    !r.close
+    true
 }
 
 #[cfg(test)]
