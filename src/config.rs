@@ -119,6 +119,11 @@ pub struct ProducerConfig {
     pub retry_backoff: Duration,
     /// `retry.backoff.max.ms` (default 1 s).
     pub retry_backoff_max: Duration,
+    /// `reconnect.backoff.ms` (default 50 ms): the wait before reconnecting to a broker after
+    /// a failed or lost connection, doubling per failure in a row.
+    pub reconnect_backoff: Duration,
+    /// `reconnect.backoff.max.ms` (default 1 s): the cap of that wait.
+    pub reconnect_backoff_max: Duration,
     /// `delivery.timeout.ms` (default 120 s).
     pub delivery_timeout: Duration,
     /// `request.timeout.ms` (default 30 s).
@@ -157,6 +162,10 @@ pub struct ProducerConfig {
     /// Whether idempotence was set explicitly (Java turns a default idempotence off silently
     /// when `acks` or in-flight settings conflict, and rejects an explicit one).
     idempotence_explicit: bool,
+    /// Which of `reconnect.backoff.ms` and `reconnect.backoff.max.ms` were set: as in Java,
+    /// the first without the second turns the exponential reconnect backoff off (the maximum
+    /// becomes `reconnect.backoff.ms`).
+    reconnect_backoff_explicit: (bool, bool),
 }
 
 impl Default for ProducerConfig {
@@ -173,6 +182,8 @@ impl Default for ProducerConfig {
             retries: i32::MAX as u32,
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_millis(1000),
+            reconnect_backoff: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_millis(1000),
             delivery_timeout: Duration::from_secs(120),
             request_timeout: Duration::from_secs(30),
             max_in_flight: 5,
@@ -189,6 +200,7 @@ impl Default for ProducerConfig {
             sasl: SaslConfig::default(),
             delivery_timeout_explicit: false,
             idempotence_explicit: false,
+            reconnect_backoff_explicit: (false, false),
         }
     }
 }
@@ -288,6 +300,14 @@ impl ProducerConfig {
             }
             "retry.backoff.ms" => self.retry_backoff = parse_ms(key, v)?,
             "retry.backoff.max.ms" => self.retry_backoff_max = parse_ms(key, v)?,
+            "reconnect.backoff.ms" => {
+                self.reconnect_backoff = parse_ms(key, v)?;
+                self.reconnect_backoff_explicit.0 = true;
+            }
+            "reconnect.backoff.max.ms" => {
+                self.reconnect_backoff_max = parse_ms(key, v)?;
+                self.reconnect_backoff_explicit.1 = true;
+            }
             "delivery.timeout.ms" | "message.timeout.ms" => {
                 self.delivery_timeout = parse_ms(key, v)?;
                 self.delivery_timeout_explicit = true;
@@ -424,6 +444,11 @@ impl ProducerConfig {
                 ));
             }
             self.delivery_timeout = floor;
+        }
+        if self.reconnect_backoff_explicit == (true, false)
+            || self.reconnect_backoff_max < self.reconnect_backoff
+        {
+            self.reconnect_backoff_max = self.reconnect_backoff;
         }
         if self.retry_backoff_max < self.retry_backoff {
             self.retry_backoff_max = self.retry_backoff;
@@ -579,6 +604,14 @@ impl ProducerConfig {
         self
     }
 
+    /// Sets `reconnect.backoff.ms` and `reconnect.backoff.max.ms`.
+    pub fn reconnect_backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.reconnect_backoff = base;
+        self.reconnect_backoff_max = max;
+        self.reconnect_backoff_explicit = (true, true);
+        self
+    }
+
     /// Sets `retry.backoff.ms` and `retry.backoff.max.ms`.
     pub fn retry_backoff(mut self, base: Duration, max: Duration) -> Self {
         self.retry_backoff = base;
@@ -611,6 +644,34 @@ mod tests {
         assert_eq!(c.delivery_timeout, Duration::from_secs(120));
         assert!(c.enable_idempotence);
         assert_eq!(c.max_in_flight, 5);
+    }
+
+    #[test]
+    fn reconnect_backoff_follows_java() {
+        let ms = Duration::from_millis;
+        let props = |kv: &[(&str, &str)]| {
+            let mut all = vec![("bootstrap.servers", "h:1")];
+            all.extend_from_slice(kv);
+            let c = ProducerConfig::from_properties(all).unwrap();
+            (c.reconnect_backoff, c.reconnect_backoff_max)
+        };
+        assert_eq!(props(&[]), (ms(50), ms(1000)));
+        assert_eq!(
+            props(&[("reconnect.backoff.ms", "100"), ("reconnect.backoff.max.ms", "5000")]),
+            (ms(100), ms(5000))
+        );
+        // The base alone turns the exponential backoff off; in either order with the maximum
+        // it does not.
+        assert_eq!(props(&[("reconnect.backoff.ms", "200")]), (ms(200), ms(200)));
+        assert_eq!(
+            props(&[("reconnect.backoff.max.ms", "5000"), ("reconnect.backoff.ms", "200")]),
+            (ms(200), ms(5000))
+        );
+        // A maximum below the base: the base, constant.
+        assert_eq!(
+            props(&[("reconnect.backoff.ms", "300"), ("reconnect.backoff.max.ms", "100")]),
+            (ms(300), ms(300))
+        );
     }
 
     #[test]

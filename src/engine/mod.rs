@@ -149,8 +149,6 @@ const SPARE_BATCH_BYTES: usize = 64 * (2 * 16_384 + 1024);
 const MAX_SPARE_REQUESTS: usize = 8;
 /// The API version we try first; a broker that knows less answers with its own range.
 const API_VERSIONS_FIRST: i16 = 3;
-const RECONNECT_BACKOFF: Duration = Duration::from_millis(50);
-const RECONNECT_BACKOFF_MAX: Duration = Duration::from_millis(1000);
 
 /// The engine. See the module docs.
 pub struct Engine {
@@ -699,12 +697,8 @@ impl Engine {
         ) {
             batch.may_be_written = true;
         }
-        let exp = self.cfg.retry_backoff.saturating_mul(1u32 << (batch.attempts - 1).min(20));
-        let capped = exp.min(self.cfg.retry_backoff_max);
-        // Jitter of +-20%, as the Java client does.
-        let jitter = capped.as_micros() as u64 / 5;
-        let delta = if jitter > 0 { self.rng.below((2 * jitter) as u32) as u64 } else { 0 };
-        let backoff = Duration::from_micros((capped.as_micros() as u64).saturating_sub(jitter) + delta);
+        let backoff =
+            self.exponential_backoff(self.cfg.retry_backoff, self.cfg.retry_backoff_max, batch.attempts);
         batch.retry_at = Some(now + backoff);
         Metrics::add(&self.metrics.retries, 1);
         if err.invalidates_metadata() {
@@ -804,6 +798,16 @@ impl Engine {
         self.connection_lost(node, conn, reason, now);
     }
 
+    /// Java's `ExponentialBackoff(base, 2, max, 0.2)` for the `attempts`-th try (from 1): base
+    /// doubling per attempt, capped at `max`, then +-20 % jitter.
+    fn exponential_backoff(&mut self, base: Duration, max: Duration, attempts: u32) -> Duration {
+        let capped = base.saturating_mul(1u32 << attempts.saturating_sub(1).min(20)).min(max);
+        let jitter = capped.as_micros() as u64 / 5;
+        let delta =
+            if jitter > 0 { self.rng.below((2 * jitter).min(u32::MAX as u64) as u32) as u64 } else { 0 };
+        Duration::from_micros((capped.as_micros() as u64).saturating_sub(jitter) + delta)
+    }
+
     fn close_conn(&mut self, node: i32, reason: &str, now: Instant) {
         if let Some(conn) = self.conns.remove(&node) {
             self.outbox.push_back(Transmit::Close { node });
@@ -813,10 +817,10 @@ impl Engine {
 
     fn connection_lost(&mut self, node: i32, conn: Conn, reason: &str, now: Instant) {
         log::warn!("connection to node {node} lost: {reason}");
-        let b = self.backoff.entry(node).or_insert(Backoff { until: now, attempts: 0 });
-        b.attempts = b.attempts.saturating_add(1);
-        let d = RECONNECT_BACKOFF.saturating_mul(1 << b.attempts.min(10)).min(RECONNECT_BACKOFF_MAX);
-        b.until = now + d;
+        let attempts = self.backoff.get(&node).map_or(0, |b| b.attempts).saturating_add(1);
+        let d =
+            self.exponential_backoff(self.cfg.reconnect_backoff, self.cfg.reconnect_backoff_max, attempts);
+        self.backoff.insert(node, Backoff { until: now + d, attempts });
         let msg = format!("connection to node {node} lost: {reason}");
         self.sasl_conns.remove(&node);
         self.reauth.remove(&node);
@@ -1382,7 +1386,7 @@ impl Engine {
     fn cluster_conn(&mut self, now: Instant) -> Option<(i32, NegotiatedVersions)> {
         let Some(node) = self.ready_conn(now) else {
             self.ensure_any_conn(now);
-            self.wake_at(now + RECONNECT_BACKOFF);
+            self.wake_at(now + self.cfg.reconnect_backoff);
             return None;
         };
         // Every ready broker is throttled: wait for the first to be free, as Java does.

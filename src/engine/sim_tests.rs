@@ -851,3 +851,23 @@ fn a_throttled_broker_gets_no_request_until_its_throttle_time_is_up() {
     let m = sim.metrics.snapshot(0);
     assert_eq!((m.throttled_responses, m.throttle_time_max_ms), (1, 300));
 }
+
+/// Reconnecting waits `reconnect.backoff.ms`, doubling per failure in a row up to
+/// `reconnect.backoff.max.ms`, with Java's +-20 % jitter.
+#[test]
+fn reconnect_backoff_doubles_per_failure_up_to_its_maximum() {
+    let base = Duration::from_millis(100);
+    let max = Duration::from_millis(400);
+    let mut sim = Sim::warmed_up(Sim::cfg().reconnect_backoff(base, max), 1);
+    for (attempts, expected) in [(1, 100), (2, 200), (3, 400), (4, 400), (9, 400)] {
+        for _ in 0..50 {
+            let d = sim.engine.exponential_backoff(base, max, attempts).as_millis();
+            assert!((expected * 4 / 5..=expected * 6 / 5).contains(&d), "attempt {attempts}: {d} ms");
+        }
+    }
+    // The first loss of a connection waits about the base before reconnecting.
+    let node = *sim.links.keys().next().expect("a connection");
+    sim.lose_connections();
+    let wait = sim.engine.backoff[&node].until.duration_since(sim.now).as_millis();
+    assert!((80..=120).contains(&wait), "waited {wait} ms");
+}
