@@ -124,6 +124,12 @@ pub struct ProducerConfig {
     pub reconnect_backoff: Duration,
     /// `reconnect.backoff.max.ms` (default 1 s): the cap of that wait.
     pub reconnect_backoff_max: Duration,
+    /// `socket.connection.setup.timeout.ms` (default 10 s): how long a TCP connection may take
+    /// to be established before it is given up, doubling per failure in a row. (The requests
+    /// that follow on it, ApiVersions and SASL, each have `request.timeout.ms`.)
+    pub connection_setup_timeout: Duration,
+    /// `socket.connection.setup.timeout.max.ms` (default 30 s): the cap of that time.
+    pub connection_setup_timeout_max: Duration,
     /// `delivery.timeout.ms` (default 120 s).
     pub delivery_timeout: Duration,
     /// `request.timeout.ms` (default 30 s).
@@ -184,6 +190,8 @@ impl Default for ProducerConfig {
             retry_backoff_max: Duration::from_millis(1000),
             reconnect_backoff: Duration::from_millis(50),
             reconnect_backoff_max: Duration::from_millis(1000),
+            connection_setup_timeout: Duration::from_secs(10),
+            connection_setup_timeout_max: Duration::from_secs(30),
             delivery_timeout: Duration::from_secs(120),
             request_timeout: Duration::from_secs(30),
             max_in_flight: 5,
@@ -304,6 +312,14 @@ impl ProducerConfig {
                 self.reconnect_backoff = parse_ms(key, v)?;
                 self.reconnect_backoff_explicit.0 = true;
             }
+            "socket.connection.setup.timeout.ms" => {
+                let d = parse_ms(key, v)?;
+                if d.is_zero() {
+                    return Err(ConfigError::new(key, "must be positive"));
+                }
+                self.connection_setup_timeout = d;
+            }
+            "socket.connection.setup.timeout.max.ms" => self.connection_setup_timeout_max = parse_ms(key, v)?,
             "reconnect.backoff.max.ms" => {
                 self.reconnect_backoff_max = parse_ms(key, v)?;
                 self.reconnect_backoff_explicit.1 = true;
@@ -449,6 +465,9 @@ impl ProducerConfig {
             || self.reconnect_backoff_max < self.reconnect_backoff
         {
             self.reconnect_backoff_max = self.reconnect_backoff;
+        }
+        if self.connection_setup_timeout_max < self.connection_setup_timeout {
+            self.connection_setup_timeout_max = self.connection_setup_timeout;
         }
         if self.retry_backoff_max < self.retry_backoff {
             self.retry_backoff_max = self.retry_backoff;
@@ -612,6 +631,13 @@ impl ProducerConfig {
         self
     }
 
+    /// Sets `socket.connection.setup.timeout.ms` and `socket.connection.setup.timeout.max.ms`.
+    pub fn connection_setup_timeout(mut self, base: Duration, max: Duration) -> Self {
+        self.connection_setup_timeout = base;
+        self.connection_setup_timeout_max = max;
+        self
+    }
+
     /// Sets `retry.backoff.ms` and `retry.backoff.max.ms`.
     pub fn retry_backoff(mut self, base: Duration, max: Duration) -> Self {
         self.retry_backoff = base;
@@ -672,6 +698,26 @@ mod tests {
             props(&[("reconnect.backoff.ms", "300"), ("reconnect.backoff.max.ms", "100")]),
             (ms(300), ms(300))
         );
+    }
+
+    #[test]
+    fn connection_setup_timeout_defaults_and_keys() {
+        let s = Duration::from_secs;
+        let c = ProducerConfig::from_properties([("bootstrap.servers", "h:1")]).unwrap();
+        assert_eq!((c.connection_setup_timeout, c.connection_setup_timeout_max), (s(10), s(30)));
+        let c = ProducerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("socket.connection.setup.timeout.ms", "2000"),
+            ("socket.connection.setup.timeout.max.ms", "1000"),
+        ])
+        .unwrap();
+        assert_eq!((c.connection_setup_timeout, c.connection_setup_timeout_max), (s(2), s(2)));
+        let e = ProducerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("socket.connection.setup.timeout.ms", "0"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "socket.connection.setup.timeout.ms");
     }
 
     #[test]

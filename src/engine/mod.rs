@@ -138,7 +138,11 @@ struct Conn {
 #[derive(Debug, Clone, Copy)]
 struct Backoff {
     until: Instant,
+    /// Connections to the node lost or failed in a row (reconnect.backoff).
     attempts: u32,
+    /// Of those, attempts in a row that never connected (socket.connection.setup.timeout);
+    /// a lost established connection resets it, as in Java.
+    setup_failures: u32,
 }
 
 /// Bounds on what the engine keeps for reuse.
@@ -820,7 +824,13 @@ impl Engine {
         let attempts = self.backoff.get(&node).map_or(0, |b| b.attempts).saturating_add(1);
         let d =
             self.exponential_backoff(self.cfg.reconnect_backoff, self.cfg.reconnect_backoff_max, attempts);
-        self.backoff.insert(node, Backoff { until: now + d, attempts });
+        let setup_failures = match conn.state {
+            ConnState::Connecting => {
+                self.backoff.get(&node).map_or(0, |b| b.setup_failures).saturating_add(1)
+            }
+            _ => 0,
+        };
+        self.backoff.insert(node, Backoff { until: now + d, attempts, setup_failures });
         let msg = format!("connection to node {node} lost: {reason}");
         self.sasl_conns.remove(&node);
         self.reauth.remove(&node);
@@ -1282,6 +1292,15 @@ impl Engine {
         if self.backoff.get(&node).is_some_and(|b| b.until > now) {
             return;
         }
+        // socket.connection.setup.timeout.ms, doubling per failure in a row (Java's
+        // ExponentialBackoff with jitter): a broker that does not answer the SYN is given up
+        // in seconds, not after request.timeout.ms.
+        let failures = self.backoff.get(&node).map_or(0, |b| b.setup_failures);
+        let setup = self.exponential_backoff(
+            self.cfg.connection_setup_timeout,
+            self.cfg.connection_setup_timeout_max,
+            failures + 1,
+        );
         self.conns.insert(
             node,
             Conn {
@@ -1290,7 +1309,7 @@ impl Engine {
                 in_flight: VecDeque::new(),
                 unsent: VecDeque::new(),
                 produce_in_flight: 0,
-                connect_deadline: now + self.cfg.request_timeout,
+                connect_deadline: now + setup,
                 throttled_until: None,
             },
         );

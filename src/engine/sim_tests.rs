@@ -29,6 +29,9 @@ struct Sim {
     drop_responses: bool,
     /// While set, nothing is answered (the broker hangs).
     hang: bool,
+    /// While set, new connections never complete (a broker host that drops SYNs); the nodes
+    /// they were for are listed here.
+    blackhole_connects: Option<Vec<i32>>,
     outcomes: Outcomes,
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
@@ -60,6 +63,7 @@ impl Sim {
             inbound: VecDeque::new(),
             drop_responses: false,
             hang: false,
+            blackhole_connects: None,
             outcomes: Arc::new(Mutex::new(Vec::new())),
             memory,
             metrics,
@@ -120,6 +124,10 @@ impl Sim {
         while let Some(t) = self.engine.poll_transmit() {
             match t {
                 Transmit::Connect { node, addr } => {
+                    if let Some(nodes) = self.blackhole_connects.as_mut() {
+                        nodes.push(node);
+                        continue;
+                    }
                     let broker = i32::from(addr.port() - 9000);
                     self.links.insert(node, broker);
                     self.engine.on_connected(node, self.now);
@@ -870,4 +878,36 @@ fn reconnect_backoff_doubles_per_failure_up_to_its_maximum() {
     sim.lose_connections();
     let wait = sim.engine.backoff[&node].until.duration_since(sim.now).as_millis();
     assert!((80..=120).contains(&wait), "waited {wait} ms");
+}
+
+/// A broker host that never answers a connection attempt is given up after
+/// `socket.connection.setup.timeout.ms` (Java's 10 s by default), not `request.timeout.ms`,
+/// and the next attempt may take twice as long, up to the maximum.
+#[test]
+fn a_connection_that_never_completes_is_given_up_after_the_setup_timeout() {
+    let cfg = Sim::cfg().request_timeout(Duration::from_secs(60));
+    let mut sim = Sim::warmed_up(cfg, 1);
+    sim.blackhole_connects = Some(Vec::new());
+    sim.lose_connections();
+    let id = sim.send("t", None, b"waits for a connection");
+    // The partition's leader, broker 0: how long each attempt to reach it lasts.
+    let attempt = |sim: &mut Sim| {
+        sim.run_until(Duration::from_secs(5), |s| s.engine.conns.contains_key(&0));
+        let start = sim.now;
+        sim.run_until(Duration::from_secs(60), |s| !s.engine.conns.contains_key(&0));
+        sim.now.duration_since(start)
+    };
+    let first = attempt(&mut sim);
+    assert!((Duration::from_secs(8)..=Duration::from_secs(12)).contains(&first), "first attempt: {first:?}");
+    let second = attempt(&mut sim);
+    assert!(
+        (Duration::from_secs(16)..=Duration::from_secs(24)).contains(&second),
+        "second attempt: {second:?}"
+    );
+    let to_leader = sim.blackhole_connects.as_ref().unwrap().iter().filter(|&&n| n == 0).count();
+    assert_eq!(to_leader, 2, "two attempts to reach the leader");
+    // The broker answers again: the record goes through.
+    sim.blackhole_connects = None;
+    sim.run_to_completion(Duration::from_secs(60));
+    assert!(sim.outcomes().iter().any(|(i, r)| *i == id && r.is_ok()));
 }
