@@ -130,6 +130,9 @@ pub struct ProducerConfig {
     pub connection_setup_timeout: Duration,
     /// `socket.connection.setup.timeout.max.ms` (default 30 s): the cap of that time.
     pub connection_setup_timeout_max: Duration,
+    /// `connections.max.idle.ms` (default 9 min; `-1`: never): a connection with nothing
+    /// outstanding that has been idle this long is closed.
+    pub connections_max_idle: Option<Duration>,
     /// `delivery.timeout.ms` (default 120 s).
     pub delivery_timeout: Duration,
     /// `request.timeout.ms` (default 30 s).
@@ -192,6 +195,7 @@ impl Default for ProducerConfig {
             reconnect_backoff_max: Duration::from_millis(1000),
             connection_setup_timeout: Duration::from_secs(10),
             connection_setup_timeout_max: Duration::from_secs(30),
+            connections_max_idle: Some(Duration::from_secs(9 * 60)),
             delivery_timeout: Duration::from_secs(120),
             request_timeout: Duration::from_secs(30),
             max_in_flight: 5,
@@ -318,6 +322,14 @@ impl ProducerConfig {
                     return Err(ConfigError::new(key, "must be positive"));
                 }
                 self.connection_setup_timeout = d;
+            }
+            "connections.max.idle.ms" => {
+                let n: i64 = parse_num(key, v)?;
+                self.connections_max_idle = match n {
+                    -1 => None,
+                    n if n > 0 => Some(Duration::from_millis(n as u64)),
+                    _ => return Err(ConfigError::new(key, "must be positive, or -1 for never")),
+                };
             }
             "socket.connection.setup.timeout.max.ms" => self.connection_setup_timeout_max = parse_ms(key, v)?,
             "reconnect.backoff.max.ms" => {
@@ -638,6 +650,12 @@ impl ProducerConfig {
         self
     }
 
+    /// Sets `connections.max.idle.ms` (`None`: never close an idle connection).
+    pub fn connections_max_idle(mut self, d: Option<Duration>) -> Self {
+        self.connections_max_idle = d;
+        self
+    }
+
     /// Sets `retry.backoff.ms` and `retry.backoff.max.ms`.
     pub fn retry_backoff(mut self, base: Duration, max: Duration) -> Self {
         self.retry_backoff = base;
@@ -718,6 +736,18 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(e.key, "socket.connection.setup.timeout.ms");
+    }
+
+    #[test]
+    fn connections_max_idle_defaults_to_nine_minutes_and_minus_one_is_never() {
+        let idle = |v: &str| {
+            ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("connections.max.idle.ms", v)])
+                .map(|c| c.connections_max_idle)
+        };
+        assert_eq!(ProducerConfig::new("h:1").connections_max_idle, Some(Duration::from_secs(540)));
+        assert_eq!(idle("1000").unwrap(), Some(Duration::from_secs(1)));
+        assert_eq!(idle("-1").unwrap(), None);
+        assert_eq!(idle("0").unwrap_err().key, "connections.max.idle.ms");
     }
 
     #[test]

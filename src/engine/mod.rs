@@ -133,6 +133,8 @@ struct Conn {
     /// A response's `throttle_time_ms` (a broker quota, KIP-219): no new request goes to this
     /// broker before then, as in Java. The broker mutes the connection for that long anyway.
     throttled_until: Option<Instant>,
+    /// The last write or response on it (`connections.max.idle.ms`).
+    last_active: Instant,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -782,6 +784,7 @@ impl Engine {
             self.spare_requests.push(buf);
         }
         let Some(conn) = self.conns.get_mut(&node) else { return };
+        conn.last_active = now;
         if let Some(Some(batches)) = conn.unsent.pop_front() {
             // acks=0: written is all we will ever know.
             conn.produce_in_flight -= 1;
@@ -902,6 +905,7 @@ impl Engine {
             None => return self.close_conn(node, &format!("unexpected response (correlation id {id})"), now),
         }
         let f = conn.in_flight.pop_front().expect("checked above");
+        conn.last_active = now;
         let result = match f.kind {
             Kind::ApiVersions { version } => self.handle_api_versions(node, version, frame, now),
             Kind::SaslHandshake { version } => self.handle_sasl_handshake(node, version, frame, now),
@@ -1311,6 +1315,7 @@ impl Engine {
                 produce_in_flight: 0,
                 connect_deadline: now + setup,
                 throttled_until: None,
+                last_active: now,
             },
         );
         self.outbox.push_back(Transmit::Connect { node, addr });
@@ -1382,7 +1387,24 @@ impl Engine {
 
     fn poll_request_timeouts(&mut self, now: Instant) {
         let mut expired = Vec::new();
+        let mut idle = Vec::new();
+        let max_idle = self.cfg.connections_max_idle;
         for (node, c) in &self.conns {
+            // connections.max.idle.ms: a ready connection with nothing outstanding that has
+            // been quiet that long is closed, as Java does, before the broker closes it (its
+            // own limit is 10 min) and the next request meets a dead socket.
+            if let (ConnState::Ready(_), true, Some(max_idle)) =
+                (&c.state, c.in_flight.is_empty() && c.unsent.is_empty(), max_idle)
+            {
+                let at = c.last_active + max_idle;
+                if at <= now {
+                    idle.push(*node);
+                    continue;
+                }
+                if self.next_wakeup.is_none_or(|w| at < w) {
+                    self.next_wakeup = Some(at);
+                }
+            }
             let deadline = match c.state {
                 ConnState::Connecting => Some(c.connect_deadline),
                 _ => c.in_flight.front().map(|f| f.deadline),
@@ -1397,6 +1419,14 @@ impl Engine {
         }
         for node in expired {
             self.close_conn(node, "request timed out (request.timeout.ms)", now);
+        }
+        for node in idle {
+            // Closed on purpose: no backoff, nothing to fail; the next request reconnects.
+            log::debug!("closing the idle connection to node {node} (connections.max.idle.ms)");
+            self.conns.remove(&node);
+            self.sasl_conns.remove(&node);
+            self.reauth.remove(&node);
+            self.outbox.push_back(Transmit::Close { node });
         }
     }
 

@@ -911,3 +911,25 @@ fn a_connection_that_never_completes_is_given_up_after_the_setup_timeout() {
     sim.run_to_completion(Duration::from_secs(60));
     assert!(sim.outcomes().iter().any(|(i, r)| *i == id && r.is_ok()));
 }
+
+/// connections.max.idle.ms: a connection with nothing outstanding is closed once idle that
+/// long (as Java does, before the broker's own limit closes it under a request), without a
+/// reconnect penalty; the next record reconnects and goes through.
+#[test]
+fn an_idle_connection_is_closed_and_the_next_record_reconnects() {
+    let cfg = Sim::cfg().connections_max_idle(Some(Duration::from_secs(2)));
+    let mut sim = Sim::warmed_up(cfg, 1);
+    assert!(!sim.links.is_empty());
+    sim.run_until(Duration::from_millis(1500), |_| false);
+    assert!(sim.engine.conns.contains_key(&0), "closed before the idle time");
+    sim.run_until(Duration::from_secs(1), |_| false);
+    assert!(sim.engine.conns.is_empty() && sim.links.is_empty(), "idle connections left open");
+    assert!(sim.engine.backoff.is_empty(), "an idle close is not a failure");
+    let id = sim.send("t", None, b"after the idle close");
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(sim.outcomes().iter().any(|(i, r)| *i == id && r.is_ok()));
+    // Never, with -1.
+    let mut sim = Sim::warmed_up(Sim::cfg().connections_max_idle(None), 1);
+    sim.run_until(Duration::from_secs(600), |_| false);
+    assert!(sim.engine.conns.contains_key(&0));
+}
