@@ -163,7 +163,8 @@ pub struct Engine {
     topics: Vec<TopicState>,
     topic_index: HashMap<Arc<str>, usize>,
     last_topic: Option<usize>,
-    brokers: HashMap<i32, SocketAddr>,
+    /// Each broker's addresses, as its host name resolved (never empty).
+    brokers: HashMap<i32, Vec<SocketAddr>>,
     bootstrap: Vec<String>,
     next_bootstrap: usize,
     conns: HashMap<i32, Conn>,
@@ -224,12 +225,18 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-fn resolve(host_port: &str) -> Option<SocketAddr> {
+/// Every address of `host:port` (none if it does not resolve). A host name is resolved on the
+/// sender thread, as the Java client does on its I/O thread; all its addresses are kept, as
+/// Java's default `client.dns.lookup=use_all_dns_ips` does: `localhost` is often `::1` first,
+/// and a broker listening on 127.0.0.1 is then reached on the second try.
+fn resolve(host_port: &str) -> Vec<SocketAddr> {
     if let Ok(a) = host_port.parse::<SocketAddr>() {
-        return Some(a);
+        return vec![a];
     }
-    // A host name: resolved on the sender thread (as the Java client does on its I/O thread).
-    host_port.to_socket_addrs().ok()?.next()
+    let mut addrs: Vec<SocketAddr> = host_port.to_socket_addrs().map(Iterator::collect).unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    addrs.retain(|a| seen.insert(*a));
+    addrs
 }
 
 /// The producer epoch a sent batch carries in its header (-1 when it has none yet).
@@ -1025,8 +1032,9 @@ impl Engine {
         self.metadata_attempts = 0;
         for b in &r.brokers {
             self.hosts.insert(b.node_id, b.host.clone());
-            if let Some(addr) = resolve(&format!("{}:{}", b.host, b.port)) {
-                self.brokers.insert(b.node_id, addr);
+            let addrs = resolve(&format!("{}:{}", b.host, b.port));
+            if !addrs.is_empty() {
+                self.brokers.insert(b.node_id, addrs);
             }
         }
         let mut retry_soon = false;
@@ -1330,7 +1338,8 @@ impl Engine {
             return;
         }
         // A known broker first, else the next bootstrap server.
-        let known: Vec<(i32, SocketAddr)> = self.brokers.iter().map(|(n, a)| (*n, *a)).collect();
+        let known: Vec<(i32, SocketAddr)> =
+            self.brokers.iter().map(|(n, a)| (*n, self.pick_addr(*n, a))).collect();
         for (n, a) in known {
             if self.backoff.get(&n).is_none_or(|b| b.until <= now) {
                 self.connect(n, a, now);
@@ -1344,14 +1353,23 @@ impl Engine {
             if self.backoff.get(&node).is_some_and(|b| b.until > now) {
                 continue;
             }
-            match resolve(&self.bootstrap[i]) {
-                Some(addr) => {
-                    self.connect(node, addr, now);
-                    return;
-                }
-                None => log::warn!("cannot resolve bootstrap server {}", self.bootstrap[i]),
+            let addrs = resolve(&self.bootstrap[i]);
+            if addrs.is_empty() {
+                log::warn!("cannot resolve bootstrap server {}", self.bootstrap[i]);
+                continue;
             }
+            let addr = self.pick_addr(node, &addrs);
+            self.connect(node, addr, now);
+            return;
         }
+    }
+
+    /// Which of a node's addresses to try next: the next one after each attempt in a row that
+    /// failed to connect, the first again once a connection was established (Java's
+    /// `use_all_dns_ips`).
+    fn pick_addr(&self, node: i32, addrs: &[SocketAddr]) -> SocketAddr {
+        let failures = self.backoff.get(&node).map_or(0, |b| b.setup_failures) as usize;
+        addrs[failures % addrs.len()]
     }
 
     fn wake_at(&mut self, t: Instant) {
@@ -1595,8 +1613,8 @@ impl Engine {
             match self.conns.get(&node).map(|c| &c.state) {
                 Some(ConnState::Ready(_)) => self.drain_node(node, force, now),
                 Some(_) => {}
-                None => match self.brokers.get(&node) {
-                    Some(&addr) => {
+                None => match self.brokers.get(&node).map(|a| self.pick_addr(node, a)) {
+                    Some(addr) => {
                         self.connect(node, addr, now);
                         if let Some(b) = self.backoff.get(&node) {
                             let until = b.until;

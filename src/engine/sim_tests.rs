@@ -933,3 +933,34 @@ fn an_idle_connection_is_closed_and_the_next_record_reconnects() {
     sim.run_until(Duration::from_secs(600), |_| false);
     assert!(sim.engine.conns.contains_key(&0));
 }
+
+/// A broker whose host name has several addresses, the first of which refuses connections (as
+/// `localhost` resolving to `::1` first, with the broker on 127.0.0.1): each attempt in a row
+/// that fails to connect moves to the next address, as Java's `use_all_dns_ips` does, and an
+/// established connection's loss starts from the first again. Before, every attempt went to
+/// the first address.
+#[test]
+fn a_failed_connect_moves_the_next_attempt_to_the_brokers_next_address() {
+    let mut sim = Sim::warmed_up(Sim::cfg(), 1);
+    let good = sim.engine.brokers[&0][0];
+    let bad: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let addrs = [bad, good];
+    sim.lose_connections();
+    assert_eq!(sim.engine.pick_addr(0, &addrs), bad, "an established connection's loss: the first");
+    let now = sim.now;
+    sim.engine.backoff.clear();
+    sim.engine.connect(0, bad, now);
+    sim.engine.on_closed(0, "connection refused", now);
+    assert_eq!(sim.engine.pick_addr(0, &addrs), good, "after one refused attempt: the second");
+    sim.engine.backoff.clear();
+    sim.engine.backoff.insert(0, Backoff { until: now, attempts: 2, setup_failures: 2 });
+    assert_eq!(sim.engine.pick_addr(0, &addrs), bad, "after two: round again");
+}
+
+#[test]
+fn a_host_name_resolves_to_all_its_addresses_and_an_ip_to_itself() {
+    assert_eq!(resolve("10.1.2.3:9092"), ["10.1.2.3:9092".parse::<std::net::SocketAddr>().unwrap()]);
+    let local = resolve("localhost:9092");
+    assert!(!local.is_empty() && local.iter().all(|a| a.port() == 9092 && a.ip().is_loopback()), "{local:?}");
+    assert!(resolve("no-such-host.invalid:9092").is_empty());
+}
