@@ -133,6 +133,12 @@ pub struct ProducerConfig {
     /// `connections.max.idle.ms` (default 9 min; `-1`: never): a connection with nothing
     /// outstanding that has been idle this long is closed.
     pub connections_max_idle: Option<Duration>,
+    /// `send.buffer.bytes` (`SO_SNDBUF`). Default: the kernel's (Java asks for 128 KiB; a set
+    /// size turns Linux's autotuning off, so we follow librdkafka, whose default is the
+    /// kernel's too). `-1` or `0`: the kernel's.
+    pub send_buffer_bytes: Option<usize>,
+    /// `receive.buffer.bytes` (`SO_RCVBUF`). Default: the kernel's (Java asks for 32 KiB).
+    pub receive_buffer_bytes: Option<usize>,
     /// `delivery.timeout.ms` (default 120 s).
     pub delivery_timeout: Duration,
     /// `request.timeout.ms` (default 30 s).
@@ -196,6 +202,8 @@ impl Default for ProducerConfig {
             connection_setup_timeout: Duration::from_secs(10),
             connection_setup_timeout_max: Duration::from_secs(30),
             connections_max_idle: Some(Duration::from_secs(9 * 60)),
+            send_buffer_bytes: None,
+            receive_buffer_bytes: None,
             delivery_timeout: Duration::from_secs(120),
             request_timeout: Duration::from_secs(30),
             max_in_flight: 5,
@@ -253,6 +261,17 @@ fn parse_positive(key: &str, v: &str) -> Result<usize, ConfigError> {
         return Err(ConfigError::new(key, format!("must be positive, got {n}")));
     }
     Ok(n as usize)
+}
+
+/// A socket buffer size: positive, or `-1` / `0` for the kernel's default (Java's and
+/// librdkafka's "use the OS default" values).
+fn parse_buffer(key: &str, v: &str) -> Result<Option<usize>, ConfigError> {
+    let n: i64 = parse_num(key, v)?;
+    match n {
+        -1 | 0 => Ok(None),
+        n if n > 0 => Ok(Some(n as usize)),
+        _ => Err(ConfigError::new(key, format!("must be positive, or -1 for the OS default, got {n}"))),
+    }
 }
 
 impl ProducerConfig {
@@ -322,6 +341,12 @@ impl ProducerConfig {
                     return Err(ConfigError::new(key, "must be positive"));
                 }
                 self.connection_setup_timeout = d;
+            }
+            "send.buffer.bytes" | "socket.send.buffer.bytes" => {
+                self.send_buffer_bytes = parse_buffer(key, v)?
+            }
+            "receive.buffer.bytes" | "socket.receive.buffer.bytes" => {
+                self.receive_buffer_bytes = parse_buffer(key, v)?
             }
             "connections.max.idle.ms" => {
                 let n: i64 = parse_num(key, v)?;
@@ -748,6 +773,23 @@ mod tests {
         assert_eq!(idle("1000").unwrap(), Some(Duration::from_secs(1)));
         assert_eq!(idle("-1").unwrap(), None);
         assert_eq!(idle("0").unwrap_err().key, "connections.max.idle.ms");
+    }
+
+    #[test]
+    fn socket_buffer_sizes_default_to_the_kernels() {
+        let c = ProducerConfig::from_properties([("bootstrap.servers", "h:1")]).unwrap();
+        assert_eq!((c.send_buffer_bytes, c.receive_buffer_bytes), (None, None));
+        let c = ProducerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("send.buffer.bytes", "131072"),
+            ("socket.receive.buffer.bytes", "-1"),
+        ])
+        .unwrap();
+        assert_eq!((c.send_buffer_bytes, c.receive_buffer_bytes), (Some(131072), None));
+        let e =
+            ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("receive.buffer.bytes", "-2")])
+                .unwrap_err();
+        assert_eq!(e.key, "receive.buffer.bytes");
     }
 
     #[test]

@@ -110,7 +110,7 @@ pub(crate) fn spawn(
     let cpu = cfg.sender_cpu;
     let handle = std::thread::Builder::new().name("ringkafka-sender".into()).spawn(move || {
         pin(cpu);
-        let driver = match Driver::new(RING_ENTRIES) {
+        let mut driver = match Driver::new(RING_ENTRIES) {
             Ok(d) => d,
             Err(e) => {
                 let _ = ready_tx.send(Err(e));
@@ -128,6 +128,10 @@ pub(crate) fn spawn(
         } else {
             None
         };
+        driver.set_socket_buffers(crate::io::SocketBuffers {
+            send: cfg.send_buffer_bytes,
+            receive: cfg.receive_buffer_bytes,
+        });
         let _ = ready_tx.send(Ok(driver.waker()));
         let engine = Engine::new(cfg, partitioner, memory, metrics);
         run(engine, driver, rx, spent, tls);

@@ -68,6 +68,7 @@ use io_uring::{opcode, squeue, types, IoUring};
 use slab::Slab;
 
 use sock::SockAddr;
+pub use sock::SocketBuffers;
 pub use waker::Waker;
 
 /// Receive buffer size allocated when a connection is opened.
@@ -227,6 +228,8 @@ pub struct Driver {
     short_writes: u64,
     sq_full: u64,
     cq_overflows: u64,
+    /// Buffer sizes for new sockets.
+    socket_buffers: SocketBuffers,
 }
 
 impl fmt::Debug for Driver {
@@ -286,9 +289,16 @@ impl Driver {
             short_writes: 0,
             sq_full: 0,
             cq_overflows: 0,
+            socket_buffers: SocketBuffers::default(),
         };
         driver.arm_wake();
         Ok(driver)
+    }
+
+    /// Buffer sizes for the sockets of later [`connect`](Self::connect)s (`send.buffer.bytes`,
+    /// `receive.buffer.bytes`); by default the kernel's.
+    pub fn set_socket_buffers(&mut self, buffers: SocketBuffers) {
+        self.socket_buffers = buffers;
     }
 
     /// A waker for application threads.
@@ -343,7 +353,7 @@ impl Driver {
         if self.conns.len() >= MAX_CONNS {
             return Err(io::Error::other("ringkafka io: too many connections"));
         }
-        let fd = sock::tcp_socket(&addr)?;
+        let fd = sock::tcp_socket(&addr, self.socket_buffers)?;
         let raw = fd.as_raw_fd();
         let entry = self.conns.vacant_entry();
         let index = entry.key();
