@@ -12,6 +12,12 @@ pub struct PartitionInfo {
     pub partition: i32,
     /// The leader's node id; `None` while the partition has no leader.
     pub leader: Option<i32>,
+    /// The node ids of its replicas, as the broker lists them.
+    pub replicas: Vec<i32>,
+    /// The replicas in sync with the leader.
+    pub in_sync_replicas: Vec<i32>,
+    /// The replicas that are offline (Metadata v5+; empty before).
+    pub offline_replicas: Vec<i32>,
 }
 
 /// A record header: a string key and optional bytes value. Keys need not be unique.

@@ -382,6 +382,13 @@ fn partitions_for_lists_a_fresh_topics_partitions_and_leaders() {
     let parts = p.partitions_for(&t).unwrap();
     assert_eq!(parts.iter().map(|i| i.partition).collect::<Vec<_>>(), [0, 1, 2]);
     assert!(parts.iter().all(|i| *i.topic == *t && i.leader.is_some()), "{parts:?}");
+    // Tansu is one node: it is every partition's only replica, in sync, none offline.
+    assert!(
+        parts.iter().all(|i| i.replicas == [i.leader.unwrap()]
+            && i.in_sync_replicas == i.replicas
+            && i.offline_replicas.is_empty()),
+        "{parts:?}"
+    );
     for info in &parts {
         let md =
             p.send(ProducerRecord::new(&t, b"x".to_vec()).partition(info.partition)).unwrap().wait().unwrap();

@@ -836,6 +836,11 @@ fn partitions_for_reports_the_leaders_waits_for_a_new_topic_and_times_out() {
         assert_eq!((&*info.topic, info.partition), ("known", i as i32));
         assert_eq!(info.leader, server.cluster().leader("known", i as i32), "partition {i}");
         assert!(info.leader.is_some());
+        // The mock lists the leader as the one replica, in sync.
+        assert_eq!(
+            (&info.replicas, &info.in_sync_replicas),
+            (&vec![info.leader.unwrap()], &vec![info.leader.unwrap()])
+        );
     }
 
     // Created while the call waits: answered by a later metadata round, within max.block.ms.

@@ -251,6 +251,9 @@ pub(crate) struct TopicState {
     /// The estimated compression ratio of this topic's batches (1.0 until batches show
     /// otherwise); see [`batch_limit`].
     pub compression_ratio: f32,
+    /// Per partition, as the last metadata listed them: replicas, in-sync replicas, offline
+    /// replicas (for `partitions_for`; kept apart from the partitions' hot state).
+    pub replica_sets: Vec<[Vec<i32>; 3]>,
 }
 
 impl TopicState {
@@ -263,6 +266,7 @@ impl TopicState {
             waiting: VecDeque::new(),
             sticky: StickyState::default(),
             compression_ratio: 1.0,
+            replica_sets: Vec::new(),
         }
     }
 }

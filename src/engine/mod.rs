@@ -384,7 +384,18 @@ impl Engine {
         let leader = |l: i32| (l >= 0).then_some(l);
         (0..)
             .zip(&t.partitions)
-            .map(|(i, p)| PartitionInfo { topic: t.name.clone(), partition: i, leader: leader(p.leader) })
+            .map(|(i, p)| {
+                let [replicas, in_sync_replicas, offline_replicas] =
+                    t.replica_sets.get(i as usize).cloned().unwrap_or_default();
+                PartitionInfo {
+                    topic: t.name.clone(),
+                    partition: i,
+                    leader: leader(p.leader),
+                    replicas,
+                    in_sync_replicas,
+                    offline_replicas,
+                }
+            })
             .collect()
     }
 
@@ -1055,6 +1066,12 @@ impl Engine {
                     let leader =
                         if p.error_code == ErrorCode::LEADER_NOT_AVAILABLE { -1 } else { p.leader_id };
                     topic.partitions[p.partition_index as usize].leader = leader;
+                    let i = p.partition_index as usize;
+                    if topic.replica_sets.len() <= i {
+                        topic.replica_sets.resize_with(i + 1, Default::default);
+                    }
+                    topic.replica_sets[i] =
+                        [p.replica_nodes.clone(), p.isr_nodes.clone(), p.offline_replicas.clone()];
                     if leader < 0 {
                         retry_soon = true;
                     }
