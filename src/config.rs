@@ -149,6 +149,9 @@ pub struct ProducerConfig {
     pub enable_idempotence: bool,
     /// `metadata.max.age.ms` (default 5 min).
     pub metadata_max_age: Duration,
+    /// `metadata.max.idle.ms` (default 5 min, at least 5 s): a topic not sent to for this long
+    /// leaves the metadata requests until it is sent to again.
+    pub metadata_max_idle: Duration,
     /// `partitioner.ignore.keys` (default false).
     pub partitioner_ignore_keys: bool,
     /// `compression.type` (default none). Batches are compressed on the sender thread when they
@@ -209,6 +212,7 @@ impl Default for ProducerConfig {
             max_in_flight: 5,
             enable_idempotence: true,
             metadata_max_age: Duration::from_secs(300),
+            metadata_max_idle: Duration::from_secs(5 * 60),
             partitioner_ignore_keys: false,
             compression: Compression::None,
             compression_gzip_level: compression::GZIP_DEFAULT_LEVEL,
@@ -378,6 +382,13 @@ impl ProducerConfig {
             "enable.idempotence" => {
                 self.enable_idempotence = parse_bool(key, v)?;
                 self.idempotence_explicit = true;
+            }
+            "metadata.max.idle.ms" => {
+                let d = parse_ms(key, v)?;
+                if d < Duration::from_secs(5) {
+                    return Err(ConfigError::new(key, "must be at least 5000 (as in Java)"));
+                }
+                self.metadata_max_idle = d;
             }
             "metadata.max.age.ms" | "topic.metadata.refresh.interval.ms" => {
                 self.metadata_max_age = parse_ms(key, v)?
@@ -790,6 +801,16 @@ mod tests {
             ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("receive.buffer.bytes", "-2")])
                 .unwrap_err();
         assert_eq!(e.key, "receive.buffer.bytes");
+    }
+
+    #[test]
+    fn metadata_max_idle_is_five_minutes_and_at_least_five_seconds() {
+        assert_eq!(ProducerConfig::new("h:1").metadata_max_idle, Duration::from_secs(300));
+        let set = |v: &str| {
+            ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("metadata.max.idle.ms", v)])
+        };
+        assert_eq!(set("60000").unwrap().metadata_max_idle, Duration::from_secs(60));
+        assert_eq!(set("4999").unwrap_err().key, "metadata.max.idle.ms");
     }
 
     #[test]

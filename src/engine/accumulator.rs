@@ -254,11 +254,14 @@ pub(crate) struct TopicState {
     /// Per partition, as the last metadata listed them: replicas, in-sync replicas, offline
     /// replicas (for `partitions_for`; kept apart from the partitions' hot state).
     pub replica_sets: Vec<[Vec<i32>; 3]>,
+    /// When a record or `partitions_for` last named it (`metadata.max.idle.ms`).
+    pub last_used: Instant,
 }
 
 impl TopicState {
-    pub fn new(name: Arc<str>) -> Self {
+    pub fn new(name: Arc<str>, now: Instant) -> Self {
         TopicState {
+            last_used: now,
             name,
             meta: TopicMeta::Unknown,
             partitions: Vec::new(),

@@ -478,14 +478,18 @@ impl Engine {
         if let Some(i) = self.last_topic {
             let known = &self.topics[i].name;
             if Arc::ptr_eq(known, name) || **known == **name {
+                self.touch_topic(i, now);
                 return i;
             }
         }
         let i = match self.topic_index.get(&**name) {
-            Some(&i) => i,
+            Some(&i) => {
+                self.touch_topic(i, now);
+                i
+            }
             None => {
                 let i = self.topics.len();
-                let t = TopicState::new(name.clone());
+                let t = TopicState::new(name.clone(), now);
                 self.topic_index.insert(t.name.clone(), i);
                 self.topics.push(t);
                 // A new topic: ask for its metadata now.
@@ -495,6 +499,33 @@ impl Engine {
         };
         self.last_topic = Some(i);
         i
+    }
+
+    /// Topic `i` is used now. One that had gone idle (out of the metadata requests, see
+    /// `metadata_topics`) gets its metadata refreshed at once: what was cached may be stale.
+    fn touch_topic(&mut self, i: usize, now: Instant) {
+        let t = &mut self.topics[i];
+        if t.last_used + self.cfg.metadata_max_idle <= now {
+            self.metadata_due = Some(now);
+        }
+        t.last_used = now;
+    }
+
+    /// The topics a metadata request asks for: those used within `metadata.max.idle.ms`, and
+    /// any with records or `partitions_for` callers still waiting on it (Java's
+    /// `ProducerMetadata.retainTopic`).
+    fn metadata_topics(&self, now: Instant) -> Vec<String> {
+        let idle = self.cfg.metadata_max_idle;
+        (0..self.topics.len())
+            .filter(|&i| {
+                let t = &self.topics[i];
+                now < t.last_used + idle
+                    || !t.waiting.is_empty()
+                    || t.partitions.iter().any(|p| !p.queue.is_empty() || p.in_flight > 0)
+                    || self.partition_waiters.iter().any(|w| w.0 == i)
+            })
+            .map(|i| self.topics[i].name.to_string())
+            .collect()
     }
 
     fn track_generation(&mut self) -> u32 {
@@ -1493,8 +1524,13 @@ impl Engine {
             self.wake_at(due);
             return;
         }
+        let topics = self.metadata_topics(now);
+        if topics.is_empty() {
+            // Every topic has gone idle: nothing to ask about until one is used again.
+            self.metadata_due = Some(now + self.cfg.metadata_max_age);
+            return;
+        }
         let Some((node, v)) = self.cluster_conn(now) else { return };
-        let topics: Vec<String> = self.topics.iter().map(|t| t.name.to_string()).collect();
         let req = MetadataRequest {
             topics: Some(topics),
             allow_auto_topic_creation: true,

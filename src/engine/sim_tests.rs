@@ -964,3 +964,29 @@ fn a_host_name_resolves_to_all_its_addresses_and_an_ip_to_itself() {
     assert!(!local.is_empty() && local.iter().all(|a| a.port() == 9092 && a.ip().is_loopback()), "{local:?}");
     assert!(resolve("no-such-host.invalid:9092").is_empty());
 }
+
+/// metadata.max.idle.ms: a topic not sent to for that long leaves the metadata requests (as
+/// Java's `ProducerMetadata` drops it), and sending to it again refreshes its metadata at once.
+#[test]
+fn an_idle_topic_leaves_the_metadata_requests_until_it_is_used_again() {
+    let mut cfg = Sim::cfg();
+    cfg.metadata_max_idle = Duration::from_secs(10);
+    let mut sim = Sim::warmed_up(cfg, 1);
+    sim.cluster.create_topic("u", 1);
+    sim.send("u", None, b"u once");
+    sim.run_to_completion(Duration::from_secs(5));
+    assert_eq!(sim.engine.metadata_topics(sim.now), ["t", "u"]);
+    // Only "t" is used for the next 12 s.
+    for _ in 0..12 {
+        sim.send("t", None, b"t again");
+        sim.run_until(Duration::from_secs(1), |_| false);
+    }
+    sim.run_to_completion(Duration::from_secs(5));
+    assert_eq!(sim.engine.metadata_topics(sim.now), ["t"]);
+    sim.engine.metadata_due = None;
+    let id = sim.send("u", None, b"u after a rest");
+    assert_eq!(sim.engine.metadata_due, Some(sim.now), "a topic used again after a rest is refreshed");
+    assert_eq!(sim.engine.metadata_topics(sim.now), ["t", "u"]);
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(sim.outcomes().iter().any(|(i, r)| *i == id && r.is_ok()));
+}
