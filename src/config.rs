@@ -154,6 +154,9 @@ pub struct ProducerConfig {
     pub metadata_max_idle: Duration,
     /// `partitioner.ignore.keys` (default false).
     pub partitioner_ignore_keys: bool,
+    /// `partitioner.adaptive.partitioning.enable` (default true): KIP-794's weighting of the
+    /// sticky partitioner by each partition's queue.
+    pub partitioner_adaptive: bool,
     /// `compression.type` (default none). Batches are compressed on the sender thread when they
     /// close. As in Java, `batch.size` then bounds a batch's *estimated compressed* size, from a
     /// per-topic estimate of the compression ratio, so batches of compressible records hold more
@@ -214,6 +217,7 @@ impl Default for ProducerConfig {
             metadata_max_age: Duration::from_secs(300),
             metadata_max_idle: Duration::from_secs(5 * 60),
             partitioner_ignore_keys: false,
+            partitioner_adaptive: true,
             compression: Compression::None,
             compression_gzip_level: compression::GZIP_DEFAULT_LEVEL,
             compression_lz4_level: compression::LZ4_DEFAULT_LEVEL,
@@ -394,6 +398,13 @@ impl ProducerConfig {
                 self.metadata_max_age = parse_ms(key, v)?
             }
             "partitioner.ignore.keys" => self.partitioner_ignore_keys = parse_bool(key, v)?,
+            "partitioner.adaptive.partitioning.enable" => self.partitioner_adaptive = parse_bool(key, v)?,
+            // Java's default, 0, turns the availability check off; that is all we do.
+            "partitioner.availability.timeout.ms" => {
+                if !parse_ms(key, v)?.is_zero() {
+                    return Err(ConfigError::new(key, "only 0 (off, the default) is supported"));
+                }
+            }
             "compression.type" | "compression.codec" => {
                 self.compression = match v.to_ascii_lowercase().as_str() {
                     "none" => Compression::None,

@@ -625,7 +625,20 @@ impl Engine {
                 match (custom, &p.key) {
                     (Some(c), _) => c,
                     (None, Some(k)) if !self.cfg.partitioner_ignore_keys => partition_for_key(k, n),
-                    _ => topic.sticky.next(n, &topic.available, batch_size, &mut self.rng, p.reserved),
+                    _ => {
+                        let parts = &topic.partitions;
+                        let queued = |q: i32| parts.get(q as usize).map_or(0, |s| s.queue.len());
+                        let adaptive =
+                            self.cfg.partitioner_adaptive.then_some(&queued as &dyn Fn(i32) -> usize);
+                        topic.sticky.next(
+                            n,
+                            &topic.available,
+                            batch_size,
+                            &mut self.rng,
+                            p.reserved,
+                            adaptive,
+                        )
+                    }
                 }
             }
         };

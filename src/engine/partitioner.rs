@@ -105,6 +105,11 @@ impl StickyState {
     /// with a known leader (all partitions are used when it is empty). After `batch_size` bytes
     /// have gone to the current partition, a new one is picked at random, different from the
     /// current one where there is a choice.
+    ///
+    /// With `queued` (KIP-794's adaptive partitioning, Java's default), the pick among
+    /// `available` is weighted by how little each has waiting: partition `p` with `queued(p)`
+    /// batches gets weight `max + 1 - queued(p)`, so a partition whose broker drains slowly
+    /// gets fewer new records. Without it, the pick is uniform.
     pub fn next(
         &mut self,
         partitions: i32,
@@ -112,15 +117,32 @@ impl StickyState {
         batch_size: usize,
         rng: &mut Rng,
         size: usize,
+        queued: Option<&dyn Fn(i32) -> usize>,
     ) -> i32 {
         let switch = match self.current {
             None => true,
             Some(p) => p >= partitions || self.produced >= batch_size.max(1),
         };
         if switch {
+            // Cumulative weights over `available`, when adaptive and there is a choice.
+            let weights: Option<Vec<u64>> = queued.filter(|_| available.len() > 1).map(|q| {
+                let loads: Vec<usize> = available.iter().map(|&p| q(p)).collect();
+                let max = loads.iter().copied().max().unwrap_or(0);
+                loads
+                    .iter()
+                    .scan(0u64, |acc, &l| {
+                        *acc += (max + 1 - l) as u64;
+                        Some(*acc)
+                    })
+                    .collect()
+            });
             let pick = |rng: &mut Rng| {
                 if available.is_empty() {
                     rng.below(partitions as u32) as i32
+                } else if let Some(cum) = &weights {
+                    let total = *cum.last().expect("two or more partitions");
+                    let r = u64::from(rng.below(total.min(u32::MAX as u64) as u32));
+                    available[cum.partition_point(|&c| c <= r)]
                 } else {
                     available[rng.below(available.len() as u32) as usize]
                 }
@@ -170,17 +192,50 @@ mod tests {
     fn sticky_switches_after_batch_size_and_spreads() {
         let mut s = StickyState::default();
         let mut rng = Rng(12345);
-        let first = s.next(3, &[], 100, &mut rng, 60);
-        assert_eq!(s.next(3, &[], 100, &mut rng, 60), first, "stays until batch.size");
-        let second = s.next(3, &[], 100, &mut rng, 60);
+        let first = s.next(3, &[], 100, &mut rng, 60, None);
+        assert_eq!(s.next(3, &[], 100, &mut rng, 60, None), first, "stays until batch.size");
+        let second = s.next(3, &[], 100, &mut rng, 60, None);
         assert_ne!(second, first, "switches after batch.size bytes");
         let mut seen = [0u32; 3];
         for _ in 0..3000 {
-            seen[s.next(3, &[], 100, &mut rng, 100) as usize] += 1;
+            seen[s.next(3, &[], 100, &mut rng, 100, None) as usize] += 1;
         }
         assert!(seen.iter().all(|&n| n > 500), "spread over partitions: {seen:?}");
         for _ in 0..100 {
-            assert_eq!(s.next(3, &[2], 100, &mut rng, 100), 2, "only available partitions");
+            assert_eq!(s.next(3, &[2], 100, &mut rng, 100, None), 2, "only available partitions");
         }
+    }
+
+    /// KIP-794: with queue lengths 10, 0, 0, partition 0 weighs 1 against 11 and 11. Each pick
+    /// must differ from the last, so partition 0 comes up about 1/12 of the time against 1/2
+    /// for each of the others (uniform: 1/3 each).
+    #[test]
+    fn adaptive_sticky_sends_fewer_records_where_more_is_queued() {
+        let queued = |p: i32| -> usize {
+            if p == 0 {
+                10
+            } else {
+                0
+            }
+        };
+        let count = |adaptive: bool| {
+            let (mut s, mut rng, mut seen) = (StickyState::default(), Rng(777), [0u32; 3]);
+            for _ in 0..6000 {
+                let q = adaptive.then_some(&queued as &dyn Fn(i32) -> usize);
+                seen[s.next(3, &[0, 1, 2], 100, &mut rng, 100, q) as usize] += 1;
+            }
+            seen
+        };
+        let adaptive = count(true);
+        assert!(adaptive[0] < 900 && adaptive[1] > 2200 && adaptive[2] > 2200, "adaptive: {adaptive:?}");
+        let uniform = count(false);
+        assert!(uniform.iter().all(|&n| n > 1700), "uniform: {uniform:?}");
+        // Equal queues: no preference.
+        let (mut s, mut rng, mut seen) = (StickyState::default(), Rng(99), [0u32; 3]);
+        let flat = |_: i32| -> usize { 4 };
+        for _ in 0..6000 {
+            seen[s.next(3, &[0, 1, 2], 100, &mut rng, 100, Some(&flat)) as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 1700), "equal queues: {seen:?}");
     }
 }
