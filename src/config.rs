@@ -271,6 +271,15 @@ fn parse_positive(key: &str, v: &str) -> Result<usize, ConfigError> {
     Ok(n as usize)
 }
 
+/// A positive number of milliseconds.
+fn parse_positive_ms(key: &str, v: &str) -> Result<Duration, ConfigError> {
+    let d = parse_ms(key, v)?;
+    if d.is_zero() {
+        return Err(ConfigError::new(key, "must be positive"));
+    }
+    Ok(d)
+}
+
 /// A socket buffer size: positive, or `-1` / `0` for the kernel's default (Java's and
 /// librdkafka's "use the OS default" values).
 fn parse_buffer(key: &str, v: &str) -> Result<Option<usize>, ConfigError> {
@@ -343,13 +352,14 @@ impl ProducerConfig {
                 self.reconnect_backoff = parse_ms(key, v)?;
                 self.reconnect_backoff_explicit.0 = true;
             }
-            "socket.connection.setup.timeout.ms" => {
-                let d = parse_ms(key, v)?;
-                if d.is_zero() {
-                    return Err(ConfigError::new(key, "must be positive"));
-                }
-                self.connection_setup_timeout = d;
+            "reconnect.backoff.max.ms" => {
+                self.reconnect_backoff_max = parse_ms(key, v)?;
+                self.reconnect_backoff_explicit.1 = true;
             }
+            "socket.connection.setup.timeout.ms" => {
+                self.connection_setup_timeout = parse_positive_ms(key, v)?
+            }
+            "socket.connection.setup.timeout.max.ms" => self.connection_setup_timeout_max = parse_ms(key, v)?,
             "send.buffer.bytes" | "socket.send.buffer.bytes" => {
                 self.send_buffer_bytes = parse_buffer(key, v)?
             }
@@ -364,22 +374,11 @@ impl ProducerConfig {
                     _ => return Err(ConfigError::new(key, "must be positive, or -1 for never")),
                 };
             }
-            "socket.connection.setup.timeout.max.ms" => self.connection_setup_timeout_max = parse_ms(key, v)?,
-            "reconnect.backoff.max.ms" => {
-                self.reconnect_backoff_max = parse_ms(key, v)?;
-                self.reconnect_backoff_explicit.1 = true;
-            }
             "delivery.timeout.ms" | "message.timeout.ms" => {
                 self.delivery_timeout = parse_ms(key, v)?;
                 self.delivery_timeout_explicit = true;
             }
-            "request.timeout.ms" => {
-                let d = parse_ms(key, v)?;
-                if d.is_zero() {
-                    return Err(ConfigError::new(key, "must be positive"));
-                }
-                self.request_timeout = d;
-            }
+            "request.timeout.ms" => self.request_timeout = parse_positive_ms(key, v)?,
             "max.in.flight.requests.per.connection" | "max.in.flight" => {
                 self.max_in_flight = parse_positive(key, v)?
             }
