@@ -19,6 +19,8 @@ pub(crate) struct Metrics {
     pub in_flight_requests: AtomicU64,
     pub throttled_responses: AtomicU64,
     pub throttle_time_max_ms: AtomicU64,
+    pub connections_created: AtomicU64,
+    pub connections_closed: AtomicU64,
     pub hist: Mutex<Histograms>,
 }
 
@@ -46,6 +48,8 @@ impl Default for Metrics {
             in_flight_requests: AtomicU64::new(0),
             throttled_responses: AtomicU64::new(0),
             throttle_time_max_ms: AtomicU64::new(0),
+            connections_created: AtomicU64::new(0),
+            connections_closed: AtomicU64::new(0),
             hist: Mutex::new(Histograms {
                 latency_us: h(3_600_000_000),
                 batch_records: h(10_000_000),
@@ -105,6 +109,10 @@ pub struct MetricsSnapshot {
     /// The longest such request to hold back, milliseconds (Java's `produce-throttle-time-max`,
     /// over every API).
     pub throttle_time_max_ms: u64,
+    /// Broker connections established (Java's `connection-creation-total`).
+    pub connections_created: u64,
+    /// Broker connections closed or lost, for any reason (Java's `connection-close-total`).
+    pub connections_closed: u64,
     /// Latency from the sender taking the record (normally microseconds after `send`) to its
     /// outcome, microseconds.
     pub latency_us: Percentiles,
@@ -129,6 +137,8 @@ impl Metrics {
             in_flight_requests: r(&self.in_flight_requests),
             throttled_responses: r(&self.throttled_responses),
             throttle_time_max_ms: r(&self.throttle_time_max_ms),
+            connections_created: r(&self.connections_created),
+            connections_closed: r(&self.connections_closed),
             latency_us: Percentiles::of(&h.latency_us),
             batch_records: Percentiles::of(&h.batch_records),
             batch_bytes: Percentiles::of(&h.batch_bytes),

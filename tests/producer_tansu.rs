@@ -446,3 +446,29 @@ fn config_from_java_properties_works_end_to_end() {
     let m = p.send(ProducerRecord::new(&t, b"p".to_vec())).unwrap().wait().unwrap();
     assert_eq!((m.partition, m.offset), (0, 0));
 }
+
+/// Against the real broker: with `connections.max.idle.ms` short, the producer closes its
+/// idle connections and opens new ones for the next record (through the io driver's close
+/// and connect), and with `bootstrap.servers` named by host name (`localhost`, resolved to
+/// every address) it connects at all. Both records are read back, in order.
+#[test]
+fn idle_connections_are_closed_and_reopened_and_a_host_name_bootstrap_connects() {
+    let t = topic("idle", 1);
+    let port = bootstrap().rsplit_once(':').map(|(_, p)| p.to_string()).expect("host:port");
+    let cfg = ProducerConfig::new(&format!("localhost:{port}"))
+        .sender_cpu(ringkafka::SenderCpu::Unpinned)
+        .connections_max_idle(Some(Duration::from_millis(300)));
+    let p = Producer::new(cfg).unwrap();
+    let first = p.send(ProducerRecord::new(&t, b"before the idle close".to_vec())).unwrap().wait().unwrap();
+    let opened = p.metrics().connections_created;
+    assert!(opened >= 1);
+    std::thread::sleep(Duration::from_millis(1000));
+    let m = p.metrics();
+    assert_eq!(m.connections_closed, opened, "every connection closed once idle: {m:?}");
+    let second = p.send(ProducerRecord::new(&t, b"after it".to_vec())).unwrap().wait().unwrap();
+    assert!(p.metrics().connections_created > opened, "a new connection for the second record");
+    assert_eq!((first.offset + 1, second.partition), (second.offset, first.partition));
+    let got = consume_all(&t, 1, 2, Duration::from_secs(20));
+    let values: Vec<&[u8]> = got.iter().map(|r| r.value.as_deref().unwrap_or_default()).collect();
+    assert_eq!(values, [&b"before the idle close"[..], &b"after it"[..]]);
+}

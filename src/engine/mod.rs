@@ -808,6 +808,7 @@ impl Engine {
         self.next_wakeup = Some(now);
         let Some(conn) = self.conns.get_mut(&node) else { return };
         conn.state = ConnState::Handshake;
+        Metrics::add(&self.metrics.connections_created, 1);
         self.send_api_versions(node, API_VERSIONS_FIRST, now);
     }
 
@@ -886,6 +887,9 @@ impl Engine {
 
     fn connection_lost(&mut self, node: i32, conn: Conn, reason: &str, now: Instant) {
         log::warn!("connection to node {node} lost: {reason}");
+        if !matches!(conn.state, ConnState::Connecting) {
+            Metrics::add(&self.metrics.connections_closed, 1);
+        }
         let attempts = self.backoff.get(&node).map_or(0, |b| b.attempts).saturating_add(1);
         let d =
             self.exponential_backoff(self.cfg.reconnect_backoff, self.cfg.reconnect_backoff_max, attempts);
@@ -1502,6 +1506,7 @@ impl Engine {
         for node in idle {
             // Closed on purpose: no backoff, nothing to fail; the next request reconnects.
             log::debug!("closing the idle connection to node {node} (connections.max.idle.ms)");
+            Metrics::add(&self.metrics.connections_closed, 1);
             self.conns.remove(&node);
             self.sasl_conns.remove(&node);
             self.reauth.remove(&node);

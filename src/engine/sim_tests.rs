@@ -925,6 +925,8 @@ fn an_idle_connection_is_closed_and_the_next_record_reconnects() {
     sim.run_until(Duration::from_secs(1), |_| false);
     assert!(sim.engine.conns.is_empty() && sim.links.is_empty(), "idle connections left open");
     assert!(sim.engine.backoff.is_empty(), "an idle close is not a failure");
+    let m = sim.metrics.snapshot(0);
+    assert!(m.connections_created >= 1 && m.connections_closed == m.connections_created, "{m:?}");
     let id = sim.send("t", None, b"after the idle close");
     sim.run_to_completion(Duration::from_secs(5));
     assert!(sim.outcomes().iter().any(|(i, r)| *i == id && r.is_ok()));
