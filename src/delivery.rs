@@ -21,6 +21,38 @@ pub type DeliveryResult = Result<RecordMetadata, ProduceError>;
 trait Deliver: Send {
     /// Hands the outcome over. Called at most once; later calls do nothing.
     fn deliver(&mut self, r: DeliveryResult);
+
+    /// The record was refused by `send` (which returned the error): report nothing, here or
+    /// anywhere this forwards to.
+    fn disarm(&mut self) {}
+}
+
+/// An interceptor's view of every outcome (see `ProducerInterceptor`), called on the sender
+/// thread before the record's own completion.
+pub(crate) type AckHook = Arc<dyn Fn(&DeliveryResult) + Send + Sync>;
+
+/// A completion behind an interceptor's acknowledgement hook.
+struct Intercepted {
+    hook: AckHook,
+    inner: Option<Completion>,
+}
+
+impl Deliver for Intercepted {
+    fn deliver(&mut self, r: DeliveryResult) {
+        if let Some(inner) = self.inner.take() {
+            // A panicking hook must not cost the record its own outcome.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.hook)(&r))).is_err() {
+                log::error!("an interceptor's on_acknowledgement panicked; the panic was caught");
+            }
+            inner.complete(|| r);
+        }
+    }
+
+    fn disarm(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            inner.disarm();
+        }
+    }
 }
 
 /// A callback, taken out of its `Option` by the one call it gets.
@@ -73,10 +105,18 @@ impl Completion {
         Completion(Some(smallbox!(Once(Some(f)))))
     }
 
+    /// `inner`, with `hook` seeing the outcome first (an interceptor's `on_acknowledgement`).
+    /// Three words do not hold both: this one goes to the heap.
+    pub(crate) fn intercepted(inner: Completion, hook: AckHook) -> Self {
+        Completion(Some(smallbox!(Intercepted { hook, inner: Some(inner) })))
+    }
+
     /// Drops the completion without reporting anything: for a record `send` refused, whose
     /// caller learns the outcome from `send`'s own error.
     pub(crate) fn disarm(mut self) {
-        self.0 = None;
+        if let Some(mut slot) = self.0.take() {
+            slot.disarm();
+        }
     }
 
     /// Delivers the outcome. A panicking callback is caught and logged: it must not take the
@@ -259,5 +299,32 @@ mod tests {
         let r = ran.clone();
         Completion::callback(move |_| *r.lock().unwrap() = true).disarm();
         assert!(!*ran.lock().unwrap());
+    }
+
+    /// An interceptor's hook sees the outcome first, then the record's own completion gets it;
+    /// a panicking hook does not cost the record its outcome; dropped unfinished, both hear
+    /// `Closed`; disarmed (refused by `send`), neither hears anything.
+    #[test]
+    fn an_intercepted_completion_reports_to_the_hook_then_the_record() {
+        let log = Arc::new(Mutex::new(Vec::<String>::new()));
+        let (l1, l2) = (log.clone(), log.clone());
+        let hook: AckHook =
+            Arc::new(move |r: &DeliveryResult| l1.lock().unwrap().push(format!("hook {}", r.is_ok())));
+        let record = |l: Arc<Mutex<Vec<String>>>| {
+            Completion::callback(move |r: DeliveryResult| {
+                l.lock().unwrap().push(format!("record {}", r.is_ok()))
+            })
+        };
+        Completion::intercepted(record(l2.clone()), hook.clone()).complete(|| Ok(metadata()));
+        assert_eq!(*log.lock().unwrap(), ["hook true", "record true"]);
+        log.lock().unwrap().clear();
+        drop(Completion::intercepted(record(l2.clone()), hook.clone()));
+        assert_eq!(*log.lock().unwrap(), ["hook false", "record false"]);
+        log.lock().unwrap().clear();
+        Completion::intercepted(record(l2.clone()), hook).disarm();
+        assert!(log.lock().unwrap().is_empty(), "{:?}", log.lock().unwrap());
+        let panicking: AckHook = Arc::new(|_: &DeliveryResult| panic!("hook panics"));
+        Completion::intercepted(record(l2), panicking).complete(|| Ok(metadata()));
+        assert_eq!(*log.lock().unwrap(), ["record true"]);
     }
 }

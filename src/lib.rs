@@ -30,7 +30,7 @@ pub use delivery::{DeliveryFuture, DeliveryResult};
 pub use engine::partitioner::Partitioner;
 pub use error::{ProduceError, SendError};
 pub use metrics::{MetricsSnapshot, Percentiles};
-pub use producer::{Producer, StartError};
+pub use producer::{Producer, ProducerInterceptor, StartError};
 pub use record::{
     BooleanSerializer, ByteArraySerializer, DoubleSerializer, FloatSerializer, Header, IntegerSerializer,
     IntoTopic, LongSerializer, PartitionInfo, ProducerRecord, RecordMetadata, SerializationError, Serializer,

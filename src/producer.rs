@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 
 use crate::config::{ConfigError, ProducerConfig};
-use crate::delivery::{Completion, DeliveryFuture, DeliveryResult};
+use crate::delivery::{AckHook, Completion, DeliveryFuture, DeliveryResult};
 use crate::engine::accumulator::SpentRecord;
 use crate::engine::accumulator::RECORD_BOOKKEEPING;
 use crate::engine::partitioner::Partitioner;
@@ -135,6 +135,39 @@ pub struct Producer<K = Vec<u8>, V = Vec<u8>> {
     inner: Arc<Inner>,
     key_serializer: Arc<dyn Serializer<K>>,
     value_serializer: Arc<dyn Serializer<V>>,
+    /// Java's `interceptor.classes`, in order; see [`Producer::with_interceptor`].
+    interceptors: Arc<[Arc<dyn ProducerInterceptor<K, V>>]>,
+    /// Their `on_acknowledgement`s as one hook, for each record's completion (`None`: no
+    /// interceptor, nothing added to `send`).
+    ack_hook: Option<AckHook>,
+}
+
+/// Java's `ProducerInterceptor`: sees every record before it is serialized, and every
+/// outcome. Add one with [`Producer::with_interceptor`]; for tracing (a header per record),
+/// auditing, or counting.
+///
+/// `on_send` runs on the caller's thread inside `send`; `on_acknowledgement` on the sender
+/// thread, before the record's callback or future, for every record `send` accepted (so also
+/// for fire-and-forget ones); `on_send_error` on the caller's thread when `send` refuses a
+/// record. Keep them quick, like callbacks. A panic in `on_acknowledgement` is caught and
+/// logged, and the record's own outcome still goes out; `on_send` must not panic (it would
+/// unwind out of `send`, with the record not sent).
+pub trait ProducerInterceptor<K, V>: Send + Sync {
+    /// May change the record (add a header, say) before it is serialized and sent.
+    fn on_send(&self, record: ProducerRecord<K, V>) -> ProducerRecord<K, V> {
+        record
+    }
+
+    /// The outcome of a record `send` accepted.
+    fn on_acknowledgement(&self, result: &DeliveryResult) {
+        let _ = result;
+    }
+
+    /// `send` refused a record with `error` (Java calls `onAcknowledgement` with the exception
+    /// for these; here they keep their own type).
+    fn on_send_error(&self, error: &SendError) {
+        let _ = error;
+    }
 }
 
 impl<K, V> Clone for Producer<K, V> {
@@ -143,6 +176,8 @@ impl<K, V> Clone for Producer<K, V> {
             inner: self.inner.clone(),
             key_serializer: self.key_serializer.clone(),
             value_serializer: self.value_serializer.clone(),
+            interceptors: self.interceptors.clone(),
+            ack_hook: self.ack_hook.clone(),
         }
     }
 }
@@ -205,6 +240,8 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             }),
             key_serializer: Arc::new(key_serializer),
             value_serializer: Arc::new(value_serializer),
+            interceptors: Arc::new([]),
+            ack_hook: None,
         })
     }
 }
@@ -243,7 +280,56 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         self.enqueue(record, Completion::forget)
     }
 
+    /// Adds an interceptor (Java's `interceptor.classes`), after any added before. It applies
+    /// to sends through this handle and the clones made from it afterwards.
+    pub fn with_interceptor(mut self, interceptor: impl ProducerInterceptor<K, V> + 'static) -> Self {
+        let mut all: Vec<Arc<dyn ProducerInterceptor<K, V>>> = self.interceptors.iter().cloned().collect();
+        all.push(Arc::new(interceptor));
+        let all: Arc<[Arc<dyn ProducerInterceptor<K, V>>]> = all.into();
+        let hooks = all.clone();
+        self.ack_hook = Some(Arc::new(move |r: &DeliveryResult| {
+            for i in hooks.iter() {
+                i.on_acknowledgement(r);
+            }
+        }));
+        self.interceptors = all;
+        self
+    }
+
     fn enqueue(
+        &self,
+        record: ProducerRecord<K, V>,
+        completion: impl FnOnce() -> Completion,
+    ) -> Result<(), SendError> {
+        match &self.ack_hook {
+            None => self.enqueue_record(record, completion),
+            Some(hook) => self.enqueue_intercepted(record, completion, hook.clone()),
+        }
+    }
+
+    /// `enqueue` with interceptors: `on_send` first, the acknowledgement hook around the
+    /// completion, `on_send_error` for a refusal. Kept out of line: without interceptors
+    /// `send` pays one branch.
+    #[inline(never)]
+    fn enqueue_intercepted(
+        &self,
+        mut record: ProducerRecord<K, V>,
+        completion: impl FnOnce() -> Completion,
+        hook: AckHook,
+    ) -> Result<(), SendError> {
+        for i in self.interceptors.iter() {
+            record = i.on_send(record);
+        }
+        let result = self.enqueue_record(record, move || Completion::intercepted(completion(), hook));
+        if let Err(e) = &result {
+            for i in self.interceptors.iter() {
+                i.on_send_error(e);
+            }
+        }
+        result
+    }
+
+    fn enqueue_record(
         &self,
         record: ProducerRecord<K, V>,
         completion: impl FnOnce() -> Completion,

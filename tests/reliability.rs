@@ -914,3 +914,88 @@ fn librdkafka_produces_through_the_mock_cluster() {
     let partitions: std::collections::HashSet<i32> = stored.values().map(|(p, _)| *p).collect();
     assert!(partitions.len() > 1, "keys spread over partitions: {partitions:?}");
 }
+
+/// Interceptors (Java's `ProducerInterceptor`): `on_send` may change each record (here, a
+/// header) before it is serialized; `on_acknowledgement` sees every accepted record's outcome
+/// once, on the sender thread, before its callback or future and for fire-and-forget records
+/// too, including a broker's error; `on_send_error` sees what `send` refuses, which never
+/// reaches `on_acknowledgement`. Two interceptors run in the order they were added.
+#[test]
+fn interceptors_see_every_record_before_it_is_sent_and_every_outcome_before_its_callback() {
+    use ringkafka::ProducerInterceptor;
+    #[derive(Default)]
+    struct Seen {
+        events: Mutex<Vec<String>>,
+        acks_ok: AtomicU64,
+        acks_err: AtomicU64,
+        send_errors: AtomicU64,
+    }
+    struct Tracer(&'static str, Arc<Seen>);
+    impl ProducerInterceptor<Vec<u8>, Vec<u8>> for Tracer {
+        fn on_send(&self, r: ProducerRecord<Vec<u8>, Vec<u8>>) -> ProducerRecord<Vec<u8>, Vec<u8>> {
+            r.header(self.0, b"x".to_vec())
+        }
+        fn on_acknowledgement(&self, result: &DeliveryResult) {
+            if self.0 == "first" {
+                let c = if result.is_ok() { &self.1.acks_ok } else { &self.1.acks_err };
+                c.fetch_add(1, Ordering::SeqCst);
+                if let Ok(md) = result {
+                    self.1.events.lock().unwrap().push(format!("ack {}", md.offset));
+                }
+            }
+        }
+        fn on_send_error(&self, _: &SendError) {
+            if self.0 == "first" {
+                self.1.send_errors.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+    let _g = serial();
+    let server = MockServer::with_topics(1, &[("icpt", 1)]).unwrap();
+    let seen = Arc::new(Seen::default());
+    let p = Producer::new(config(&server).max_request_size(10_000))
+        .unwrap()
+        .with_interceptor(Tracer("first", seen.clone()))
+        .with_interceptor(Tracer("second", seen.clone()));
+    for i in 0..30u8 {
+        let s = seen.clone();
+        match i % 3 {
+            0 => p
+                .send_with_callback(ProducerRecord::new("icpt", vec![i]), move |r| {
+                    let offset = r.map_or(-1, |md| md.offset);
+                    s.events.lock().unwrap().push(format!("callback {offset}"));
+                })
+                .unwrap(),
+            1 => p.send_and_forget(ProducerRecord::new("icpt", vec![i])).unwrap(),
+            _ => drop(p.send(ProducerRecord::new("icpt", vec![i])).unwrap()),
+        }
+    }
+    // Refused by send: on_send_error only.
+    let too_big = p.send_and_forget(ProducerRecord::new("icpt", vec![0u8; 20_000]));
+    assert!(matches!(too_big, Err(SendError::RecordTooLarge { .. })));
+    p.flush().unwrap();
+    // A broker's error: on_acknowledgement with it.
+    server.cluster().push_produce_errors("icpt", 0, &[ErrorCode::INVALID_RECORD]);
+    let bad = p.send(ProducerRecord::new("icpt", b"bad".to_vec())).unwrap().wait();
+    assert!(bad.is_err());
+    p.flush().unwrap();
+    assert_eq!(seen.acks_ok.load(Ordering::SeqCst), 30);
+    assert_eq!(seen.acks_err.load(Ordering::SeqCst), 1);
+    assert_eq!(seen.send_errors.load(Ordering::SeqCst), 1);
+    // Each callback came right after its record's acknowledgement.
+    let events = seen.events.lock().unwrap().clone();
+    for (i, e) in events.iter().enumerate() {
+        if let Some(off) = e.strip_prefix("callback ") {
+            assert_eq!(events[i - 1], format!("ack {off}"), "{events:?}");
+        }
+    }
+    assert_eq!(events.iter().filter(|e| e.starts_with("callback")).count(), 10);
+    // Both headers, in the order the interceptors ran, on every stored record.
+    let log = server.cluster().log("icpt", 0).to_vec();
+    let records: Vec<_> = log.iter().flat_map(|b| b.batch.records.iter()).collect();
+    assert_eq!(records.len(), 30);
+    for r in records {
+        let keys: Vec<&str> = r.headers.iter().map(|h| h.key.as_str()).collect();
+        assert_eq!(keys, ["first", "second"]);
+    }
+}
