@@ -4,8 +4,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-/// A partition of a topic as the producer's metadata has it (Java's `PartitionInfo`, with the
-/// leader's node id for its `Node`; replicas and in-sync replicas are not tracked).
+/// A partition of a topic as the producer's metadata has it (Java's `PartitionInfo`, with node
+/// ids where Java has `Node`s).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionInfo {
     pub topic: Arc<str>,

@@ -978,7 +978,7 @@ impl Engine {
             Kind::SaslAuthenticate { version } => self.handle_sasl_authenticate(node, version, frame, now),
             Kind::Metadata { version } => match decode_response::<MetadataRequest>(frame, version) {
                 Ok((_, r)) => {
-                    self.throttled(node, r.throttle_time_ms, version >= 6, now);
+                    self.throttled(node, ApiKey::Metadata, version, r.throttle_time_ms, now);
                     self.handle_metadata(r, now);
                     Ok(())
                 }
@@ -990,7 +990,7 @@ impl Engine {
             Kind::InitProducerId { version } => {
                 match decode_response::<InitProducerIdRequest>(frame, version) {
                     Ok((_, r)) => {
-                        self.throttled(node, r.throttle_time_ms, version >= 1, now);
+                        self.throttled(node, ApiKey::InitProducerId, version, r.throttle_time_ms, now);
                         self.handle_init_producer_id(r.error_code, r.producer_id, r.producer_epoch, now);
                         Ok(())
                     }
@@ -1006,7 +1006,7 @@ impl Engine {
                 }
                 match decode_response::<ProduceRequest>(frame, version) {
                     Ok((_, r)) => {
-                        self.throttled(node, r.throttle_time_ms, version >= 6, now);
+                        self.throttled(node, ApiKey::Produce, version, r.throttle_time_ms, now);
                         self.handle_produce(batches, r, now);
                         Ok(())
                     }
@@ -1059,7 +1059,7 @@ impl Engine {
         if !resp.error_code.is_ok() {
             return Err(format!("ApiVersions failed: {}", resp.error_code));
         }
-        self.throttled(node, resp.throttle_time_ms, version >= 2, now);
+        self.throttled(node, ApiKey::ApiVersions, version, resp.throttle_time_ms, now);
         let lookup = |k: i16| {
             resp.api_keys
                 .iter()
@@ -1333,11 +1333,10 @@ impl Engine {
             .map(|(n, _)| *n)
     }
 
-    /// A response from `node` carried `throttle_time_ms`; `applies` when the request's version
-    /// leaves the back-off to the client (KIP-219: Produce v6+, Metadata v6+, InitProducerId
-    /// v1+, ApiVersions v2+, as Java's `shouldClientThrottle`). Older versions were already
-    /// delayed by the broker itself.
-    fn throttled(&mut self, node: i32, throttle_time_ms: i32, applies: bool, now: Instant) {
+    /// A response from `node` to `api` at `version` carried `throttle_time_ms`: counted, and
+    /// the connection held back if the version leaves that to the client
+    /// ([`ApiKey::client_throttles`]).
+    fn throttled(&mut self, node: i32, api: ApiKey, version: i16, throttle_time_ms: i32, now: Instant) {
         if throttle_time_ms <= 0 {
             return;
         }
@@ -1345,7 +1344,7 @@ impl Engine {
         self.metrics
             .throttle_time_max_ms
             .fetch_max(throttle_time_ms as u64, std::sync::atomic::Ordering::Relaxed);
-        if !applies {
+        if !api.client_throttles(version) {
             return;
         }
         let until = now + Duration::from_millis(throttle_time_ms as u64);

@@ -14,9 +14,12 @@
 //! - the consumer reads slot `h` when `seq == h + 1`, takes the message, and stores `head`; it
 //!   never writes the slot, because the next lap's `seq` (`t + cap + 1`) is different anyway.
 //!
-//! So a producer's writes go to lines the consumer read, and stores do not wait: the only cost
-//! left to the caller is the CAS and the fence that orders the publication before the read of
-//! the sender's `parked` flag (see [`Waker`](super::Waker)).
+//! So a producer only writes lines the consumer read; it never loads one the consumer is
+//! writing. What is left to the caller: the CAS, the fence that orders the publication before
+//! the read of the sender's `parked` flag (see [`Waker`](super::Waker)), and getting the
+//! slot's lines back from the consumer's core. The stores themselves go to the store buffer,
+//! but the CAS and the fence wait for it to drain: PERF.md's profile puts most of `send()`'s
+//! remaining time there.
 //!
 //! # Full, and gone
 //! - Full: [`Tx::send_timeout`] waits on a condition variable; the consumer notifies it after

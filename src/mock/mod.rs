@@ -349,13 +349,7 @@ impl MockCluster {
             Some(Fault::Delay(d)) => reply.delay = d,
             Some(Fault::DropAfter) => reply.close = true,
             Some(Fault::Throttle(d)) => {
-                let client_throttles = match api {
-                    ApiKey::Produce | ApiKey::Metadata => version >= 6,
-                    ApiKey::InitProducerId => version >= 1,
-                    ApiKey::ApiVersions => version >= 2,
-                    _ => false,
-                };
-                if client_throttles {
+                if api.client_throttles(version) {
                     reply.mute = d;
                 } else {
                     reply.delay = d;

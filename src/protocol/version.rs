@@ -63,6 +63,19 @@ impl ApiKey {
         version >= self.first_flexible()
     }
 
+    /// Whether a `throttle_time_ms` in this version's response leaves the back-off to the
+    /// client (KIP-219; Java's `shouldClientThrottle`): the broker answers at once and mutes
+    /// the connection, and the client sends nothing more to it until the time is up. Older
+    /// versions' answers were delayed by the broker itself.
+    pub const fn client_throttles(self, version: i16) -> bool {
+        match self {
+            ApiKey::Produce | ApiKey::Metadata => version >= 6,
+            ApiKey::InitProducerId => version >= 1,
+            ApiKey::ApiVersions => version >= 2,
+            ApiKey::SaslHandshake | ApiKey::SaslAuthenticate => false,
+        }
+    }
+
     /// Whether the request header for `version` is v2 (else v1).
     pub const fn request_header_flexible(self, version: i16) -> bool {
         self.is_flexible(version)
