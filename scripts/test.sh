@@ -55,8 +55,8 @@ tansu_ensure_installed
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
-step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
 # Miri runs the application->sender queue's tests (src/io/queue.rs, the hand-off every record
 # takes) under its data-race and weak-memory checks, on 32 schedules. It found a double drop
 # there that x86's strong ordering hides. A pinned nightly with miri, installed when missing.
@@ -68,8 +68,8 @@ fi
 step "cargo +$MIRI_TOOLCHAIN miri test --lib io::queue (32 seeds)"
 MIRIFLAGS="-Zmiri-many-seeds=0..32" cargo "+$MIRI_TOOLCHAIN" miri test --lib io::queue
 # Build every test before starting the broker so it does not idle through the compile.
-step "cargo test --all-targets --no-run"
-cargo test --all-targets --no-run
+step "cargo test --workspace --all-targets --no-run"
+cargo test --workspace --all-targets --no-run
 
 if [[ -z "$use_external" ]]; then
     trap tansu_stop EXIT
@@ -78,8 +78,8 @@ if [[ -z "$use_external" ]]; then
 fi
 export RINGKAFKA_BOOTSTRAP
 
-step "cargo test --all-targets"
-cargo test --all-targets
+step "cargo test --workspace --all-targets"
+cargo test --workspace --all-targets
 step "cargo test --doc"
 cargo test --doc
 step "all tests passed"

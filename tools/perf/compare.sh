@@ -34,7 +34,7 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-cargo build --release --features librdkafka --bin ringkafka-perf >&2
+cargo build --release -p ringkafka-perf --features librdkafka --bin ringkafka-perf >&2
 perf=target/release/ringkafka-perf
 
 tansu_ensure_installed
