@@ -350,6 +350,23 @@ static PROPERTIES: &[ConfigProperty] = &[
         current: Some(|c| c.enable_idempotence.to_string()),
     },
     ConfigProperty {
+        key: "transactional.id",
+        aliases: &[],
+        default: "",
+        doc: "Makes the producer transactional: implies idempotence and `acks=all` (checked and stored; transactions come later).",
+        // Empty means none, as in librdkafka (Java has no value for none but its default).
+        apply: |c, _, v| optional_text(v).map(|s| c.transactional_id = s),
+        current: Some(|c| c.transactional_id.clone().unwrap_or_default()),
+    },
+    ConfigProperty {
+        key: "transaction.timeout.ms",
+        aliases: &[],
+        default: "60000",
+        doc: "How long a transaction may stay open before the coordinator aborts it (checked and stored; transactions come later).",
+        apply: |c, k, v| parse_positive_ms(k, v).map(|d| c.transaction_timeout = d),
+        current: Some(|c| ms(c.transaction_timeout)),
+    },
+    ConfigProperty {
         key: "metadata.max.age.ms",
         aliases: &["topic.metadata.refresh.interval.ms"],
         default: "300000",
@@ -609,6 +626,8 @@ static PROPERTIES: &[ConfigProperty] = &[
 /// | `request.timeout.ms` |  | `30000` | How long a request may wait for its response. |
 /// | `max.in.flight.requests.per.connection` | `max.in.flight` | `5` | The requests awaiting a response per connection (at most 5 with idempotence). |
 /// | `enable.idempotence` |  | `true` | No duplicates or reordering from retries; left at the default, conflicting `acks` or in-flight settings turn it off. |
+/// | `transactional.id` |  | `""` | Makes the producer transactional: implies idempotence and `acks=all` (checked and stored; transactions come later). |
+/// | `transaction.timeout.ms` |  | `60000` | How long a transaction may stay open before the coordinator aborts it (checked and stored; transactions come later). |
 /// | `metadata.max.age.ms` | `topic.metadata.refresh.interval.ms` | `300000` | Refresh the metadata at least this often. |
 /// | `metadata.max.idle.ms` |  | `300000` | A topic not sent to for this long leaves the metadata requests (at least 5000). |
 /// | `partitioner.ignore.keys` |  | `false` | Place keyed records as unkeyed ones are (sticky), not by the key's hash. |
@@ -683,6 +702,12 @@ pub struct ProducerConfig {
     pub max_in_flight: usize,
     /// `enable.idempotence` (default true).
     pub enable_idempotence: bool,
+    /// `transactional.id` (default none). Checked as Java does (it needs idempotence, so
+    /// `acks=all`), and stored: transactions themselves are not implemented yet, so the
+    /// producer is idempotent but not transactional.
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms` (default 60 s). Checked and stored for the transactions to come.
+    pub transaction_timeout: Duration,
     /// `metadata.max.age.ms` (default 5 min).
     pub metadata_max_age: Duration,
     /// `metadata.max.idle.ms` (default 5 min, at least 5 s): a topic not sent to for this long
@@ -757,6 +782,8 @@ impl Default for ProducerConfig {
             request_timeout: Duration::from_secs(30),
             max_in_flight: 5,
             enable_idempotence: true,
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
             metadata_max_age: Duration::from_secs(300),
             metadata_max_idle: Duration::from_secs(5 * 60),
             partitioner_ignore_keys: false,
@@ -820,9 +847,10 @@ impl ProducerConfig {
     /// depend on others:
     /// - bootstrap servers are present, and every value, however it was set, is one its key
     ///   accepts;
-    /// - with idempotence set explicitly: `acks=all`, `retries > 0` and at most 5 requests in
-    ///   flight; with idempotence left at its default, a conflicting setting turns it off (Java
-    ///   3.x+ behaviour);
+    /// - with idempotence set explicitly or implied by `transactional.id`: `acks=all`,
+    ///   `retries > 0` and at most 5 requests in flight; with idempotence left at its default, a
+    ///   conflicting setting turns it off (Java 3.x+ behaviour); `transactional.id` with an
+    ///   explicit `enable.idempotence=false` is an error;
     /// - an explicit `delivery.timeout.ms` must be at least `linger.ms + request.timeout.ms` (a
     ///   default one is raised to that);
     /// - `reconnect.backoff.ms` set without `reconnect.backoff.max.ms` makes the backoff
@@ -838,6 +866,16 @@ impl ProducerConfig {
                 (p.apply)(&mut scratch, p.key, &current(self))?;
             }
         }
+        if self.transactional_id.as_deref() == Some("") {
+            return Err(ConfigError::new("transactional.id", "must not be empty"));
+        }
+        let transactional = self.transactional_id.is_some();
+        if transactional && !self.enable_idempotence {
+            return Err(ConfigError::new(
+                "enable.idempotence",
+                "a transactional.id needs idempotence: it cannot be false",
+            ));
+        }
         if self.enable_idempotence {
             let conflict = if self.acks != Acks::All {
                 Some(("acks", "idempotence requires acks=all"))
@@ -852,6 +890,12 @@ impl ProducerConfig {
                 None
             };
             if let Some((key, msg)) = conflict {
+                if transactional {
+                    return Err(ConfigError::new(
+                        key,
+                        format!("a transactional.id implies idempotence: {msg}"),
+                    ));
+                }
                 if self.explicit.idempotence {
                     return Err(ConfigError::new(key, msg));
                 }
@@ -1585,5 +1629,41 @@ mod tests {
         assert_eq!(cpu("LAST"), Ok(SenderCpu::Last));
         assert_eq!(cpu("-1"), Ok(SenderCpu::Unpinned));
         assert_eq!(cpu("-2").unwrap_err().key, "sender.cpu");
+    }
+
+    #[test]
+    fn transactional_id_implies_idempotence_and_refuses_it_off() {
+        let props = |kv: &[(&str, &str)]| {
+            let mut all = vec![("bootstrap.servers", "h:1"), ("transactional.id", "tx-1")];
+            all.extend_from_slice(kv);
+            ProducerConfig::from_properties(all)
+        };
+        let c = props(&[]).unwrap();
+        assert_eq!(c.transactional_id.as_deref(), Some("tx-1"));
+        assert!(c.enable_idempotence);
+        assert_eq!(c.transaction_timeout, Duration::from_secs(60));
+        assert_eq!(props(&[("enable.idempotence", "false")]).unwrap_err().key, "enable.idempotence");
+        // Where a default idempotence would quietly turn off, a transactional one refuses.
+        assert_eq!(props(&[("acks", "1")]).unwrap_err().key, "acks");
+        assert_eq!(props(&[("acks", "0")]).unwrap_err().key, "acks");
+        let e = props(&[("max.in.flight.requests.per.connection", "6")]).unwrap_err();
+        assert_eq!(e.key, "max.in.flight.requests.per.connection");
+        assert_eq!(props(&[("retries", "0")]).unwrap_err().key, "retries");
+        // Empty is none (librdkafka's reading); so is the default.
+        let c = ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("transactional.id", " ")]);
+        assert_eq!(c.unwrap().transactional_id, None);
+        let mut c = ProducerConfig::new("h:1");
+        c.transactional_id = Some(String::new());
+        assert_eq!(c.validate().unwrap_err().key, "transactional.id");
+    }
+
+    #[test]
+    fn transaction_timeout_is_positive_milliseconds() {
+        let set = |v: &str| {
+            ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("transaction.timeout.ms", v)])
+        };
+        assert_eq!(set("90000").unwrap().transaction_timeout, Duration::from_secs(90));
+        assert_eq!(set("0").unwrap_err().key, "transaction.timeout.ms");
+        assert_eq!(set("-1").unwrap_err().key, "transaction.timeout.ms");
     }
 }
