@@ -458,7 +458,7 @@ mod tests {
                 timestamp: Some(0),
                 headers: Vec::new(),
                 reserved: 40,
-                enqueued: Instant::now(),
+                enqueued: crate::engine::sim_tests::origin(),
                 completion: Completion::forget(),
                 generation: 0,
             };

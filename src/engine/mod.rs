@@ -265,12 +265,14 @@ fn next_sequence(seq: i32, inc: i32) -> i32 {
 }
 
 impl Engine {
-    /// An engine for a validated configuration.
+    /// An engine for a validated configuration. `seed` seeds its random choices (sticky
+    /// partitions, backoff jitter): the engine reads no clock and no entropy of its own.
     pub(crate) fn new(
         cfg: ProducerConfig,
         partitioner: Option<Box<dyn Partitioner>>,
         memory: Arc<BufferMemory>,
         metrics: Arc<Metrics>,
+        seed: u64,
     ) -> Self {
         let bootstrap = cfg.bootstrap_servers.clone();
         Engine {
@@ -301,7 +303,7 @@ impl Engine {
             closing: false,
             fatal: None,
             partitioner,
-            rng: Rng::new(),
+            rng: Rng::new(seed),
             spare: accumulator::Spare::default(),
             spare_requests: Vec::new(),
             memory,
@@ -348,13 +350,13 @@ impl Engine {
     }
 
     /// Sends everything without lingering and reports to `waiter` once every record accepted
-    /// before this call has completed.
-    pub(crate) fn flush(&mut self, waiter: FlushWaiter) {
+    /// before this call has completed. `now` is the caller's clock.
+    pub(crate) fn flush(&mut self, waiter: FlushWaiter, now: Instant) {
         if self.incomplete == 0 {
             waiter();
             return;
         }
-        self.next_wakeup = Some(Instant::now());
+        self.next_wakeup = Some(now);
         self.flush_waiters.push((self.generation, waiter));
         self.generation = self.generation.wrapping_add(1);
     }
@@ -431,9 +433,9 @@ impl Engine {
         self.closing = true;
     }
 
-    /// Fails every record not yet completed with `err` (forced close, fatal error).
-    pub(crate) fn fail_all(&mut self, err: ProduceError) {
-        let now = Instant::now();
+    /// Fails every record not yet completed with `err` (forced close, fatal error). `now` is
+    /// the caller's clock.
+    pub(crate) fn fail_all(&mut self, err: ProduceError, now: Instant) {
         for (_, _, w) in std::mem::take(&mut self.partition_waiters) {
             w(Err(err.clone()));
         }
@@ -1449,7 +1451,7 @@ impl Engine {
         if let Some(err) = self.fatal.clone() {
             if self.incomplete > 0 || !self.partition_waiters.is_empty() {
                 log::error!("producer failed: {err}");
-                self.fail_all(err);
+                self.fail_all(err, now);
             }
             return;
         }
