@@ -13,7 +13,12 @@ use crate::delivery::{Completion, DeliveryResult};
 use crate::memory::BufferMemory;
 use crate::metrics::Metrics;
 use crate::mock::MockCluster;
+use crate::protocol::error_code::ErrorCode;
 use crate::protocol::frame::split_frame;
+use crate::protocol::version::ApiKey;
+
+use super::connection::Backoff;
+use super::partitioner::partition_for_key;
 
 /// The seed the harnesses give the engine's RNG: a run replays exactly.
 pub(super) const SEED: u64 = 0x5eed;
@@ -967,14 +972,6 @@ fn a_failed_connect_moves_the_next_attempt_to_the_brokers_next_address() {
     sim.engine.backoff.clear();
     sim.engine.backoff.insert(0, Backoff { until: now, attempts: 2, setup_failures: 2 });
     assert_eq!(sim.engine.pick_addr(0, &addrs), bad, "after two: round again");
-}
-
-#[test]
-fn a_host_name_resolves_to_all_its_addresses_and_an_ip_to_itself() {
-    assert_eq!(resolve("10.1.2.3:9092"), ["10.1.2.3:9092".parse::<std::net::SocketAddr>().unwrap()]);
-    let local = resolve("localhost:9092");
-    assert!(!local.is_empty() && local.iter().all(|a| a.port() == 9092 && a.ip().is_loopback()), "{local:?}");
-    assert!(resolve("no-such-host.invalid:9092").is_empty());
 }
 
 /// metadata.max.idle.ms: a topic not sent to for that long leaves the metadata requests (as

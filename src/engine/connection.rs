@@ -1,0 +1,593 @@
+//! Connections: one per broker (bootstrap servers get negative node ids), from `Connect` through
+//! the ApiVersions handshake to `Ready`, with the requests in flight on each and their deadlines.
+//! The room owns reconnect backoff and the connection setup timeout, the choice among a broker's
+//! addresses (and the one place that resolves a host name), broker throttling (KIP-219),
+//! `request.timeout.ms`, `connections.max.idle.ms`, what a lost connection means for what was in
+//! flight, and the dispatch of each response frame to the room that asked.
+//!
+//! It builds no Produce request and decides nothing about records: it hands responses to
+//! `metadata`, `idempotence`, `produce` and `sasl`.
+
+use std::collections::VecDeque;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use crate::error::ProduceError;
+use crate::metrics::Metrics;
+use crate::protocol::error_code::ErrorCode;
+use crate::protocol::header::peek_correlation_id;
+use crate::protocol::messages::api_versions::decode_api_versions_response;
+use crate::protocol::messages::{
+    decode_response, encode_request, ApiVersionsRequest, InitProducerIdRequest, MetadataRequest,
+    ProduceRequest,
+};
+use crate::protocol::version::negotiate;
+use crate::protocol::version::{ApiKey, NegotiatedVersions, VersionRange};
+
+use super::produce::InFlightBatch;
+use super::{Engine, Transmit};
+
+#[derive(Debug)]
+pub(super) enum ConnState {
+    Connecting,
+    Handshake,
+    /// SASL (SaslHandshake, SaslAuthenticate…) after ApiVersions; the exchange is in `Engine::sasl_conns`.
+    Authenticating,
+    Ready(NegotiatedVersions),
+}
+
+#[derive(Debug)]
+pub(super) enum Kind {
+    ApiVersions { version: i16 },
+    Metadata { version: i16 },
+    InitProducerId { version: i16 },
+    Produce { version: i16, batches: Vec<InFlightBatch> },
+    SaslHandshake { version: i16 },
+    SaslAuthenticate { version: i16 },
+}
+
+#[derive(Debug)]
+pub(super) struct InFlight {
+    pub(super) correlation_id: i32,
+    pub(super) deadline: Instant,
+    pub(super) kind: Kind,
+}
+
+#[derive(Debug)]
+pub(super) struct Conn {
+    pub(super) state: ConnState,
+    pub(super) next_correlation: i32,
+    /// Requests awaiting a response, in the order they were sent (Kafka answers in order).
+    pub(super) in_flight: VecDeque<InFlight>,
+    /// One entry per `Transmit::Send`, in order: the batches of an acks=0 request, completed
+    /// when the driver reports the bytes written.
+    pub(super) unsent: VecDeque<Option<Vec<InFlightBatch>>>,
+    pub(super) produce_in_flight: usize,
+    connect_deadline: Instant,
+    /// A response's `throttle_time_ms` (a broker quota, KIP-219): no new request goes to this
+    /// broker before then, as in Java. The broker mutes the connection for that long anyway.
+    pub(super) throttled_until: Option<Instant>,
+    /// The last write or response on it (`connections.max.idle.ms`).
+    last_active: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Backoff {
+    pub(super) until: Instant,
+    /// Connections to the node lost or failed in a row (reconnect.backoff).
+    pub(super) attempts: u32,
+    /// Of those, attempts in a row that never connected (socket.connection.setup.timeout);
+    /// a lost established connection resets it, as in Java.
+    pub(super) setup_failures: u32,
+}
+
+/// Request buffers kept for reuse: a few more than the requests one connection has in flight.
+pub(super) const MAX_SPARE_REQUESTS: usize = 8;
+
+/// The API version we try first; a broker that knows less answers with its own range.
+pub(super) const API_VERSIONS_FIRST: i16 = 3;
+
+/// Every address of `host:port` (none if it does not resolve). A host name is resolved on the
+/// sender thread, as the Java client does on its I/O thread; all its addresses are kept, as
+/// Java's default `client.dns.lookup=use_all_dns_ips` does: `localhost` is often `::1` first,
+/// and a broker listening on 127.0.0.1 is then reached on the second try.
+pub(super) fn resolve(host_port: &str) -> Vec<SocketAddr> {
+    if let Ok(a) = host_port.parse::<SocketAddr>() {
+        return vec![a];
+    }
+    let mut addrs: Vec<SocketAddr> = host_port.to_socket_addrs().map(Iterator::collect).unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    addrs.retain(|a| seen.insert(*a));
+    addrs
+}
+
+impl Engine {
+    /// The connection to `node` is up: negotiate versions.
+    pub fn on_connected(&mut self, node: i32, now: Instant) {
+        self.next_wakeup = Some(now);
+        let Some(conn) = self.conns.get_mut(&node) else { return };
+        conn.state = ConnState::Handshake;
+        Metrics::add(&self.metrics.connections_created, 1);
+        self.send_api_versions(node, API_VERSIONS_FIRST, now);
+    }
+
+    /// A buffer was written in full to `node`.
+    pub fn on_sent(&mut self, node: i32, buf: Vec<u8>, now: Instant) {
+        self.next_wakeup = Some(now);
+        if self.spare_requests.len() < MAX_SPARE_REQUESTS && buf.capacity() <= self.cfg.max_request_size * 2 {
+            self.spare_requests.push(buf);
+        }
+        let Some(conn) = self.conns.get_mut(&node) else { return };
+        conn.last_active = now;
+        if let Some(Some(batches)) = conn.unsent.pop_front() {
+            // acks=0: written is all we will ever know.
+            conn.produce_in_flight -= 1;
+            for b in batches {
+                self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+                self.complete_batch(b.topic, b.partition, b.batch, Ok((-1, -1)), now);
+            }
+            self.metrics_in_flight();
+            self.check_flushes();
+        }
+        let _ = now;
+    }
+
+    /// `node`'s connection failed or was closed by the peer.
+    pub fn on_closed(&mut self, node: i32, reason: &str, now: Instant) {
+        self.next_wakeup = Some(now);
+        let Some(conn) = self.conns.remove(&node) else { return };
+        self.connection_lost(node, conn, reason, now);
+    }
+
+    /// One response frame (without its size prefix) arrived from `node`.
+    pub fn on_frame(&mut self, node: i32, frame: &[u8], now: Instant) {
+        self.next_wakeup = Some(now);
+        let Some(conn) = self.conns.get_mut(&node) else { return };
+        let id = match peek_correlation_id(frame) {
+            Ok(id) => id,
+            Err(e) => return self.close_conn(node, &format!("malformed response: {e}"), now),
+        };
+        match conn.in_flight.front() {
+            Some(f) if f.correlation_id == id => {}
+            Some(f) => {
+                let expected = f.correlation_id;
+                return self.close_conn(
+                    node,
+                    &format!("response correlation id {id} does not match the oldest request ({expected})"),
+                    now,
+                );
+            }
+            None => return self.close_conn(node, &format!("unexpected response (correlation id {id})"), now),
+        }
+        let f = conn.in_flight.pop_front().expect("checked above");
+        conn.last_active = now;
+        let result = match f.kind {
+            Kind::ApiVersions { version } => self.handle_api_versions(node, version, frame, now),
+            Kind::SaslHandshake { version } => self.handle_sasl_handshake(node, version, frame, now),
+            Kind::SaslAuthenticate { version } => self.handle_sasl_authenticate(node, version, frame, now),
+            Kind::Metadata { version } => match decode_response::<MetadataRequest>(frame, version) {
+                Ok((_, r)) => {
+                    self.throttled(node, ApiKey::Metadata, version, r.throttle_time_ms, now);
+                    self.handle_metadata(r, now);
+                    Ok(())
+                }
+                Err(e) => {
+                    self.metadata_in_flight = false;
+                    Err(format!("malformed Metadata response: {e}"))
+                }
+            },
+            Kind::InitProducerId { version } => {
+                match decode_response::<InitProducerIdRequest>(frame, version) {
+                    Ok((_, r)) => {
+                        self.throttled(node, ApiKey::InitProducerId, version, r.throttle_time_ms, now);
+                        self.handle_init_producer_id(r.error_code, r.producer_id, r.producer_epoch, now);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.pid_in_flight = false;
+                        Err(format!("malformed InitProducerId response: {e}"))
+                    }
+                }
+            }
+            Kind::Produce { version, batches } => {
+                if let Some(c) = self.conns.get_mut(&node) {
+                    c.produce_in_flight -= 1;
+                }
+                match decode_response::<ProduceRequest>(frame, version) {
+                    Ok((_, r)) => {
+                        self.throttled(node, ApiKey::Produce, version, r.throttle_time_ms, now);
+                        self.handle_produce(batches, r, now);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let msg = format!("malformed Produce response: {e}");
+                        for mut b in batches {
+                            self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+                            b.batch.unresolved = true;
+                            self.retry_or_fail(
+                                b.topic,
+                                b.partition,
+                                b.batch,
+                                ErrorCode::CORRUPT_MESSAGE,
+                                msg.clone(),
+                                now,
+                            );
+                        }
+                        Err(msg)
+                    }
+                }
+            }
+        };
+        if let Err(msg) = result {
+            self.close_conn(node, &msg, now);
+        }
+        self.metrics_in_flight();
+        self.check_flushes();
+    }
+
+    fn send_api_versions(&mut self, node: i32, version: i16, now: Instant) {
+        let req = ApiVersionsRequest {
+            client_software_name: "ringkafka".into(),
+            client_software_version: self.client_software_version.into(),
+        };
+        self.send_request(node, version, &req, Kind::ApiVersions { version }, now);
+    }
+
+    fn handle_api_versions(
+        &mut self,
+        node: i32,
+        version: i16,
+        frame: &[u8],
+        now: Instant,
+    ) -> Result<(), String> {
+        // The ApiVersions response header is always v0: the correlation id alone.
+        let body = frame.get(4..).unwrap_or(&[]);
+        let resp =
+            decode_api_versions_response(body, version).map_err(|e| format!("malformed ApiVersions: {e}"))?;
+        if resp.error_code == ErrorCode::UNSUPPORTED_VERSION {
+            let theirs = resp.api_keys.iter().find(|k| k.api_key == ApiKey::ApiVersions as i16);
+            let v = theirs.map_or(0, |k| k.max_version.min(API_VERSIONS_FIRST));
+            if v >= version {
+                return Err("broker rejected every ApiVersions version".into());
+            }
+            self.send_api_versions(node, v, now);
+            return Ok(());
+        }
+        if !resp.error_code.is_ok() {
+            return Err(format!("ApiVersions failed: {}", resp.error_code));
+        }
+        self.throttled(node, ApiKey::ApiVersions, version, resp.throttle_time_ms, now);
+        let lookup = |k: i16| {
+            resp.api_keys
+                .iter()
+                .find(|a| a.api_key == k)
+                .map(|a| VersionRange { min: a.min_version, max: a.max_version })
+        };
+        match NegotiatedVersions::from_broker(lookup) {
+            Ok(v) if self.cfg.security_protocol.uses_sasl() => {
+                let hs = negotiate(ApiKey::SaslHandshake, lookup(ApiKey::SaslHandshake as i16));
+                let auth = negotiate(ApiKey::SaslAuthenticate, lookup(ApiKey::SaslAuthenticate as i16));
+                self.start_sasl(node, v, hs, auth, now)
+            }
+            Ok(v) => {
+                if let Some(c) = self.conns.get_mut(&node) {
+                    c.state = ConnState::Ready(v);
+                }
+                self.backoff.remove(&node);
+                Ok(())
+            }
+            Err(e) => {
+                self.fatal = Some(ProduceError::Fatal(format!("node {node}: {e}")));
+                Err(e.to_string())
+            }
+        }
+    }
+
+    pub(super) fn send_request<R: crate::protocol::messages::Request>(
+        &mut self,
+        node: i32,
+        version: i16,
+        body: &R,
+        kind: Kind,
+        now: Instant,
+    ) {
+        let deadline = now + self.cfg.request_timeout;
+        let mut buf = self.spare_requests.pop().unwrap_or_default();
+        buf.clear();
+        let Some(conn) = self.conns.get_mut(&node) else { return };
+        let correlation_id = conn.next_correlation;
+        conn.next_correlation = conn.next_correlation.wrapping_add(1);
+        encode_request(&mut buf, version, correlation_id, Some(&self.cfg.client_id), body);
+        conn.in_flight.push_back(InFlight { correlation_id, deadline, kind });
+        conn.unsent.push_back(None);
+        self.outbox.push_back(Transmit::Send { node, buf });
+    }
+
+    fn ready_conn(&self, now: Instant) -> Option<i32> {
+        // Prefer a real broker over a bootstrap connection, then the least loaded; a broker
+        // that asked us to hold back (throttle) only when no other is ready.
+        self.conns
+            .iter()
+            .filter(|(_, c)| matches!(c.state, ConnState::Ready(_)))
+            .min_by_key(|(n, c)| (c.throttled_until.is_some_and(|t| t > now), **n < 0, c.in_flight.len()))
+            .map(|(n, _)| *n)
+    }
+
+    /// A ready connection for a cluster-wide request (Metadata, InitProducerId) and its
+    /// versions; without one, starts connecting and asks to be polled again soon.
+    pub(super) fn cluster_conn(&mut self, now: Instant) -> Option<(i32, NegotiatedVersions)> {
+        let Some(node) = self.ready_conn(now) else {
+            self.ensure_any_conn(now);
+            self.wake_at(now + self.cfg.reconnect_backoff);
+            return None;
+        };
+        // Every ready broker is throttled: wait for the first to be free, as Java does.
+        if let Some(until) = self.conns[&node].throttled_until.filter(|&t| t > now) {
+            self.wake_at(until);
+            return None;
+        }
+        Some((node, self.versions(node)?))
+    }
+
+    pub(super) fn versions(&self, node: i32) -> Option<NegotiatedVersions> {
+        match self.conns.get(&node)?.state {
+            ConnState::Ready(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A response from `node` to `api` at `version` carried `throttle_time_ms`: counted, and
+    /// the connection held back if the version leaves that to the client
+    /// ([`ApiKey::client_throttles`]).
+    fn throttled(&mut self, node: i32, api: ApiKey, version: i16, throttle_time_ms: i32, now: Instant) {
+        if throttle_time_ms <= 0 {
+            return;
+        }
+        Metrics::add(&self.metrics.throttled_responses, 1);
+        self.metrics
+            .throttle_time_max_ms
+            .fetch_max(throttle_time_ms as u64, std::sync::atomic::Ordering::Relaxed);
+        if !api.client_throttles(version) {
+            return;
+        }
+        let until = now + Duration::from_millis(throttle_time_ms as u64);
+        if let Some(c) = self.conns.get_mut(&node) {
+            c.throttled_until = Some(c.throttled_until.map_or(until, |t| t.max(until)));
+        }
+        self.wake_at(until);
+    }
+
+    pub(super) fn connect(&mut self, node: i32, addr: SocketAddr, now: Instant) {
+        if self.conns.contains_key(&node) {
+            return;
+        }
+        if self.backoff.get(&node).is_some_and(|b| b.until > now) {
+            return;
+        }
+        // socket.connection.setup.timeout.ms, doubling per failure in a row (Java's
+        // ExponentialBackoff with jitter): a broker that does not answer the SYN is given up
+        // in seconds, not after request.timeout.ms.
+        let failures = self.backoff.get(&node).map_or(0, |b| b.setup_failures);
+        let setup = self.exponential_backoff(
+            self.cfg.connection_setup_timeout,
+            self.cfg.connection_setup_timeout_max,
+            failures + 1,
+        );
+        self.conns.insert(
+            node,
+            Conn {
+                state: ConnState::Connecting,
+                next_correlation: 0,
+                in_flight: VecDeque::new(),
+                unsent: VecDeque::new(),
+                produce_in_flight: 0,
+                connect_deadline: now + setup,
+                throttled_until: None,
+                last_active: now,
+            },
+        );
+        self.outbox.push_back(Transmit::Connect { node, addr });
+    }
+
+    /// Makes sure some connection is on its way for cluster-wide requests.
+    fn ensure_any_conn(&mut self, now: Instant) {
+        if self.conns.values().any(|c| !matches!(c.state, ConnState::Ready(_))) {
+            return; // one is being set up
+        }
+        if self.ready_conn(now).is_some() {
+            return;
+        }
+        // A known broker first, else the next bootstrap server.
+        let known: Vec<(i32, SocketAddr)> =
+            self.brokers.iter().map(|(n, a)| (*n, self.pick_addr(*n, a))).collect();
+        for (n, a) in known {
+            if self.backoff.get(&n).is_none_or(|b| b.until <= now) {
+                self.connect(n, a, now);
+                return;
+            }
+        }
+        for _ in 0..self.bootstrap.len() {
+            let i = self.next_bootstrap % self.bootstrap.len();
+            self.next_bootstrap += 1;
+            let node = -1 - i as i32;
+            if self.backoff.get(&node).is_some_and(|b| b.until > now) {
+                continue;
+            }
+            let addrs = resolve(&self.bootstrap[i]);
+            if addrs.is_empty() {
+                log::warn!("cannot resolve bootstrap server {}", self.bootstrap[i]);
+                continue;
+            }
+            let addr = self.pick_addr(node, &addrs);
+            self.connect(node, addr, now);
+            return;
+        }
+    }
+
+    /// Which of a node's addresses to try next: the next one after each attempt in a row that
+    /// failed to connect, the first again once a connection was established (Java's
+    /// `use_all_dns_ips`).
+    pub(super) fn pick_addr(&self, node: i32, addrs: &[SocketAddr]) -> SocketAddr {
+        let failures = self.backoff.get(&node).map_or(0, |b| b.setup_failures) as usize;
+        addrs[failures % addrs.len()]
+    }
+
+    /// Java's `ExponentialBackoff(base, 2, max, 0.2)` for the `attempts`-th try (from 1): base
+    /// doubling per attempt, capped at `max`, then +-20 % jitter.
+    pub(super) fn exponential_backoff(&mut self, base: Duration, max: Duration, attempts: u32) -> Duration {
+        let capped = base.saturating_mul(1u32 << attempts.saturating_sub(1).min(20)).min(max);
+        let jitter = capped.as_micros() as u64 / 5;
+        let delta =
+            if jitter > 0 { self.rng.below((2 * jitter).min(u32::MAX as u64) as u32) as u64 } else { 0 };
+        Duration::from_micros((capped.as_micros() as u64).saturating_sub(jitter) + delta)
+    }
+
+    pub(super) fn poll_request_timeouts(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        let mut idle = Vec::new();
+        let max_idle = self.cfg.connections_max_idle;
+        for (node, c) in &self.conns {
+            // connections.max.idle.ms: a ready connection with nothing outstanding that has
+            // been quiet that long is closed, as Java does, before the broker closes it (its
+            // own limit is 10 min) and the next request meets a dead socket.
+            if let (ConnState::Ready(_), true, Some(max_idle)) =
+                (&c.state, c.in_flight.is_empty() && c.unsent.is_empty(), max_idle)
+            {
+                let at = c.last_active + max_idle;
+                if at <= now {
+                    idle.push(*node);
+                    continue;
+                }
+                if self.next_wakeup.is_none_or(|w| at < w) {
+                    self.next_wakeup = Some(at);
+                }
+            }
+            let deadline = match c.state {
+                ConnState::Connecting => Some(c.connect_deadline),
+                _ => c.in_flight.front().map(|f| f.deadline),
+            };
+            if let Some(d) = deadline {
+                if d <= now {
+                    expired.push(*node);
+                } else if self.next_wakeup.is_none_or(|w| d < w) {
+                    self.next_wakeup = Some(d);
+                }
+            }
+        }
+        for node in expired {
+            self.close_conn(node, "request timed out (request.timeout.ms)", now);
+        }
+        for node in idle {
+            // Closed on purpose: no backoff, nothing to fail; the next request reconnects.
+            log::debug!("closing the idle connection to node {node} (connections.max.idle.ms)");
+            Metrics::add(&self.metrics.connections_closed, 1);
+            self.conns.remove(&node);
+            self.sasl_conns.remove(&node);
+            self.reauth.remove(&node);
+            self.outbox.push_back(Transmit::Close { node });
+        }
+    }
+
+    pub(super) fn close_conn(&mut self, node: i32, reason: &str, now: Instant) {
+        if let Some(conn) = self.conns.remove(&node) {
+            self.outbox.push_back(Transmit::Close { node });
+            self.connection_lost(node, conn, reason, now);
+        }
+    }
+
+    fn connection_lost(&mut self, node: i32, conn: Conn, reason: &str, now: Instant) {
+        log::warn!("connection to node {node} lost: {reason}");
+        if !matches!(conn.state, ConnState::Connecting) {
+            Metrics::add(&self.metrics.connections_closed, 1);
+        }
+        let attempts = self.backoff.get(&node).map_or(0, |b| b.attempts).saturating_add(1);
+        let d =
+            self.exponential_backoff(self.cfg.reconnect_backoff, self.cfg.reconnect_backoff_max, attempts);
+        let setup_failures = match conn.state {
+            ConnState::Connecting => {
+                self.backoff.get(&node).map_or(0, |b| b.setup_failures).saturating_add(1)
+            }
+            _ => 0,
+        };
+        self.backoff.insert(node, Backoff { until: now + d, attempts, setup_failures });
+        let msg = format!("connection to node {node} lost: {reason}");
+        self.sasl_conns.remove(&node);
+        self.reauth.remove(&node);
+        for f in conn.in_flight {
+            match f.kind {
+                Kind::Metadata { .. } => self.metadata_in_flight = false,
+                Kind::InitProducerId { .. } => {
+                    self.pid_in_flight = false;
+                    self.pid_retry_at = Some(now + self.cfg.retry_backoff);
+                }
+                Kind::ApiVersions { .. } | Kind::SaslHandshake { .. } | Kind::SaslAuthenticate { .. } => {}
+                Kind::Produce { batches, .. } => {
+                    for mut b in batches {
+                        self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+                        b.batch.unresolved = true;
+                        self.retry_or_fail(
+                            b.topic,
+                            b.partition,
+                            b.batch,
+                            ErrorCode::NETWORK_EXCEPTION,
+                            msg.clone(),
+                            now,
+                        );
+                    }
+                }
+            }
+        }
+        for batches in conn.unsent.into_iter().flatten() {
+            for b in batches {
+                self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+                self.retry_or_fail(
+                    b.topic,
+                    b.partition,
+                    b.batch,
+                    ErrorCode::NETWORK_EXCEPTION,
+                    msg.clone(),
+                    now,
+                );
+            }
+        }
+        self.metadata_due = Some(now);
+        self.metrics_in_flight();
+        self.check_flushes();
+    }
+
+    /// The host name of `node` (a bootstrap entry's host for bootstrap connections): the name
+    /// its TLS certificate must carry.
+    pub fn broker_host(&self, node: i32) -> Option<String> {
+        if node < 0 {
+            let hp = self.bootstrap.get((-1 - node) as usize)?;
+            let host = hp.rsplit_once(':').map_or(hp.as_str(), |(h, _)| h);
+            return Some(host.trim_start_matches('[').trim_end_matches(']').to_string());
+        }
+        self.hosts.get(&node).cloned()
+    }
+
+    /// `node` and its address, for error messages.
+    pub fn broker_name(&self, node: i32) -> String {
+        match (node < 0, self.broker_host(node)) {
+            (true, _) => format!("bootstrap {}", self.bootstrap.get((-1 - node) as usize).map_or("?", |s| s)),
+            (false, Some(h)) => format!("node {node} ({h})"),
+            (false, None) => format!("node {node}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve;
+
+    #[test]
+    fn a_host_name_resolves_to_all_its_addresses_and_an_ip_to_itself() {
+        assert_eq!(resolve("10.1.2.3:9092"), ["10.1.2.3:9092".parse::<std::net::SocketAddr>().unwrap()]);
+        let local = resolve("localhost:9092");
+        assert!(
+            !local.is_empty() && local.iter().all(|a| a.port() == 9092 && a.ip().is_loopback()),
+            "{local:?}"
+        );
+        assert!(resolve("no-such-host.invalid:9092").is_empty());
+    }
+}
