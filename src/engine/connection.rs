@@ -8,7 +8,7 @@
 //! It builds no Produce request and decides nothing about records: it hands responses to
 //! `metadata`, `idempotence`, `produce` and `sasl`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -27,15 +27,62 @@ use crate::protocol::version::{ApiKey, NegotiatedVersions, VersionRange};
 use super::produce::InFlightBatch;
 use super::{Engine, Transmit};
 
+/// The connection room's state (see the module docs). `produce` reads and updates each
+/// connection's Produce requests in flight; `sasl` moves a connection through
+/// `Authenticating`; `metadata` learns brokers through [`Connections::add_broker`].
+pub(super) struct Connections {
+    /// Open and opening connections by node (bootstrap servers: -1, -2, …).
+    pub(super) conns: HashMap<i32, Conn>,
+    /// Nodes whose last connection failed or was lost: no new one before `until`.
+    pub(super) backoff: HashMap<i32, Backoff>,
+    /// Each broker's addresses, as its host name resolved (never empty).
+    pub(super) brokers: HashMap<i32, Vec<SocketAddr>>,
+    /// Broker host names from metadata, for TLS server names and error messages.
+    hosts: HashMap<i32, String>,
+    /// `bootstrap.servers`, and the one to try next.
+    bootstrap: Vec<String>,
+    next_bootstrap: usize,
+    /// Request buffers back from the driver, for reuse (at most [`MAX_SPARE_REQUESTS`]).
+    pub(super) spare_requests: Vec<Vec<u8>>,
+    /// Our version, as ApiVersions tells the broker.
+    client_software_version: &'static str,
+}
+
+impl Connections {
+    pub(super) fn new(bootstrap: Vec<String>) -> Self {
+        Connections {
+            conns: HashMap::new(),
+            backoff: HashMap::new(),
+            brokers: HashMap::new(),
+            hosts: HashMap::new(),
+            bootstrap,
+            next_bootstrap: 0,
+            spare_requests: Vec::new(),
+            client_software_version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    /// A broker named in metadata: its host name is kept, and its addresses once it resolves.
+    pub(super) fn add_broker(&mut self, node: i32, host: &str, port: i32) {
+        self.hosts.insert(node, host.to_string());
+        let addrs = resolve(&format!("{host}:{port}"));
+        if !addrs.is_empty() {
+            self.brokers.insert(node, addrs);
+        }
+    }
+}
+
+/// Where a connection is: requests other than its own setup wait for `Ready`.
 #[derive(Debug)]
 pub(super) enum ConnState {
     Connecting,
     Handshake,
-    /// SASL (SaslHandshake, SaslAuthenticate…) after ApiVersions; the exchange is in `Engine::sasl_conns`.
+    /// SASL (SaslHandshake, SaslAuthenticate…) after ApiVersions; the exchange is in `SaslState`.
     Authenticating,
     Ready(NegotiatedVersions),
 }
 
+/// What a request in flight asked, so its response goes to the room that sent it.
 #[derive(Debug)]
 pub(super) enum Kind {
     ApiVersions { version: i16 },
@@ -46,6 +93,7 @@ pub(super) enum Kind {
     SaslAuthenticate { version: i16 },
 }
 
+/// A request awaiting its response.
 #[derive(Debug)]
 pub(super) struct InFlight {
     pub(super) correlation_id: i32,
@@ -53,6 +101,7 @@ pub(super) struct InFlight {
     pub(super) kind: Kind,
 }
 
+/// One connection's protocol state.
 #[derive(Debug)]
 pub(super) struct Conn {
     pub(super) state: ConnState,
@@ -62,7 +111,9 @@ pub(super) struct Conn {
     /// One entry per `Transmit::Send`, in order: the batches of an acks=0 request, completed
     /// when the driver reports the bytes written.
     pub(super) unsent: VecDeque<Option<Vec<InFlightBatch>>>,
+    /// Produce requests sent and not answered (`max.in.flight.requests.per.connection`).
     pub(super) produce_in_flight: usize,
+    /// While `Connecting`: the connection setup timeout.
     connect_deadline: Instant,
     /// A response's `throttle_time_ms` (a broker quota, KIP-219): no new request goes to this
     /// broker before then, as in Java. The broker mutes the connection for that long anyway.
@@ -71,6 +122,7 @@ pub(super) struct Conn {
     last_active: Instant,
 }
 
+/// Reconnect backoff of a node whose connections failed or were lost.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Backoff {
     pub(super) until: Instant,
@@ -91,7 +143,7 @@ pub(super) const API_VERSIONS_FIRST: i16 = 3;
 /// sender thread, as the Java client does on its I/O thread; all its addresses are kept, as
 /// Java's default `client.dns.lookup=use_all_dns_ips` does: `localhost` is often `::1` first,
 /// and a broker listening on 127.0.0.1 is then reached on the second try.
-pub(super) fn resolve(host_port: &str) -> Vec<SocketAddr> {
+fn resolve(host_port: &str) -> Vec<SocketAddr> {
     if let Ok(a) = host_port.parse::<SocketAddr>() {
         return vec![a];
     }
@@ -105,7 +157,7 @@ impl Engine {
     /// The connection to `node` is up: negotiate versions.
     pub fn on_connected(&mut self, node: i32, now: Instant) {
         self.next_wakeup = Some(now);
-        let Some(conn) = self.conns.get_mut(&node) else { return };
+        let Some(conn) = self.net.conns.get_mut(&node) else { return };
         conn.state = ConnState::Handshake;
         Metrics::add(&self.metrics.connections_created, 1);
         self.send_api_versions(node, API_VERSIONS_FIRST, now);
@@ -114,10 +166,12 @@ impl Engine {
     /// A buffer was written in full to `node`.
     pub fn on_sent(&mut self, node: i32, buf: Vec<u8>, now: Instant) {
         self.next_wakeup = Some(now);
-        if self.spare_requests.len() < MAX_SPARE_REQUESTS && buf.capacity() <= self.cfg.max_request_size * 2 {
-            self.spare_requests.push(buf);
+        if self.net.spare_requests.len() < MAX_SPARE_REQUESTS
+            && buf.capacity() <= self.cfg.max_request_size * 2
+        {
+            self.net.spare_requests.push(buf);
         }
-        let Some(conn) = self.conns.get_mut(&node) else { return };
+        let Some(conn) = self.net.conns.get_mut(&node) else { return };
         conn.last_active = now;
         if let Some(Some(batches)) = conn.unsent.pop_front() {
             // acks=0: written is all we will ever know.
@@ -127,7 +181,7 @@ impl Engine {
                 self.complete_batch(b.topic, b.partition, b.batch, Ok((-1, -1)), now);
             }
             self.metrics_in_flight();
-            self.check_flushes();
+            self.flushes.check();
         }
         let _ = now;
     }
@@ -135,14 +189,14 @@ impl Engine {
     /// `node`'s connection failed or was closed by the peer.
     pub fn on_closed(&mut self, node: i32, reason: &str, now: Instant) {
         self.next_wakeup = Some(now);
-        let Some(conn) = self.conns.remove(&node) else { return };
+        let Some(conn) = self.net.conns.remove(&node) else { return };
         self.connection_lost(node, conn, reason, now);
     }
 
     /// One response frame (without its size prefix) arrived from `node`.
     pub fn on_frame(&mut self, node: i32, frame: &[u8], now: Instant) {
         self.next_wakeup = Some(now);
-        let Some(conn) = self.conns.get_mut(&node) else { return };
+        let Some(conn) = self.net.conns.get_mut(&node) else { return };
         let id = match peek_correlation_id(frame) {
             Ok(id) => id,
             Err(e) => return self.close_conn(node, &format!("malformed response: {e}"), now),
@@ -172,7 +226,7 @@ impl Engine {
                     Ok(())
                 }
                 Err(e) => {
-                    self.metadata_in_flight = false;
+                    self.metadata.in_flight = false;
                     Err(format!("malformed Metadata response: {e}"))
                 }
             },
@@ -184,13 +238,13 @@ impl Engine {
                         Ok(())
                     }
                     Err(e) => {
-                        self.pid_in_flight = false;
+                        self.idem.in_flight = false;
                         Err(format!("malformed InitProducerId response: {e}"))
                     }
                 }
             }
             Kind::Produce { version, batches } => {
-                if let Some(c) = self.conns.get_mut(&node) {
+                if let Some(c) = self.net.conns.get_mut(&node) {
                     c.produce_in_flight -= 1;
                 }
                 match decode_response::<ProduceRequest>(frame, version) {
@@ -222,13 +276,13 @@ impl Engine {
             self.close_conn(node, &msg, now);
         }
         self.metrics_in_flight();
-        self.check_flushes();
+        self.flushes.check();
     }
 
     fn send_api_versions(&mut self, node: i32, version: i16, now: Instant) {
         let req = ApiVersionsRequest {
             client_software_name: "ringkafka".into(),
-            client_software_version: self.client_software_version.into(),
+            client_software_version: self.net.client_software_version.into(),
         };
         self.send_request(node, version, &req, Kind::ApiVersions { version }, now);
     }
@@ -270,10 +324,10 @@ impl Engine {
                 self.start_sasl(node, v, hs, auth, now)
             }
             Ok(v) => {
-                if let Some(c) = self.conns.get_mut(&node) {
+                if let Some(c) = self.net.conns.get_mut(&node) {
                     c.state = ConnState::Ready(v);
                 }
-                self.backoff.remove(&node);
+                self.net.backoff.remove(&node);
                 Ok(())
             }
             Err(e) => {
@@ -292,9 +346,9 @@ impl Engine {
         now: Instant,
     ) {
         let deadline = now + self.cfg.request_timeout;
-        let mut buf = self.spare_requests.pop().unwrap_or_default();
+        let mut buf = self.net.spare_requests.pop().unwrap_or_default();
         buf.clear();
-        let Some(conn) = self.conns.get_mut(&node) else { return };
+        let Some(conn) = self.net.conns.get_mut(&node) else { return };
         let correlation_id = conn.next_correlation;
         conn.next_correlation = conn.next_correlation.wrapping_add(1);
         encode_request(&mut buf, version, correlation_id, Some(&self.cfg.client_id), body);
@@ -306,7 +360,8 @@ impl Engine {
     fn ready_conn(&self, now: Instant) -> Option<i32> {
         // Prefer a real broker over a bootstrap connection, then the least loaded; a broker
         // that asked us to hold back (throttle) only when no other is ready.
-        self.conns
+        self.net
+            .conns
             .iter()
             .filter(|(_, c)| matches!(c.state, ConnState::Ready(_)))
             .min_by_key(|(n, c)| (c.throttled_until.is_some_and(|t| t > now), **n < 0, c.in_flight.len()))
@@ -322,7 +377,7 @@ impl Engine {
             return None;
         };
         // Every ready broker is throttled: wait for the first to be free, as Java does.
-        if let Some(until) = self.conns[&node].throttled_until.filter(|&t| t > now) {
+        if let Some(until) = self.net.conns[&node].throttled_until.filter(|&t| t > now) {
             self.wake_at(until);
             return None;
         }
@@ -330,7 +385,7 @@ impl Engine {
     }
 
     pub(super) fn versions(&self, node: i32) -> Option<NegotiatedVersions> {
-        match self.conns.get(&node)?.state {
+        match self.net.conns.get(&node)?.state {
             ConnState::Ready(v) => Some(v),
             _ => None,
         }
@@ -351,29 +406,29 @@ impl Engine {
             return;
         }
         let until = now + Duration::from_millis(throttle_time_ms as u64);
-        if let Some(c) = self.conns.get_mut(&node) {
+        if let Some(c) = self.net.conns.get_mut(&node) {
             c.throttled_until = Some(c.throttled_until.map_or(until, |t| t.max(until)));
         }
         self.wake_at(until);
     }
 
     pub(super) fn connect(&mut self, node: i32, addr: SocketAddr, now: Instant) {
-        if self.conns.contains_key(&node) {
+        if self.net.conns.contains_key(&node) {
             return;
         }
-        if self.backoff.get(&node).is_some_and(|b| b.until > now) {
+        if self.net.backoff.get(&node).is_some_and(|b| b.until > now) {
             return;
         }
         // socket.connection.setup.timeout.ms, doubling per failure in a row (Java's
         // ExponentialBackoff with jitter): a broker that does not answer the SYN is given up
         // in seconds, not after request.timeout.ms.
-        let failures = self.backoff.get(&node).map_or(0, |b| b.setup_failures);
+        let failures = self.net.backoff.get(&node).map_or(0, |b| b.setup_failures);
         let setup = self.exponential_backoff(
             self.cfg.connection_setup_timeout,
             self.cfg.connection_setup_timeout_max,
             failures + 1,
         );
-        self.conns.insert(
+        self.net.conns.insert(
             node,
             Conn {
                 state: ConnState::Connecting,
@@ -391,7 +446,7 @@ impl Engine {
 
     /// Makes sure some connection is on its way for cluster-wide requests.
     fn ensure_any_conn(&mut self, now: Instant) {
-        if self.conns.values().any(|c| !matches!(c.state, ConnState::Ready(_))) {
+        if self.net.conns.values().any(|c| !matches!(c.state, ConnState::Ready(_))) {
             return; // one is being set up
         }
         if self.ready_conn(now).is_some() {
@@ -399,23 +454,23 @@ impl Engine {
         }
         // A known broker first, else the next bootstrap server.
         let known: Vec<(i32, SocketAddr)> =
-            self.brokers.iter().map(|(n, a)| (*n, self.pick_addr(*n, a))).collect();
+            self.net.brokers.iter().map(|(n, a)| (*n, self.pick_addr(*n, a))).collect();
         for (n, a) in known {
-            if self.backoff.get(&n).is_none_or(|b| b.until <= now) {
+            if self.net.backoff.get(&n).is_none_or(|b| b.until <= now) {
                 self.connect(n, a, now);
                 return;
             }
         }
-        for _ in 0..self.bootstrap.len() {
-            let i = self.next_bootstrap % self.bootstrap.len();
-            self.next_bootstrap += 1;
+        for _ in 0..self.net.bootstrap.len() {
+            let i = self.net.next_bootstrap % self.net.bootstrap.len();
+            self.net.next_bootstrap += 1;
             let node = -1 - i as i32;
-            if self.backoff.get(&node).is_some_and(|b| b.until > now) {
+            if self.net.backoff.get(&node).is_some_and(|b| b.until > now) {
                 continue;
             }
-            let addrs = resolve(&self.bootstrap[i]);
+            let addrs = resolve(&self.net.bootstrap[i]);
             if addrs.is_empty() {
-                log::warn!("cannot resolve bootstrap server {}", self.bootstrap[i]);
+                log::warn!("cannot resolve bootstrap server {}", self.net.bootstrap[i]);
                 continue;
             }
             let addr = self.pick_addr(node, &addrs);
@@ -428,7 +483,7 @@ impl Engine {
     /// failed to connect, the first again once a connection was established (Java's
     /// `use_all_dns_ips`).
     pub(super) fn pick_addr(&self, node: i32, addrs: &[SocketAddr]) -> SocketAddr {
-        let failures = self.backoff.get(&node).map_or(0, |b| b.setup_failures) as usize;
+        let failures = self.net.backoff.get(&node).map_or(0, |b| b.setup_failures) as usize;
         addrs[failures % addrs.len()]
     }
 
@@ -446,7 +501,7 @@ impl Engine {
         let mut expired = Vec::new();
         let mut idle = Vec::new();
         let max_idle = self.cfg.connections_max_idle;
-        for (node, c) in &self.conns {
+        for (node, c) in &self.net.conns {
             // connections.max.idle.ms: a ready connection with nothing outstanding that has
             // been quiet that long is closed, as Java does, before the broker closes it (its
             // own limit is 10 min) and the next request meets a dead socket.
@@ -481,15 +536,14 @@ impl Engine {
             // Closed on purpose: no backoff, nothing to fail; the next request reconnects.
             log::debug!("closing the idle connection to node {node} (connections.max.idle.ms)");
             Metrics::add(&self.metrics.connections_closed, 1);
-            self.conns.remove(&node);
-            self.sasl_conns.remove(&node);
-            self.reauth.remove(&node);
+            self.net.conns.remove(&node);
+            self.sasl.forget(node);
             self.outbox.push_back(Transmit::Close { node });
         }
     }
 
     pub(super) fn close_conn(&mut self, node: i32, reason: &str, now: Instant) {
-        if let Some(conn) = self.conns.remove(&node) {
+        if let Some(conn) = self.net.conns.remove(&node) {
             self.outbox.push_back(Transmit::Close { node });
             self.connection_lost(node, conn, reason, now);
         }
@@ -500,25 +554,24 @@ impl Engine {
         if !matches!(conn.state, ConnState::Connecting) {
             Metrics::add(&self.metrics.connections_closed, 1);
         }
-        let attempts = self.backoff.get(&node).map_or(0, |b| b.attempts).saturating_add(1);
+        let attempts = self.net.backoff.get(&node).map_or(0, |b| b.attempts).saturating_add(1);
         let d =
             self.exponential_backoff(self.cfg.reconnect_backoff, self.cfg.reconnect_backoff_max, attempts);
         let setup_failures = match conn.state {
             ConnState::Connecting => {
-                self.backoff.get(&node).map_or(0, |b| b.setup_failures).saturating_add(1)
+                self.net.backoff.get(&node).map_or(0, |b| b.setup_failures).saturating_add(1)
             }
             _ => 0,
         };
-        self.backoff.insert(node, Backoff { until: now + d, attempts, setup_failures });
+        self.net.backoff.insert(node, Backoff { until: now + d, attempts, setup_failures });
         let msg = format!("connection to node {node} lost: {reason}");
-        self.sasl_conns.remove(&node);
-        self.reauth.remove(&node);
+        self.sasl.forget(node);
         for f in conn.in_flight {
             match f.kind {
-                Kind::Metadata { .. } => self.metadata_in_flight = false,
+                Kind::Metadata { .. } => self.metadata.in_flight = false,
                 Kind::InitProducerId { .. } => {
-                    self.pid_in_flight = false;
-                    self.pid_retry_at = Some(now + self.cfg.retry_backoff);
+                    self.idem.in_flight = false;
+                    self.idem.retry_at = Some(now + self.cfg.retry_backoff);
                 }
                 Kind::ApiVersions { .. } | Kind::SaslHandshake { .. } | Kind::SaslAuthenticate { .. } => {}
                 Kind::Produce { batches, .. } => {
@@ -550,26 +603,28 @@ impl Engine {
                 );
             }
         }
-        self.metadata_due = Some(now);
+        self.metadata.due = Some(now);
         self.metrics_in_flight();
-        self.check_flushes();
+        self.flushes.check();
     }
 
     /// The host name of `node` (a bootstrap entry's host for bootstrap connections): the name
     /// its TLS certificate must carry.
     pub fn broker_host(&self, node: i32) -> Option<String> {
         if node < 0 {
-            let hp = self.bootstrap.get((-1 - node) as usize)?;
+            let hp = self.net.bootstrap.get((-1 - node) as usize)?;
             let host = hp.rsplit_once(':').map_or(hp.as_str(), |(h, _)| h);
             return Some(host.trim_start_matches('[').trim_end_matches(']').to_string());
         }
-        self.hosts.get(&node).cloned()
+        self.net.hosts.get(&node).cloned()
     }
 
     /// `node` and its address, for error messages.
     pub fn broker_name(&self, node: i32) -> String {
         match (node < 0, self.broker_host(node)) {
-            (true, _) => format!("bootstrap {}", self.bootstrap.get((-1 - node) as usize).map_or("?", |s| s)),
+            (true, _) => {
+                format!("bootstrap {}", self.net.bootstrap.get((-1 - node) as usize).map_or("?", |s| s))
+            }
             (false, Some(h)) => format!("node {node} ({h})"),
             (false, None) => format!("node {node}"),
         }

@@ -41,12 +41,29 @@ pub(super) fn next_sequence(seq: i32, inc: i32) -> i32 {
     }
 }
 
+/// The idempotence room's state (see the module docs). `records` and `produce` read
+/// `producer` to stamp batches and hold them during a bump; `produce` asks for a bump
+/// (`bump_pending`); `connection` clears `in_flight` when the request is lost.
+#[derive(Debug, Default)]
+pub(super) struct Idempotence {
+    /// Our producer id and epoch, once InitProducerId answered.
+    pub(super) producer: Option<(i64, i16)>,
+    /// An InitProducerId request is out.
+    pub(super) in_flight: bool,
+    /// No InitProducerId before then (after one failed or was lost).
+    pub(super) retry_at: Option<Instant>,
+    /// InitProducerId requests failed in a row.
+    attempts: u32,
+    /// The epoch must be bumped (KIP-360) before more batches go out.
+    pub(super) bump_pending: bool,
+}
+
 impl Engine {
     pub(super) fn poll_producer_id(&mut self, now: Instant) {
-        if self.pid_in_flight || (self.producer.is_some() && !self.epoch_bump_pending) {
+        if self.idem.in_flight || (self.idem.producer.is_some() && !self.idem.bump_pending) {
             return;
         }
-        if self.epoch_bump_pending {
+        if self.idem.bump_pending {
             // Bump only once nothing is in flight: no batch may carry the old epoch after it.
             let in_flight: u32 =
                 self.topics.iter().flat_map(|t| t.partitions.iter()).map(|p| p.in_flight).sum();
@@ -54,14 +71,14 @@ impl Engine {
                 return;
             }
         }
-        if let Some(t) = self.pid_retry_at {
+        if let Some(t) = self.idem.retry_at {
             if t > now {
                 self.wake_at(t);
                 return;
             }
         }
         let Some((node, v)) = self.cluster_conn(now) else { return };
-        let (pid, epoch) = match self.producer {
+        let (pid, epoch) = match self.idem.producer {
             // KIP-360: from v3 the broker bumps the epoch of the id we have.
             Some((id, e)) if v.init_producer_id >= 3 => (id, e),
             _ => (-1, -1),
@@ -72,7 +89,7 @@ impl Engine {
             producer_id: pid,
             producer_epoch: epoch,
         };
-        self.pid_in_flight = true;
+        self.idem.in_flight = true;
         self.send_request(
             node,
             v.init_producer_id,
@@ -83,12 +100,12 @@ impl Engine {
     }
 
     pub(super) fn handle_init_producer_id(&mut self, code: ErrorCode, id: i64, epoch: i16, now: Instant) {
-        self.pid_in_flight = false;
+        self.idem.in_flight = false;
         if code.is_ok() {
-            let bumped = self.producer.is_some();
-            self.producer = Some((id, epoch));
-            self.pid_attempts = 0;
-            if bumped || self.epoch_bump_pending {
+            let bumped = self.idem.producer.is_some();
+            self.idem.producer = Some((id, epoch));
+            self.idem.attempts = 0;
+            if bumped || self.idem.bump_pending {
                 log::info!("producer id {id} epoch {epoch}: sequences reset");
                 // A batch whose ack was lost under the old epoch, or that was answered with an
                 // error that can follow an append (NOT_LEADER_OR_FOLLOWER, a timeout), has an
@@ -127,10 +144,10 @@ impl Engine {
                     self.complete_batch(ti, pi, b, Err(e), now);
                 }
             }
-            self.epoch_bump_pending = false;
+            self.idem.bump_pending = false;
         } else if code.is_retriable() || code == ErrorCode::BROKER_NOT_AVAILABLE {
-            self.pid_attempts += 1;
-            self.pid_retry_at = Some(now + self.cfg.retry_backoff);
+            self.idem.attempts += 1;
+            self.idem.retry_at = Some(now + self.cfg.retry_backoff);
         } else {
             self.fatal = Some(ProduceError::Broker { code, message: Some("InitProducerId failed".into()) });
         }

@@ -15,8 +15,23 @@ use crate::protocol::messages::{MetadataRequest, MetadataResponse};
 use crate::record::PartitionInfo;
 
 use super::accumulator::{PartitionState, TopicMeta};
-use super::connection::{resolve, Kind};
+use super::connection::Kind;
 use super::{Engine, PartitionsWaiter};
+
+/// The metadata room's state (see the module docs). Other rooms set `due` when they learn
+/// that metadata is stale or missing (a new or idle topic, a lost connection, an error that
+/// invalidates it); `connection` clears `in_flight` when the request is lost.
+#[derive(Default)]
+pub(super) struct MetadataState {
+    /// A Metadata request is out.
+    pub(super) in_flight: bool,
+    /// When to ask next (`None`: not decided yet).
+    pub(super) due: Option<Instant>,
+    /// Metadata requests sent since the last answer.
+    attempts: u32,
+    /// `partitions_for` calls waiting for a topic's metadata: topic index, deadline, waiter.
+    pub(super) waiters: Vec<(usize, Instant, PartitionsWaiter)>,
+}
 
 impl Engine {
     /// Answers `waiter` with `topic`'s partitions once its metadata is known: at once if it is,
@@ -34,8 +49,8 @@ impl Engine {
             waiter(Ok(self.partition_info(ti)));
             return;
         }
-        self.partition_waiters.push((ti, called + self.cfg.max_block, waiter));
-        self.metadata_due = Some(now);
+        self.metadata.waiters.push((ti, called + self.cfg.max_block, waiter));
+        self.metadata.due = Some(now);
         self.next_wakeup = Some(now);
     }
 
@@ -63,8 +78,8 @@ impl Engine {
     /// past its deadline.
     pub(super) fn answer_partition_waiters(&mut self, failed: &[(usize, ProduceError)], now: Instant) {
         let mut i = 0;
-        while i < self.partition_waiters.len() {
-            let (ti, deadline) = (self.partition_waiters[i].0, self.partition_waiters[i].1);
+        while i < self.metadata.waiters.len() {
+            let (ti, deadline) = (self.metadata.waiters[i].0, self.metadata.waiters[i].1);
             let answer = if self.topics[ti].meta == TopicMeta::Known {
                 Some(Ok(self.partition_info(ti)))
             } else if let Some((_, e)) = failed.iter().find(|(t, _)| *t == ti) {
@@ -78,7 +93,7 @@ impl Engine {
             };
             match answer {
                 Some(r) => {
-                    let (_, _, w) = self.partition_waiters.swap_remove(i);
+                    let (_, _, w) = self.metadata.waiters.swap_remove(i);
                     w(r);
                 }
                 None => i += 1,
@@ -97,18 +112,18 @@ impl Engine {
                 now < t.last_used + idle
                     || !t.waiting.is_empty()
                     || t.partitions.iter().any(|p| !p.queue.is_empty() || p.in_flight > 0)
-                    || self.partition_waiters.iter().any(|w| w.0 == i)
+                    || self.metadata.waiters.iter().any(|w| w.0 == i)
             })
             .map(|i| self.topics[i].name.to_string())
             .collect()
     }
 
     pub(super) fn poll_metadata(&mut self, now: Instant) {
-        if self.metadata_in_flight || self.topics.is_empty() {
+        if self.metadata.in_flight || self.topics.is_empty() {
             return;
         }
-        let Some(due) = self.metadata_due else {
-            self.metadata_due = Some(now + self.cfg.metadata_max_age);
+        let Some(due) = self.metadata.due else {
+            self.metadata.due = Some(now + self.cfg.metadata_max_age);
             return;
         };
         if due > now {
@@ -118,7 +133,7 @@ impl Engine {
         let topics = self.metadata_topics(now);
         if topics.is_empty() {
             // Every topic has gone idle: nothing to ask about until one is used again.
-            self.metadata_due = Some(now + self.cfg.metadata_max_age);
+            self.metadata.due = Some(now + self.cfg.metadata_max_age);
             return;
         }
         let Some((node, v)) = self.cluster_conn(now) else { return };
@@ -127,26 +142,22 @@ impl Engine {
             allow_auto_topic_creation: true,
             include_topic_authorized_operations: false,
         };
-        self.metadata_in_flight = true;
-        self.metadata_attempts += 1;
+        self.metadata.in_flight = true;
+        self.metadata.attempts += 1;
         self.send_request(node, v.metadata, &req, Kind::Metadata { version: v.metadata }, now);
     }
 
     pub(super) fn handle_metadata(&mut self, r: MetadataResponse, now: Instant) {
-        self.metadata_in_flight = false;
-        self.metadata_attempts = 0;
+        self.metadata.in_flight = false;
+        self.metadata.attempts = 0;
         for b in &r.brokers {
-            self.hosts.insert(b.node_id, b.host.clone());
-            let addrs = resolve(&format!("{}:{}", b.host, b.port));
-            if !addrs.is_empty() {
-                self.brokers.insert(b.node_id, addrs);
-            }
+            self.net.add_broker(b.node_id, &b.host, b.port);
         }
         let mut retry_soon = false;
         let mut failed = Vec::new();
         for t in r.topics {
             let Some(name) = t.name else { continue };
-            let Some(&ti) = self.topic_index.get(name.as_str()) else { continue };
+            let Some(&ti) = self.records.index.get(name.as_str()) else { continue };
             if t.error_code.is_ok() && !t.partitions.is_empty() {
                 let topic = &mut self.topics[ti];
                 let n = t.partitions.iter().map(|p| p.partition_index + 1).max().unwrap_or(0).max(0) as usize;
@@ -200,9 +211,9 @@ impl Engine {
         self.answer_partition_waiters(&failed, now);
         let unknown = self.topics.iter().enumerate().any(|(i, t)| {
             t.meta == TopicMeta::Unknown
-                && (!t.waiting.is_empty() || self.partition_waiters.iter().any(|w| w.0 == i))
+                && (!t.waiting.is_empty() || self.metadata.waiters.iter().any(|w| w.0 == i))
         });
-        self.metadata_due = Some(if retry_soon || unknown {
+        self.metadata.due = Some(if retry_soon || unknown {
             now + self.cfg.retry_backoff
         } else {
             now + self.cfg.metadata_max_age

@@ -2,12 +2,31 @@
 //! request bytes and deadlines come out. It owns the accumulator, the partitioner, the cluster
 //! metadata, the connections' protocol state (version negotiation, in-flight requests,
 //! correlation ids), retries with backoff, and idempotent sequencing. It never touches a socket
-//! or a clock: the sender thread (`crate::sender`) moves bytes and tells it the time.
+//! or a clock, and draws no entropy: the sender thread (`crate::sender`) moves bytes, tells it
+//! the time and seeds its random choices, so a test that drives it in virtual time with a fixed
+//! seed replays exactly. (One thing still reaches out: a broker's host name is resolved in
+//! `connection::resolve`.)
 //!
 //! Driving it: [`Engine::append`] each record, call [`Engine::poll`] once per loop turn, take
 //! [`Transmit`]s with [`Engine::poll_transmit`], report what the network did with
 //! `on_connected` / `on_frame` / `on_sent` / `on_closed`, and sleep no longer than
 //! [`Engine::poll_timeout`].
+//!
+//! The work is split into rooms, a file each, each owning its part of the state (a struct in
+//! its file, a field of [`Engine`]) and its own `impl Engine` block:
+//!
+//! | room | owns |
+//! |---|---|
+//! | `records` | records in: topic lookup, partition choice, appending to batches |
+//! | `metadata` | when to ask for metadata and what the answer changes; `partitions_for` |
+//! | `produce` | ready batches into Produce requests, their responses, retries, completion |
+//! | `idempotence` | producer id and epoch, epoch bumps (KIP-360), sequence numbers |
+//! | `flush` | flush generations and the count of incomplete records |
+//! | `connection` | connections, backoff, handshake, throttling, timeouts, frame dispatch |
+//! | `sasl` | SASL authentication and re-authentication (KIP-368) |
+//!
+//! This file holds what they share: the [`Engine`] itself, the batches (`topics`, see
+//! `accumulator`), the driving surface, and [`Engine::poll`], which runs each room's turn.
 
 pub mod accumulator;
 mod connection;
@@ -23,7 +42,7 @@ mod security_tests;
 #[cfg(test)]
 mod sim_tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,9 +55,13 @@ use crate::metrics::Metrics;
 use crate::record::{Header, PartitionInfo};
 
 use accumulator::TopicState;
-use connection::{Backoff, Conn, ConnState, Kind};
+use connection::{ConnState, Connections, Kind};
+use flush::Flushes;
+use idempotence::Idempotence;
+use metadata::MetadataState;
 use partitioner::{Partitioner, Rng};
-use sasl::SaslConn;
+use records::Records;
+use sasl::SaslState;
 
 /// A record handed over by `send`, already serialized.
 #[derive(Debug)]
@@ -83,62 +106,41 @@ pub(crate) type FlushWaiter = Box<dyn FnOnce() + Send>;
 /// Waits for a topic's partitions (`Producer::partitions_for`); called once.
 pub(crate) type PartitionsWaiter = Box<dyn FnOnce(Result<Vec<PartitionInfo>, ProduceError>) + Send>;
 
-/// The engine. See the module docs.
+/// The engine. See the module docs: each room owns the part of the state named after it.
 pub struct Engine {
     cfg: ProducerConfig,
-    client_software_version: &'static str,
+    /// The accumulator: each topic's partitions, their leaders and their batches. Shared by
+    /// the rooms: `records` appends, `metadata` sets leaders, `produce` drains and completes,
+    /// `idempotence` resequences.
     topics: Vec<TopicState>,
-    topic_index: HashMap<Arc<str>, usize>,
-    last_topic: Option<usize>,
-    /// Each broker's addresses, as its host name resolved (never empty).
-    brokers: HashMap<i32, Vec<SocketAddr>>,
-    bootstrap: Vec<String>,
-    next_bootstrap: usize,
-    conns: HashMap<i32, Conn>,
-    backoff: HashMap<i32, Backoff>,
-    outbox: VecDeque<Transmit>,
-
-    metadata_in_flight: bool,
-    metadata_due: Option<Instant>,
-    metadata_attempts: u32,
-
-    producer: Option<(i64, i16)>,
-    pid_in_flight: bool,
-    pid_retry_at: Option<Instant>,
-    pid_attempts: u32,
-    epoch_bump_pending: bool,
-
-    generation: u32,
-    outstanding: VecDeque<(u32, usize)>,
-    flush_waiters: Vec<(u32, FlushWaiter)>,
-    /// `partitions_for` calls waiting for a topic's metadata: topic index, deadline, waiter.
-    partition_waiters: Vec<(usize, Instant, PartitionsWaiter)>,
-    incomplete: usize,
-    closing: bool,
-    fatal: Option<ProduceError>,
-
-    partitioner: Option<Box<dyn Partitioner>>,
-    rng: Rng,
+    /// Buffers for reuse: `records` takes them for new batches, `produce` gives them back.
     spare: accumulator::Spare,
-    spare_requests: Vec<Vec<u8>>,
+    records: Records,
+    net: Connections,
+    metadata: MetadataState,
+    idem: Idempotence,
+    flushes: Flushes,
+    sasl: SaslState,
+    /// What the network is asked to do, in order (`poll_transmit`).
+    outbox: VecDeque<Transmit>,
+    /// See `poll_timeout`.
+    next_wakeup: Option<Instant>,
+    /// `begin_close` was called: nothing lingers.
+    closing: bool,
+    /// A non-retriable failure: every record fails with it, now and later.
+    fatal: Option<ProduceError>,
+    /// Sticky partition picks and backoff jitter, seeded by the caller.
+    rng: Rng,
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
-    next_wakeup: Option<Instant>,
-    /// SASL exchanges of connections in `ConnState::Authenticating`.
-    sasl_conns: HashMap<i32, SaslConn>,
-    /// Broker host names from metadata, for TLS server names and error messages.
-    hosts: HashMap<i32, String>,
-    /// KIP-368: when each authenticated connection must re-authenticate, with the SaslHandshake
-    /// and SaslAuthenticate versions to use.
-    reauth: HashMap<i32, (Instant, i16, i16)>,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("topics", &self.topics.len())
-            .field("conns", &self.conns.len())
-            .field("incomplete", &self.incomplete)
+            .field("conns", &self.net.conns.len())
+            .field("incomplete", &self.flushes.incomplete())
             .finish_non_exhaustive()
     }
 }
@@ -156,41 +158,21 @@ impl Engine {
         let bootstrap = cfg.bootstrap_servers.clone();
         Engine {
             cfg,
-            client_software_version: env!("CARGO_PKG_VERSION"),
             topics: Vec::new(),
-            topic_index: HashMap::new(),
-            last_topic: None,
-            brokers: HashMap::new(),
-            bootstrap,
-            next_bootstrap: 0,
-            conns: HashMap::new(),
-            backoff: HashMap::new(),
+            spare: accumulator::Spare::default(),
+            records: Records::new(partitioner),
+            net: Connections::new(bootstrap),
+            metadata: MetadataState::default(),
+            idem: Idempotence::default(),
+            flushes: Flushes::default(),
+            sasl: SaslState::default(),
             outbox: VecDeque::new(),
-            metadata_in_flight: false,
-            metadata_due: None,
-            metadata_attempts: 0,
-            producer: None,
-            pid_in_flight: false,
-            pid_retry_at: None,
-            pid_attempts: 0,
-            epoch_bump_pending: false,
-            generation: 0,
-            outstanding: VecDeque::new(),
-            flush_waiters: Vec::new(),
-            partition_waiters: Vec::new(),
-            incomplete: 0,
+            next_wakeup: None,
             closing: false,
             fatal: None,
-            partitioner,
             rng: Rng::new(seed),
-            spare: accumulator::Spare::default(),
-            spare_requests: Vec::new(),
             memory,
             metrics,
-            next_wakeup: None,
-            sasl_conns: HashMap::new(),
-            hosts: HashMap::new(),
-            reauth: HashMap::new(),
         }
     }
 
@@ -204,9 +186,9 @@ impl Engine {
     /// response wakes the sender anyway, so a record sent meanwhile needs no wake-up of its
     /// own (at a high rate with `linger.ms=0` that was a wake-up per record, for nothing).
     pub fn sends_blocked(&self) -> bool {
-        !self.brokers.is_empty()
-            && self.brokers.keys().all(|node| {
-                self.conns.get(node).is_some_and(|c| {
+        !self.net.brokers.is_empty()
+            && self.net.brokers.keys().all(|node| {
+                self.net.conns.get(node).is_some_and(|c| {
                     matches!(c.state, ConnState::Ready(_)) && c.produce_in_flight >= self.cfg.max_in_flight
                 })
             })
@@ -214,7 +196,7 @@ impl Engine {
 
     /// Records accepted and not yet completed.
     pub fn incomplete(&self) -> usize {
-        self.incomplete
+        self.flushes.incomplete()
     }
 
     /// Next thing the network should do.
@@ -236,7 +218,7 @@ impl Engine {
     /// Fails every record not yet completed with `err` (forced close, fatal error). `now` is
     /// the caller's clock.
     pub(crate) fn fail_all(&mut self, err: ProduceError, now: Instant) {
-        for (_, _, w) in std::mem::take(&mut self.partition_waiters) {
+        for (_, _, w) in std::mem::take(&mut self.metadata.waiters) {
             w(Err(err.clone()));
         }
         for ti in 0..self.topics.len() {
@@ -249,9 +231,9 @@ impl Engine {
                 }
             }
         }
-        let nodes: Vec<i32> = self.conns.keys().copied().collect();
+        let nodes: Vec<i32> = self.net.conns.keys().copied().collect();
         for node in nodes {
-            if let Some(conn) = self.conns.remove(&node) {
+            if let Some(conn) = self.net.conns.remove(&node) {
                 self.outbox.push_back(Transmit::Close { node });
                 for f in conn.in_flight {
                     if let Kind::Produce { batches, .. } = f.kind {
@@ -270,7 +252,7 @@ impl Engine {
             }
         }
         self.metrics_in_flight();
-        self.check_flushes();
+        self.flushes.check();
     }
 
     fn wake_at(&mut self, t: Instant) {
@@ -284,7 +266,7 @@ impl Engine {
     pub fn poll(&mut self, now: Instant) {
         self.next_wakeup = None;
         if let Some(err) = self.fatal.clone() {
-            if self.incomplete > 0 || !self.partition_waiters.is_empty() {
+            if self.flushes.incomplete() > 0 || !self.metadata.waiters.is_empty() {
                 log::error!("producer failed: {err}");
                 self.fail_all(err, now);
             }
@@ -297,11 +279,11 @@ impl Engine {
             self.poll_producer_id(now);
         }
         self.poll_waiting(now);
-        if !self.partition_waiters.is_empty() {
+        if !self.metadata.waiters.is_empty() {
             self.answer_partition_waiters(&[], now);
         }
         self.poll_partitions(now);
-        self.check_flushes();
+        self.flushes.check();
     }
 
     /// A non-retriable security failure on `node`'s connection (TLS certificate, SASL): the

@@ -40,11 +40,11 @@ pub(super) const SPARE_BATCH_BYTES: usize = 64 * (2 * 16_384 + 1024);
 
 impl Engine {
     pub(super) fn poll_partitions(&mut self, now: Instant) {
-        let force = self.closing || !self.flush_waiters.is_empty() || self.memory.has_waiters();
+        let force = self.closing || self.flushes.waiting() || self.memory.has_waiters();
         let linger = self.cfg.linger;
         let delivery_timeout = self.cfg.delivery_timeout;
         let can_produce =
-            !self.cfg.enable_idempotence || (self.producer.is_some() && !self.epoch_bump_pending);
+            !self.cfg.enable_idempotence || (self.idem.producer.is_some() && !self.idem.bump_pending);
         // Nodes that have something ready to send, in first-seen order.
         let mut ready_nodes: Vec<i32> = Vec::new();
         let mut need_metadata = false;
@@ -97,26 +97,26 @@ impl Engine {
                 }
             }
         }
-        if need_metadata && self.metadata_due.is_none_or(|d| d > now + self.cfg.retry_backoff) {
-            self.metadata_due = Some(now + self.cfg.retry_backoff);
+        if need_metadata && self.metadata.due.is_none_or(|d| d > now + self.cfg.retry_backoff) {
+            self.metadata.due = Some(now + self.cfg.retry_backoff);
             self.wake_at(now + self.cfg.retry_backoff);
         }
         if !can_produce {
             return;
         }
         for node in ready_nodes {
-            match self.conns.get(&node).map(|c| &c.state) {
+            match self.net.conns.get(&node).map(|c| &c.state) {
                 Some(ConnState::Ready(_)) => self.drain_node(node, force, now),
                 Some(_) => {}
-                None => match self.brokers.get(&node).map(|a| self.pick_addr(node, a)) {
+                None => match self.net.brokers.get(&node).map(|a| self.pick_addr(node, a)) {
                     Some(addr) => {
                         self.connect(node, addr, now);
-                        if let Some(b) = self.backoff.get(&node) {
+                        if let Some(b) = self.net.backoff.get(&node) {
                             let until = b.until;
                             self.wake_at(until);
                         }
                     }
-                    None => self.metadata_due = Some(now),
+                    None => self.metadata.due = Some(now),
                 },
             }
         }
@@ -130,7 +130,7 @@ impl Engine {
         let linger = self.cfg.linger;
         let idempotent = self.cfg.enable_idempotence;
         loop {
-            let Some(conn) = self.conns.get(&node) else { return };
+            let Some(conn) = self.net.conns.get(&node) else { return };
             if conn.produce_in_flight >= self.cfg.max_in_flight {
                 return;
             }
@@ -175,7 +175,7 @@ impl Engine {
                         batch.sequence = Some(seq);
                     }
                     if let (true, Some((id, epoch)), false) =
-                        (self.cfg.enable_idempotence, self.producer, batch.unresolved)
+                        (self.cfg.enable_idempotence, self.idem.producer, batch.unresolved)
                     {
                         let fields = ProducerFields {
                             producer_id: id,
@@ -201,9 +201,9 @@ impl Engine {
 
     fn send_produce(&mut self, node: i32, version: i16, picked: Vec<InFlightBatch>, now: Instant) {
         let acks = self.cfg.acks;
-        let mut buf = self.spare_requests.pop().unwrap_or_default();
+        let mut buf = self.net.spare_requests.pop().unwrap_or_default();
         buf.clear();
-        let Some(conn) = self.conns.get_mut(&node) else { return };
+        let Some(conn) = self.net.conns.get_mut(&node) else { return };
         let correlation_id = conn.next_correlation;
         conn.next_correlation = conn.next_correlation.wrapping_add(1);
         let header = RequestHeader {
@@ -324,14 +324,14 @@ impl Engine {
                 // fail it: the bump resequences it ahead of the partition's batches behind it.
                 // One an earlier attempt of which may have been written fails below instead: the
                 // gap may be the broker forgetting it, and a retry could write it twice.
-                self.epoch_bump_pending = true;
+                self.idem.bump_pending = true;
                 self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
             } else if matches!(code, ErrorCode::UNKNOWN_PRODUCER_ID | ErrorCode::INVALID_PRODUCER_EPOCH)
                 && self.cfg.enable_idempotence
             {
                 // The broker lost (or fenced) our producer state: bump the epoch, resequence,
                 // retry.
-                self.epoch_bump_pending = true;
+                self.idem.bump_pending = true;
                 self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
             } else if code.is_retriable() {
                 self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
@@ -398,7 +398,7 @@ impl Engine {
         batch.retry_at = Some(now + backoff);
         Metrics::add(&self.metrics.retries, 1);
         if err.invalidates_metadata() {
-            self.metadata_due = Some(now);
+            self.metadata.due = Some(now);
         }
         let part = &mut self.topics[ti].partitions[partition as usize];
         // Keep the queue in sequence order: retries go before everything sent after them. A
@@ -423,7 +423,7 @@ impl Engine {
     /// partition would now be out of sequence: bump the epoch (KIP-360) so they can go on.
     fn fail_sequenced(&mut self, ti: usize, partition: i32, batch: Batch, e: ProduceError, now: Instant) {
         if self.cfg.enable_idempotence && batch.sequence.is_some() {
-            self.epoch_bump_pending = true;
+            self.idem.bump_pending = true;
         }
         self.complete_batch(ti, partition, batch, Err(e), now);
     }
@@ -453,7 +453,7 @@ impl Engine {
         // whoever watches the buffer sees it free once the outcome is known.
         self.memory.release(batch.reserved);
         for (i, r) in batch.records.drain(..).enumerate() {
-            self.finish_generation(r.generation);
+            self.flushes.finish(r.generation);
             let topic = &topic;
             let result = &result;
             r.completion.complete(|| match result {
@@ -489,7 +489,7 @@ impl Engine {
     }
 
     pub(super) fn metrics_in_flight(&self) {
-        let n: usize = self.conns.values().map(|c| c.produce_in_flight).sum();
+        let n: usize = self.net.conns.values().map(|c| c.produce_in_flight).sum();
         self.metrics.in_flight_requests.store(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -7,6 +7,7 @@
 //! It does not send anything and does not complete batches (that is `produce`); a record that
 //! never reaches a batch is failed here (`fail_pending`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,19 +16,35 @@ use crate::metrics::Metrics;
 use crate::protocol::record_batch::ProducerFields;
 
 use super::accumulator::{TopicMeta, TopicState};
-use super::partitioner::partition_for_key;
+use super::partitioner::{partition_for_key, Partitioner};
 use super::{accumulator, Engine, Pending, SpentBundle, SPENT_BUNDLE};
+
+/// The records room's state (see the module docs). `metadata` looks topics up in `index`.
+pub(super) struct Records {
+    /// A topic's name to its index in `Engine::topics`.
+    pub(super) index: HashMap<Arc<str>, usize>,
+    /// The topic of the last record (most records go where the one before went).
+    last: Option<usize>,
+    /// The application's partitioner, if it gave one.
+    partitioner: Option<Box<dyn Partitioner>>,
+}
+
+impl Records {
+    pub(super) fn new(partitioner: Option<Box<dyn Partitioner>>) -> Self {
+        Records { index: HashMap::new(), last: None, partitioner }
+    }
+}
 
 impl Engine {
     pub(super) fn topic_idx(&mut self, name: &Arc<str>, now: Instant) -> usize {
-        if let Some(i) = self.last_topic {
+        if let Some(i) = self.records.last {
             let known = &self.topics[i].name;
             if Arc::ptr_eq(known, name) || **known == **name {
                 self.touch_topic(i, now);
                 return i;
             }
         }
-        let i = match self.topic_index.get(&**name) {
+        let i = match self.records.index.get(&**name) {
             Some(&i) => {
                 self.touch_topic(i, now);
                 i
@@ -35,14 +52,14 @@ impl Engine {
             None => {
                 let i = self.topics.len();
                 let t = TopicState::new(name.clone(), now);
-                self.topic_index.insert(t.name.clone(), i);
+                self.records.index.insert(t.name.clone(), i);
                 self.topics.push(t);
                 // A new topic: ask for its metadata now.
-                self.metadata_due = Some(now);
+                self.metadata.due = Some(now);
                 i
             }
         };
-        self.last_topic = Some(i);
+        self.records.last = Some(i);
         i
     }
 
@@ -51,7 +68,7 @@ impl Engine {
     fn touch_topic(&mut self, i: usize, now: Instant) {
         let t = &mut self.topics[i];
         if t.last_used + self.cfg.metadata_max_idle <= now {
-            self.metadata_due = Some(now);
+            self.metadata.due = Some(now);
         }
         t.last_used = now;
     }
@@ -74,7 +91,7 @@ impl Engine {
         p.enqueued = now;
         p.timestamp.get_or_insert(wall_ms);
         let ti = self.topic_idx(&p.topic, now);
-        p.generation = self.track_generation();
+        p.generation = self.flushes.track();
         if let Some(err) = self.fatal.clone() {
             self.fail_pending(p, err);
             return;
@@ -82,8 +99,8 @@ impl Engine {
         let topic = &mut self.topics[ti];
         if topic.meta == TopicMeta::Unknown || !topic.waiting.is_empty() {
             self.topics[ti].waiting.push_back(p);
-            if self.metadata_due.is_none_or(|d| d > now) && !self.metadata_in_flight {
-                self.metadata_due = Some(now);
+            if self.metadata.due.is_none_or(|d| d > now) && !self.metadata.in_flight {
+                self.metadata.due = Some(now);
             }
             return;
         }
@@ -104,7 +121,7 @@ impl Engine {
         let partition = match p.partition {
             Some(pp) => pp,
             None => {
-                let custom = self.partitioner.as_mut().and_then(|f| {
+                let custom = self.records.partitioner.as_mut().and_then(|f| {
                     f.partition(&topic.name, p.key.as_deref(), p.value.as_deref(), n)
                         .filter(|x| (0..n).contains(x))
                 });
@@ -133,7 +150,7 @@ impl Engine {
             self.fail_pending(p, err);
             return;
         }
-        let producer = match (self.cfg.enable_idempotence, self.producer) {
+        let producer = match (self.cfg.enable_idempotence, self.idem.producer) {
             (true, Some((id, epoch))) => {
                 ProducerFields { producer_id: id, producer_epoch: epoch, base_sequence: 0 }
             }
@@ -149,7 +166,7 @@ impl Engine {
     pub(super) fn fail_pending(&mut self, p: Pending, err: ProduceError) {
         self.memory.release(p.reserved);
         Metrics::add(&self.metrics.record_errors, 1);
-        self.finish_generation(p.generation);
+        self.flushes.finish(p.generation);
         p.completion.complete(|| Err(err));
     }
 

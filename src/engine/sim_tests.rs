@@ -238,11 +238,12 @@ impl Sim {
                     self.engine.incomplete(),
                     next.saturating_duration_since(self.now),
                     self.engine
+                        .net
                         .conns
                         .iter()
                         .map(|(n, c)| (*n, format!("{:?}", c.state), c.in_flight.len()))
                         .collect::<Vec<_>>(),
-                    self.engine.producer
+                    self.engine.idem.producer
                 );
             }
             self.now = next.clamp(self.now + Duration::from_micros(100), end);
@@ -891,7 +892,7 @@ fn reconnect_backoff_doubles_per_failure_up_to_its_maximum() {
     // The first loss of a connection waits about the base before reconnecting.
     let node = *sim.links.keys().next().expect("a connection");
     sim.lose_connections();
-    let wait = sim.engine.backoff[&node].until.duration_since(sim.now).as_millis();
+    let wait = sim.engine.net.backoff[&node].until.duration_since(sim.now).as_millis();
     assert!((80..=120).contains(&wait), "waited {wait} ms");
 }
 
@@ -907,9 +908,9 @@ fn a_connection_that_never_completes_is_given_up_after_the_setup_timeout() {
     let id = sim.send("t", None, b"waits for a connection");
     // The partition's leader, broker 0: how long each attempt to reach it lasts.
     let attempt = |sim: &mut Sim| {
-        sim.run_until(Duration::from_secs(5), |s| s.engine.conns.contains_key(&0));
+        sim.run_until(Duration::from_secs(5), |s| s.engine.net.conns.contains_key(&0));
         let start = sim.now;
-        sim.run_until(Duration::from_secs(60), |s| !s.engine.conns.contains_key(&0));
+        sim.run_until(Duration::from_secs(60), |s| !s.engine.net.conns.contains_key(&0));
         sim.now.duration_since(start)
     };
     let first = attempt(&mut sim);
@@ -936,10 +937,10 @@ fn an_idle_connection_is_closed_and_the_next_record_reconnects() {
     let mut sim = Sim::warmed_up(cfg, 1);
     assert!(!sim.links.is_empty());
     sim.run_until(Duration::from_millis(1500), |_| false);
-    assert!(sim.engine.conns.contains_key(&0), "closed before the idle time");
+    assert!(sim.engine.net.conns.contains_key(&0), "closed before the idle time");
     sim.run_until(Duration::from_secs(1), |_| false);
-    assert!(sim.engine.conns.is_empty() && sim.links.is_empty(), "idle connections left open");
-    assert!(sim.engine.backoff.is_empty(), "an idle close is not a failure");
+    assert!(sim.engine.net.conns.is_empty() && sim.links.is_empty(), "idle connections left open");
+    assert!(sim.engine.net.backoff.is_empty(), "an idle close is not a failure");
     let m = sim.metrics.snapshot(0);
     assert!(m.connections_created >= 1 && m.connections_closed == m.connections_created, "{m:?}");
     let id = sim.send("t", None, b"after the idle close");
@@ -948,7 +949,7 @@ fn an_idle_connection_is_closed_and_the_next_record_reconnects() {
     // Never, with -1.
     let mut sim = Sim::warmed_up(Sim::cfg().connections_max_idle(None), 1);
     sim.run_until(Duration::from_secs(600), |_| false);
-    assert!(sim.engine.conns.contains_key(&0));
+    assert!(sim.engine.net.conns.contains_key(&0));
 }
 
 /// A broker whose host name has several addresses, the first of which refuses connections (as
@@ -959,18 +960,18 @@ fn an_idle_connection_is_closed_and_the_next_record_reconnects() {
 #[test]
 fn a_failed_connect_moves_the_next_attempt_to_the_brokers_next_address() {
     let mut sim = Sim::warmed_up(Sim::cfg(), 1);
-    let good = sim.engine.brokers[&0][0];
+    let good = sim.engine.net.brokers[&0][0];
     let bad: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
     let addrs = [bad, good];
     sim.lose_connections();
     assert_eq!(sim.engine.pick_addr(0, &addrs), bad, "an established connection's loss: the first");
     let now = sim.now;
-    sim.engine.backoff.clear();
+    sim.engine.net.backoff.clear();
     sim.engine.connect(0, bad, now);
     sim.engine.on_closed(0, "connection refused", now);
     assert_eq!(sim.engine.pick_addr(0, &addrs), good, "after one refused attempt: the second");
-    sim.engine.backoff.clear();
-    sim.engine.backoff.insert(0, Backoff { until: now, attempts: 2, setup_failures: 2 });
+    sim.engine.net.backoff.clear();
+    sim.engine.net.backoff.insert(0, Backoff { until: now, attempts: 2, setup_failures: 2 });
     assert_eq!(sim.engine.pick_addr(0, &addrs), bad, "after two: round again");
 }
 
@@ -992,9 +993,9 @@ fn an_idle_topic_leaves_the_metadata_requests_until_it_is_used_again() {
     }
     sim.run_to_completion(Duration::from_secs(5));
     assert_eq!(sim.engine.metadata_topics(sim.now), ["t"]);
-    sim.engine.metadata_due = None;
+    sim.engine.metadata.due = None;
     let id = sim.send("u", None, b"u after a rest");
-    assert_eq!(sim.engine.metadata_due, Some(sim.now), "a topic used again after a rest is refreshed");
+    assert_eq!(sim.engine.metadata.due, Some(sim.now), "a topic used again after a rest is refreshed");
     assert_eq!(sim.engine.metadata_topics(sim.now), ["t", "u"]);
     sim.run_to_completion(Duration::from_secs(5));
     assert!(sim.outcomes().iter().any(|(i, r)| *i == id && r.is_ok()));
