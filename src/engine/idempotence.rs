@@ -1,10 +1,10 @@
 //! The idempotent producer: its producer id and epoch (InitProducerId), the epoch bump of KIP-360
-//! when a sequenced batch failed or the broker lost our state, the resequencing that follows a
-//! bump, and Kafka's sequence arithmetic (sequences wrap from `i32::MAX` to 0).
+//! when a sequenced batch failed for good or the broker lost our state, the resequencing that
+//! follows a bump, and Kafka's sequence arithmetic (sequences wrap from `i32::MAX` to 0).
 //!
-//! It waits for nothing in flight before a bump, and fails (rather than resequences) the batches
-//! whose earlier attempt may have been written. Batches themselves are sent and completed by
-//! `produce`.
+//! The room owns [`Idempotence`]. A bump waits until no batch is in flight, and fails (rather
+//! than resequences) a batch an earlier attempt of which may have been written. Sending and
+//! completing batches is `produce`'s.
 
 use std::time::Instant;
 
@@ -13,7 +13,7 @@ use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::InitProducerIdRequest;
 
 use super::accumulator::Batch;
-use super::connection::Kind;
+use super::requests::Kind;
 use super::Engine;
 
 /// The producer epoch a sent batch carries in its header (-1 when it has none yet).

@@ -1,10 +1,11 @@
-//! Cluster metadata: when to ask (`metadata.max.age.ms`, a new or idle topic, a retriable error),
-//! which topics to ask about, and what the answer changes (brokers and their addresses, partition
-//! leaders, replica sets, records waiting for their topic). Also the `partitions_for` callers
-//! waiting for a topic's partitions.
+//! Cluster metadata: when to ask (`metadata.max.age.ms`, a new or idle topic, a retriable
+//! error), which topics to ask about, and what the answer changes (brokers and their addresses,
+//! partition leaders, replica sets, records waiting for their topic). Also the `partitions_for`
+//! callers waiting for a topic's partitions.
 //!
-//! It sends through `connection` (`cluster_conn`, `send_request`) and hands waiting records to
-//! `records` (`append_known`); it does not touch connections or batches itself.
+//! The room owns [`MetadataState`]. It sends through `connection` (`cluster_conn`,
+//! `send_request`), hands a broker's name to `connection` (`Connections::add_broker`) and waiting
+//! records to `records` (`append_known`); it opens no connection and touches no batch.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,7 +16,7 @@ use crate::protocol::messages::{MetadataRequest, MetadataResponse};
 use crate::record::PartitionInfo;
 
 use super::accumulator::{PartitionState, TopicMeta};
-use super::connection::Kind;
+use super::requests::Kind;
 use super::{Engine, PartitionsWaiter};
 
 /// The metadata room's state (see the module docs). Other rooms set `due` when they learn

@@ -22,7 +22,8 @@
 //! | `produce` | ready batches into Produce requests, their responses, retries, completion |
 //! | `idempotence` | producer id and epoch, epoch bumps (KIP-360), sequence numbers |
 //! | `flush` | flush generations and the count of incomplete records |
-//! | `connection` | connections, backoff, handshake, throttling, timeouts, frame dispatch |
+//! | `connection` | connections: opening, backoff, addresses, timeouts, idle close, loss |
+//! | `requests` | requests in flight, the ApiVersions handshake, throttling, response dispatch |
 //! | `sasl` | SASL authentication and re-authentication (KIP-368) |
 //!
 //! This file holds what they share: the [`Engine`] itself, the batches (`topics`, see
@@ -36,6 +37,7 @@ mod metadata;
 pub mod partitioner;
 mod produce;
 mod records;
+mod requests;
 mod sasl;
 #[cfg(test)]
 mod security_tests;
@@ -55,12 +57,13 @@ use crate::metrics::Metrics;
 use crate::record::{Header, PartitionInfo};
 
 use accumulator::TopicState;
-use connection::{ConnState, Connections, Kind};
+use connection::{ConnState, Connections};
 use flush::Flushes;
 use idempotence::Idempotence;
 use metadata::MetadataState;
 use partitioner::{Partitioner, Rng};
 use records::Records;
+use requests::Kind;
 use sasl::SaslState;
 
 /// A record handed over by `send`, already serialized.
@@ -255,6 +258,7 @@ impl Engine {
         self.flushes.check();
     }
 
+    /// Asks to be polled again no later than `t`.
     fn wake_at(&mut self, t: Instant) {
         if self.next_wakeup.is_none_or(|w| t < w) {
             self.next_wakeup = Some(t);

@@ -1,11 +1,14 @@
-//! Produce: ready batches out and their outcomes back. The room decides which partitions are ready
-//! (linger, retry backoff, a full batch, a flush), expires batches past `delivery.timeout.ms`,
-//! builds Produce requests per broker (`drain_node`, one batch per partition per request, within
-//! `max.request.size` and `max.in.flight.requests.per.connection`), reads their responses, retries
-//! in sequence order or fails, and completes each record exactly once (`complete_batch`).
+//! Produce: ready batches out and their outcomes back. The room decides which partitions are
+//! ready (linger, retry backoff, a full batch, a flush), expires batches past
+//! `delivery.timeout.ms`, builds Produce requests per broker (`drain_node`: one batch per
+//! partition per request, within `max.request.size` and
+//! `max.in.flight.requests.per.connection`), reads their responses, retries in sequence order or
+//! fails, and completes each record exactly once (`complete_batch`).
 //!
-//! Sequence numbers and epoch bumps are `idempotence`'s: this room asks for a bump
-//! (`bump_pending`) and never resequences itself. Connections are `connection`'s.
+//! It has no state of its own beyond the batches (`Engine::topics`) and each connection's
+//! Produce requests in flight. A batch gets its sequence number when drained; what happens to
+//! sequences on an epoch bump is `idempotence`'s, which this room only asks for
+//! (`Idempotence::bump_pending`). Opening and closing connections is `connection`'s.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,8 +24,9 @@ use crate::protocol::version::ApiKey;
 use crate::record::RecordMetadata;
 
 use super::accumulator::{Batch, BatchData, TopicMeta};
-use super::connection::{ConnState, InFlight, Kind};
+use super::connection::ConnState;
 use super::idempotence::{next_sequence, sent_epoch, sequence_after};
+use super::requests::{InFlight, Kind};
 use super::{accumulator, Engine, Transmit};
 
 #[derive(Debug)]

@@ -1,11 +1,14 @@
-//! Records in: a record handed over by the sender becomes part of a batch here. The room owns the
-//! topic index (a topic's name to its place in `Engine::topics`, with the last topic used cached),
-//! topic use times (`metadata.max.idle.ms`), the choice of partition (explicit, the custom
-//! `Partitioner`, the key's hash, or the sticky partitioner), the spare buffers records are
-//! copied into, and the records still waiting for their topic's metadata (`max.block.ms`).
+//! Records in: a record handed over by the sender becomes part of a batch here.
 //!
-//! It does not send anything and does not complete batches (that is `produce`); a record that
-//! never reaches a batch is failed here (`fail_pending`).
+//! The room owns [`Records`] (the topic index, with the last topic used cached, and the
+//! application's partitioner) and does the choosing: a topic's entry in `Engine::topics` (and its
+//! use time, for `metadata.max.idle.ms`), the partition (explicit, the custom `Partitioner`, the
+//! key's hash, or the sticky partitioner), the batch the record is copied into. Records whose
+//! topic's metadata is not known yet wait in their topic until `metadata` hands them back
+//! (`append_known`) or `max.block.ms` runs out (`poll_waiting`).
+//!
+//! It sends nothing and completes no batch (that is `produce`); a record that never reaches a
+//! batch is failed here (`fail_pending`).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -16,7 +16,8 @@ use crate::protocol::version::NegotiatedVersions;
 use crate::protocol::version::NoCommonVersion;
 use crate::security::sasl::{SaslSession, SaslStep};
 
-use super::connection::{ConnState, Kind};
+use super::connection::ConnState;
+use super::requests::Kind;
 use super::Engine;
 
 /// The SASL room's state (see the module docs).
