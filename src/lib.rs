@@ -75,7 +75,7 @@ mod mock;
 #[forbid(unsafe_code)]
 pub mod internals;
 
-pub use config::{Acks, Compression, ConfigError, ProducerConfig, SenderCpu};
+pub use config::{Acks, Compression, ConfigError, ConfigProperty, ProducerConfig, SenderCpu};
 pub use delivery::{DeliveryFuture, DeliveryResult};
 pub use engine::partitioner::Partitioner;
 pub use error::{ProduceError, SendError};

@@ -15,7 +15,6 @@ use crate::metrics::Metrics;
 use crate::mock::MockCluster;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::frame::split_frame;
-use crate::protocol::version::ApiKey;
 
 use super::connection::Backoff;
 use super::partitioner::partition_for_key;
