@@ -978,7 +978,7 @@ impl ProducerConfig {
     }
 
     /// The batch codec `compression.type` and its level key select.
-    pub fn codec(&self) -> Codec {
+    pub(crate) fn codec(&self) -> Codec {
         match self.compression {
             Compression::None => Codec::None,
             Compression::Gzip => Codec::Gzip { level: self.compression_gzip_level },

@@ -15,7 +15,6 @@ use crate::metrics::Metrics;
 use crate::mock::MockCluster;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::frame::split_frame;
-use crate::protocol::version::ApiKey;
 
 use super::connection::Backoff;
 use super::partitioner::partition_for_key;
@@ -859,7 +858,7 @@ fn out_of_sequence_for_a_batch_that_may_have_been_written_fails_it() {
 fn a_throttled_broker_gets_no_request_until_its_throttle_time_is_up() {
     let mut sim = Sim::warmed_up(Sim::cfg().linger(Duration::ZERO), 1);
     let throttle = Duration::from_millis(300);
-    sim.cluster.push_request_faults(ApiKey::Produce, &[crate::mock::Fault::Throttle(throttle)]);
+    sim.cluster.push_request_faults(crate::mock::Api::Produce, &[crate::mock::Fault::Throttle(throttle)]);
     let a = sim.send("t", None, b"answered with a throttle");
     sim.run_to_completion(Duration::from_secs(5));
     let throttled_at = sim.now;
