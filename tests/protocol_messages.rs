@@ -705,6 +705,136 @@ fn txn_offset_commit_golden_v0_v2_v3() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// captured answers of real brokers to the transaction APIs (tests/fixtures/README.md)
+
+/// Decodes a captured response frame at `v`, and checks that our encoding of what we decoded
+/// is the same bytes when `same_bytes` (the brokers do not all write defaults the same way).
+fn captured<R: Request>(hex: &str, v: i16, same_bytes: bool) -> R::Response
+where
+    R::Response: std::fmt::Debug,
+{
+    let frame = fixture(hex);
+    let (id, resp) = decode_response::<R>(&frame, v).unwrap_or_else(|e| panic!("{:?} v{v}: {e}", R::API_KEY));
+    if same_bytes {
+        let mut again = Vec::new();
+        ringkafka::protocol::header::encode_response_header(
+            id,
+            R::API_KEY.response_header_flexible(v),
+            &mut again,
+        );
+        resp.encode(v, &mut again);
+        assert_eq!(again, frame, "re-encoding {:?} v{v}: {resp:?}", R::API_KEY);
+    }
+    resp
+}
+
+macro_rules! fx {
+    ($name:literal) => {
+        include_str!(concat!("fixtures/", $name, ".hex"))
+    };
+}
+
+#[test]
+fn find_coordinator_answers_of_kafka_4_4_and_tansu_0_6() {
+    for (hex, node, broker_writes_defaults) in [
+        (fx!("kafka-4.4.0-tv2-find-coordinator-txn-v6"), 1, true),
+        (fx!("tansu-0.6.0-find-coordinator-txn-v6"), 111, true),
+    ] {
+        let r = captured::<FindCoordinatorRequest>(hex, 6, broker_writes_defaults);
+        assert_eq!(r.coordinators.len(), 2, "{r:?}");
+        assert!(
+            r.coordinators[0].key.starts_with("cap-txn-") && r.coordinators[1].key.starts_with("cap-group-")
+        );
+        for c in &r.coordinators {
+            assert_eq!((c.node_id, c.host.as_str(), c.error_code), (node, "127.0.0.1", ErrorCode::NONE));
+            assert!(c.port > 0);
+        }
+    }
+    // Kafka says "" where Tansu says null for the v4+ message; both say "NONE" before v4.
+    let kafka = captured::<FindCoordinatorRequest>(fx!("kafka-4.4.0-tv2-find-coordinator-txn-v6"), 6, true);
+    assert_eq!(kafka.coordinators[0].error_message.as_deref(), Some(""));
+    let tansu = captured::<FindCoordinatorRequest>(fx!("tansu-0.6.0-find-coordinator-txn-v6"), 6, true);
+    assert_eq!(tansu.coordinators[0].error_message, None);
+    for hex in [fx!("kafka-4.4.0-tv2-find-coordinator-txn-v3"), fx!("tansu-0.6.0-find-coordinator-txn-v3")] {
+        let r = captured::<FindCoordinatorRequest>(hex, 3, true);
+        assert_eq!(r.coordinators.len(), 1);
+        let c = &r.coordinators[0];
+        assert_eq!(
+            (c.key.as_str(), c.error_code, c.error_message.as_deref()),
+            ("", ErrorCode::NONE, Some("NONE"))
+        );
+    }
+    let group = captured::<FindCoordinatorRequest>(fx!("kafka-4.4.0-tv2-find-coordinator-group-v6"), 6, true);
+    assert!(group.coordinators[0].key.starts_with("cap-group-"));
+    assert_eq!(group.coordinators[0].node_id, 1);
+}
+
+#[test]
+fn transaction_version_2_answers_of_kafka_4_4() {
+    // InitProducerId with the id and epoch of a first one (0): the KIP-360 bump to 1.
+    let init = captured::<InitProducerIdRequest>(fx!("kafka-4.4.0-tv2-init-producer-id-txn-v5"), 5, true);
+    assert_eq!((init.error_code, init.producer_id, init.producer_epoch), (ErrorCode::NONE, 1, 1));
+    let p = captured::<ProduceRequest>(fx!("kafka-4.4.0-tv2-produce-txn-v12"), 12, true);
+    let part = &p.responses[0].partitions[0];
+    assert_eq!((part.error_code, part.base_offset, part.current_leader), (ErrorCode::NONE, 0, None));
+    assert!(p.node_endpoints.is_empty());
+    let toc = captured::<TxnOffsetCommitRequest>(fx!("kafka-4.4.0-tv2-txn-offset-commit-v5"), 5, true);
+    assert_eq!(toc.topics[0].partitions[0].error_code, ErrorCode::NONE);
+    // EndTxn v5 bumps the epoch at the end of every transaction and says so.
+    for (hex, epoch) in
+        [(fx!("kafka-4.4.0-tv2-end-txn-commit-v5"), 2), (fx!("kafka-4.4.0-tv2-end-txn-abort-v5"), 3)]
+    {
+        let e = captured::<EndTxnRequest>(hex, 5, true);
+        assert_eq!((e.error_code, e.producer_id, e.producer_epoch), (ErrorCode::NONE, 1, epoch));
+    }
+}
+
+#[test]
+fn transaction_version_1_answers_of_kafka_4_4_and_tansu_0_6() {
+    for (broker, add, add_offsets, toc) in [
+        (
+            "kafka",
+            fx!("kafka-4.4.0-tv1-add-partitions-to-txn-v3"),
+            fx!("kafka-4.4.0-tv1-add-offsets-to-txn-v4"),
+            fx!("kafka-4.4.0-tv1-txn-offset-commit-v4"),
+        ),
+        (
+            "tansu",
+            fx!("tansu-0.6.0-add-partitions-to-txn-v3"),
+            fx!("tansu-0.6.0-add-offsets-to-txn-v4"),
+            fx!("tansu-0.6.0-txn-offset-commit-v4"),
+        ),
+    ] {
+        let a = captured::<AddPartitionsToTxnRequest>(add, 3, true);
+        assert!(a.results[0].name.starts_with("cap-topic-"), "{broker}");
+        assert_eq!(
+            a.results[0].partitions,
+            [AddPartitionsToTxnPartitionResult { partition_index: 0, error_code: ErrorCode::NONE }],
+            "{broker}"
+        );
+        let o = captured::<AddOffsetsToTxnRequest>(add_offsets, 4, true);
+        assert_eq!(o.error_code, ErrorCode::NONE, "{broker}");
+        let t = captured::<TxnOffsetCommitRequest>(toc, 4, true);
+        assert_eq!(t.topics[0].partitions[0].error_code, ErrorCode::NONE, "{broker}");
+    }
+    let p = captured::<ProduceRequest>(fx!("kafka-4.4.0-tv1-produce-txn-v11"), 11, true);
+    assert_eq!(p.responses[0].partitions[0].error_code, ErrorCode::NONE);
+    // Before v5, EndTxn answers no id or epoch.
+    let e = captured::<EndTxnRequest>(fx!("kafka-4.4.0-tv1-end-txn-commit-v4"), 4, true);
+    assert_eq!((e.error_code, e.producer_id, e.producer_epoch), (ErrorCode::NONE, -1, -1));
+    // Tansu refuses InitProducerId's KIP-360 form for a transactional id (current id and epoch
+    // given) with UNKNOWN_SERVER_ERROR; a plain one with the same transactional id bumps the
+    // epoch.
+    let bump = captured::<InitProducerIdRequest>(fx!("tansu-0.6.0-init-producer-id-txn-bump-v5"), 5, true);
+    assert_eq!(
+        (bump.error_code, bump.producer_id, bump.producer_epoch),
+        (ErrorCode::UNKNOWN_SERVER_ERROR, -1, -1)
+    );
+    let again = captured::<InitProducerIdRequest>(fx!("tansu-0.6.0-init-producer-id-txn-v5"), 5, true);
+    assert_eq!((again.error_code, again.producer_id, again.producer_epoch), (ErrorCode::NONE, 4, 1));
+}
+
+// ---------------------------------------------------------------------------------------------
 // versions, framing and the ApiVersions fallback
 
 #[test]
