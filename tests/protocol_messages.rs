@@ -415,6 +415,10 @@ fn produce_response_golden_v12_node_endpoints() {
     golden(&resp, 12, &v12);
     // v11 and v10 are the same bytes.
     golden(&resp, 10, &v12);
+    let leader = resp.responses[0].partitions[0].current_leader.unwrap();
+    let at = resp.node_endpoint(leader.leader_id).unwrap();
+    assert_eq!((at.host.as_str(), at.port), ("h", 9092));
+    assert_eq!(resp.node_endpoint(4), None);
 }
 
 #[test]
@@ -556,6 +560,22 @@ fn find_coordinator_response_golden_v0_v1_v3_v4() {
     ];
     golden(&batched, 4, &v4);
     golden(&batched, 6, &v4);
+}
+
+#[test]
+fn find_coordinator_answer_is_found_by_key_in_either_form() {
+    let batched = FindCoordinatorResponse {
+        throttle_time_ms: 0,
+        coordinators: vec![
+            coordinator("t", 1, "h", 1, ErrorCode::NONE, None),
+            coordinator("g", 2, "i", 2, ErrorCode::NONE, None),
+        ],
+    };
+    assert_eq!(batched.coordinator_for("g").map(|c| c.node_id), Some(2));
+    assert_eq!(batched.coordinator_for("x"), None);
+    // Before v4 the one entry carries no key: it answers whatever was asked.
+    let single = dec::<FindCoordinatorResponse>(&[0, 0, 0, 0, 0, 3, 0, 1, b'h', 0, 0, 0, 9], 0).unwrap();
+    assert_eq!(single.coordinator_for("anything").map(|c| (c.node_id, c.port)), Some((3, 9)));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -209,16 +209,22 @@ pub fn negotiate(key: ApiKey, theirs: Option<VersionRange>) -> Result<i16, NoCom
 /// with us) is still usable by a non-transactional producer, and the field is `None`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NegotiatedVersions {
+    /// Produce (required).
     pub produce: i16,
+    /// Metadata (required).
     pub metadata: i16,
+    /// InitProducerId (required: idempotence is on by default).
     pub init_producer_id: i16,
     /// FindCoordinator: the transaction coordinator, and the group coordinator for
     /// TxnOffsetCommit.
     pub find_coordinator: Option<i16>,
     /// AddPartitionsToTxn (client form, v0–v3); unused under transaction version 2.
     pub add_partitions_to_txn: Option<i16>,
+    /// AddOffsetsToTxn; unused under transaction version 2 (TxnOffsetCommit v5 does its work).
     pub add_offsets_to_txn: Option<i16>,
+    /// EndTxn.
     pub end_txn: Option<i16>,
+    /// TxnOffsetCommit (to the group coordinator).
     pub txn_offset_commit: Option<i16>,
 }
 

@@ -79,6 +79,17 @@ pub struct FindCoordinatorResponse {
     pub coordinators: Vec<Coordinator>,
 }
 
+impl FindCoordinatorResponse {
+    /// The answer for `key`: the entry with that key, or, in a v0–v3 answer (which carries no
+    /// key), its only entry.
+    pub fn coordinator_for(&self, key: &str) -> Option<&Coordinator> {
+        self.coordinators.iter().find(|c| c.key == key).or(match self.coordinators.as_slice() {
+            [only] if only.key.is_empty() => Some(only),
+            _ => None,
+        })
+    }
+}
+
 fn flexible(version: i16) -> bool {
     ApiKey::FindCoordinator.is_flexible(version)
 }

@@ -125,6 +125,14 @@ pub struct NodeEndpoint {
     pub rack: Option<String>,
 }
 
+impl ProduceResponse {
+    /// Where to reach broker `node_id`, if the response says (KIP-951: the endpoint of a
+    /// partition's new [`LeaderIdAndEpoch`]).
+    pub fn node_endpoint(&self, node_id: i32) -> Option<&NodeEndpoint> {
+        self.node_endpoints.iter().find(|e| e.node_id == node_id)
+    }
+}
+
 fn flexible(version: i16) -> bool {
     ApiKey::Produce.is_flexible(version)
 }
