@@ -405,8 +405,10 @@ impl MockCluster {
                 if version <= supported.max {
                     ApiVersionsRequest::decode(&mut r, version)?;
                 }
+                // The transaction APIs are not answered (yet): not offered either.
                 let mut api_keys: Vec<ApiVersion> = ApiKey::ALL
                     .iter()
+                    .filter(|k| !ApiKey::TRANSACTIONAL.contains(k))
                     .map(|k| ApiVersion {
                         api_key: *k as i16,
                         min_version: k.supported().min,
@@ -414,7 +416,12 @@ impl MockCluster {
                     })
                     .collect();
                 api_keys.push(FETCH_FOR_LIBRDKAFKA);
-                let resp = ApiVersionsResponse { error_code: code, api_keys, throttle_time_ms: throttle };
+                let resp = ApiVersionsResponse {
+                    error_code: code,
+                    api_keys,
+                    throttle_time_ms: throttle,
+                    ..Default::default()
+                };
                 resp.encode(v, &mut out);
             }
             ApiKey::Metadata => {
@@ -454,6 +461,16 @@ impl MockCluster {
             }
             ApiKey::SaslHandshake | ApiKey::SaslAuthenticate => {
                 return Err(DecodeError::InvalidValue { field: "api_key (SASL is off)", value: key.into() })
+            }
+            ApiKey::FindCoordinator
+            | ApiKey::AddPartitionsToTxn
+            | ApiKey::AddOffsetsToTxn
+            | ApiKey::EndTxn
+            | ApiKey::TxnOffsetCommit => {
+                return Err(DecodeError::InvalidValue {
+                    field: "api_key (not offered by the mock)",
+                    value: key.into(),
+                })
             }
         }
         end_frame(&mut out, at);
@@ -560,7 +577,7 @@ impl MockCluster {
             }
             responses.push(TopicProduceResponse { name: t.name.clone(), partitions: parts });
         }
-        ProduceResponse { responses, throttle_time_ms: 0 }
+        ProduceResponse { responses, throttle_time_ms: 0, node_endpoints: Vec::new() }
     }
 
     fn append(&mut self, node: i32, topic: &str, partition: i32, records: &[u8]) -> (ErrorCode, i64) {

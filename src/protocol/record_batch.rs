@@ -15,7 +15,7 @@
 //! With a compression codec the records are still appended uncompressed in place; `close`
 //! compresses the records section into a reused thread-local scratch buffer and copies it back
 //! over the records, so batchLength and the CRC cover the compressed bytes (see
-//! [`compression`](super::compression)). [`BatchWriter::len`] stays the uncompressed size, which
+//! [`compression`]). [`BatchWriter::len`] stays the uncompressed size, which
 //! is what `batch.size` counts: a compressed batch goes out smaller than `batch.size`.
 
 use std::cell::RefCell;
