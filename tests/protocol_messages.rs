@@ -183,7 +183,8 @@ fn api_versions_from_tansu_0_6_finalizes_nothing_and_lacks_end_txn() {
     assert_eq!(range(ApiKey::Produce), Some((0, 11)));
     assert_eq!(range(ApiKey::FindCoordinator), Some((0, 6)));
     assert_eq!(range(ApiKey::EndTxn), None, "Tansu 0.6.0 does not offer EndTxn");
-    let v = ringkafka::internals::protocol::version::NegotiatedVersions::from_broker(|k| resp.range_of(k)).unwrap();
+    let v = ringkafka::internals::protocol::version::NegotiatedVersions::from_broker(|k| resp.range_of(k))
+        .unwrap();
     assert!(!v.supports_transactions());
     assert_eq!((v.produce, v.add_partitions_to_txn, v.txn_offset_commit), (11, Some(3), Some(4)));
 }
