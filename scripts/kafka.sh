@@ -296,6 +296,7 @@ kafka_start_cluster() {
     mkdir -p "$dir"
     kafka_write_log4j
     read -r -a ports <<<"$(kafka_free_ports $((2 * nodes)))"
+    ((${#ports[@]} == 2 * nodes)) || { echo "error: could not find $((2 * nodes)) free ports on 127.0.0.1" >&2; return 1; }
     controllers=("${ports[@]:nodes}")
     ports=("${ports[@]:0:nodes}")
     for ((i = 1; i <= nodes; i++)); do voter_list+=("$i@127.0.0.1:${controllers[i - 1]}"); done

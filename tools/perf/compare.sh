@@ -40,7 +40,9 @@
 #                  min.insync.replicas=2), shared by all runs; 6 partitions, RF 3, each topic
 #                  created with Kafka's TopicCommand and waited for (leaders, full ISR).
 #   external       the broker at RINGKAFKA_BOOTSTRAP (topics created with tansu's CLI at
-#                  RINGKAFKA_ADMIN if set: tools/perf/tls-broker.sh sets both).
+#                  RINGKAFKA_ADMIN if set: tools/perf/tls-broker.sh sets both; then a pause of
+#                  RINGKAFKA_TOPIC_SETTLE seconds, default 0, for brokers that confirm a topic
+#                  before its partitions have leaders, as Apache Kafka does).
 # Every run gets a fresh topic, so no run reads or competes with another's data, and the clients
 # take turns going first (the order rotates each round), which keeps a shared broker fair.
 #
@@ -263,6 +265,9 @@ for ((i = 1; i <= runs; i++)); do
                 ;;
             external)
                 "$TANSU_BIN" topic create --broker "tcp://${RINGKAFKA_ADMIN:-$RINGKAFKA_BOOTSTRAP}" --partitions "$partitions" "$topic" >/dev/null
+                # Apache Kafka confirms a topic before its partitions have a leader; --broker
+                # kafka waits for them, an external one gets RINGKAFKA_TOPIC_SETTLE seconds.
+                sleep "${RINGKAFKA_TOPIC_SETTLE:-0}"
                 ;;
         esac
         log="$logs/$i-${entry/@/-}.log"
