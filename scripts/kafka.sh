@@ -470,13 +470,24 @@ sys.exit(0 if ok == want else 1)
     done
 }
 
-# Moves each partition's leadership back to its preferred replica (the first in its replica
-# list) with Kafka's LeaderElectionCommand: a leader change without a broker going down.
-# Arguments: a topic (every partition of it), or none for every topic.
+# Moves leadership back to the preferred replica (the first in the replica list) with Kafka's
+# LeaderElectionCommand: a leader change without a broker going down. Arguments: TOPIC
+# PARTITION, TOPIC (all its partitions), or none (every partition of every topic).
 kafka_elect_preferred() {
-    local bootstrap scope=(--all-topic-partitions)
+    local bootstrap scope=(--all-topic-partitions) desc json
     bootstrap=$(kafka_bootstrap) || return 1
-    [[ -n "${1:-}" ]] && scope=(--topic "$1")
+    if [[ -n "${2:-}" ]]; then
+        scope=(--topic "$1" --partition "$2")
+    elif [[ -n "${1:-}" ]]; then
+        # The command takes one partition or a JSON file of them.
+        desc=$(kafka_topics --describe --topic "$1" 2>/dev/null) || { echo "error: no topic $1" >&2; return 1; }
+        json="$(kafka_dir)/elect-$1.json"
+        python3 -c '
+import json, re, sys
+ps = sorted({int(m) for m in re.findall(r"Partition: (\d+)", sys.stdin.read())})
+print(json.dumps({"partitions": [{"topic": sys.argv[1], "partition": p} for p in ps]}))' "$1" <<<"$desc" >"$json"
+        scope=(--path-to-json-file "$json")
+    fi
     kafka_tool org.apache.kafka.tools.LeaderElectionCommand --bootstrap-server "$bootstrap" \
         --election-type PREFERRED "${scope[@]}"
 }

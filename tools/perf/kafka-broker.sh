@@ -10,7 +10,7 @@
 #   tools/perf/kafka-broker.sh kill N                  # kill -9 node N (failover tests)
 #   tools/perf/kafka-broker.sh restart N               # start node N again (same ports and data)
 #   tools/perf/kafka-broker.sh shutdown N              # controlled shutdown of node N
-#   tools/perf/kafka-broker.sh elect-leaders [TOPIC]   # preferred-leader election
+#   tools/perf/kafka-broker.sh elect-leaders [TOPIC [PARTITION]]  # preferred-leader election
 #   tools/perf/kafka-broker.sh status
 #   tools/perf/kafka-broker.sh stop                    # every node; the data is deleted
 #
@@ -25,7 +25,7 @@ cd "$(dirname "$0")/../.."
 . scripts/kafka.sh
 
 usage() {
-    echo "usage: $0 start [--nodes N] | stop | status | kill N | restart N | shutdown N | elect-leaders [TOPIC] |" >&2
+    echo "usage: $0 start [--nodes N] | stop | status | kill N | restart N | shutdown N | elect-leaders [TOPIC [PARTITION]] |" >&2
     echo "       topic create NAME [--partitions P] [--replication-factor R] [--config k=v]... |" >&2
     echo "       topic <TopicCommand action> [args]   (e.g. topic describe NAME, topic --list)" >&2
     exit 2
@@ -76,7 +76,7 @@ case "${1:-}" in
         kafka_log "Kafka node $2 shut down"
         ;;
     elect-leaders)
-        kafka_elect_preferred "${2:-}"
+        kafka_elect_preferred "${2:-}" "${3:-}"
         ;;
     topic)
         shift
