@@ -13,9 +13,9 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages as kp;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use proptest::prelude::*;
-use ringkafka::protocol::messages::*;
-use ringkafka::protocol::primitives::Reader;
-use ringkafka::protocol::{ApiKey, ErrorCode};
+use ringkafka::internals::protocol::messages::*;
+use ringkafka::internals::protocol::primitives::Reader;
+use ringkafka::internals::protocol::{ApiKey, ErrorCode};
 use strategies::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -83,6 +83,29 @@ fn av_resp_to(m: &ApiVersionsResponse) -> kp::ApiVersionsResponse {
     let mut t = kp::ApiVersionsResponse::default();
     t.error_code = m.error_code.0;
     t.throttle_time_ms = m.throttle_time_ms;
+    t.supported_features = m
+        .supported_features
+        .iter()
+        .map(|f| {
+            let mut x = kp::api_versions_response::SupportedFeatureKey::default();
+            x.name = sb(&f.name);
+            x.min_version = f.min_version;
+            x.max_version = f.max_version;
+            x
+        })
+        .collect();
+    t.finalized_features_epoch = m.finalized_features_epoch;
+    t.finalized_features = m
+        .finalized_features
+        .iter()
+        .map(|f| {
+            let mut x = kp::api_versions_response::FinalizedFeatureKey::default();
+            x.name = sb(&f.name);
+            x.max_version_level = f.max_version_level;
+            x.min_version_level = f.min_version_level;
+            x
+        })
+        .collect();
     t.api_keys = m
         .api_keys
         .iter()
@@ -109,6 +132,25 @@ fn av_resp_from(t: &kp::ApiVersionsResponse) -> ApiVersionsResponse {
             })
             .collect(),
         throttle_time_ms: t.throttle_time_ms,
+        supported_features: t
+            .supported_features
+            .iter()
+            .map(|f| SupportedFeature {
+                name: st(&f.name),
+                min_version: f.min_version,
+                max_version: f.max_version,
+            })
+            .collect(),
+        finalized_features_epoch: t.finalized_features_epoch,
+        finalized_features: t
+            .finalized_features
+            .iter()
+            .map(|f| FinalizedFeature {
+                name: st(&f.name),
+                max_version_level: f.max_version_level,
+                min_version_level: f.min_version_level,
+            })
+            .collect(),
     }
 }
 
@@ -313,13 +355,25 @@ fn prod_resp_to(m: &ProduceResponse) -> kp::ProduceResponse {
                         })
                         .collect();
                     y.error_message = osb(&p.error_message);
-                    if let Some((id, epoch)) = p.current_leader {
-                        y.current_leader.leader_id = kp::BrokerId(id);
-                        y.current_leader.leader_epoch = epoch;
+                    if let Some(l) = p.current_leader {
+                        y.current_leader.leader_id = kp::BrokerId(l.leader_id);
+                        y.current_leader.leader_epoch = l.leader_epoch;
                     }
                     y
                 })
                 .collect();
+            x
+        })
+        .collect();
+    t.node_endpoints = m
+        .node_endpoints
+        .iter()
+        .map(|e| {
+            let mut x = kp::produce_response::NodeEndpoint::default();
+            x.node_id = kp::BrokerId(e.node_id);
+            x.host = sb(&e.host);
+            x.port = e.port;
+            x.rack = osb(&e.rack);
             x
         })
         .collect();
@@ -348,13 +402,25 @@ fn prod_resp_from(t: &kp::ProduceResponse) -> ProduceResponse {
                             .map(|e| (e.batch_index, e.batch_index_error_message.as_ref().map(st)))
                             .collect(),
                         error_message: y.error_message.as_ref().map(st),
-                        current_leader: (y.current_leader != default_leader)
-                            .then_some((y.current_leader.leader_id.0, y.current_leader.leader_epoch)),
+                        current_leader: (y.current_leader != default_leader).then_some(LeaderIdAndEpoch {
+                            leader_id: y.current_leader.leader_id.0,
+                            leader_epoch: y.current_leader.leader_epoch,
+                        }),
                     })
                     .collect(),
             })
             .collect(),
         throttle_time_ms: t.throttle_time_ms,
+        node_endpoints: t
+            .node_endpoints
+            .iter()
+            .map(|e| NodeEndpoint {
+                node_id: e.node_id.0,
+                host: st(&e.host),
+                port: e.port,
+                rack: e.rack.as_ref().map(st),
+            })
+            .collect(),
     }
 }
 
@@ -389,6 +455,321 @@ fn ipid_resp_from(t: &kp::InitProducerIdResponse) -> InitProducerIdResponse {
         error_code: ErrorCode(t.error_code),
         producer_id: t.producer_id.0,
         producer_epoch: t.producer_epoch,
+    }
+}
+
+fn fc_req_to(m: &FindCoordinatorRequest, v: i16) -> kp::FindCoordinatorRequest {
+    let mut t = kp::FindCoordinatorRequest::default();
+    t.key_type = m.key_type as i8;
+    if v < 4 {
+        t.key = sb(&m.keys[0]);
+    } else {
+        t.coordinator_keys = m.keys.iter().map(|k| sb(k)).collect();
+    }
+    t
+}
+fn fc_req_from(t: &kp::FindCoordinatorRequest, v: i16) -> FindCoordinatorRequest {
+    FindCoordinatorRequest {
+        key_type: CoordinatorType::from_i8(t.key_type).unwrap(),
+        keys: if v < 4 { vec![st(&t.key)] } else { t.coordinator_keys.iter().map(st).collect() },
+    }
+}
+
+fn fc_resp_to(m: &FindCoordinatorResponse, v: i16) -> kp::FindCoordinatorResponse {
+    let mut t = kp::FindCoordinatorResponse::default();
+    t.throttle_time_ms = m.throttle_time_ms;
+    if v < 4 {
+        let c = &m.coordinators[0];
+        t.error_code = c.error_code.0;
+        t.error_message = osb(&c.error_message);
+        t.node_id = kp::BrokerId(c.node_id);
+        t.host = sb(&c.host);
+        t.port = c.port;
+    } else {
+        t.coordinators = m
+            .coordinators
+            .iter()
+            .map(|c| {
+                let mut x = kp::find_coordinator_response::Coordinator::default();
+                x.key = sb(&c.key);
+                x.node_id = kp::BrokerId(c.node_id);
+                x.host = sb(&c.host);
+                x.port = c.port;
+                x.error_code = c.error_code.0;
+                x.error_message = osb(&c.error_message);
+                x
+            })
+            .collect();
+    }
+    t
+}
+fn fc_resp_from(t: &kp::FindCoordinatorResponse, v: i16) -> FindCoordinatorResponse {
+    let coordinators = if v < 4 {
+        vec![Coordinator {
+            key: String::new(),
+            node_id: t.node_id.0,
+            host: st(&t.host),
+            port: t.port,
+            error_code: ErrorCode(t.error_code),
+            // kafka-protocol's default for the absent v0 field is Some(""); ours is None.
+            error_message: if v >= 1 { t.error_message.as_ref().map(st) } else { None },
+        }]
+    } else {
+        t.coordinators
+            .iter()
+            .map(|x| Coordinator {
+                key: st(&x.key),
+                node_id: x.node_id.0,
+                host: st(&x.host),
+                port: x.port,
+                error_code: ErrorCode(x.error_code),
+                error_message: x.error_message.as_ref().map(st),
+            })
+            .collect()
+    };
+    FindCoordinatorResponse { throttle_time_ms: t.throttle_time_ms, coordinators }
+}
+
+fn apt_req_to(m: &AddPartitionsToTxnRequest) -> kp::AddPartitionsToTxnRequest {
+    let mut t = kp::AddPartitionsToTxnRequest::default();
+    t.v3_and_below_transactional_id = kp::TransactionalId(sb(&m.transactional_id));
+    t.v3_and_below_producer_id = kp::ProducerId(m.producer_id);
+    t.v3_and_below_producer_epoch = m.producer_epoch;
+    t.v3_and_below_topics = m
+        .topics
+        .iter()
+        .map(|tp| {
+            let mut x = kp::add_partitions_to_txn_request::AddPartitionsToTxnTopic::default();
+            x.name = kp::TopicName(sb(&tp.name));
+            x.partitions = tp.partitions.clone();
+            x
+        })
+        .collect();
+    t
+}
+fn apt_req_from(t: &kp::AddPartitionsToTxnRequest) -> AddPartitionsToTxnRequest {
+    AddPartitionsToTxnRequest {
+        transactional_id: st(&t.v3_and_below_transactional_id.0),
+        producer_id: t.v3_and_below_producer_id.0,
+        producer_epoch: t.v3_and_below_producer_epoch,
+        topics: t
+            .v3_and_below_topics
+            .iter()
+            .map(|x| AddPartitionsToTxnTopic { name: st(&x.name.0), partitions: x.partitions.clone() })
+            .collect(),
+    }
+}
+
+fn apt_resp_to(m: &AddPartitionsToTxnResponse) -> kp::AddPartitionsToTxnResponse {
+    let mut t = kp::AddPartitionsToTxnResponse::default();
+    t.throttle_time_ms = m.throttle_time_ms;
+    t.results_by_topic_v3_and_below = m
+        .results
+        .iter()
+        .map(|tp| {
+            let mut x = kp::add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default();
+            x.name = kp::TopicName(sb(&tp.name));
+            x.results_by_partition = tp
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut y =
+                        kp::add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default();
+                    y.partition_index = p.partition_index;
+                    y.partition_error_code = p.error_code.0;
+                    y
+                })
+                .collect();
+            x
+        })
+        .collect();
+    t
+}
+fn apt_resp_from(t: &kp::AddPartitionsToTxnResponse) -> AddPartitionsToTxnResponse {
+    AddPartitionsToTxnResponse {
+        throttle_time_ms: t.throttle_time_ms,
+        results: t
+            .results_by_topic_v3_and_below
+            .iter()
+            .map(|x| AddPartitionsToTxnTopicResult {
+                name: st(&x.name.0),
+                partitions: x
+                    .results_by_partition
+                    .iter()
+                    .map(|y| AddPartitionsToTxnPartitionResult {
+                        partition_index: y.partition_index,
+                        error_code: ErrorCode(y.partition_error_code),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+fn aot_req_to(m: &AddOffsetsToTxnRequest) -> kp::AddOffsetsToTxnRequest {
+    let mut t = kp::AddOffsetsToTxnRequest::default();
+    t.transactional_id = kp::TransactionalId(sb(&m.transactional_id));
+    t.producer_id = kp::ProducerId(m.producer_id);
+    t.producer_epoch = m.producer_epoch;
+    t.group_id = kp::GroupId(sb(&m.group_id));
+    t
+}
+fn aot_req_from(t: &kp::AddOffsetsToTxnRequest) -> AddOffsetsToTxnRequest {
+    AddOffsetsToTxnRequest {
+        transactional_id: st(&t.transactional_id.0),
+        producer_id: t.producer_id.0,
+        producer_epoch: t.producer_epoch,
+        group_id: st(&t.group_id.0),
+    }
+}
+
+fn aot_resp_to(m: &AddOffsetsToTxnResponse) -> kp::AddOffsetsToTxnResponse {
+    let mut t = kp::AddOffsetsToTxnResponse::default();
+    t.throttle_time_ms = m.throttle_time_ms;
+    t.error_code = m.error_code.0;
+    t
+}
+fn aot_resp_from(t: &kp::AddOffsetsToTxnResponse) -> AddOffsetsToTxnResponse {
+    AddOffsetsToTxnResponse { throttle_time_ms: t.throttle_time_ms, error_code: ErrorCode(t.error_code) }
+}
+
+fn et_req_to(m: &EndTxnRequest) -> kp::EndTxnRequest {
+    let mut t = kp::EndTxnRequest::default();
+    t.transactional_id = kp::TransactionalId(sb(&m.transactional_id));
+    t.producer_id = kp::ProducerId(m.producer_id);
+    t.producer_epoch = m.producer_epoch;
+    t.committed = m.committed;
+    t
+}
+fn et_req_from(t: &kp::EndTxnRequest) -> EndTxnRequest {
+    EndTxnRequest {
+        transactional_id: st(&t.transactional_id.0),
+        producer_id: t.producer_id.0,
+        producer_epoch: t.producer_epoch,
+        committed: t.committed,
+    }
+}
+
+fn et_resp_to(m: &EndTxnResponse) -> kp::EndTxnResponse {
+    let mut t = kp::EndTxnResponse::default();
+    t.throttle_time_ms = m.throttle_time_ms;
+    t.error_code = m.error_code.0;
+    t.producer_id = kp::ProducerId(m.producer_id);
+    t.producer_epoch = m.producer_epoch;
+    t
+}
+fn et_resp_from(t: &kp::EndTxnResponse) -> EndTxnResponse {
+    EndTxnResponse {
+        throttle_time_ms: t.throttle_time_ms,
+        error_code: ErrorCode(t.error_code),
+        producer_id: t.producer_id.0,
+        producer_epoch: t.producer_epoch,
+    }
+}
+
+fn toc_req_to(m: &TxnOffsetCommitRequest) -> kp::TxnOffsetCommitRequest {
+    let mut t = kp::TxnOffsetCommitRequest::default();
+    t.transactional_id = kp::TransactionalId(sb(&m.transactional_id));
+    t.group_id = kp::GroupId(sb(&m.group_id));
+    t.producer_id = kp::ProducerId(m.producer_id);
+    t.producer_epoch = m.producer_epoch;
+    t.generation_id = m.generation_id;
+    t.member_id = sb(&m.member_id);
+    t.group_instance_id = osb(&m.group_instance_id);
+    t.topics = m
+        .topics
+        .iter()
+        .map(|tp| {
+            let mut x = kp::txn_offset_commit_request::TxnOffsetCommitRequestTopic::default();
+            x.name = kp::TopicName(sb(&tp.name));
+            x.partitions = tp
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut y = kp::txn_offset_commit_request::TxnOffsetCommitRequestPartition::default();
+                    y.partition_index = p.partition_index;
+                    y.committed_offset = p.committed_offset;
+                    y.committed_leader_epoch = p.committed_leader_epoch;
+                    y.committed_metadata = osb(&p.committed_metadata);
+                    y
+                })
+                .collect();
+            x
+        })
+        .collect();
+    t
+}
+fn toc_req_from(t: &kp::TxnOffsetCommitRequest) -> TxnOffsetCommitRequest {
+    TxnOffsetCommitRequest {
+        transactional_id: st(&t.transactional_id.0),
+        group_id: st(&t.group_id.0),
+        producer_id: t.producer_id.0,
+        producer_epoch: t.producer_epoch,
+        generation_id: t.generation_id,
+        member_id: st(&t.member_id),
+        group_instance_id: t.group_instance_id.as_ref().map(st),
+        topics: t
+            .topics
+            .iter()
+            .map(|x| TxnOffsetCommitTopic {
+                name: st(&x.name.0),
+                partitions: x
+                    .partitions
+                    .iter()
+                    .map(|y| TxnOffsetCommitPartition {
+                        partition_index: y.partition_index,
+                        committed_offset: y.committed_offset,
+                        committed_leader_epoch: y.committed_leader_epoch,
+                        committed_metadata: y.committed_metadata.as_ref().map(st),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+fn toc_resp_to(m: &TxnOffsetCommitResponse) -> kp::TxnOffsetCommitResponse {
+    let mut t = kp::TxnOffsetCommitResponse::default();
+    t.throttle_time_ms = m.throttle_time_ms;
+    t.topics = m
+        .topics
+        .iter()
+        .map(|tp| {
+            let mut x = kp::txn_offset_commit_response::TxnOffsetCommitResponseTopic::default();
+            x.name = kp::TopicName(sb(&tp.name));
+            x.partitions = tp
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut y = kp::txn_offset_commit_response::TxnOffsetCommitResponsePartition::default();
+                    y.partition_index = p.partition_index;
+                    y.error_code = p.error_code.0;
+                    y
+                })
+                .collect();
+            x
+        })
+        .collect();
+    t
+}
+fn toc_resp_from(t: &kp::TxnOffsetCommitResponse) -> TxnOffsetCommitResponse {
+    TxnOffsetCommitResponse {
+        throttle_time_ms: t.throttle_time_ms,
+        topics: t
+            .topics
+            .iter()
+            .map(|x| TxnOffsetCommitResponseTopic {
+                name: st(&x.name.0),
+                partitions: x
+                    .partitions
+                    .iter()
+                    .map(|y| TxnOffsetCommitResponsePartition {
+                        partition_index: y.partition_index,
+                        error_code: ErrorCode(y.error_code),
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
 }
 
@@ -446,14 +827,69 @@ proptest! {
     fn init_producer_id_response_agrees_with_kafka_protocol((v, m) in with_version(ApiKey::InitProducerId, |_| init_producer_id_response())) {
         check_both(v, &m, ipid_resp_to, ipid_resp_from);
     }
+
+    #[test]
+    fn find_coordinator_request_agrees_with_kafka_protocol((v, m) in with_version(ApiKey::FindCoordinator, find_coordinator_request)) {
+        check_both(v, &m, |m| fc_req_to(m, v), |t| fc_req_from(t, v));
+    }
+
+    #[test]
+    fn find_coordinator_response_agrees_with_kafka_protocol((v, m) in with_version(ApiKey::FindCoordinator, find_coordinator_response)) {
+        check_both(v, &m, |m| fc_resp_to(m, v), |t| fc_resp_from(t, v));
+    }
+
+    #[test]
+    fn add_partitions_to_txn_request_agrees_with_kafka_protocol((v, m) in with_version(ApiKey::AddPartitionsToTxn, |_| add_partitions_to_txn_request())) {
+        check_both(v, &m, apt_req_to, apt_req_from);
+    }
+
+    #[test]
+    fn add_partitions_to_txn_response_agrees_with_kafka_protocol((v, m) in with_version(ApiKey::AddPartitionsToTxn, |_| add_partitions_to_txn_response())) {
+        check_both(v, &m, apt_resp_to, apt_resp_from);
+    }
+
+    #[test]
+    fn add_offsets_to_txn_request_agrees_with_kafka_protocol((v, m) in with_version(ApiKey::AddOffsetsToTxn, |_| add_offsets_to_txn_request())) {
+        check_both(v, &m, aot_req_to, aot_req_from);
+    }
+
+    #[test]
+    fn add_offsets_to_txn_response_agrees_with_kafka_protocol((v, m) in with_version(ApiKey::AddOffsetsToTxn, |_| add_offsets_to_txn_response())) {
+        check_both(v, &m, aot_resp_to, aot_resp_from);
+    }
+
+    #[test]
+    fn end_txn_request_agrees_with_kafka_protocol((v, m) in with_version(ApiKey::EndTxn, |_| end_txn_request())) {
+        check_both(v, &m, et_req_to, et_req_from);
+    }
+
+    #[test]
+    fn end_txn_response_agrees_with_kafka_protocol((v, m) in with_version(ApiKey::EndTxn, end_txn_response)) {
+        check_both(v, &m, et_resp_to, et_resp_from);
+    }
+
+    #[test]
+    fn txn_offset_commit_request_agrees_with_kafka_protocol((v, m) in with_version(ApiKey::TxnOffsetCommit, txn_offset_commit_request)) {
+        check_both(v, &m, toc_req_to, toc_req_from);
+    }
+
+    #[test]
+    fn txn_offset_commit_response_agrees_with_kafka_protocol((v, m) in with_version(ApiKey::TxnOffsetCommit, |_| txn_offset_commit_response())) {
+        check_both(v, &m, toc_resp_to, toc_resp_from);
+    }
 }
 
 #[test]
 fn every_supported_version_is_exercised() {
     // The strategies draw versions from ApiKey::supported(); pin those ranges so a change
     // there is a conscious one.
-    assert_eq!(versions(ApiKey::ApiVersions), 0..=3);
+    assert_eq!(versions(ApiKey::ApiVersions), 0..=4);
     assert_eq!(versions(ApiKey::Metadata), 0..=12);
-    assert_eq!(versions(ApiKey::Produce), 3..=11);
+    assert_eq!(versions(ApiKey::Produce), 3..=12);
     assert_eq!(versions(ApiKey::InitProducerId), 0..=5);
+    assert_eq!(versions(ApiKey::FindCoordinator), 0..=6);
+    assert_eq!(versions(ApiKey::AddPartitionsToTxn), 0..=3);
+    assert_eq!(versions(ApiKey::AddOffsetsToTxn), 0..=4);
+    assert_eq!(versions(ApiKey::EndTxn), 0..=5);
+    assert_eq!(versions(ApiKey::TxnOffsetCommit), 0..=5);
 }

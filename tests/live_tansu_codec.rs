@@ -6,13 +6,13 @@ mod support;
 
 use std::time::Duration;
 
-use ringkafka::protocol::messages::{
+use ringkafka::internals::protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, InitProducerIdRequest, MetadataRequest, PartitionProduceData,
     PartitionProduceResponse, ProduceRequest, TopicProduceData,
 };
-use ringkafka::protocol::record_batch::{BatchWriter, ProducerFields};
-use ringkafka::protocol::version::{ApiKey, NegotiatedVersions, VersionRange};
-use ringkafka::protocol::ErrorCode;
+use ringkafka::internals::protocol::record_batch::{BatchWriter, ProducerFields};
+use ringkafka::internals::protocol::version::{ApiKey, NegotiatedVersions, VersionRange};
+use ringkafka::internals::protocol::ErrorCode;
 use ringkafka::Header;
 
 use support::{ConsumedRecord, RawConn, TimestampType};
@@ -96,7 +96,7 @@ fn connect() -> Session {
         client_software_name: "ringkafka-test".into(),
         client_software_version: env!("CARGO_PKG_VERSION").into(),
     };
-    // Tansu 0.6.0 speaks ApiVersions v3, so no fallback to the v0 error body is needed here
+    // Tansu 0.6.0 speaks ApiVersions up to v4, so no fallback to the v0 error body is needed here
     // (that path is the codec's unit tests' business).
     let resp = conn.request(ours, &req);
     assert_eq!(resp.error_code, ErrorCode::NONE, "ApiVersions error");
@@ -156,9 +156,10 @@ fn api_versions_metadata_init_producer_id_produce_and_read_back() {
     let topic = support::unique_topic("live-codec");
     support::create_topic(&topic, 3);
 
-    // ApiVersions: the broker offers a version of every API we speak.
+    // ApiVersions: the broker offers a version of every API a producer needs (of the
+    // transaction APIs, Tansu 0.6.0 lacks EndTxn).
     let mut s = connect();
-    for key in ApiKey::ALL {
+    for key in ApiKey::REQUIRED {
         assert!(
             s.api_versions.api_keys.iter().any(|a| a.api_key == key as i16),
             "broker does not list {key:?}: {:?}",

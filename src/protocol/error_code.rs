@@ -3,7 +3,14 @@
 //! `is_retriable` follows whether the Java client maps the code to a subclass of
 //! `org.apache.kafka.common.errors.RetriableException` (directly, or through
 //! `InvalidMetadataException`), as in `org.apache.kafka.common.protocol.Errors`. The table covers
-//! codes -1..=127; the producer only meets a subset, but naming every code makes logs readable.
+//! codes -1..=136, every code Apache Kafka 4.4 defines; the producer only meets a subset, but
+//! naming every code makes logs readable.
+//!
+//! Which class a transactional producer puts an error in (KIP-1050: retriable, abortable,
+//! fatal, or fencing) depends on the request that returned it and on the transaction version
+//! (INVALID_PRODUCER_ID_MAPPING is fatal under transaction version 2 only; UNKNOWN_PRODUCER_ID
+//! is abortable in a Produce response), so that is left to the transaction manager; this table
+//! only says what Java's exception hierarchy says.
 //! Codes this table does not know are reported as `UNKNOWN_CODE` and treated as not retriable,
 //! as Java maps them to `UNKNOWN_SERVER_ERROR`.
 
@@ -162,10 +169,19 @@ error_codes! {
     INVALID_RECORD_STATE = 121, false, "The record state is invalid. The acknowledgement of delivery could not be completed.";
     SHARE_SESSION_NOT_FOUND = 122, true, "The share session was not found.";
     INVALID_SHARE_SESSION_EPOCH = 123, true, "The share session epoch is invalid.";
-    FENCED_STATE_EPOCH = 124, false, "The share coordinator rejected the request because the share-group state epoch did not match.";
+    FENCED_STATE_EPOCH = 124, false, "The coordinator rejected the request because the state epoch did not match.";
     INVALID_VOTER_KEY = 125, false, "The voter key doesn't match the receiving replica's key.";
     DUPLICATE_VOTER = 126, false, "The voter is already part of the set of voters.";
     VOTER_NOT_FOUND = 127, false, "The voter is not part of the set of voters.";
+    INVALID_REGULAR_EXPRESSION = 128, false, "The regular expression is not valid.";
+    REBOOTSTRAP_REQUIRED = 129, false, "Client metadata is stale. The client should rebootstrap to obtain new metadata.";
+    STREAMS_INVALID_TOPOLOGY = 130, false, "The supplied topology is invalid.";
+    STREAMS_INVALID_TOPOLOGY_EPOCH = 131, false, "The supplied topology epoch is invalid.";
+    STREAMS_TOPOLOGY_FENCED = 132, false, "The supplied topology epoch is outdated.";
+    SHARE_SESSION_LIMIT_REACHED = 133, true, "The limit of share sessions has been reached.";
+    GROUP_DELETION_FAILED = 134, false, "DeleteGroups could not complete; see the error message on the per-group result for details.";
+    STREAMS_TOPOLOGY_DESCRIPTION_UPDATE_FAILED = 135, false, "The broker could not process the topology description update; see the error message for details.";
+    CONTROLLER_ID_NOT_REGISTERED = 136, false, "The given controller ID was not registered.";
 }
 
 impl ErrorCode {
@@ -209,54 +225,51 @@ impl fmt::Display for ErrorCode {
 mod tests {
     use super::ErrorCode;
 
+    /// Every code whose Java exception extends `RetriableException` (directly, or through
+    /// `InvalidMetadataException` / `RefreshRetriableException`), Apache Kafka 4.4.
+    const JAVA_RETRIABLE: [i16; 32] = [
+        2, 3, 5, 6, 7, 9, 13, 14, 15, 16, 19, 20, 41, 51, 56, 70, 71, 72, 74, 75, 78, 80, 83, 84, 88, 89,
+        100, 103, 106, 122, 123, 133,
+    ];
+
     #[test]
     fn retriable_classification_matches_java_exception_hierarchy() {
-        // RetriableException subclasses (directly or via InvalidMetadataException).
+        for code in -1..=136 {
+            let c = ErrorCode(code);
+            assert_ne!(
+                c.name(),
+                "UNKNOWN_CODE",
+                "Kafka 4.4 defines every code -1..=136; {code} lacks a name"
+            );
+            assert_eq!(c.is_retriable(), JAVA_RETRIABLE.contains(&code), "{c:?}");
+        }
+        // The ones a transactional producer meets, by name: the coordinator moves and
+        // CONCURRENT_TRANSACTIONS are retried; the rest end the call or the transaction.
         for c in [
-            ErrorCode::CORRUPT_MESSAGE,
-            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-            ErrorCode::LEADER_NOT_AVAILABLE,
-            ErrorCode::NOT_LEADER_OR_FOLLOWER,
-            ErrorCode::REQUEST_TIMED_OUT,
-            ErrorCode::REPLICA_NOT_AVAILABLE,
-            ErrorCode::NETWORK_EXCEPTION,
             ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
             ErrorCode::COORDINATOR_NOT_AVAILABLE,
             ErrorCode::NOT_COORDINATOR,
-            ErrorCode::NOT_ENOUGH_REPLICAS,
-            ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND,
-            ErrorCode::NOT_CONTROLLER,
             ErrorCode::CONCURRENT_TRANSACTIONS,
-            ErrorCode::KAFKA_STORAGE_ERROR,
-            ErrorCode::FENCED_LEADER_EPOCH,
-            ErrorCode::UNKNOWN_LEADER_EPOCH,
-            ErrorCode::OFFSET_NOT_AVAILABLE,
-            ErrorCode::THROTTLING_QUOTA_EXCEEDED,
-            ErrorCode::UNKNOWN_TOPIC_ID,
-            ErrorCode::INCONSISTENT_TOPIC_ID,
+            ErrorCode::UNSTABLE_OFFSET_COMMIT,
         ] {
             assert!(c.is_retriable(), "{c:?} should be retriable");
         }
-        // Plain ApiException subclasses: fatal for the batch (or handled specially).
         for c in [
-            ErrorCode::UNKNOWN_SERVER_ERROR,
-            ErrorCode::NONE,
-            ErrorCode::BROKER_NOT_AVAILABLE,
-            ErrorCode::MESSAGE_TOO_LARGE,
-            ErrorCode::RECORD_LIST_TOO_LARGE,
-            ErrorCode::INVALID_REQUIRED_ACKS,
-            ErrorCode::TOPIC_AUTHORIZATION_FAILED,
-            ErrorCode::CLUSTER_AUTHORIZATION_FAILED,
-            ErrorCode::INVALID_TIMESTAMP,
-            ErrorCode::UNSUPPORTED_VERSION,
-            ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
-            ErrorCode::DUPLICATE_SEQUENCE_NUMBER,
             ErrorCode::INVALID_PRODUCER_EPOCH,
-            ErrorCode::UNKNOWN_PRODUCER_ID,
-            ErrorCode::INVALID_RECORD,
-            ErrorCode::PRODUCER_FENCED,
+            ErrorCode::INVALID_TXN_STATE,
+            ErrorCode::INVALID_PRODUCER_ID_MAPPING,
+            ErrorCode::INVALID_TRANSACTION_TIMEOUT,
             ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+            ErrorCode::UNKNOWN_PRODUCER_ID,
+            ErrorCode::PRODUCER_FENCED,
+            ErrorCode::TRANSACTIONAL_ID_NOT_FOUND,
             ErrorCode::TRANSACTION_ABORTABLE,
+            ErrorCode::GROUP_AUTHORIZATION_FAILED,
+            ErrorCode::ILLEGAL_GENERATION,
+            ErrorCode::UNKNOWN_MEMBER_ID,
+            ErrorCode::FENCED_INSTANCE_ID,
+            ErrorCode::REBOOTSTRAP_REQUIRED,
+            ErrorCode(137),
             ErrorCode(-999),
         ] {
             assert!(!c.is_retriable(), "{c:?} should not be retriable");
@@ -268,8 +281,17 @@ mod tests {
         assert_eq!(ErrorCode::NOT_LEADER_OR_FOLLOWER.0, 6);
         assert_eq!(ErrorCode(19).name(), "NOT_ENOUGH_REPLICAS");
         assert_eq!(ErrorCode(35).name(), "UNSUPPORTED_VERSION");
+        assert_eq!(ErrorCode(47).name(), "INVALID_PRODUCER_EPOCH");
+        assert_eq!(ErrorCode(48).name(), "INVALID_TXN_STATE");
+        assert_eq!(ErrorCode(49).name(), "INVALID_PRODUCER_ID_MAPPING");
+        assert_eq!(ErrorCode(51).name(), "CONCURRENT_TRANSACTIONS");
+        assert_eq!(ErrorCode(53).name(), "TRANSACTIONAL_ID_AUTHORIZATION_FAILED");
+        assert_eq!(ErrorCode(90).name(), "PRODUCER_FENCED");
         assert_eq!(ErrorCode(100).name(), "UNKNOWN_TOPIC_ID");
         assert_eq!(ErrorCode(120).name(), "TRANSACTION_ABORTABLE");
+        assert_eq!(ErrorCode(129).name(), "REBOOTSTRAP_REQUIRED");
+        assert_eq!(ErrorCode(136).name(), "CONTROLLER_ID_NOT_REGISTERED");
+        assert_eq!(ErrorCode(137).name(), "UNKNOWN_CODE");
         assert_eq!(ErrorCode(-999).name(), "UNKNOWN_CODE");
         assert_eq!(format!("{:?}", ErrorCode::NONE), "NONE(0)");
     }

@@ -9,8 +9,8 @@
 //! - [`error_code`]: every Kafka error code a producer can meet, and whether it is retriable.
 //! - [`record_batch`]: the magic-v2 record batch, encoded in place and back-patched.
 //! - [`compression`]: gzip, snappy, lz4 and zstd for the records section of a batch.
-//! - [`messages`]: ApiVersions, Metadata, Produce, InitProducerId.
-#![forbid(unsafe_code)]
+//! - [`messages`]: ApiVersions, Metadata, Produce, InitProducerId, SASL, and the transaction APIs
+//!   (FindCoordinator, AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn).
 
 pub mod compression;
 pub mod error_code;

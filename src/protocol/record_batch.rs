@@ -15,7 +15,7 @@
 //! With a compression codec the records are still appended uncompressed in place; `close`
 //! compresses the records section into a reused thread-local scratch buffer and copies it back
 //! over the records, so batchLength and the CRC cover the compressed bytes (see
-//! [`compression`](super::compression)). [`BatchWriter::len`] stays the uncompressed size, which
+//! [`compression`]). [`BatchWriter::len`] stays the uncompressed size, which
 //! is what `batch.size` counts: a compressed batch goes out smaller than `batch.size`.
 
 use std::cell::RefCell;
@@ -171,7 +171,7 @@ fn patch_crc(batch: &mut [u8]) {
 /// then [`close`](Self::close) to back-patch the header and get the wire bytes.
 ///
 /// ```
-/// use ringkafka::protocol::record_batch::{decode_batches, BatchWriter, ProducerFields};
+/// use ringkafka::internals::protocol::record_batch::{decode_batches, BatchWriter, ProducerFields};
 ///
 /// let mut w = BatchWriter::new(Vec::new(), ProducerFields::NONE, 0);
 /// w.append(1_700_000_000_000, Some(b"key"), Some(b"value"), &[]);
@@ -210,8 +210,8 @@ impl BatchWriter {
     /// attributes bits 0-2.
     ///
     /// ```
-    /// use ringkafka::protocol::compression::Codec;
-    /// use ringkafka::protocol::record_batch::{decode_batches, BatchWriter, ProducerFields};
+    /// use ringkafka::internals::protocol::compression::Codec;
+    /// use ringkafka::internals::protocol::record_batch::{decode_batches, BatchWriter, ProducerFields};
     ///
     /// let mut w = BatchWriter::with_codec(Vec::new(), ProducerFields::NONE, 0, Codec::Zstd { level: 3 });
     /// w.append(1_700_000_000_000, None, Some(b"value"), &[]);

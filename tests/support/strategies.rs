@@ -9,8 +9,8 @@
 //! at their decode default, so a decoded value compares equal to the encoded one.
 
 use proptest::prelude::*;
-use ringkafka::protocol::messages::*;
-use ringkafka::protocol::{ApiKey, ErrorCode};
+use ringkafka::internals::protocol::messages::*;
+use ringkafka::internals::protocol::{ApiKey, ErrorCode};
 
 /// The versions of `key` we support, as a range.
 pub fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {
@@ -51,10 +51,29 @@ pub fn api_versions_request(v: i16) -> impl Strategy<Value = ApiVersionsRequest>
 pub fn api_versions_response(v: i16) -> impl Strategy<Value = ApiVersionsResponse> {
     let key = (any::<i16>(), any::<i16>(), any::<i16>())
         .prop_map(|(api_key, min_version, max_version)| ApiVersion { api_key, min_version, max_version });
-    // Keys may repeat: kafka-protocol keeps api_keys as a list, as we do.
-    (ec(), proptest::collection::vec(key, 0..5), any::<i32>()).prop_map(move |(e, k, t)| {
-        ApiVersionsResponse { error_code: e, api_keys: k, throttle_time_ms: if v >= 1 { t } else { 0 } }
-    })
+    let supported = (s(), any::<i16>(), any::<i16>())
+        .prop_map(|(name, min_version, max_version)| SupportedFeature { name, min_version, max_version });
+    let finalized =
+        (s(), any::<i16>(), any::<i16>()).prop_map(|(name, max_version_level, min_version_level)| {
+            FinalizedFeature { name, max_version_level, min_version_level }
+        });
+    // Keys and feature names may repeat: kafka-protocol keeps them as lists, as we do.
+    (
+        ec(),
+        proptest::collection::vec(key, 0..5),
+        any::<i32>(),
+        proptest::collection::vec(supported, 0..3),
+        prop_oneof![Just(-1i64), any::<i64>()],
+        proptest::collection::vec(finalized, 0..3),
+    )
+        .prop_map(move |(e, k, t, sf, epoch, ff)| ApiVersionsResponse {
+            error_code: e,
+            api_keys: k,
+            throttle_time_ms: if v >= 1 { t } else { 0 },
+            supported_features: if v >= 3 { sf } else { vec![] },
+            finalized_features_epoch: if v >= 3 { epoch } else { -1 },
+            finalized_features: if v >= 3 { ff } else { vec![] },
+        })
 }
 
 pub fn metadata_request(v: i16) -> impl Strategy<Value = MetadataRequest> {
@@ -140,6 +159,7 @@ pub fn produce_response(
     v: i16,
     leader: impl Strategy<Value = (i32, i32)>,
 ) -> impl Strategy<Value = ProduceResponse> {
+    let leader = leader.prop_map(|(leader_id, leader_epoch)| LeaderIdAndEpoch { leader_id, leader_epoch });
     let partition = (
         (any::<i32>(), ec(), any::<i64>(), any::<i64>(), any::<i64>()),
         proptest::collection::vec((any::<i32>(), opt_s()), 0..3),
@@ -158,8 +178,14 @@ pub fn produce_response(
         });
     let topic = (s(), proptest::collection::vec(partition, 0..3))
         .prop_map(|(name, partitions)| TopicProduceResponse { name, partitions });
-    (proptest::collection::vec(topic, 0..3), any::<i32>())
-        .prop_map(|(responses, throttle_time_ms)| ProduceResponse { responses, throttle_time_ms })
+    let endpoint = (any::<i32>(), s(), any::<i32>(), opt_s())
+        .prop_map(|(node_id, host, port, rack)| NodeEndpoint { node_id, host, port, rack });
+    (proptest::collection::vec(topic, 0..3), any::<i32>(), proptest::collection::vec(endpoint, 0..3))
+        .prop_map(move |(responses, throttle_time_ms, endpoints)| ProduceResponse {
+            responses,
+            throttle_time_ms,
+            node_endpoints: if v >= 10 { endpoints } else { vec![] },
+        })
 }
 
 pub fn init_producer_id_request(v: i16) -> impl Strategy<Value = InitProducerIdRequest> {
@@ -181,4 +207,143 @@ pub fn init_producer_id_response() -> impl Strategy<Value = InitProducerIdRespon
         producer_id: pid,
         producer_epoch: ep,
     })
+}
+
+fn coordinator_type(v: i16) -> impl Strategy<Value = CoordinatorType> {
+    use CoordinatorType::*;
+    match v {
+        0 => Just(Group).boxed(),
+        1..=5 => prop_oneof![Just(Group), Just(Transaction)].boxed(),
+        _ => prop_oneof![Just(Group), Just(Transaction), Just(Share)].boxed(),
+    }
+}
+
+pub fn find_coordinator_request(v: i16) -> impl Strategy<Value = FindCoordinatorRequest> {
+    // Exactly one key before v4 (the batched form), any number after.
+    let keys =
+        if v < 4 { proptest::collection::vec(s(), 1..=1) } else { proptest::collection::vec(s(), 0..4) };
+    (coordinator_type(v), keys).prop_map(|(key_type, keys)| FindCoordinatorRequest { key_type, keys })
+}
+
+pub fn find_coordinator_response(v: i16) -> impl Strategy<Value = FindCoordinatorResponse> {
+    let coordinator = (s(), any::<i32>(), s(), any::<i32>(), ec(), opt_s()).prop_map(
+        move |(key, node_id, host, port, error_code, error_message)| Coordinator {
+            // Before v4 the key is not on the wire; the message only from v1.
+            key: if v >= 4 { key } else { String::new() },
+            node_id,
+            host,
+            port,
+            error_code,
+            error_message: if v >= 1 { error_message } else { None },
+        },
+    );
+    let n = if v < 4 { 1..=1 } else { 0..=3 };
+    (any::<i32>(), proptest::collection::vec(coordinator, n)).prop_map(move |(t, coordinators)| {
+        FindCoordinatorResponse { throttle_time_ms: if v >= 1 { t } else { 0 }, coordinators }
+    })
+}
+
+/// The same at every version (v0–v3).
+pub fn add_partitions_to_txn_request() -> impl Strategy<Value = AddPartitionsToTxnRequest> {
+    let topic = (s(), proptest::collection::vec(any::<i32>(), 0..4))
+        .prop_map(|(name, partitions)| AddPartitionsToTxnTopic { name, partitions });
+    (s(), any::<i64>(), any::<i16>(), proptest::collection::vec(topic, 0..3)).prop_map(
+        |(transactional_id, producer_id, producer_epoch, topics)| AddPartitionsToTxnRequest {
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            topics,
+        },
+    )
+}
+
+/// The same at every version (v0–v3).
+pub fn add_partitions_to_txn_response() -> impl Strategy<Value = AddPartitionsToTxnResponse> {
+    let partition = (any::<i32>(), ec()).prop_map(|(partition_index, error_code)| {
+        AddPartitionsToTxnPartitionResult { partition_index, error_code }
+    });
+    let topic = (s(), proptest::collection::vec(partition, 0..3))
+        .prop_map(|(name, partitions)| AddPartitionsToTxnTopicResult { name, partitions });
+    (any::<i32>(), proptest::collection::vec(topic, 0..3))
+        .prop_map(|(throttle_time_ms, results)| AddPartitionsToTxnResponse { throttle_time_ms, results })
+}
+
+/// The same at every version.
+pub fn add_offsets_to_txn_request() -> impl Strategy<Value = AddOffsetsToTxnRequest> {
+    (s(), any::<i64>(), any::<i16>(), s()).prop_map(
+        |(transactional_id, producer_id, producer_epoch, group_id)| AddOffsetsToTxnRequest {
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            group_id,
+        },
+    )
+}
+
+/// The same at every version.
+pub fn add_offsets_to_txn_response() -> impl Strategy<Value = AddOffsetsToTxnResponse> {
+    (any::<i32>(), ec())
+        .prop_map(|(throttle_time_ms, error_code)| AddOffsetsToTxnResponse { throttle_time_ms, error_code })
+}
+
+/// The same at every version.
+pub fn end_txn_request() -> impl Strategy<Value = EndTxnRequest> {
+    (s(), any::<i64>(), any::<i16>(), any::<bool>()).prop_map(
+        |(transactional_id, producer_id, producer_epoch, committed)| EndTxnRequest {
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            committed,
+        },
+    )
+}
+
+pub fn end_txn_response(v: i16) -> impl Strategy<Value = EndTxnResponse> {
+    (any::<i32>(), ec(), any::<i64>(), any::<i16>()).prop_map(move |(t, e, pid, ep)| EndTxnResponse {
+        throttle_time_ms: t,
+        error_code: e,
+        producer_id: if v >= 5 { pid } else { -1 },
+        producer_epoch: if v >= 5 { ep } else { -1 },
+    })
+}
+
+pub fn txn_offset_commit_request(v: i16) -> impl Strategy<Value = TxnOffsetCommitRequest> {
+    let partition = (any::<i32>(), any::<i64>(), any::<i32>(), opt_s()).prop_map(move |(i, o, ep, m)| {
+        TxnOffsetCommitPartition {
+            partition_index: i,
+            committed_offset: o,
+            committed_leader_epoch: if v >= 2 { ep } else { -1 },
+            committed_metadata: m,
+        }
+    });
+    let topic = (s(), proptest::collection::vec(partition, 0..3))
+        .prop_map(|(name, partitions)| TxnOffsetCommitTopic { name, partitions });
+    (
+        (s(), s(), any::<i64>(), any::<i16>()),
+        (any::<i32>(), s(), opt_s()),
+        proptest::collection::vec(topic, 0..3),
+    )
+        .prop_map(move |((txn, group, pid, ep), (gen, member, instance), topics)| {
+            TxnOffsetCommitRequest {
+                transactional_id: txn,
+                group_id: group,
+                producer_id: pid,
+                producer_epoch: ep,
+                generation_id: if v >= 3 { gen } else { -1 },
+                member_id: if v >= 3 { member } else { String::new() },
+                group_instance_id: if v >= 3 { instance } else { None },
+                topics,
+            }
+        })
+}
+
+/// The same at every version.
+pub fn txn_offset_commit_response() -> impl Strategy<Value = TxnOffsetCommitResponse> {
+    let partition = (any::<i32>(), ec()).prop_map(|(partition_index, error_code)| {
+        TxnOffsetCommitResponsePartition { partition_index, error_code }
+    });
+    let topic = (s(), proptest::collection::vec(partition, 0..3))
+        .prop_map(|(name, partitions)| TxnOffsetCommitResponseTopic { name, partitions });
+    (any::<i32>(), proptest::collection::vec(topic, 0..3))
+        .prop_map(|(throttle_time_ms, topics)| TxnOffsetCommitResponse { throttle_time_ms, topics })
 }

@@ -114,6 +114,7 @@ ringkafka's options:
     --log-level LEVEL              the clients' log lines shown on stderr: off, error, warn
                                    (default: retries, reconnects), info, debug, trace
     --quiet                        no log lines (--log-level off)
+    --list-properties              the producer properties: key, default, what it does
     -h, --help                     this text
 
 Exit status: 0 all records acknowledged, 1 some failed (first errors on stderr), 2 usage.";
@@ -159,6 +160,13 @@ pub fn unescape(s: &str) -> String {
         }
     }
     out
+}
+
+/// Whether `--list-properties` is among the arguments: then the tool prints the producer
+/// properties and exits, whatever else is given (checked before [`parse`], which does not know
+/// the flag).
+pub fn lists_properties(argv: &[String]) -> bool {
+    argv.iter().any(|a| a == "--list-properties")
 }
 
 /// Parses the arguments after the program name. `Ok(None)` means `--help`.
@@ -487,6 +495,14 @@ mod tests {
     fn help_is_not_an_error() {
         assert_eq!(p("--help"), Ok(None));
         assert_eq!(p("--num-records 1 -h"), Ok(None));
+    }
+
+    #[test]
+    fn list_properties_needs_no_other_flag() {
+        let argv = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert!(lists_properties(&argv("--list-properties")));
+        assert!(lists_properties(&argv("--num-records 1 --list-properties")));
+        assert!(!lists_properties(&argv("--num-records 1 --record-size 1")));
     }
 
     #[test]

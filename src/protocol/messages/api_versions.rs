@@ -1,16 +1,22 @@
-//! ApiVersions (key 18), v0–v3. Sent first on every connection. A broker that does not know the
+//! ApiVersions (key 18), v0–v4. Sent first on every connection. A broker that does not know the
 //! version we asked for answers UNSUPPORTED_VERSION with a v0 body listing its own range; the
 //! client then retries at the highest version the broker offers (see
 //! [`api_versions_fallback_version`] and [`decode_api_versions_response`]).
 //!
 //! Wire layout (from `ApiVersionsRequest.json` / `ApiVersionsResponse.json`; flexible from v3):
-//! - request: v0–v2 empty; v3 `ClientSoftwareName`, `ClientSoftwareVersion` (compact strings),
+//! - request: v0–v2 empty; v3+ `ClientSoftwareName`, `ClientSoftwareVersion` (compact strings),
 //!   tagged fields.
-//! - response: `ErrorCode`, `ApiKeys[ApiKey, MinVersion, MaxVersion (+tags in v3)]`,
-//!   `ThrottleTimeMs` (v1+), tagged fields (v3; `SupportedFeatures`, `FinalizedFeaturesEpoch`,
-//!   `FinalizedFeatures`, `ZkMigrationReady` are skipped on decode and never written).
+//! - response: `ErrorCode`, `ApiKeys[ApiKey, MinVersion, MaxVersion (+tags from v3)]`,
+//!   `ThrottleTimeMs` (v1+), tagged fields (v3+): tag 0 `SupportedFeatures[Name, MinVersion,
+//!   MaxVersion]`, tag 1 `FinalizedFeaturesEpoch`, tag 2 `FinalizedFeatures[Name,
+//!   MaxVersionLevel, MinVersionLevel]`, tag 3 `ZkMigrationReady` (a controller's; skipped on
+//!   decode, never written).
+//!
+//! v4 is v3 on the wire. A broker answering v3 leaves out supported features whose lowest
+//! version is 0 (KAFKA-17011); the finalized ones, such as `transaction.version`, are there in
+//! both (checked against Apache Kafka 4.4.0's own answers).
 
-use super::{check_version, Decode, Encode, Request};
+use super::{check_version, decode_tagged, put_tagged_field, Decode, Encode, Request};
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::primitives::{DecodeResult, Reader, Writer};
 use crate::protocol::version::{negotiate, ApiKey, VersionRange};
@@ -35,9 +41,8 @@ pub struct ApiVersion {
     pub max_version: i16,
 }
 
-/// ApiVersions response. Tagged fields we do not use (features) are skipped on decode and
-/// written empty on encode.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// ApiVersions response.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiVersionsResponse {
     /// `NONE`, or `UNSUPPORTED_VERSION` when the broker does not know our request version.
     pub error_code: ErrorCode,
@@ -45,7 +50,56 @@ pub struct ApiVersionsResponse {
     pub api_keys: Vec<ApiVersion>,
     /// v1+.
     pub throttle_time_ms: i32,
+    /// v3+ tagged: the features this broker can run at.
+    pub supported_features: Vec<SupportedFeature>,
+    /// v3+ tagged: the epoch of `finalized_features`; -1 (the default) when unknown, and then
+    /// the finalized features mean nothing.
+    pub finalized_features_epoch: i64,
+    /// v3+ tagged: the levels the whole cluster runs at.
+    pub finalized_features: Vec<FinalizedFeature>,
 }
+
+impl Default for ApiVersionsResponse {
+    fn default() -> Self {
+        ApiVersionsResponse {
+            error_code: ErrorCode::NONE,
+            api_keys: Vec::new(),
+            throttle_time_ms: 0,
+            supported_features: Vec::new(),
+            finalized_features_epoch: -1,
+            finalized_features: Vec::new(),
+        }
+    }
+}
+
+/// A feature a broker supports, with its version range (`SupportedFeatureKey`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupportedFeature {
+    /// The feature's name, e.g. `transaction.version`.
+    pub name: String,
+    /// Lowest version the broker supports.
+    pub min_version: i16,
+    /// Highest version the broker supports.
+    pub max_version: i16,
+}
+
+/// A feature finalized cluster-wide, with its level (`FinalizedFeatureKey`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinalizedFeature {
+    /// The feature's name, e.g. `transaction.version`.
+    pub name: String,
+    /// The level the cluster runs at: what a client goes by.
+    pub max_version_level: i16,
+    /// The lowest level the cluster may be set back to.
+    pub min_version_level: i16,
+}
+
+/// The feature whose finalized level decides between transaction version 1 and 2 (KIP-890).
+pub const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
+
+const TAG_SUPPORTED_FEATURES: u32 = 0;
+const TAG_FINALIZED_FEATURES_EPOCH: u32 = 1;
+const TAG_FINALIZED_FEATURES: u32 = 2;
 
 impl Default for ErrorCode {
     fn default() -> Self {
@@ -60,6 +114,24 @@ impl ApiVersionsResponse {
             .iter()
             .find(|a| a.api_key == api_key)
             .map(|a| VersionRange { min: a.min_version, max: a.max_version })
+    }
+
+    /// The cluster-wide level of feature `name`, if it is finalized and the finalized features
+    /// are valid (their epoch is not -1).
+    pub fn finalized_level(&self, name: &str) -> Option<i16> {
+        if self.finalized_features_epoch < 0 {
+            return None;
+        }
+        self.finalized_features.iter().find(|f| f.name == name).map(|f| f.max_version_level)
+    }
+
+    /// The cluster's finalized `transaction.version` (KIP-890): 2 or more means transaction
+    /// version 2 (Produce v12 adds partitions implicitly, EndTxn v5 bumps the epoch every
+    /// transaction); 0 when the broker finalizes none, as Java reads it. Brokers may disagree
+    /// while a level changes; Java keeps the answer with the highest
+    /// `finalized_features_epoch`.
+    pub fn transaction_version(&self) -> i16 {
+        self.finalized_level(TRANSACTION_VERSION_FEATURE).unwrap_or(0)
     }
 }
 
@@ -105,9 +177,59 @@ impl Encode for ApiVersionsResponse {
             buf.put_i32(self.throttle_time_ms);
         }
         if flexible {
-            buf.put_empty_tagged_fields();
+            self.encode_tagged_fields(buf);
         }
     }
+}
+
+impl ApiVersionsResponse {
+    /// The v3+ tagged section, with each field only when it differs from its default (as Java
+    /// writes it).
+    fn encode_tagged_fields(&self, buf: &mut Vec<u8>) {
+        let supported = !self.supported_features.is_empty();
+        let epoch = self.finalized_features_epoch != -1;
+        let finalized = !self.finalized_features.is_empty();
+        buf.put_uvarint(u32::from(supported) + u32::from(epoch) + u32::from(finalized));
+        if supported {
+            put_tagged_field(buf, TAG_SUPPORTED_FEATURES, |b| {
+                b.put_array_len(self.supported_features.len(), true);
+                for f in &self.supported_features {
+                    b.put_string(&f.name, true);
+                    b.put_i16(f.min_version);
+                    b.put_i16(f.max_version);
+                    b.put_empty_tagged_fields();
+                }
+            });
+        }
+        if epoch {
+            put_tagged_field(buf, TAG_FINALIZED_FEATURES_EPOCH, |b| b.put_i64(self.finalized_features_epoch));
+        }
+        if finalized {
+            put_tagged_field(buf, TAG_FINALIZED_FEATURES, |b| {
+                b.put_array_len(self.finalized_features.len(), true);
+                for f in &self.finalized_features {
+                    b.put_string(&f.name, true);
+                    b.put_i16(f.max_version_level);
+                    b.put_i16(f.min_version_level);
+                    b.put_empty_tagged_fields();
+                }
+            });
+        }
+    }
+}
+
+/// A features array: compact name, two int16s, tags. Smallest element: 1 + 2 + 2 + 1 bytes.
+fn decode_features<T>(
+    r: &mut Reader<'_>,
+    field: &'static str,
+    make: impl Fn(String, i16, i16) -> T,
+) -> DecodeResult<Vec<T>> {
+    r.array(true, 6, field, |r| {
+        let name = r.string(true, field)?.to_owned();
+        let (a, b) = (r.i16()?, r.i16()?);
+        r.skip_tagged_fields()?;
+        Ok(make(name, a, b))
+    })
 }
 
 impl Decode for ApiVersionsResponse {
@@ -125,10 +247,39 @@ impl Decode for ApiVersionsResponse {
             Ok(k)
         })?;
         let throttle_time_ms = if version >= 1 { r.i32()? } else { 0 };
+        let mut out = ApiVersionsResponse { error_code, api_keys, throttle_time_ms, ..Default::default() };
         if flexible {
-            r.skip_tagged_fields()?;
+            r.tagged_fields(|tag, data| {
+                match tag {
+                    TAG_SUPPORTED_FEATURES => {
+                        out.supported_features = decode_tagged(data, |r| {
+                            decode_features(r, "supported_features", |name, min_version, max_version| {
+                                SupportedFeature { name, min_version, max_version }
+                            })
+                        })?;
+                    }
+                    TAG_FINALIZED_FEATURES_EPOCH => {
+                        out.finalized_features_epoch = decode_tagged(data, Reader::i64)?;
+                    }
+                    TAG_FINALIZED_FEATURES => {
+                        out.finalized_features = decode_tagged(data, |r| {
+                            decode_features(
+                                r,
+                                "finalized_features",
+                                |name, max_version_level, min_version_level| FinalizedFeature {
+                                    name,
+                                    max_version_level,
+                                    min_version_level,
+                                },
+                            )
+                        })?;
+                    }
+                    _ => {} // ZkMigrationReady (3) and tags we do not know.
+                }
+                Ok(())
+            })?;
         }
-        Ok(ApiVersionsResponse { error_code, api_keys, throttle_time_ms })
+        Ok(out)
     }
 }
 
@@ -147,12 +298,12 @@ impl Request for ApiVersionsRequest {
 /// with an unsupported-version error).
 ///
 /// ```
-/// use ringkafka::protocol::messages::api_versions::*;
-/// use ringkafka::protocol::ErrorCode;
+/// use ringkafka::internals::protocol::messages::api_versions::*;
+/// use ringkafka::internals::protocol::ErrorCode;
 /// let resp = ApiVersionsResponse {
 ///     error_code: ErrorCode::UNSUPPORTED_VERSION,
 ///     api_keys: vec![ApiVersion { api_key: 18, min_version: 0, max_version: 2 }],
-///     throttle_time_ms: 0,
+///     ..Default::default()
 /// };
 /// assert_eq!(api_versions_fallback_version(&resp), Some(2));
 /// ```

@@ -1,5 +1,8 @@
-//! InitProducerId (key 22), v0–v5: obtains the producer id and epoch for idempotence. From v3
-//! the request carries the current id/epoch so the coordinator can bump the epoch (KIP-360).
+//! InitProducerId (key 22), v0–v5: obtains the producer id and epoch for idempotence, and for
+//! a transactional id from its transaction coordinator (which also fences older producers with
+//! that id). From v3 the request carries the current id/epoch so the coordinator can bump the
+//! epoch (KIP-360). v6 (two-phase commit, KIP-939) is unstable in Kafka 4.4 and not implemented:
+//! see [`ApiKey::supported`].
 //!
 //! Field presence follows `InitProducerIdRequest.json` / `InitProducerIdResponse.json`
 //! (flexible from v2): request `TransactionalId` (nullable), `TransactionTimeoutMs`,

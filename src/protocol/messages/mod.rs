@@ -3,30 +3,46 @@
 //! both directions (the client encodes requests and decodes responses; the mock broker and tests
 //! do the reverse).
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
+pub mod end_txn;
+pub mod find_coordinator;
 pub mod init_producer_id;
 pub mod metadata;
 pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
+pub mod txn_offset_commit;
 
 use super::frame::{begin_frame, end_frame};
 use super::header::{decode_response_header, RequestHeader};
 use super::primitives::{DecodeError, DecodeResult, Reader, Writer};
 use super::version::ApiKey;
 
+pub use add_offsets_to_txn::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
+pub use add_partitions_to_txn::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse,
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTopicResult,
+};
 pub use api_versions::{
     api_versions_fallback_version, decode_api_versions_response, ApiVersion, ApiVersionsRequest,
-    ApiVersionsResponse,
+    ApiVersionsResponse, FinalizedFeature, SupportedFeature, TRANSACTION_VERSION_FEATURE,
 };
+pub use end_txn::{EndTxnRequest, EndTxnResponse};
+pub use find_coordinator::{Coordinator, CoordinatorType, FindCoordinatorRequest, FindCoordinatorResponse};
 pub use init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 pub use metadata::{MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic};
 pub use produce::{
-    PartitionProduceData, PartitionProduceResponse, ProduceRequest, ProduceResponse, ProduceWriter,
-    TopicProduceData, TopicProduceResponse,
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceData, PartitionProduceResponse, ProduceRequest,
+    ProduceResponse, ProduceWriter, TopicProduceData, TopicProduceResponse,
 };
 pub use sasl_authenticate::{SaslAuthenticateRequest, SaslAuthenticateResponse};
 pub use sasl_handshake::{SaslHandshakeRequest, SaslHandshakeResponse};
+pub use txn_offset_commit::{
+    TxnOffsetCommitPartition, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic, TxnOffsetCommitTopic,
+};
 
 /// Appends the body of a message at `version`.
 pub trait Encode {
@@ -61,6 +77,27 @@ pub(crate) fn skip_tags(r: &mut Reader<'_>, flexible: bool) -> DecodeResult<()> 
         r.skip_tagged_fields()?;
     }
     Ok(())
+}
+
+/// Appends one tagged field: its tag, its size and the bytes `f` writes. Fields must be
+/// appended in ascending tag order, after a count of them.
+pub(crate) fn put_tagged_field(buf: &mut Vec<u8>, tag: u32, f: impl FnOnce(&mut Vec<u8>)) {
+    let mut data = Vec::new();
+    f(&mut data);
+    buf.put_uvarint(tag);
+    buf.put_uvarint(data.len() as u32);
+    buf.extend_from_slice(&data);
+}
+
+/// Decodes the bytes of one tagged field with `f`, which must use all of them.
+pub(crate) fn decode_tagged<'a, T>(
+    data: &'a [u8],
+    f: impl FnOnce(&mut Reader<'a>) -> DecodeResult<T>,
+) -> DecodeResult<T> {
+    let mut r = Reader::new(data);
+    let out = f(&mut r)?;
+    r.finish()?;
+    Ok(out)
 }
 
 /// Fails with a typed error unless `version` is in the codec's range for `key`.

@@ -1,4 +1,9 @@
-//! Produce (key 0), v3–v11. v3 is the first version that carries magic-v2 record batches.
+//! Produce (key 0), v3–v12. v3 is the first version that carries magic-v2 record batches. v12 is
+//! v11 on the wire; in a transaction it tells the broker that the partition joins it without
+//! AddPartitionsToTxn (transaction version 2, KIP-890), so a transactional producer may use it
+//! only when the cluster finalizes `transaction.version` ≥ 2
+//! ([`NegotiatedVersions::for_transaction_version`](crate::protocol::version::NegotiatedVersions::for_transaction_version)).
+//! v13 (topic ids instead of names) is not implemented: see [`ApiKey::supported`].
 //!
 //! The producer's hot path does not build a [`ProduceRequest`]: it streams the request into its
 //! send buffer with [`ProduceWriter`], copying each closed batch once. [`ProduceRequest`] is the
@@ -10,10 +15,12 @@
 //!   bytes when flexible)]]`.
 //! - response: `Responses[Name, PartitionResponses[Index, ErrorCode, BaseOffset,
 //!   LogAppendTimeMs, LogStartOffset (v5+), RecordErrors (v8+), ErrorMessage (v8+),
-//!   tag 0 CurrentLeader (v10+)]]`, `ThrottleTimeMs`, top-level tag 0 `NodeEndpoints` (v10+,
-//!   skipped on decode, never written).
+//!   tag 0 CurrentLeader (v10+)]]`, `ThrottleTimeMs`, top-level tag 0 `NodeEndpoints` (v10+).
+//!   Both tagged fields are KIP-951's: with NOT_LEADER_OR_FOLLOWER the broker names the new
+//!   leader and its epoch, and where to reach it, so the producer can move without a Metadata
+//!   round trip.
 
-use super::{check_version, put_tags, skip_tags, Decode, Encode, Request};
+use super::{check_version, decode_tagged, put_tagged_field, put_tags, skip_tags, Decode, Encode, Request};
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::frame::{begin_frame, end_frame};
 use crate::protocol::header::RequestHeader;
@@ -58,6 +65,9 @@ pub struct ProduceResponse {
     pub responses: Vec<TopicProduceResponse>,
     /// v1+.
     pub throttle_time_ms: i32,
+    /// v10+ tagged: the endpoints of every leader named in a partition's `current_leader`.
+    /// Empty when the broker sent none.
+    pub node_endpoints: Vec<NodeEndpoint>,
 }
 
 /// One topic's results in a Produce response.
@@ -86,9 +96,41 @@ pub struct PartitionProduceResponse {
     pub record_errors: Vec<(i32, Option<String>)>,
     /// v8+.
     pub error_message: Option<String>,
-    /// v10+ tagged: the leader the broker knows of, on NOT_LEADER_OR_FOLLOWER, as
-    /// `(leader_id, leader_epoch)`. `None` when the broker did not send it (its default).
-    pub current_leader: Option<(i32, i32)>,
+    /// v10+ tagged: the leader the broker knows of, on NOT_LEADER_OR_FOLLOWER or
+    /// FENCED_LEADER_EPOCH (KIP-951). `None` when the broker did not send it; Java omits it
+    /// when it is the default (leader -1, epoch -1).
+    pub current_leader: Option<LeaderIdAndEpoch>,
+}
+
+/// A partition's leader and its epoch, as the broker knows them (Produce v10+ `CurrentLeader`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderIdAndEpoch {
+    /// The leader's broker id, or -1 if the broker does not know it.
+    pub leader_id: i32,
+    /// The leader epoch, or -1. Newer than the producer's is what makes it worth acting on.
+    pub leader_epoch: i32,
+}
+
+/// Where to reach a broker named as a partition's [`LeaderIdAndEpoch`] (Produce v10+
+/// `NodeEndpoints`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEndpoint {
+    /// The broker id.
+    pub node_id: i32,
+    /// Host name to connect to.
+    pub host: String,
+    /// Port to connect to.
+    pub port: i32,
+    /// The broker's rack, if it has one.
+    pub rack: Option<String>,
+}
+
+impl ProduceResponse {
+    /// Where to reach broker `node_id`, if the response says (KIP-951: the endpoint of a
+    /// partition's new [`LeaderIdAndEpoch`]).
+    pub fn node_endpoint(&self, node_id: i32) -> Option<&NodeEndpoint> {
+        self.node_endpoints.iter().find(|e| e.node_id == node_id)
+    }
 }
 
 fn flexible(version: i16) -> bool {
@@ -97,6 +139,8 @@ fn flexible(version: i16) -> bool {
 
 /// Tag of `CurrentLeader` in a partition response (v10+).
 const TAG_CURRENT_LEADER: u32 = 0;
+/// Tag of `NodeEndpoints` in the response (v10+).
+const TAG_NODE_ENDPOINTS: u32 = 0;
 
 impl Encode for ProduceRequest {
     fn encode(&self, version: i16, buf: &mut Vec<u8>) {
@@ -171,13 +215,13 @@ impl Encode for ProduceResponse {
                     buf.put_nullable_string(p.error_message.as_deref(), flex);
                 }
                 match p.current_leader {
-                    Some((leader_id, leader_epoch)) if version >= 10 => {
+                    Some(leader) if version >= 10 => {
                         buf.put_uvarint(1); // one tagged field
-                        buf.put_uvarint(TAG_CURRENT_LEADER);
-                        buf.put_uvarint(9); // int32 + int32 + empty tagged section
-                        buf.put_i32(leader_id);
-                        buf.put_i32(leader_epoch);
-                        buf.put_empty_tagged_fields();
+                        put_tagged_field(buf, TAG_CURRENT_LEADER, |b| {
+                            b.put_i32(leader.leader_id);
+                            b.put_i32(leader.leader_epoch);
+                            b.put_empty_tagged_fields();
+                        });
                     }
                     _ => put_tags(buf, flex),
                 }
@@ -185,16 +229,40 @@ impl Encode for ProduceResponse {
             put_tags(buf, flex);
         }
         buf.put_i32(self.throttle_time_ms);
-        put_tags(buf, flex);
+        if version >= 10 && !self.node_endpoints.is_empty() {
+            buf.put_uvarint(1); // one tagged field
+            put_tagged_field(buf, TAG_NODE_ENDPOINTS, |b| {
+                b.put_array_len(self.node_endpoints.len(), true);
+                for e in &self.node_endpoints {
+                    b.put_i32(e.node_id);
+                    b.put_string(&e.host, true);
+                    b.put_i32(e.port);
+                    b.put_nullable_string(e.rack.as_deref(), true);
+                    b.put_empty_tagged_fields();
+                }
+            });
+        } else {
+            put_tags(buf, flex);
+        }
     }
 }
 
-fn decode_current_leader(data: &[u8]) -> DecodeResult<(i32, i32)> {
-    let mut r = Reader::new(data);
-    let leader = (r.i32()?, r.i32()?);
+fn decode_current_leader(r: &mut Reader<'_>) -> DecodeResult<LeaderIdAndEpoch> {
+    let leader = LeaderIdAndEpoch { leader_id: r.i32()?, leader_epoch: r.i32()? };
     r.skip_tagged_fields()?;
-    r.finish()?;
     Ok(leader)
+}
+
+fn decode_node_endpoints(r: &mut Reader<'_>) -> DecodeResult<Vec<NodeEndpoint>> {
+    // Smallest endpoint: id(4) + empty host(1) + port(4) + null rack(1) + tags(1).
+    r.array(true, 11, "node_endpoints", |r| {
+        let node_id = r.i32()?;
+        let host = r.string(true, "node_endpoints.host")?.to_owned();
+        let port = r.i32()?;
+        let rack = r.nullable_string(true)?.map(str::to_owned);
+        r.skip_tagged_fields()?;
+        Ok(NodeEndpoint { node_id, host, port, rack })
+    })
 }
 
 fn decode_partition_response(
@@ -223,7 +291,7 @@ fn decode_partition_response(
     if flex {
         r.tagged_fields(|tag, data| {
             if version >= 10 && tag == TAG_CURRENT_LEADER {
-                current_leader = Some(decode_current_leader(data)?);
+                current_leader = Some(decode_tagged(data, decode_current_leader)?);
             }
             Ok(())
         })?;
@@ -259,9 +327,16 @@ impl Decode for ProduceResponse {
             Ok(TopicProduceResponse { name, partitions })
         })?;
         let throttle_time_ms = r.i32()?;
-        // NodeEndpoints (tag 0, v10+) is skipped: the producer learns brokers from Metadata.
-        skip_tags(r, flex)?;
-        Ok(ProduceResponse { responses, throttle_time_ms })
+        let mut node_endpoints = Vec::new();
+        if flex {
+            r.tagged_fields(|tag, data| {
+                if version >= 10 && tag == TAG_NODE_ENDPOINTS {
+                    node_endpoints = decode_tagged(data, decode_node_endpoints)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(ProduceResponse { responses, throttle_time_ms, node_endpoints })
     }
 }
 
@@ -275,9 +350,9 @@ impl Request for ProduceRequest {
 /// The bytes are identical to [`super::encode_request`] of the equivalent [`ProduceRequest`].
 ///
 /// ```
-/// use ringkafka::protocol::header::RequestHeader;
-/// use ringkafka::protocol::messages::ProduceWriter;
-/// use ringkafka::protocol::ApiKey;
+/// use ringkafka::internals::protocol::header::RequestHeader;
+/// use ringkafka::internals::protocol::messages::ProduceWriter;
+/// use ringkafka::internals::protocol::ApiKey;
 /// let (batch0, batch1) = (vec![1u8, 2, 3], vec![4u8]);
 /// let mut buf = Vec::new();
 /// let header = RequestHeader {

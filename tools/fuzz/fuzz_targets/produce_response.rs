@@ -1,10 +1,11 @@
-//! Fuzzes the produce_response decoder: the first byte picks the version (any i16 byte value, so unsupported
-//! versions are exercised too), the rest is a response frame body (header + body). Decoding
-//! must return Ok or Err, never panic or allocate from an unchecked length.
+//! Fuzzes the produce_response decoder, KIP-951's tagged fields included: the first byte picks
+//! the version (any i16 byte value, so unsupported versions are exercised too), the rest is a
+//! response frame body (header + body). Decoding must return Ok or Err, never panic or allocate
+//! from an unchecked length.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringkafka::protocol::messages::{decode_response, ProduceRequest};
+use ringkafka::internals::protocol::messages::{decode_response, ProduceRequest};
 
 fuzz_target!(|data: &[u8]| {
     if let Some((&v, frame)) = data.split_first() {
