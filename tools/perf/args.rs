@@ -8,6 +8,18 @@ use std::fmt;
 pub enum Client {
     Ringkafka,
     Librdkafka,
+    /// Confluent's native Rust client, `confluent-kafka`.
+    Confluent,
+}
+
+/// What another client (librdkafka, confluent-kafka) starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientDefaults {
+    /// Its own defaults plus the given properties: what a user comparing clients runs.
+    Own,
+    /// ringkafka's effective configuration (Java's defaults plus the given properties), mapped
+    /// onto the client's names: the same-settings comparison.
+    Ringkafka,
 }
 
 /// What each record's value holds.
@@ -43,6 +55,9 @@ pub struct Args {
     pub partitions: i32,
     pub json: bool,
     pub client: Client,
+    pub client_defaults: ClientDefaults,
+    /// The most verbose library log lines shown on stderr (`--log-level`, `--quiet` = off).
+    pub log_level: log::LevelFilter,
 }
 
 /// A usage error: the message, printed with the usage text, exit status 2.
@@ -88,7 +103,17 @@ ringkafka's options:
     --payload seq                  each value starts with its 8-byte big-endian record number
                                    0..N-1, then filler (needs --record-size >= 8)
     --json                         print the summary as one JSON line
-    --client ringkafka|librdkafka  client library (librdkafka needs --features librdkafka)
+    --client ringkafka|librdkafka|confluent
+                                   client library (librdkafka and confluent, Confluent's native
+                                   Rust client confluent-kafka, need --features librdkafka /
+                                   --features confluent)
+    --client-defaults own|ringkafka
+                                   what librdkafka or confluent start from: `own` (default) their
+                                   own defaults plus the given properties; `ringkafka` ringkafka's
+                                   effective settings mapped onto their names (same settings)
+    --log-level LEVEL              the clients' log lines shown on stderr: off, error, warn
+                                   (default: retries, reconnects), info, debug, trace
+    --quiet                        no log lines (--log-level off)
     --list-properties              the producer properties: key, default, what it does
     -h, --help                     this text
 
@@ -172,6 +197,8 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
     let mut keys = 0u64;
     let mut json = false;
     let mut client = Client::Ringkafka;
+    let mut client_defaults = ClientDefaults::Own;
+    let mut log_level = log::LevelFilter::Warn;
 
     while let Some(flag) = it.next() {
         match flag.as_str() {
@@ -247,9 +274,29 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
                 client = match v.as_str() {
                     "ringkafka" => Client::Ringkafka,
                     "librdkafka" | "rdkafka" => Client::Librdkafka,
-                    _ => return Err(UsageError(format!("--client: `{v}` is not ringkafka or librdkafka"))),
+                    "confluent" | "confluent-kafka" => Client::Confluent,
+                    _ => {
+                        return Err(UsageError(format!(
+                            "--client: `{v}` is not ringkafka, librdkafka or confluent"
+                        )))
+                    }
                 };
             }
+            "--client-defaults" => {
+                let v = value(&flag, &mut it)?;
+                client_defaults = match v.as_str() {
+                    "own" => ClientDefaults::Own,
+                    "ringkafka" => ClientDefaults::Ringkafka,
+                    _ => return Err(UsageError(format!("--client-defaults: `{v}` is not own or ringkafka"))),
+                };
+            }
+            "--log-level" => {
+                let v = value(&flag, &mut it)?;
+                log_level = v.parse().map_err(|_| {
+                    UsageError(format!("--log-level: `{v}` is not off, error, warn, info, debug or trace"))
+                })?;
+            }
+            "--quiet" | "-q" => log_level = log::LevelFilter::Off,
             other => return Err(UsageError(format!("unknown argument `{other}`"))),
         }
     }
@@ -295,6 +342,8 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
         partitions,
         json,
         client,
+        client_defaults,
+        log_level,
     }))
 }
 
@@ -357,6 +406,8 @@ mod tests {
         assert_eq!(a.keys, 0);
         assert_eq!(a.payload, PayloadKind::Random);
         assert_eq!(a.client, Client::Ringkafka);
+        assert_eq!(a.client_defaults, ClientDefaults::Own);
+        assert_eq!(a.log_level, log::LevelFilter::Warn);
         assert!(!a.json);
         assert_eq!(a.bootstrap_server, None);
     }
@@ -378,6 +429,18 @@ mod tests {
         assert!(a.json);
         assert_eq!(a.producer_config.as_deref(), Some("p.properties"));
         assert_eq!(a.client, Client::Librdkafka);
+    }
+
+    #[test]
+    fn client_defaults_and_log_level_are_read() {
+        let a = ok("--num-records 1 --record-size 1 --client confluent --client-defaults ringkafka --log-level debug");
+        assert_eq!(a.client, Client::Confluent);
+        assert_eq!(a.client_defaults, ClientDefaults::Ringkafka);
+        assert_eq!(a.log_level, log::LevelFilter::Debug);
+        assert_eq!(ok("--num-records 1 --record-size 1 --quiet").log_level, log::LevelFilter::Off);
+        assert_eq!(ok("--num-records 1 --record-size 1 --log-level=OFF").log_level, log::LevelFilter::Off);
+        assert!(p("--num-records 1 --record-size 1 --log-level loud").is_err());
+        assert!(p("--num-records 1 --record-size 1 --client-defaults java").is_err());
     }
 
     #[test]

@@ -1,11 +1,21 @@
 //! The same workload through librdkafka (`rdkafka::producer::ThreadedProducer`), for comparison.
 //!
-//! Configuration: the properties are resolved by ringkafka's `ProducerConfig` first (so both
-//! clients start from the same Java defaults and the same validation, e.g. idempotence turned
-//! off by a conflicting `acks`), then translated to librdkafka names. Keys ringkafka does not
-//! accept are passed to librdkafka as they are (it may know them, e.g. `socket.nagle.disable`),
-//! after the translated ones so they win. Java-only keys with no librdkafka counterpart
-//! (`max.block.ms`, `sender.cpu`, `partitioner.ignore.keys`) are dropped with a note.
+//! Configuration, two ways (`--client-defaults`):
+//! - `own` (the default; what a user comparing the two runs): librdkafka's own defaults (e.g.
+//!   `batch.size` 1 MB, `linger.ms` 5, idempotence off, the `consistent_random` partitioner) plus
+//!   the given properties. Most Java names are librdkafka names or aliases too (`acks`,
+//!   `linger.ms`, `batch.size`, `retries`, `delivery.timeout.ms`,
+//!   `max.in.flight.requests.per.connection`, `compression.type`, ...); the few that are not are
+//!   translated (`buffer.memory`, `max.request.size`, `compression.*.level`).
+//! - `ringkafka` (the same-settings comparison): the properties are resolved by ringkafka's
+//!   `ProducerConfig` first (so both clients start from the same Java defaults and the same
+//!   validation, e.g. idempotence turned off by a conflicting `acks`), then every setting is
+//!   translated to librdkafka's names, with Java's murmur2 partitioner.
+//!
+//! Either way, keys ringkafka does not know are passed to librdkafka as they are (it may know
+//! them, e.g. `socket.nagle.disable`; if not, it fails with its own error), and Java-only keys
+//! with no librdkafka counterpart (`max.block.ms`, `sender.cpu`, `partitioner.ignore.keys`, ...)
+//! are dropped with a note.
 //!
 //! Latency: each record carries its intended send time (nanoseconds since the run's start) as
 //! its delivery opaque, so nothing is allocated for it; `delivery` runs on the producer's
@@ -25,13 +35,20 @@ use ringkafka::{Acks, Compression, ProducerConfig};
 use crate::pacer::Pacer;
 use crate::payload::Rng;
 use crate::stats::Stats;
-use crate::{Target, Workload};
+use crate::{Resolved, Target, Workload};
 
 /// How long a sending thread waits before retrying when librdkafka's queue is full.
 const QUEUE_FULL_BACKOFF: Duration = Duration::from_micros(200);
 
 /// Java-only keys librdkafka has no equivalent for.
-const DROPPED: [&str; 3] = ["max.block.ms", "sender.cpu", "partitioner.ignore.keys"];
+const DROPPED: [&str; 6] = [
+    "max.block.ms",
+    "sender.cpu",
+    "partitioner.ignore.keys",
+    "partitioner.adaptive.partitioning.enable",
+    "partitioner.availability.timeout.ms",
+    "metadata.max.idle.ms",
+];
 
 /// Outcomes go to the run's stats; latency is measured from `base` + the opaque.
 struct Ctx {
@@ -64,6 +81,59 @@ impl std::fmt::Debug for Librdkafka {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Librdkafka")
     }
+}
+
+/// librdkafka properties for the run: `resolved` (ringkafka's configuration and the keys it
+/// rejected) translated, or with `None` the given `props` on top of librdkafka's defaults.
+pub fn properties(
+    bootstrap: &str,
+    props: &[(String, String)],
+    resolved: Option<&Resolved>,
+) -> Vec<(String, String)> {
+    let mut out = match resolved {
+        Some((cfg, extra)) => translate(cfg, extra),
+        None => own(props),
+    };
+    // Security settings share their names with librdkafka's: pass them as the user gave them.
+    if resolved.is_some() {
+        out.extend(
+            props
+                .iter()
+                .filter(|(k, _)| {
+                    k.starts_with("security.") || k.starts_with("ssl.") || k.starts_with("sasl.")
+                })
+                .cloned(),
+        );
+    }
+    out.retain(|(k, _)| k != "bootstrap.servers" && k != "metadata.broker.list");
+    out.push(("bootstrap.servers".into(), bootstrap.to_string()));
+    out
+}
+
+/// The given properties for librdkafka at its own defaults: Java-only names translated,
+/// Java-only keys dropped, everything else as given.
+fn own(props: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in props {
+        if DROPPED.contains(&k.as_str()) {
+            continue;
+        }
+        let (k, v) = match k.as_str() {
+            // Bytes (Java) to KiB (librdkafka); its message-count bound stays at its default.
+            "buffer.memory" => (
+                "queue.buffering.max.kbytes",
+                v.trim().parse::<u64>().map_or_else(|_| v.clone(), |b| (b / 1024).max(1).to_string()),
+            ),
+            "max.request.size" => ("message.max.bytes", v.clone()),
+            "compression.gzip.level" | "compression.lz4.level" | "compression.zstd.level" => {
+                ("compression.level", v.clone())
+            }
+            _ => (k.as_str(), v.clone()),
+        };
+        out.retain(|(o, _): &(String, String)| o != k);
+        out.push((k.to_string(), v));
+    }
+    out
 }
 
 /// librdkafka properties equivalent to a resolved ringkafka configuration.
@@ -121,13 +191,9 @@ pub fn translate(cfg: &ProducerConfig, extra: &[(String, String)]) -> Vec<(Strin
 }
 
 impl Librdkafka {
-    /// `cfg`: the resolved configuration; `extra`: keys ringkafka rejected; `props`: what the
-    /// user gave (for the notes on dropped keys).
-    pub fn new(
-        cfg: &ProducerConfig,
-        extra: &[(String, String)],
-        props: &[(String, String)],
-    ) -> Result<Self, String> {
+    /// `config`: from [`properties`]; `props`: what the user gave (for the notes on dropped
+    /// keys).
+    pub fn new(config: &[(String, String)], props: &[(String, String)]) -> Result<Self, String> {
         for (k, _) in props {
             if DROPPED.contains(&k.as_str()) {
                 eprintln!("ringkafka-perf: note: `{k}` is Java-only; librdkafka has no equivalent, dropped");
@@ -139,14 +205,8 @@ impl Librdkafka {
             }
         }
         let mut cc = ClientConfig::new();
-        for (k, v) in translate(cfg, extra) {
+        for (k, v) in config {
             cc.set(k, v);
-        }
-        // Security settings share their names with librdkafka's: pass them as the user gave them.
-        for (k, v) in props {
-            if k.starts_with("security.") || k.starts_with("ssl.") || k.starts_with("sasl.") {
-                cc.set(k, v);
-            }
         }
         let ctx = Ctx { base: Instant::now(), stats: std::sync::OnceLock::new() };
         let producer: ThreadedProducer<Ctx> = cc.create_with_context(ctx).map_err(|e| e.to_string())?;
@@ -234,6 +294,36 @@ mod tests {
         assert_eq!(get(&t, "acks"), Some("all"));
         assert_eq!(get(&t, "socket.nagle.disable"), Some("true"));
         assert!(get(&t, "buffer.memory").is_none());
+    }
+
+    #[test]
+    fn own_defaults_pass_only_the_given_keys_with_java_only_names_translated() {
+        let given: Vec<(String, String)> = vec![
+            ("linger.ms".into(), "7".into()),
+            ("buffer.memory".into(), "33554432".into()),
+            ("max.request.size".into(), "2097152".into()),
+            ("max.block.ms".into(), "100".into()),
+            ("bootstrap.servers".into(), "ignored:1".into()),
+        ];
+        let t = properties("h:1", &given, None);
+        assert_eq!(get(&t, "linger.ms"), Some("7"));
+        assert_eq!(get(&t, "queue.buffering.max.kbytes"), Some("32768"));
+        assert_eq!(get(&t, "message.max.bytes"), Some("2097152"));
+        assert_eq!(get(&t, "bootstrap.servers"), Some("h:1"));
+        assert_eq!(get(&t, "batch.size"), None, "librdkafka's own default, not Java's");
+        assert_eq!(get(&t, "max.block.ms"), None);
+        assert_eq!(t.len(), 4);
+    }
+
+    #[test]
+    fn same_settings_spell_out_ringkafkas_configuration() {
+        let given: Vec<(String, String)> = vec![("security.protocol".into(), "SSL".into())];
+        let resolved = crate::build_config(&given, "h:1", true).unwrap();
+        let t = properties("h:1", &given, Some(&resolved));
+        assert_eq!(get(&t, "batch.size"), Some("16384"));
+        assert_eq!(get(&t, "partitioner"), Some("murmur2_random"));
+        assert_eq!(get(&t, "security.protocol"), Some("SSL"));
+        assert_eq!(t.iter().filter(|(k, _)| k == "bootstrap.servers").count(), 1);
     }
 
     #[test]

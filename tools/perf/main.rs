@@ -1,7 +1,9 @@
 //! `ringkafka-perf`: a producer load generator that mirrors Kafka's `kafka-producer-perf-test`
 //! (same flags, same output lines), with a few additions: several sending threads, keys,
 //! sequence-numbered payloads, a JSON summary, and the same workload through librdkafka
-//! (`--client librdkafka`, built with `--features librdkafka`) for comparison.
+//! (`--client librdkafka`, built with `--features librdkafka`) or Confluent's native Rust client
+//! (`--client confluent`, `--features confluent`) for comparison. The clients' log lines
+//! (warnings by default) go to stderr.
 //!
 //! ```text
 //! tansu topic create --broker tcp://127.0.0.1:9092 --partitions 3 perf
@@ -17,8 +19,11 @@
 #![forbid(unsafe_code)]
 
 mod args;
+#[cfg(feature = "confluent")]
+mod confluent_client;
 #[cfg(feature = "librdkafka")]
 mod librdkafka_client;
+mod logger;
 mod pacer;
 mod payload;
 mod ringkafka_client;
@@ -131,6 +136,24 @@ pub fn build_config(
     Ok((cfg, rejected))
 }
 
+/// ringkafka's resolved configuration (and the keys it rejected) for another client with
+/// `--client-defaults ringkafka`; `None` with `own`, where that client gets only the given
+/// properties (so ringkafka's validation does not apply to it).
+#[cfg_attr(not(any(feature = "librdkafka", feature = "confluent")), allow(dead_code))]
+fn resolve_for_others(
+    args: &Args,
+    props: &[(String, String)],
+    bootstrap: &str,
+) -> Result<Option<Resolved>, String> {
+    match args.client_defaults {
+        args::ClientDefaults::Own => Ok(None),
+        args::ClientDefaults::Ringkafka => build_config(props, bootstrap, true).map(Some),
+    }
+}
+
+/// A resolved ringkafka configuration and the given keys it does not know.
+pub type Resolved = (ProducerConfig, Vec<(String, String)>);
+
 /// `--list-properties`: one line per producer property, with its default and what it does.
 fn print_properties() {
     for p in ProducerConfig::properties() {
@@ -160,6 +183,7 @@ fn main() -> ExitCode {
         }
         Err(UsageError(e)) => return usage_error(&e),
     };
+    logger::init(args.log_level, Instant::now());
     let props = match collect_props(&args) {
         Ok(p) => p,
         Err(e) => return usage_error(&e),
@@ -219,11 +243,12 @@ fn main() -> ExitCode {
         }
         #[cfg(feature = "librdkafka")]
         Client::Librdkafka => {
-            let (cfg, extra) = match build_config(&props, &bootstrap, true) {
-                Ok(c) => c,
+            let resolved = match resolve_for_others(&args, &props, &bootstrap) {
+                Ok(r) => r,
                 Err(e) => return usage_error(&e),
             };
-            match librdkafka_client::Librdkafka::new(&cfg, &extra, &props) {
+            let p = librdkafka_client::properties(&bootstrap, &props, resolved.as_ref());
+            match librdkafka_client::Librdkafka::new(&p, &props) {
                 Ok(t) => Arc::new(t),
                 Err(e) => {
                     eprintln!("ringkafka-perf: librdkafka did not start: {e}");
@@ -236,6 +261,28 @@ fn main() -> ExitCode {
             return usage_error(
                 "--client librdkafka needs a build with the librdkafka feature: \
                  cargo run --release --features librdkafka -- …",
+            )
+        }
+        #[cfg(feature = "confluent")]
+        Client::Confluent => {
+            let resolved = match resolve_for_others(&args, &props, &bootstrap) {
+                Ok(r) => r,
+                Err(e) => return usage_error(&e),
+            };
+            let p = confluent_client::properties(&bootstrap, &props, resolved.as_ref());
+            match confluent_client::Confluent::new(&p, &props) {
+                Ok(t) => Arc::new(t),
+                Err(e) => {
+                    eprintln!("ringkafka-perf: confluent-kafka did not start: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        #[cfg(not(feature = "confluent"))]
+        Client::Confluent => {
+            return usage_error(
+                "--client confluent needs a build with the confluent feature: \
+                 cargo run --release -p ringkafka-perf --features confluent -- …",
             )
         }
     };
