@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Tests everything: formatting, lints, unit + integration + doc tests, the live ones against a
-# real Kafka-compatible broker (Tansu 0.6.0) that this script installs, starts and stops.
+# Tests everything: formatting, lints, API docs, unit + integration + doc tests, the live ones
+# against real brokers that this script installs, starts and stops: Tansu 0.6.0, and Apache
+# Kafka 4.4.0 as one node and as a 3-node cluster (scripts/kafka.sh; Java 17 and mvn needed).
 #
 #   scripts/test.sh
 #
@@ -10,7 +11,12 @@
 #   RINGKAFKA_BOOTSTRAP   if set (and CI is not), use that broker instead of starting Tansu;
 #                         tests then also need `tansu` to create topics on it.
 #   TANSU_BIN             the tansu binary to use (default: PATH, then ~/.cargo/bin/tansu).
-#   CARGO_TARGET_DIR      respected; Tansu's log always goes to ./target/tansu-PORT.log.
+#   CARGO_TARGET_DIR      respected; Tansu's log always goes to ./target/tansu-PORT.log, the
+#                         Kafka nodes' to ./target/kafka-{single,cluster}/node*/kafka.log.
+#
+# The tests find the brokers in RINGKAFKA_BOOTSTRAP (Tansu), RINGKAFKA_KAFKA_BOOTSTRAP (one Kafka
+# node) and RINGKAFKA_KAFKA_CLUSTER_BOOTSTRAP (the cluster; RINGKAFKA_KAFKA_CLUSTER_DIR is the
+# KAFKA_DIR that `tools/perf/kafka-broker.sh kill|restart N` act on).
 #
 # Prerequisites it installs when missing (as root, with apt-get): cmake, a C/C++ compiler and
 # make (rdkafka-sys builds librdkafka from source with cmake; zlib is built from the vendored
@@ -19,6 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/tansu.sh
+. scripts/kafka.sh
 
 step() { echo "==> $*" >&2; }
 
@@ -52,6 +59,9 @@ fi
 # Install Tansu before the long build, so that a failure shows up early. The tests need the
 # binary even with an external broker: they create their topics with `tansu topic create`.
 tansu_ensure_installed
+# Apache Kafka 4.4.0 (jars from Maven Central, Java 17): the reference broker for the
+# transaction tests (one node) and the replication and failover tests (a 3-node cluster).
+kafka_ensure_installed
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
@@ -83,12 +93,33 @@ MIRIFLAGS="-Zmiri-many-seeds=0..32" cargo "+$MIRI_TOOLCHAIN" miri test --lib io:
 step "cargo test --workspace --all-targets --no-run"
 cargo test --workspace --all-targets --no-run
 
+KAFKA_SINGLE_DIR=$PWD/target/kafka-single
+KAFKA_CLUSTER_DIR=$PWD/target/kafka-cluster
+stop_brokers() {
+    [[ -n "$use_external" ]] || tansu_stop
+    KAFKA_DIR=$KAFKA_SINGLE_DIR kafka_stop
+    KAFKA_DIR=$KAFKA_CLUSTER_DIR kafka_stop
+}
+trap stop_brokers EXIT
+trap 'exit 130' INT TERM
+# Both Kafkas start at once (their JVMs take ~40 s on two busy cores), Tansu meanwhile.
+step "starting Apache Kafka: one node, and a 3-node cluster (replication factor 3, min.insync.replicas=2)"
+(KAFKA_DIR=$KAFKA_SINGLE_DIR kafka_start_single) &
+single_pid=$!
+(KAFKA_DIR=$KAFKA_CLUSTER_DIR kafka_start_cluster 3) &
+cluster_pid=$!
 if [[ -z "$use_external" ]]; then
-    trap tansu_stop EXIT
-    trap 'exit 130' INT TERM
     tansu_start
 fi
+wait "$single_pid" || { echo "error: the single-node Kafka did not start" >&2; exit 1; }
+wait "$cluster_pid" || { echo "error: the 3-node Kafka cluster did not start" >&2; exit 1; }
 export RINGKAFKA_BOOTSTRAP
+# The tests' view of the brokers (tests/support): Tansu at RINGKAFKA_BOOTSTRAP, the single Kafka
+# node, and the cluster with the directory its control functions (kill, restart) act on.
+RINGKAFKA_KAFKA_BOOTSTRAP=$(KAFKA_DIR=$KAFKA_SINGLE_DIR kafka_bootstrap)
+RINGKAFKA_KAFKA_CLUSTER_BOOTSTRAP=$(KAFKA_DIR=$KAFKA_CLUSTER_DIR kafka_bootstrap)
+RINGKAFKA_KAFKA_CLUSTER_DIR=$KAFKA_CLUSTER_DIR
+export RINGKAFKA_KAFKA_BOOTSTRAP RINGKAFKA_KAFKA_CLUSTER_BOOTSTRAP RINGKAFKA_KAFKA_CLUSTER_DIR
 
 step "cargo test --workspace --all-targets"
 cargo test --workspace --all-targets
