@@ -405,10 +405,10 @@ mod tests {
     /// (`wait`, `wait_timeout` in a loop, `poll` from an executor): every waiter gets its
     /// outcome. A lost wake-up leaves a waiter parked, and the test fails at its deadline (or,
     /// under Miri, as a deadlock). Runs under Miri too:
-    /// `cargo +nightly-2026-05-20 miri test --lib delivery`.
+    /// `cargo +nightly-2026-05-20 miri test --lib delivery::tests`.
     #[test]
     fn futures_completed_on_other_threads_wake_every_kind_of_waiter() {
-        let (threads, rounds) = if cfg!(miri) { (3, 12) } else { (4, 500) };
+        let (threads, rounds) = if cfg!(miri) { (4, 30) } else { (4, 500) };
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         for t in 0..threads {
             let done = done_tx.clone();
