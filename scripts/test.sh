@@ -31,6 +31,8 @@ command -v make >/dev/null 2>&1 || need_apt+=(make)
 [[ -f /usr/include/curl/curl.h || -f /usr/include/x86_64-linux-gnu/curl/curl.h ]] || need_apt+=(libcurl4-openssl-dev)
 # stunnel4: the TLS terminator in front of Tansu for the security tests (tests/security.rs).
 command -v stunnel4 >/dev/null 2>&1 || need_apt+=(stunnel4)
+# openssl: the security tests make a self-signed broker certificate with `openssl req -x509`.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if ((${#need_apt[@]})); then
     step "installing ${need_apt[*]} (needed to build librdkafka for the interop tests)"
     if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi
