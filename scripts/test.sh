@@ -69,6 +69,9 @@ if ! cargo "+$MIRI_TOOLCHAIN" miri --version >/dev/null 2>&1; then
 fi
 step "cargo +$MIRI_TOOLCHAIN miri test --lib io::queue (32 seeds)"
 MIRIFLAGS="-Zmiri-many-seeds=0..32" cargo "+$MIRI_TOOLCHAIN" miri test --lib io::queue
+# And a DeliveryFuture's hand-off (src/delivery.rs: an atomic state word, park/unpark, wakers).
+step "cargo +$MIRI_TOOLCHAIN miri test --lib delivery::tests (8 seeds)"
+MIRIFLAGS="-Zmiri-many-seeds=0..8" cargo "+$MIRI_TOOLCHAIN" miri test --lib delivery::tests
 # Build every test before starting the broker so it does not idle through the compile.
 step "cargo test --workspace --all-targets --no-run"
 cargo test --workspace --all-targets --no-run
@@ -84,4 +87,8 @@ step "cargo test --workspace --all-targets"
 cargo test --workspace --all-targets
 step "cargo test --doc"
 cargo test --doc
+# LZ4HC (compression.lz4.level other than 9) is behind the lz4hc feature: its own tests.
+step "cargo test --features lz4hc (compression unit tests, live codec test)"
+cargo test -p ringkafka --features lz4hc --lib protocol::compression
+cargo test -p ringkafka --features lz4hc --test compression
 step "all tests passed"

@@ -165,7 +165,7 @@ pub struct ProducerConfig {
     /// `compression.gzip.level`: 1-9, or -1 for the codec default (6). Default -1.
     pub compression_gzip_level: i32,
     /// `compression.lz4.level`: 1-17, default 9 (the fast compressor; other levels use LZ4HC, as
-    /// Java does).
+    /// Java does, with the `lz4hc` cargo feature: without it they are a configuration error).
     pub compression_lz4_level: i32,
     /// `compression.zstd.level`: -131072 to 22, default 3.
     pub compression_zstd_level: i32,
@@ -549,6 +549,10 @@ impl ProducerConfig {
                     }
                 }
             }
+        }
+        if self.compression == Compression::Lz4 {
+            compression::check_lz4_level(self.compression_lz4_level)
+                .map_err(|m| ConfigError::new("compression.lz4.level", m))?;
         }
         if self.ssl.certificate_location.is_some() != self.ssl.key_location.is_some() {
             return Err(ConfigError::new(

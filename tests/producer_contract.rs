@@ -155,3 +155,27 @@ fn close_from_a_callback_does_not_wait_for_itself() {
     );
     producer.close(Duration::from_secs(30));
 }
+
+/// Without the `lz4hc` feature (off by default: it builds the C lz4 library), an lz4 level
+/// other than the default is refused at start, naming the key and the feature, rather than
+/// compressed at another level than asked.
+#[cfg(not(feature = "lz4hc"))]
+#[test]
+fn an_lz4hc_level_without_the_feature_is_a_config_error_naming_key_and_feature() {
+    let mut cfg = ProducerConfig::new("127.0.0.1:9092").compression(ringkafka::Compression::Lz4);
+    cfg.set("compression.lz4.level", "4").unwrap();
+    match Producer::new(cfg) {
+        Err(ringkafka::StartError::Config(e)) => {
+            assert_eq!(e.key, "compression.lz4.level");
+            assert!(e.to_string().contains("`lz4hc`"), "{e}");
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+    // The default level, and any level with another codec, are fine.
+    let mut cfg = ProducerConfig::new("127.0.0.1:9092").compression(ringkafka::Compression::Gzip);
+    cfg.set("compression.lz4.level", "4").unwrap();
+    Producer::new(cfg).unwrap().close(Duration::ZERO);
+    Producer::new(ProducerConfig::new("127.0.0.1:9092").compression(ringkafka::Compression::Lz4))
+        .unwrap()
+        .close(Duration::ZERO);
+}
