@@ -8,8 +8,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use ringkafka::protocol::compression::{self, Codec};
-use ringkafka::protocol::record_batch::{record_size_upper_bound, BatchWriter, ProducerFields};
+use ringkafka::internals::protocol::compression::{self, Codec};
+use ringkafka::internals::protocol::record_batch::{record_size_upper_bound, BatchWriter, ProducerFields};
 
 /// The default `batch.size`.
 const BATCH_SIZE: usize = 16 * 1024;

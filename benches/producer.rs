@@ -10,8 +10,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ringkafka::engine::partitioner::murmur2;
-use ringkafka::io::Driver;
+use ringkafka::internals::io::Driver;
+use ringkafka::internals::partitioner::murmur2;
 use ringkafka::mock::MockServer;
 use ringkafka::{Producer, ProducerConfig, ProducerRecord, SenderCpu};
 
@@ -46,8 +46,8 @@ fn send_cost(c: &mut Criterion) {
     const BURST: u64 = 2048;
     // The mock cluster's threads (and the main thread) start on the sender's CPU, the last
     // one, and a single sending thread gets CPU 0 to itself: see the doc comment.
-    let cpus = ringkafka::io::affinity::allowed_cpus().expect("allowed CPUs");
-    let _ = ringkafka::io::affinity::pin_current_thread(*cpus.last().expect("a CPU"));
+    let cpus = ringkafka::internals::io::affinity::allowed_cpus().expect("allowed CPUs");
+    let _ = ringkafka::internals::io::affinity::pin_current_thread(*cpus.last().expect("a CPU"));
     let server = mock();
     let p = producer(&server);
     let topic: Arc<str> = "bench".into();
@@ -73,7 +73,9 @@ fn send_cost(c: &mut Criterion) {
                             let (p, topic, cpus) = (p.clone(), topic.clone(), &cpus);
                             let (start_burst, end_burst) = (&start_burst, &end_burst);
                             s.spawn(move || {
-                                let _ = ringkafka::io::affinity::pin_current_thread(cpus[k % cpus.len()]);
+                                let _ = ringkafka::internals::io::affinity::pin_current_thread(
+                                    cpus[k % cpus.len()],
+                                );
                                 let mut total = Duration::ZERO;
                                 for _ in 0..bursts {
                                     start_burst.wait();

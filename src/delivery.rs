@@ -358,6 +358,13 @@ mod tests {
         assert_eq!(*seen.lock().unwrap(), Some(true), "dropped without an outcome: told Closed, once");
     }
 
+    /// A future can move to another thread and be shared by reference (Java's `Future` is
+    /// used from any thread).
+    const _: fn() = || {
+        fn send_and_sync<T: Send + Sync>() {}
+        send_and_sync::<DeliveryFuture>();
+    };
+
     /// Java's `Future.get()` gives the same outcome every time: reading it (by `wait_timeout`,
     /// `poll` or `wait`) does not take it away.
     #[test]

@@ -14,9 +14,22 @@ pub enum SendError {
     Serialization(String),
     /// The serialized record is larger than `max.request.size` or `buffer.memory`
     /// (Java's `RecordTooLargeException`).
-    RecordTooLarge { size: usize, max: usize, limit: &'static str },
+    RecordTooLarge {
+        /// The record's size in bytes: an upper bound over its key, value, headers and
+        /// framing, as Java's `estimateSizeInBytesUpperBound`.
+        size: usize,
+        /// The limit it exceeds, in bytes.
+        max: usize,
+        /// The name of that limit: `"max.request.size"` or `"buffer.memory"`.
+        limit: &'static str,
+    },
     /// No buffer space became free within `max.block.ms` (Java's `BufferExhaustedException`).
-    BufferExhausted { waited: Duration, requested: usize },
+    BufferExhausted {
+        /// How long `send` blocked waiting for space (about `max.block.ms`).
+        waited: Duration,
+        /// The bytes the record needed.
+        requested: usize,
+    },
     /// The topic name is not a legal Kafka topic name (Java's `InvalidTopicException`).
     InvalidTopic(String),
     /// A negative explicit partition.
@@ -58,14 +71,36 @@ impl std::error::Error for SendError {}
 pub enum ProduceError {
     /// The broker answered with an error that is not retriable, or a retriable one after retries
     /// ran out.
-    Broker { code: ErrorCode, message: Option<String> },
+    Broker {
+        /// The broker's error code for the record's partition.
+        code: ErrorCode,
+        /// The broker's error message, when it sent one.
+        message: Option<String>,
+    },
     /// `delivery.timeout.ms` passed before the record was acknowledged.
-    DeliveryTimeout { elapsed: Duration, last_error: Option<String> },
+    DeliveryTimeout {
+        /// How long the record had waited, from its batch's creation.
+        elapsed: Duration,
+        /// The last error met on the way (a broker error, a lost connection), if any.
+        last_error: Option<String>,
+    },
     /// The topic did not appear in metadata within `max.block.ms` (Java's
     /// "Topic X not present in metadata after N ms").
-    MetadataTimeout { topic: String, waited: Duration },
+    MetadataTimeout {
+        /// The topic.
+        topic: String,
+        /// How long the producer waited for it.
+        waited: Duration,
+    },
     /// The explicit partition does not exist in the topic.
-    InvalidPartition { topic: String, partition: i32, partitions: i32 },
+    InvalidPartition {
+        /// The topic.
+        topic: String,
+        /// The partition the record named.
+        partition: i32,
+        /// The number of partitions the topic has.
+        partitions: i32,
+    },
     /// The producer was closed (with a timeout that ran out, or dropped) before the record was
     /// delivered.
     Closed,
@@ -79,7 +114,12 @@ pub enum ProduceError {
     /// TLS to `broker` failed: its certificate did not verify (untrusted CA, expired, wrong host
     /// name) or the handshake was refused. Fatal, like `Authentication`; never a fallback to
     /// plaintext.
-    Tls { broker: String, message: String },
+    Tls {
+        /// The broker: `node N (host:port)`, or `bootstrap host:port` before metadata.
+        broker: String,
+        /// What failed, as rustls reported it.
+        message: String,
+    },
     /// A call that cannot work where it was made, such as a blocking
     /// [`partitions_for`](crate::Producer::partitions_for) from a delivery callback (it would
     /// wait for the thread it runs on).
@@ -129,7 +169,7 @@ impl fmt::Display for ProduceError {
 impl std::error::Error for ProduceError {}
 
 /// Checks a topic name as Java's `Topic.validate` does.
-pub fn validate_topic(name: &str) -> Result<(), SendError> {
+pub(crate) fn validate_topic(name: &str) -> Result<(), SendError> {
     // The common case, legal, in one pass over the bytes (`send` checks every record's topic).
     let legal = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
     if !name.is_empty() && name.len() <= 249 && name.bytes().all(|b| legal(&b)) && name != "." && name != ".."

@@ -29,7 +29,7 @@ pub(crate) struct BufferMemory {
 const REPOLL: Duration = Duration::from_millis(10);
 
 impl BufferMemory {
-    pub fn new(total: usize) -> Self {
+    pub(crate) fn new(total: usize) -> Self {
         Self::with_repoll(total, REPOLL)
     }
 
@@ -46,18 +46,18 @@ impl BufferMemory {
     }
 
     /// Bytes not reserved.
-    pub fn available(&self) -> usize {
+    pub(crate) fn available(&self) -> usize {
         self.available.load(Ordering::Relaxed).max(0) as usize
     }
 
     /// The whole budget.
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.total
     }
 
     /// Threads blocked in [`reserve`](Self::reserve): the sender sends everything it has
     /// without lingering while any wait.
-    pub fn has_waiters(&self) -> bool {
+    pub(crate) fn has_waiters(&self) -> bool {
         self.waiters.load(Ordering::Relaxed) > 0
     }
 
@@ -74,7 +74,12 @@ impl BufferMemory {
 
     /// Reserves `n` bytes, waiting up to `max_block` for them (`on_wait` is called once when a
     /// wait begins, to wake the sender). Returns how long it waited on failure.
-    pub fn reserve(&self, n: usize, max_block: Duration, on_wait: impl FnOnce()) -> Result<(), Duration> {
+    pub(crate) fn reserve(
+        &self,
+        n: usize,
+        max_block: Duration,
+        on_wait: impl FnOnce(),
+    ) -> Result<(), Duration> {
         if self.try_reserve(n) {
             return Ok(());
         }
@@ -106,7 +111,7 @@ impl BufferMemory {
 
     /// Returns `n` bytes to the budget and wakes waiters, if any.
     #[inline]
-    pub fn release(&self, n: usize) {
+    pub(crate) fn release(&self, n: usize) {
         if n == 0 {
             return;
         }

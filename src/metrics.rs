@@ -59,15 +59,23 @@ impl Default for Metrics {
     }
 }
 
-/// Percentiles of a distribution.
+/// Percentiles of a distribution (in the unit of the field that holds it; values are exact to
+/// three significant digits). All zero while nothing was recorded.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Percentiles {
+    /// The number of values recorded.
     pub count: u64,
+    /// Their mean.
     pub mean: f64,
+    /// The median.
     pub p50: u64,
+    /// The 95th percentile.
     pub p95: u64,
+    /// The 99th percentile.
     pub p99: u64,
+    /// The 99.9th percentile.
     pub p999: u64,
+    /// The largest value.
     pub max: u64,
 }
 
@@ -123,7 +131,7 @@ pub struct MetricsSnapshot {
 }
 
 impl Metrics {
-    pub fn snapshot(&self, buffer_available: usize) -> MetricsSnapshot {
+    pub(crate) fn snapshot(&self, buffer_available: usize) -> MetricsSnapshot {
         let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let h = self.hist.lock().unwrap_or_else(|e| e.into_inner());
         MetricsSnapshot {
@@ -146,7 +154,7 @@ impl Metrics {
     }
 
     #[inline]
-    pub fn add(c: &AtomicU64, n: u64) {
+    pub(crate) fn add(c: &AtomicU64, n: u64) {
         c.fetch_add(n, Ordering::Relaxed);
     }
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 /// ids where Java has `Node`s).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionInfo {
+    /// The topic.
     pub topic: Arc<str>,
+    /// The partition number, from 0.
     pub partition: i32,
     /// The leader's node id; `None` while the partition has no leader.
     pub leader: Option<i32>,
@@ -23,7 +25,9 @@ pub struct PartitionInfo {
 /// A record header: a string key and optional bytes value. Keys need not be unique.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Header {
+    /// The key.
     pub key: String,
+    /// The value; `None` is a null value (not the same as an empty one).
     pub value: Option<Vec<u8>>,
 }
 
@@ -107,11 +111,17 @@ impl IntoTopic for &String {
 /// A `None` value is a tombstone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProducerRecord<K, V> {
+    /// The topic.
     pub topic: Arc<str>,
+    /// An explicit partition; `None` lets the partitioner choose.
     pub partition: Option<i32>,
+    /// The key; `None` is a null key (the default partitioner then uses its sticky partition).
     pub key: Option<K>,
+    /// The value; `None` is a tombstone.
     pub value: Option<V>,
+    /// The timestamp, milliseconds since the epoch; `None` takes the producer's clock at `send`.
     pub timestamp: Option<i64>,
+    /// The headers, in order (keys may repeat).
     pub headers: Vec<Header>,
 }
 
@@ -165,6 +175,7 @@ impl<K, V> ProducerRecord<K, V> {
 pub struct RecordMetadata {
     /// The topic (shared: completing a record does not allocate its name).
     pub topic: std::sync::Arc<str>,
+    /// The partition it was written to.
     pub partition: i32,
     /// The record's offset; -1 with `acks=0`.
     pub offset: i64,

@@ -133,7 +133,7 @@ pub(crate) fn spawn(
             receive: cfg.receive_buffer_bytes,
         });
         let _ = ready_tx.send(Ok(driver.waker()));
-        let engine = Engine::new(cfg, partitioner, memory, metrics);
+        let engine = Engine::new(cfg, partitioner, memory, metrics, rng_seed());
         run(engine, driver, rx, spent, tls);
     })?;
     match ready_rx.recv() {
@@ -144,6 +144,13 @@ pub(crate) fn spawn(
         }
         Err(_) => Err(io::Error::other("the sender thread died while starting")),
     }
+}
+
+/// A seed for the engine's random choices (sticky partitions, backoff jitter), different per
+/// producer: the standard library's `RandomState` keys come from the OS's random source.
+fn rng_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(SystemTime::now())
 }
 
 fn pin(cpu: SenderCpu) {
@@ -374,7 +381,7 @@ fn run(
         for _ in 0..MAX_DRAIN {
             match rx.try_recv() {
                 Ok(Msg::Record(q)) => engine.append(q.into_pending(now), now, wall_ms),
-                Ok(Msg::Flush(w)) => engine.flush(w),
+                Ok(Msg::Flush(w)) => engine.flush(w, now),
                 Ok(Msg::PartitionsFor { topic, reply, called }) => {
                     engine.partitions_for(&topic, reply, called, now)
                 }
@@ -411,7 +418,7 @@ fn run(
                 break;
             }
             if deadline.is_some_and(|d| now >= d) {
-                engine.fail_all(ProduceError::Closed);
+                engine.fail_all(ProduceError::Closed, now);
                 transmit(&mut engine, &mut driver, &mut links, now);
                 break;
             }
@@ -436,7 +443,7 @@ fn run(
         }
         if let Err(e) = driver.poll(timeout, &mut events) {
             log::error!("io_uring failed: {e}");
-            engine.fail_all(ProduceError::Fatal(format!("io_uring failed: {e}")));
+            engine.fail_all(ProduceError::Fatal(format!("io_uring failed: {e}")), Instant::now());
             break;
         }
     }

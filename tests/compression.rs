@@ -14,12 +14,12 @@ use kafka_protocol::records::{
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
-use ringkafka::protocol::compression::{Codec, DEFAULT_MAX_DECOMPRESSED};
-use ringkafka::protocol::record_batch::{
+use ringkafka::internals::protocol::compression::{Codec, DEFAULT_MAX_DECOMPRESSED};
+use ringkafka::internals::protocol::record_batch::{
     decode_batches, decode_batches_with_limit, rewrite_producer_fields, BatchWriter, ProducerFields,
     ATTRIBUTES_OFFSET, BATCH_HEADER_LEN, BATCH_LENGTH_OFFSET, CRC_OFFSET, LOG_OVERHEAD,
 };
-use ringkafka::protocol::DecodeError;
+use ringkafka::internals::protocol::DecodeError;
 use ringkafka::{Compression, Header, Producer, ProducerConfig, ProducerRecord};
 use support::{bootstrap, consume_all, create_topic, unique_topic};
 
@@ -167,7 +167,7 @@ fn decompression_bomb_is_a_typed_error_not_an_allocation() {
     let zeros = vec![0u8; 100 << 20];
     for codec in CODECS {
         let mut compressed = Vec::new();
-        ringkafka::protocol::compression::compress(codec, &zeros, &mut compressed).unwrap();
+        ringkafka::internals::protocol::compression::compress(codec, &zeros, &mut compressed).unwrap();
         assert!(compressed.len() < 6 << 20, "{}: {} bytes", codec.name(), compressed.len());
         let bomb = forge(codec.id(), 1, &compressed);
         assert_eq!(

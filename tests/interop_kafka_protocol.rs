@@ -13,9 +13,9 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages as kp;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use proptest::prelude::*;
-use ringkafka::protocol::messages::*;
-use ringkafka::protocol::primitives::Reader;
-use ringkafka::protocol::{ApiKey, ErrorCode};
+use ringkafka::internals::protocol::messages::*;
+use ringkafka::internals::protocol::primitives::Reader;
+use ringkafka::internals::protocol::{ApiKey, ErrorCode};
 use strategies::*;
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringkafka::io::{ConnId, Driver, Event};
+use ringkafka::internals::io::{ConnId, Driver, Event};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -193,7 +193,7 @@ fn large_inbound_stream_grows_rx_and_keeps_data_across_partial_consumes() {
     // The tail is still readable right after `Closed`.
     let rest = d.rx(id).to_vec();
     assert_eq!(&rest[..], &data[checked..]);
-    assert!(max_seen > ringkafka::io::RX_INITIAL, "rx never grew");
+    assert!(max_seen > ringkafka::internals::io::RX_INITIAL, "rx never grew");
 }
 
 #[test]
@@ -495,7 +495,7 @@ fn driver_moves_to_the_sender_thread_and_waker_is_shared() {
     fn assert_send<T: Send>() {}
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send::<Driver>();
-    assert_send_sync::<ringkafka::io::Waker>();
+    assert_send_sync::<ringkafka::internals::io::Waker>();
     // Built on this thread, used on another (no SINGLE_ISSUER pinning to the creator).
     let addr = echo_server();
     let d = Driver::new(8).unwrap();

@@ -6,13 +6,13 @@ mod support;
 
 use std::time::Duration;
 
-use ringkafka::protocol::messages::{
+use ringkafka::internals::protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, InitProducerIdRequest, MetadataRequest, PartitionProduceData,
     PartitionProduceResponse, ProduceRequest, TopicProduceData,
 };
-use ringkafka::protocol::record_batch::{BatchWriter, ProducerFields};
-use ringkafka::protocol::version::{ApiKey, NegotiatedVersions, VersionRange};
-use ringkafka::protocol::ErrorCode;
+use ringkafka::internals::protocol::record_batch::{BatchWriter, ProducerFields};
+use ringkafka::internals::protocol::version::{ApiKey, NegotiatedVersions, VersionRange};
+use ringkafka::internals::protocol::ErrorCode;
 use ringkafka::Header;
 
 use support::{ConsumedRecord, RawConn, TimestampType};

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
+use ringkafka::internals::mock::MockClusterInternals;
 use ringkafka::mock::MockServer;
 use ringkafka::{ProduceError, Producer, ProducerConfig, ProducerRecord, SendError};
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use ringkafka::engine::partitioner::partition_for_key;
+use ringkafka::internals::partitioner::partition_for_key;
 use ringkafka::{
     Acks, ProduceError, Producer, ProducerConfig, ProducerRecord, RecordMetadata, SendError,
     SerializationError, Serializer, StringSerializer,

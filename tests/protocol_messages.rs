@@ -13,10 +13,10 @@
 mod strategies;
 
 use proptest::prelude::*;
-use ringkafka::protocol::header::RequestHeader;
-use ringkafka::protocol::messages::*;
-use ringkafka::protocol::primitives::{DecodeError, Reader};
-use ringkafka::protocol::{ApiKey, ErrorCode};
+use ringkafka::internals::protocol::header::RequestHeader;
+use ringkafka::internals::protocol::messages::*;
+use ringkafka::internals::protocol::primitives::{DecodeError, Reader};
+use ringkafka::internals::protocol::{ApiKey, ErrorCode};
 use strategies::*;
 
 // ---------------------------------------------------------------------------------------------

@@ -9,13 +9,13 @@ use kafka_protocol::records::{
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
-use ringkafka::protocol::primitives::varlong_len;
-use ringkafka::protocol::record_batch::{
+use ringkafka::internals::protocol::primitives::varlong_len;
+use ringkafka::internals::protocol::record_batch::{
     batch_base_sequence, batch_record_count, decode_batches, record_size_upper_bound,
     rewrite_producer_fields, BatchWriter, ProducerFields, RecordBatch, ATTRIBUTES_OFFSET, BATCH_HEADER_LEN,
     CRC_OFFSET,
 };
-use ringkafka::protocol::DecodeError;
+use ringkafka::internals::protocol::DecodeError;
 use ringkafka::Header;
 
 /// One record as the application hands it in.

@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ringkafka::mock::{Chaos, Fault, Hostile, MockServer, SplitMix64, StoredBatch};
-use ringkafka::protocol::version::ApiKey;
-use ringkafka::protocol::ErrorCode;
+use ringkafka::internals::mock::{MockClusterInternals, MockServerInternals, SplitMix64, StoredBatch};
+use ringkafka::mock::{Api, Chaos, Fault, Hostile, MockServer};
+use ringkafka::ErrorCode;
 use ringkafka::{DeliveryResult, ProduceError, Producer, ProducerConfig, ProducerRecord, SendError};
 
 fn soak() -> bool {
@@ -201,7 +201,7 @@ fn bouncer(
     bounces: Arc<AtomicU64>,
 ) -> std::thread::JoinHandle<()> {
     let cluster = server.cluster_handle();
-    let brokers = server.cluster().brokers().len() as u64;
+    let brokers = server.cluster().broker_count() as u64;
     std::thread::spawn(move || {
         let mut rng = SplitMix64::new(seed ^ 0xb0b0);
         while !stop.load(Ordering::Relaxed) {
@@ -245,8 +245,8 @@ fn chaos_of_every_fault_category_loses_and_duplicates_nothing() {
     stop.store(true, Ordering::Relaxed);
     b.join().unwrap();
     let counts = server.cluster().set_chaos(None).map(|c| c.counts).unwrap_or_default();
-    let moves = server.cluster().leader_moves;
-    let too_large = server.cluster().too_large;
+    let moves = server.cluster().leader_moves();
+    let too_large = server.cluster().too_large();
     let max_epoch = {
         let c = server.cluster();
         (0..6).flat_map(|p| c.log("chaos", p).iter().map(|b| b.batch.producer_epoch)).max().unwrap_or(0)
@@ -286,7 +286,7 @@ fn chaos_with_fatal_errors_and_epoch_bumps_never_duplicates() {
             let mut rng = SplitMix64::new(seed.0 ^ 0xfa7a1);
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(50 + rng.below(150)));
-                cluster.lock().unwrap().push_request_errors(ApiKey::Produce, &[ErrorCode::INVALID_RECORD]);
+                cluster.lock().unwrap().push_request_errors(Api::Produce, &[ErrorCode::INVALID_RECORD]);
             }
         })
     };
@@ -350,10 +350,10 @@ fn retriable_errors_and_connection_loss_are_retried_in_order() {
     {
         let mut c = server.cluster();
         for p in 0..4 {
-            c.push_produce_errors("retry", p, ringkafka::mock::faults::RETRIABLE_PRODUCE_ERRORS);
+            c.push_produce_errors("retry", p, ringkafka::mock::RETRIABLE_PRODUCE_ERRORS);
         }
         c.push_request_faults(
-            ApiKey::Produce,
+            Api::Produce,
             &[
                 Fault::DropBefore,
                 Fault::DropAfter,
@@ -361,11 +361,8 @@ fn retriable_errors_and_connection_loss_are_retried_in_order() {
                 Fault::DropAfter,
             ],
         );
-        c.push_request_faults(
-            ApiKey::Metadata,
-            &[Fault::DropBefore, Fault::Delay(Duration::from_millis(200))],
-        );
-        c.push_request_errors(ApiKey::InitProducerId, &[ErrorCode::COORDINATOR_NOT_AVAILABLE]);
+        c.push_request_faults(Api::Metadata, &[Fault::DropBefore, Fault::Delay(Duration::from_millis(200))]);
+        c.push_request_errors(Api::InitProducerId, &[ErrorCode::COORDINATOR_NOT_AVAILABLE]);
     }
     let producer = Producer::new(config(&server)).unwrap();
     let o = Outcomes::default();
@@ -375,7 +372,7 @@ fn retriable_errors_and_connection_loss_are_retried_in_order() {
     }
     producer.flush().unwrap();
     assert_all_delivered(&server, "retry", &o, n);
-    assert_eq!(server.cluster().pending_faults(ApiKey::Produce), 0);
+    assert_eq!(server.cluster().pending_faults(Api::Produce), 0);
     let m = producer.metrics();
     assert_eq!(
         (m.throttled_responses, m.throttle_time_max_ms),
@@ -647,7 +644,7 @@ fn hostile_broker_bytes_drop_the_connection_and_are_retried() {
     let rss0 = rss_kib();
     let mut id = 0;
     for (round, h) in kinds.iter().enumerate() {
-        let api = if round % 2 == 0 { ApiKey::Produce } else { ApiKey::Metadata };
+        let api = if round % 2 == 0 { Api::Produce } else { Api::Metadata };
         server.cluster().push_request_faults(api, &[Fault::Hostile(*h), Fault::Hostile(*h)]);
         for _ in 0..200 {
             producer.send_with_callback(record("hostile", id), o.callback(id)).unwrap();

@@ -181,7 +181,7 @@ impl Batch {
             }
         };
         let first = make(&decoded.records[..mid], first_infos, first_reserved, sequence);
-        let second_seq = sequence.map(|s| crate::engine::next_sequence(s, mid as i32));
+        let second_seq = sequence.map(|s| crate::engine::idempotence::next_sequence(s, mid as i32));
         let second = make(&decoded.records[mid..], second_infos, reserved - first_reserved, second_seq);
         Ok((first, second))
     }
@@ -458,7 +458,7 @@ mod tests {
                 timestamp: Some(0),
                 headers: Vec::new(),
                 reserved: 40,
-                enqueued: Instant::now(),
+                enqueued: crate::engine::sim_tests::origin(),
                 completion: Completion::forget(),
                 generation: 0,
             };

@@ -74,13 +74,14 @@ pub struct StickyState {
 pub struct Rng(u64);
 
 impl Rng {
-    /// Seeded from the address of a local and the time: different per producer.
-    pub fn new() -> Self {
-        let local = 0u8;
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        Rng((&local as *const u8 as u64) ^ t ^ 0x9e37_79b9_7f4a_7c15 | 1)
+    /// A generator seeded with `seed`: the same seed gives the same sequence (the sender seeds
+    /// each producer differently; the engine's tests pass a fixed seed so their runs replay).
+    /// The seed is scrambled (SplitMix64's finalizer), so nearby seeds give unrelated sequences.
+    pub fn new(seed: u64) -> Self {
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Rng((z ^ (z >> 31)) | 1)
     }
 
     /// Next value below `n` (n > 0).
@@ -91,12 +92,6 @@ impl Rng {
         x ^= x << 17;
         self.0 = x;
         (((x >> 32) * u64::from(n)) >> 32) as u32
-    }
-}
-
-impl Default for Rng {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -40,9 +40,15 @@ impl Harness {
         let memory = Arc::new(BufferMemory::new(cfg.buffer_memory));
         cluster.sasl = Some(sasl);
         Harness {
-            engine: Engine::new(cfg, None, memory.clone(), Arc::new(Metrics::default())),
+            engine: Engine::new(
+                cfg,
+                None,
+                memory.clone(),
+                Arc::new(Metrics::default()),
+                super::sim_tests::SEED,
+            ),
             cluster,
-            now: Instant::now(),
+            now: super::sim_tests::origin(),
             links: HashMap::new(),
             inbound: VecDeque::new(),
             outcomes: Arc::new(Mutex::new(Vec::new())),

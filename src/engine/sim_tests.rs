@@ -13,7 +13,21 @@ use crate::delivery::{Completion, DeliveryResult};
 use crate::memory::BufferMemory;
 use crate::metrics::Metrics;
 use crate::mock::MockCluster;
+use crate::protocol::error_code::ErrorCode;
 use crate::protocol::frame::split_frame;
+
+use super::connection::Backoff;
+use super::partitioner::partition_for_key;
+
+/// The seed the harnesses give the engine's RNG: a run replays exactly.
+pub(super) const SEED: u64 = 0x5eed;
+
+/// The origin of the tests' virtual time. `Instant` has no constructor but `now()`, so this is
+/// the one clock read of the engine's tests; no result depends on its value (the harnesses
+/// only add durations to it).
+pub(super) fn origin() -> Instant {
+    Instant::now()
+}
 
 type Outcomes = Arc<Mutex<Vec<(u64, DeliveryResult)>>>;
 
@@ -56,9 +70,9 @@ impl Sim {
             cluster.set_port(n, 9000 + n as u16);
         }
         Sim {
-            engine: Engine::new(cfg, None, memory.clone(), metrics.clone()),
+            engine: Engine::new(cfg, None, memory.clone(), metrics.clone(), SEED),
             cluster,
-            now: Instant::now(),
+            now: origin(),
             links: HashMap::new(),
             inbound: VecDeque::new(),
             drop_responses: false,
@@ -223,11 +237,12 @@ impl Sim {
                     self.engine.incomplete(),
                     next.saturating_duration_since(self.now),
                     self.engine
+                        .net
                         .conns
                         .iter()
                         .map(|(n, c)| (*n, format!("{:?}", c.state), c.in_flight.len()))
                         .collect::<Vec<_>>(),
-                    self.engine.producer
+                    self.engine.idem.producer
                 );
             }
             self.now = next.clamp(self.now + Duration::from_micros(100), end);
@@ -431,7 +446,7 @@ fn linger_holds_a_small_batch_and_flush_sends_it_at_once() {
     assert_eq!(sim.cluster.produce_requests, 0, "lingering");
     let flushed = Arc::new(Mutex::new(false));
     let f = flushed.clone();
-    sim.engine.flush(Box::new(move || *f.lock().unwrap() = true));
+    sim.engine.flush(Box::new(move || *f.lock().unwrap() = true), sim.now);
     let start = sim.now;
     sim.run_until(Duration::from_secs(5), |_| *flushed.lock().unwrap());
     assert!(*flushed.lock().unwrap());
@@ -614,13 +629,13 @@ fn compressed_batches_fill_batch_size_by_estimated_compressed_size() {
         sim.cluster.create_topic("t", 1);
         sim.send("t", None, b"warm-up"); // metadata and producer id first
         sim.run_until(Duration::from_secs(1), |s| s.engine.incomplete() == 0);
-        sim.engine.flush(Box::new(|| {}));
+        sim.engine.flush(Box::new(|| {}), sim.now);
         sim.run_to_completion(Duration::from_secs(5));
         let sent = 40_000u64;
         for i in 0..sent {
             sim.send("t", None, &value(i));
         }
-        sim.engine.flush(Box::new(|| {}));
+        sim.engine.flush(Box::new(|| {}), sim.now);
         sim.run_to_completion(Duration::from_secs(30));
         let outcomes = sim.outcomes();
         assert_eq!(outcomes.len() as u64, sent + 1);
@@ -843,7 +858,7 @@ fn out_of_sequence_for_a_batch_that_may_have_been_written_fails_it() {
 fn a_throttled_broker_gets_no_request_until_its_throttle_time_is_up() {
     let mut sim = Sim::warmed_up(Sim::cfg().linger(Duration::ZERO), 1);
     let throttle = Duration::from_millis(300);
-    sim.cluster.push_request_faults(ApiKey::Produce, &[crate::mock::Fault::Throttle(throttle)]);
+    sim.cluster.push_request_faults(crate::mock::Api::Produce, &[crate::mock::Fault::Throttle(throttle)]);
     let a = sim.send("t", None, b"answered with a throttle");
     sim.run_to_completion(Duration::from_secs(5));
     let throttled_at = sim.now;
@@ -876,7 +891,7 @@ fn reconnect_backoff_doubles_per_failure_up_to_its_maximum() {
     // The first loss of a connection waits about the base before reconnecting.
     let node = *sim.links.keys().next().expect("a connection");
     sim.lose_connections();
-    let wait = sim.engine.backoff[&node].until.duration_since(sim.now).as_millis();
+    let wait = sim.engine.net.backoff[&node].until.duration_since(sim.now).as_millis();
     assert!((80..=120).contains(&wait), "waited {wait} ms");
 }
 
@@ -892,9 +907,9 @@ fn a_connection_that_never_completes_is_given_up_after_the_setup_timeout() {
     let id = sim.send("t", None, b"waits for a connection");
     // The partition's leader, broker 0: how long each attempt to reach it lasts.
     let attempt = |sim: &mut Sim| {
-        sim.run_until(Duration::from_secs(5), |s| s.engine.conns.contains_key(&0));
+        sim.run_until(Duration::from_secs(5), |s| s.engine.net.conns.contains_key(&0));
         let start = sim.now;
-        sim.run_until(Duration::from_secs(60), |s| !s.engine.conns.contains_key(&0));
+        sim.run_until(Duration::from_secs(60), |s| !s.engine.net.conns.contains_key(&0));
         sim.now.duration_since(start)
     };
     let first = attempt(&mut sim);
@@ -921,10 +936,10 @@ fn an_idle_connection_is_closed_and_the_next_record_reconnects() {
     let mut sim = Sim::warmed_up(cfg, 1);
     assert!(!sim.links.is_empty());
     sim.run_until(Duration::from_millis(1500), |_| false);
-    assert!(sim.engine.conns.contains_key(&0), "closed before the idle time");
+    assert!(sim.engine.net.conns.contains_key(&0), "closed before the idle time");
     sim.run_until(Duration::from_secs(1), |_| false);
-    assert!(sim.engine.conns.is_empty() && sim.links.is_empty(), "idle connections left open");
-    assert!(sim.engine.backoff.is_empty(), "an idle close is not a failure");
+    assert!(sim.engine.net.conns.is_empty() && sim.links.is_empty(), "idle connections left open");
+    assert!(sim.engine.net.backoff.is_empty(), "an idle close is not a failure");
     let m = sim.metrics.snapshot(0);
     assert!(m.connections_created >= 1 && m.connections_closed == m.connections_created, "{m:?}");
     let id = sim.send("t", None, b"after the idle close");
@@ -933,7 +948,7 @@ fn an_idle_connection_is_closed_and_the_next_record_reconnects() {
     // Never, with -1.
     let mut sim = Sim::warmed_up(Sim::cfg().connections_max_idle(None), 1);
     sim.run_until(Duration::from_secs(600), |_| false);
-    assert!(sim.engine.conns.contains_key(&0));
+    assert!(sim.engine.net.conns.contains_key(&0));
 }
 
 /// A broker whose host name has several addresses, the first of which refuses connections (as
@@ -944,27 +959,19 @@ fn an_idle_connection_is_closed_and_the_next_record_reconnects() {
 #[test]
 fn a_failed_connect_moves_the_next_attempt_to_the_brokers_next_address() {
     let mut sim = Sim::warmed_up(Sim::cfg(), 1);
-    let good = sim.engine.brokers[&0][0];
+    let good = sim.engine.net.brokers[&0][0];
     let bad: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
     let addrs = [bad, good];
     sim.lose_connections();
     assert_eq!(sim.engine.pick_addr(0, &addrs), bad, "an established connection's loss: the first");
     let now = sim.now;
-    sim.engine.backoff.clear();
+    sim.engine.net.backoff.clear();
     sim.engine.connect(0, bad, now);
     sim.engine.on_closed(0, "connection refused", now);
     assert_eq!(sim.engine.pick_addr(0, &addrs), good, "after one refused attempt: the second");
-    sim.engine.backoff.clear();
-    sim.engine.backoff.insert(0, Backoff { until: now, attempts: 2, setup_failures: 2 });
+    sim.engine.net.backoff.clear();
+    sim.engine.net.backoff.insert(0, Backoff { until: now, attempts: 2, setup_failures: 2 });
     assert_eq!(sim.engine.pick_addr(0, &addrs), bad, "after two: round again");
-}
-
-#[test]
-fn a_host_name_resolves_to_all_its_addresses_and_an_ip_to_itself() {
-    assert_eq!(resolve("10.1.2.3:9092"), ["10.1.2.3:9092".parse::<std::net::SocketAddr>().unwrap()]);
-    let local = resolve("localhost:9092");
-    assert!(!local.is_empty() && local.iter().all(|a| a.port() == 9092 && a.ip().is_loopback()), "{local:?}");
-    assert!(resolve("no-such-host.invalid:9092").is_empty());
 }
 
 /// metadata.max.idle.ms: a topic not sent to for that long leaves the metadata requests (as
@@ -985,9 +992,9 @@ fn an_idle_topic_leaves_the_metadata_requests_until_it_is_used_again() {
     }
     sim.run_to_completion(Duration::from_secs(5));
     assert_eq!(sim.engine.metadata_topics(sim.now), ["t"]);
-    sim.engine.metadata_due = None;
+    sim.engine.metadata.due = None;
     let id = sim.send("u", None, b"u after a rest");
-    assert_eq!(sim.engine.metadata_due, Some(sim.now), "a topic used again after a rest is refreshed");
+    assert_eq!(sim.engine.metadata.due, Some(sim.now), "a topic used again after a rest is refreshed");
     assert_eq!(sim.engine.metadata_topics(sim.now), ["t", "u"]);
     sim.run_to_completion(Duration::from_secs(5));
     assert!(sim.outcomes().iter().any(|(i, r)| *i == id && r.is_ok()));

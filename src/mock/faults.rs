@@ -11,6 +11,40 @@
 use std::time::Duration;
 
 use crate::protocol::error_code::ErrorCode;
+use crate::protocol::version::ApiKey;
+
+/// A kind of request the mock cluster answers, to aim faults at (see
+/// [`MockCluster::push_request_faults`](super::MockCluster::push_request_faults)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Api {
+    /// Produce: records.
+    Produce,
+    /// Metadata: brokers, topics, partitions and their leaders.
+    Metadata,
+    /// ApiVersions: the first request on every connection.
+    ApiVersions,
+    /// InitProducerId: an idempotent producer's id and epoch.
+    InitProducerId,
+    /// SaslHandshake: the SASL mechanism.
+    SaslHandshake,
+    /// SaslAuthenticate: the SASL exchange.
+    SaslAuthenticate,
+}
+
+impl Api {
+    /// The wire API key.
+    pub(crate) fn key(self) -> ApiKey {
+        match self {
+            Api::Produce => ApiKey::Produce,
+            Api::Metadata => ApiKey::Metadata,
+            Api::ApiVersions => ApiKey::ApiVersions,
+            Api::InitProducerId => ApiKey::InitProducerId,
+            Api::SaslHandshake => ApiKey::SaslHandshake,
+            Api::SaslAuthenticate => ApiKey::SaslAuthenticate,
+        }
+    }
+}
 
 /// One injected fault, consumed by one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +84,7 @@ pub enum Hostile {
 
 /// What to do with one request, as decided by the cluster.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Reply {
+pub(crate) struct Reply {
     /// The framed response to write (size prefix included), if any.
     pub response: Option<Vec<u8>>,
     /// Wait this long before writing it.
@@ -63,7 +97,7 @@ pub struct Reply {
 }
 
 /// A small deterministic PRNG (SplitMix64): faults from a seed replay exactly. `ringkafka-perf`
-/// picks its payloads with it too.
+/// picks its payloads with it too (through `internals`: it is not part of the API).
 #[derive(Debug, Clone)]
 pub struct SplitMix64(u64);
 
@@ -106,7 +140,7 @@ pub const RETRIABLE_PRODUCE_ERRORS: &[ErrorCode] = &[
 /// [`Fault::Hostile`], plus leader moves. Deterministic for a given seed and request order.
 #[derive(Debug, Clone)]
 pub struct Chaos {
-    pub rng: SplitMix64,
+    pub(crate) rng: SplitMix64,
     /// Probability that a request meets a fault.
     pub probability: f64,
     /// Upper bound of injected delays and throttles.

@@ -1,19 +1,50 @@
-//! A mock Kafka cluster, sans-IO: request frames in, response frames out. It speaks the real
-//! wire protocol through our codec, stores the batches it accepts, validates CRCs and
-//! idempotent sequences like a broker (a duplicate batch is acknowledged with its original
-//! offset; a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER), and takes injected faults.
+//! A mock Kafka cluster on loopback TCP, for testing an application against a broker that
+//! fails on demand (enabled by the `mock` cargo feature).
 //!
-//! It backs the engine's deterministic tests (virtual time, no sockets) and is the core a TCP
-//! front end serves for the embedded mock cluster.
+//! [`MockServer::start`] (or [`MockServer::with_topics`]) listens on one `127.0.0.1` port per
+//! broker; give [`MockServer::bootstrap`] to [`ProducerConfig::new`](crate::ProducerConfig::new).
+//! The cluster behind it ([`MockServer::cluster`], a [`MockCluster`]) speaks the real wire
+//! protocol, stores the batches it accepts, validates CRCs and idempotent sequences like a
+//! broker (a duplicate batch is acknowledged with its original offset; a gap gets
+//! `OUT_OF_ORDER_SEQUENCE_NUMBER`), and takes injected faults: error codes, delays, dropped
+//! connections, throttling, brokers down, leader moves, random [`Chaos`]. Dropping the
+//! [`MockServer`] stops it.
+//!
+//! ```
+//! use std::time::Duration;
+//! use ringkafka::mock::{Api, Fault, MockServer};
+//! use ringkafka::{ErrorCode, Producer, ProducerConfig, ProducerRecord, SenderCpu};
+//!
+//! let server = MockServer::with_topics(3, &[("orders", 6)]).unwrap();
+//! // The next two Produce attempts on partition 0 fail with a retriable error: the producer
+//! // retries them.
+//! server.cluster().push_produce_errors("orders", 0, &[ErrorCode::NOT_ENOUGH_REPLICAS; 2]);
+//! // The connection that carries the next Metadata request is dropped before the answer.
+//! server.cluster().push_request_faults(Api::Metadata, &[Fault::DropBefore]);
+//!
+//! let config = ProducerConfig::new(&server.bootstrap()).sender_cpu(SenderCpu::Unpinned);
+//! let producer: Producer = Producer::new(config).unwrap();
+//! let record = ProducerRecord::new("orders", b"paid".to_vec()).partition(0);
+//! let meta = producer.send(record).unwrap().wait().unwrap();
+//! let stored = server.cluster().records("orders", 0);
+//! assert_eq!((stored[0].0, stored[0].2.as_deref()), (meta.offset, Some(&b"paid"[..])));
+//! producer.close(Duration::from_secs(5));
+//! ```
+//!
+//! Inside the crate the cluster is also driven without sockets: the engine's deterministic
+//! tests (virtual time) hand it request frames and take its response frames.
 
-pub mod faults;
-pub mod sasl;
-pub mod server;
+pub(crate) mod faults;
+pub(crate) mod inspect;
+pub(crate) mod sasl;
+mod server;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
-pub use faults::{Chaos, Fault, Hostile, Reply, SplitMix64};
+pub use faults::{Api, Chaos, Fault, Hostile, RETRIABLE_PRODUCE_ERRORS};
+pub(crate) use faults::{Reply, SplitMix64};
+pub(crate) use inspect::StoredBatch;
 pub use server::MockServer;
 
 use crate::protocol::error_code::ErrorCode;
@@ -25,7 +56,7 @@ use crate::protocol::messages::{
     MetadataTopic, PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
 };
 use crate::protocol::primitives::{DecodeError, Reader};
-use crate::protocol::record_batch::{decode_batch_header, decode_batches, RecordBatch};
+use crate::protocol::record_batch::{decode_batch_header, decode_batches};
 use crate::protocol::version::ApiKey;
 
 /// Fetch (key 1), v4 only, in the ApiVersions answer though the mock serves no Fetch: librdkafka
@@ -33,13 +64,6 @@ use crate::protocol::version::ApiKey;
 /// for a broker that lists both Produce v3 and Fetch v4. Without it, librdkafka found no
 /// Produce version it could use with the mock and every record timed out.
 const FETCH_FOR_LIBRDKAFKA: ApiVersion = ApiVersion { api_key: 1, min_version: 4, max_version: 4 };
-
-/// A batch the mock accepted, at its offset.
-#[derive(Debug, Clone)]
-pub struct StoredBatch {
-    pub base_offset: i64,
-    pub batch: RecordBatch,
-}
 
 #[derive(Debug, Default, Clone)]
 struct ProducerSeq {
@@ -63,13 +87,14 @@ pub type StoredRecord = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// A broker of the mock cluster.
 #[derive(Debug, Clone)]
-pub struct MockBroker {
+pub(crate) struct MockBroker {
     pub node_id: i32,
     pub host: String,
     pub port: i32,
 }
 
-/// The cluster state.
+/// The state of a mock cluster: its brokers, topics and stored records, and the faults to
+/// inject. Reached through [`MockServer::cluster`]; brokers have node ids `0..n`.
 #[derive(Debug)]
 pub struct MockCluster {
     brokers: Vec<MockBroker>,
@@ -77,9 +102,9 @@ pub struct MockCluster {
     next_producer_id: i64,
     producer_epochs: HashMap<i64, i16>,
     /// Produce requests answered so far.
-    pub produce_requests: u64,
+    pub(crate) produce_requests: u64,
     /// SASL, when set: connections must authenticate first (see [`sasl`]).
-    pub sasl: Option<sasl::MockSasl>,
+    pub(crate) sasl: Option<sasl::MockSasl>,
     /// Faults for the next requests of each API, in order.
     faults: HashMap<ApiKey, VecDeque<Fault>>,
     /// Random faults, if enabled.
@@ -89,9 +114,9 @@ pub struct MockCluster {
     /// Brokers that are down (the front end refuses and closes their connections).
     down: std::collections::HashSet<i32>,
     /// Leader moves made by chaos.
-    pub leader_moves: u64,
+    pub(crate) leader_moves: u64,
     /// Batches refused for exceeding [`set_max_batch_bytes`](Self::set_max_batch_bytes).
-    pub too_large: u64,
+    pub(crate) too_large: u64,
     hostile_rng: SplitMix64,
     /// The largest batch (in bytes) a Produce may carry; larger ones get MESSAGE_TOO_LARGE.
     max_batch_bytes: Option<usize>,
@@ -105,7 +130,7 @@ pub struct MockCluster {
 impl MockCluster {
     /// A cluster of `brokers` nodes (ids 0..n) on 127.0.0.1; ports are set by the front end
     /// with [`set_port`](Self::set_port).
-    pub fn new(brokers: usize) -> Self {
+    pub(crate) fn new(brokers: usize) -> Self {
         MockCluster {
             brokers: (0..brokers as i32)
                 .map(|i| MockBroker { node_id: i, host: "127.0.0.1".into(), port: 0 })
@@ -129,14 +154,14 @@ impl MockCluster {
     }
 
     /// Sets the advertised port of `node`.
-    pub fn set_port(&mut self, node: i32, port: u16) {
+    pub(crate) fn set_port(&mut self, node: i32, port: u16) {
         if let Some(b) = self.brokers.iter_mut().find(|b| b.node_id == node) {
             b.port = i32::from(port);
         }
     }
 
     /// The brokers.
-    pub fn brokers(&self) -> &[MockBroker] {
+    pub(crate) fn brokers(&self) -> &[MockBroker] {
         &self.brokers
     }
 
@@ -173,7 +198,7 @@ impl MockCluster {
     /// producer's later batch can be written before an earlier one that met a retriable error,
     /// after which the earlier one is OUT_OF_ORDER_SEQUENCE_NUMBER for good (KAFKA-15591; from
     /// Kafka 4.5 a never-written partition takes only sequence 0).
-    pub fn set_accept_any_first_sequence(&mut self, on: bool) {
+    pub(crate) fn set_accept_any_first_sequence(&mut self, on: bool) {
         self.any_first_sequence = on;
     }
 
@@ -189,19 +214,19 @@ impl MockCluster {
 
     /// The next `faults.len()` requests of `api` (to any broker) meet these faults, in order
     /// (librdkafka's `rd_kafka_mock_push_request_errors`, generalised).
-    pub fn push_request_faults(&mut self, api: ApiKey, faults: &[Fault]) {
-        self.faults.entry(api).or_default().extend(faults.iter().copied());
+    pub fn push_request_faults(&mut self, api: Api, faults: &[Fault]) {
+        self.faults.entry(api.key()).or_default().extend(faults.iter().copied());
     }
 
     /// The next `codes.len()` requests of `api` are answered with these errors.
-    pub fn push_request_errors(&mut self, api: ApiKey, codes: &[ErrorCode]) {
+    pub fn push_request_errors(&mut self, api: Api, codes: &[ErrorCode]) {
         let f: Vec<Fault> = codes.iter().map(|c| Fault::Error(*c)).collect();
         self.push_request_faults(api, &f);
     }
 
     /// Faults still queued for `api`.
-    pub fn pending_faults(&self, api: ApiKey) -> usize {
-        self.faults.get(&api).map_or(0, VecDeque::len)
+    pub fn pending_faults(&self, api: Api) -> usize {
+        self.faults.get(&api.key()).map_or(0, VecDeque::len)
     }
 
     /// Random faults of every category on a `probability` fraction of requests, from `seed`;
@@ -282,7 +307,7 @@ impl MockCluster {
     }
 
     /// The batches stored for a partition.
-    pub fn log(&self, topic: &str, partition: i32) -> &[StoredBatch] {
+    pub(crate) fn log(&self, topic: &str, partition: i32) -> &[StoredBatch] {
         self.topics.get(topic).and_then(|p| p.get(partition as usize)).map_or(&[], |p| &p.log)
     }
 
@@ -306,14 +331,14 @@ impl MockCluster {
     /// Handles one request frame body (without its size prefix) received by `node`. Returns the
     /// framed response, or `None` when none is due (Produce with acks=0, or an injected
     /// dropped connection). Injected delays are ignored here; see [`handle_request`](Self::handle_request).
-    pub fn handle(&mut self, node: i32, frame: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
+    pub(crate) fn handle(&mut self, node: i32, frame: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
         Ok(self.handle_request(node, frame)?.response)
     }
 
     /// Handles one request frame body received by `node`, with the injected faults: returns what
     /// to write, after how long, and whether to close the connection. A request that does not
     /// decode is an `Err`: the front end drops that connection.
-    pub fn handle_request(&mut self, node: i32, frame: &[u8]) -> Result<Reply, DecodeError> {
+    pub(crate) fn handle_request(&mut self, node: i32, frame: &[u8]) -> Result<Reply, DecodeError> {
         let mut peek = Reader::new(frame);
         let key = peek.i16()?;
         let version = peek.i16()?;

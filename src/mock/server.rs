@@ -7,13 +7,6 @@
 //! carries out what each [`Reply`] asks (delay, close before/after) and takes brokers down and up.
 //! Hostile *clients* are survived: a frame with a negative or absurd size, or one that does not
 //! decode, closes that connection only, with a logged warning.
-//!
-//! ```no_run
-//! use ringkafka::mock::MockServer;
-//! let server = MockServer::start(3).unwrap();
-//! server.cluster().create_topic("perf", 3);
-//! println!("bootstrap: {}", server.bootstrap());
-//! ```
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -26,7 +19,7 @@ use super::{MockCluster, Reply};
 
 /// The largest request frame a connection accepts; a client announcing more is dropped before
 /// anything is allocated for it.
-pub const MAX_REQUEST_FRAME: usize = 64 << 20;
+pub(crate) const MAX_REQUEST_FRAME: usize = 64 << 20;
 
 /// How often idle threads look at the shutdown flag and the broker's up/down state.
 const POLL: Duration = Duration::from_millis(10);
@@ -41,7 +34,8 @@ struct Shared {
     bad_requests: AtomicU64,
 }
 
-/// A mock Kafka cluster on loopback TCP. Dropping it stops every listener and connection.
+/// A mock Kafka cluster on loopback TCP: one listener per broker on an ephemeral `127.0.0.1`
+/// port. Dropping it stops every listener and connection, and waits for their threads.
 #[derive(Debug)]
 pub struct MockServer {
     cluster: Arc<Mutex<MockCluster>>,
@@ -50,7 +44,7 @@ pub struct MockServer {
 }
 
 impl MockServer {
-    /// Starts `brokers` brokers (node ids `0..brokers`) with no topics.
+    /// Starts `brokers` brokers (node ids `0..brokers`, at least one) with no topics.
     pub fn start(brokers: usize) -> io::Result<MockServer> {
         let mut cluster = MockCluster::new(brokers.max(1));
         let shared = Arc::new(Shared::default());
@@ -94,12 +88,13 @@ impl MockServer {
         self.addrs[node as usize]
     }
 
-    /// The cluster, locked: inject faults, create topics, read logs.
+    /// The cluster, locked: create topics, inject faults, read what was stored.
     pub fn cluster(&self) -> MutexGuard<'_, MockCluster> {
         lock(&self.cluster)
     }
 
-    /// The shared cluster handle.
+    /// The cluster, shared: to inject faults from another thread while the test runs (lock it
+    /// briefly: every broker connection waits on the same lock).
     pub fn cluster_handle(&self) -> Arc<Mutex<MockCluster>> {
         self.cluster.clone()
     }
@@ -110,7 +105,7 @@ impl MockServer {
     }
 
     /// Connections closed because the client sent a malformed request.
-    pub fn bad_requests(&self) -> u64 {
+    pub(crate) fn bad_requests(&self) -> u64 {
         self.shared.bad_requests.load(Ordering::Relaxed)
     }
 }
@@ -259,8 +254,7 @@ fn wait(node: i32, d: Duration, shared: &Shared, cluster: &Mutex<MockCluster>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::Fault;
-    use crate::protocol::version::ApiKey;
+    use crate::mock::{Api, Fault};
 
     fn metadata_request(correlation_id: i32) -> Vec<u8> {
         use crate::protocol::messages::{encode_request, MetadataRequest};
@@ -291,9 +285,9 @@ mod tests {
         let req = metadata_request(7);
         let body = round_trip(server.addr(0), &req).unwrap();
         assert_eq!(i32::from_be_bytes([body[0], body[1], body[2], body[3]]), 7, "correlation id");
-        server.cluster().push_request_faults(ApiKey::Metadata, &[Fault::DropBefore]);
+        server.cluster().push_request_faults(Api::Metadata, &[Fault::DropBefore]);
         assert!(round_trip(server.addr(1), &req).is_err(), "closed without an answer");
-        assert_eq!(server.cluster().pending_faults(ApiKey::Metadata), 0);
+        assert_eq!(server.cluster().pending_faults(Api::Metadata), 0);
         server.cluster().set_broker_up(0, false);
         assert!(round_trip(server.addr(0), &req).is_err(), "a down broker refuses");
         server.cluster().set_broker_up(0, true);

@@ -10,7 +10,6 @@
 //! - [`record_batch`]: the magic-v2 record batch, encoded in place and back-patched.
 //! - [`compression`]: gzip, snappy, lz4 and zstd for the records section of a batch.
 //! - [`messages`]: ApiVersions, Metadata, Produce, InitProducerId.
-#![forbid(unsafe_code)]
 
 pub mod compression;
 pub mod error_code;

@@ -171,7 +171,7 @@ fn patch_crc(batch: &mut [u8]) {
 /// then [`close`](Self::close) to back-patch the header and get the wire bytes.
 ///
 /// ```
-/// use ringkafka::protocol::record_batch::{decode_batches, BatchWriter, ProducerFields};
+/// use ringkafka::internals::protocol::record_batch::{decode_batches, BatchWriter, ProducerFields};
 ///
 /// let mut w = BatchWriter::new(Vec::new(), ProducerFields::NONE, 0);
 /// w.append(1_700_000_000_000, Some(b"key"), Some(b"value"), &[]);
@@ -210,8 +210,8 @@ impl BatchWriter {
     /// attributes bits 0-2.
     ///
     /// ```
-    /// use ringkafka::protocol::compression::Codec;
-    /// use ringkafka::protocol::record_batch::{decode_batches, BatchWriter, ProducerFields};
+    /// use ringkafka::internals::protocol::compression::Codec;
+    /// use ringkafka::internals::protocol::record_batch::{decode_batches, BatchWriter, ProducerFields};
     ///
     /// let mut w = BatchWriter::with_codec(Vec::new(), ProducerFields::NONE, 0, Codec::Zstd { level: 3 });
     /// w.append(1_700_000_000_000, None, Some(b"value"), &[]);

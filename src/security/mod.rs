@@ -3,9 +3,9 @@
 //! types; the engine drives the SASL exchange between ApiVersions and Ready, the sender runs the
 //! TLS state machine between the driver's bytes and the engine's frames.
 
-pub mod sasl;
-pub mod scram;
-pub mod tls;
+pub(crate) mod sasl;
+pub(crate) mod scram;
+pub(crate) mod tls;
 
 use std::path::PathBuf;
 

@@ -148,7 +148,7 @@ impl Default for SaslConfig {
 
 /// What to do after a server message.
 #[derive(Debug, PartialEq, Eq)]
-pub enum SaslStep {
+pub(crate) enum SaslStep {
     /// Send these bytes in another SaslAuthenticate.
     Send(Vec<u8>),
     /// Authenticated.
@@ -164,14 +164,14 @@ enum State {
 
 /// The client side of one SASL exchange on one connection.
 #[derive(Debug)]
-pub struct SaslSession {
+pub(crate) struct SaslSession {
     mechanism: SaslMechanism,
     state: State,
 }
 
 impl SaslSession {
     /// A new exchange for `cfg`.
-    pub fn new(cfg: &SaslConfig) -> SaslSession {
+    pub(crate) fn new(cfg: &SaslConfig) -> SaslSession {
         let state = match cfg.mechanism {
             SaslMechanism::Plain => State::Plain { sent: false },
             SaslMechanism::ScramSha256 => {
@@ -186,12 +186,12 @@ impl SaslSession {
     }
 
     /// The mechanism name for SaslHandshake.
-    pub fn mechanism(&self) -> &'static str {
+    pub(crate) fn mechanism(&self) -> &'static str {
         self.mechanism.name()
     }
 
     /// The first token. `cfg` is passed again so that the password is read only here.
-    pub fn start(&mut self, cfg: &SaslConfig) -> Result<Vec<u8>, String> {
+    pub(crate) fn start(&mut self, cfg: &SaslConfig) -> Result<Vec<u8>, String> {
         match &mut self.state {
             State::Plain { sent } => {
                 *sent = true;
@@ -219,7 +219,7 @@ impl SaslSession {
     }
 
     /// Takes the server's bytes from a successful SaslAuthenticate response.
-    pub fn step(&mut self, server: &[u8]) -> Result<SaslStep, String> {
+    pub(crate) fn step(&mut self, server: &[u8]) -> Result<SaslStep, String> {
         match &mut self.state {
             State::Plain { sent: true } | State::OAuth { sent: true } => Ok(SaslStep::Done),
             State::Scram(c, step) if *step == 1 => {

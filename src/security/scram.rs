@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256, Sha512};
 
 /// The hash a SCRAM mechanism is built on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ScramHash {
+pub(crate) enum ScramHash {
     /// SCRAM-SHA-256.
     Sha256,
     /// SCRAM-SHA-512.
@@ -17,14 +17,6 @@ pub enum ScramHash {
 }
 
 impl ScramHash {
-    /// The SASL mechanism name.
-    pub fn mechanism(self) -> &'static str {
-        match self {
-            ScramHash::Sha256 => "SCRAM-SHA-256",
-            ScramHash::Sha512 => "SCRAM-SHA-512",
-        }
-    }
-
     fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
         match self {
             ScramHash::Sha256 => {
@@ -66,13 +58,13 @@ impl ScramHash {
 
 /// Kafka's lower bound (and the RFC's recommendation) on the iteration count: a server asking
 /// for fewer is refused, so a malicious broker cannot make the proof cheap to brute-force.
-pub const MIN_ITERATIONS: u32 = 4096;
+pub(crate) const MIN_ITERATIONS: u32 = 4096;
 /// An upper bound, so a hostile broker cannot make the sender thread spin for minutes.
-pub const MAX_ITERATIONS: u32 = 1_000_000;
+pub(crate) const MAX_ITERATIONS: u32 = 1_000_000;
 
 /// A SCRAM exchange failed. The text never contains the password.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScramError(pub String);
+pub(crate) struct ScramError(pub String);
 
 impl std::fmt::Display for ScramError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -98,7 +90,7 @@ fn attr(msg: &str, key: char) -> Option<&str> {
 }
 
 /// A fresh client nonce: 24 random bytes from the OS, base64 (printable, no commas).
-pub fn random_nonce() -> String {
+pub(crate) fn random_nonce() -> String {
     let mut b = [0u8; 24];
     // rustls' ring provider already links an OS RNG; use it rather than another crate.
     use rustls::crypto::ring::default_provider;
@@ -120,7 +112,7 @@ enum ClientState {
 }
 
 /// The client side of one SCRAM exchange.
-pub struct ScramClient {
+pub(crate) struct ScramClient {
     hash: ScramHash,
     username: String,
     password: String,
@@ -143,12 +135,12 @@ impl std::fmt::Debug for ScramClient {
 
 impl ScramClient {
     /// A client with a random nonce.
-    pub fn new(hash: ScramHash, username: &str, password: &str) -> Self {
+    pub(crate) fn new(hash: ScramHash, username: &str, password: &str) -> Self {
         Self::with_nonce(hash, username, password, &random_nonce())
     }
 
     /// A client with a given nonce (tests use the RFC's).
-    pub fn with_nonce(hash: ScramHash, username: &str, password: &str, nonce: &str) -> Self {
+    pub(crate) fn with_nonce(hash: ScramHash, username: &str, password: &str, nonce: &str) -> Self {
         ScramClient {
             hash,
             username: username.to_string(),
@@ -161,14 +153,14 @@ impl ScramClient {
     }
 
     /// `client-first-message`: `n,,n=user,r=nonce`.
-    pub fn client_first(&mut self) -> Vec<u8> {
+    pub(crate) fn client_first(&mut self) -> Vec<u8> {
         self.client_first_bare = format!("n={},r={}", escape_name(&self.username), self.nonce);
         self.state = ClientState::SentFirst;
         format!("n,,{}", self.client_first_bare).into_bytes()
     }
 
     /// Takes `server-first-message`, returns `client-final-message`.
-    pub fn client_final(&mut self, server_first: &[u8]) -> Result<Vec<u8>, ScramError> {
+    pub(crate) fn client_final(&mut self, server_first: &[u8]) -> Result<Vec<u8>, ScramError> {
         if self.state != ClientState::SentFirst {
             return Err(err("SCRAM: server-first-message out of order"));
         }
@@ -205,7 +197,7 @@ impl ScramClient {
     }
 
     /// Checks `server-final-message` (the server's signature proves it knows the password too).
-    pub fn verify_server_final(&mut self, server_final: &[u8]) -> Result<(), ScramError> {
+    pub(crate) fn verify_server_final(&mut self, server_final: &[u8]) -> Result<(), ScramError> {
         if self.state != ClientState::SentFinal {
             return Err(err("SCRAM: server-final-message out of order"));
         }
@@ -225,7 +217,7 @@ impl ScramClient {
 
 /// What a SCRAM server stores for a user (RFC 5802 §2.2): never the password itself.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ScramCredential {
+pub(crate) struct ScramCredential {
     pub salt: Vec<u8>,
     pub iterations: u32,
     pub stored_key: Vec<u8>,
@@ -240,7 +232,7 @@ impl std::fmt::Debug for ScramCredential {
 
 impl ScramCredential {
     /// Derives the stored credential from a password.
-    pub fn new(hash: ScramHash, password: &str, salt: &[u8], iterations: u32) -> Self {
+    pub(crate) fn new(hash: ScramHash, password: &str, salt: &[u8], iterations: u32) -> Self {
         let salted = hash.hi(password.as_bytes(), salt, iterations);
         let client_key = hash.hmac(&salted, b"Client Key");
         ScramCredential {
@@ -254,7 +246,7 @@ impl ScramCredential {
 
 /// The server side of one SCRAM exchange (for the mock broker and tests).
 #[derive(Debug)]
-pub struct ScramServer {
+pub(crate) struct ScramServer {
     hash: ScramHash,
     server_nonce: String,
     /// (user, client-first-bare, server-first, full nonce) once the first message arrived.
@@ -263,13 +255,13 @@ pub struct ScramServer {
 
 impl ScramServer {
     /// A server exchange with the given nonce part of its own.
-    pub fn new(hash: ScramHash, server_nonce: &str) -> Self {
+    pub(crate) fn new(hash: ScramHash, server_nonce: &str) -> Self {
         ScramServer { hash, server_nonce: server_nonce.to_string(), first: None }
     }
 
     /// Takes `client-first-message`; `lookup(user)` gives the user's credential. Returns the
     /// user name and `server-first-message`.
-    pub fn server_first(
+    pub(crate) fn server_first(
         &mut self,
         client_first: &[u8],
         lookup: impl Fn(&str) -> Option<ScramCredential>,
@@ -287,7 +279,7 @@ impl ScramServer {
     }
 
     /// Takes `client-final-message`; checks the proof. Returns `server-final-message`.
-    pub fn server_final(
+    pub(crate) fn server_final(
         &mut self,
         client_final: &[u8],
         lookup: impl Fn(&str) -> Option<ScramCredential>,

@@ -21,7 +21,7 @@ use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedSt
 use super::SslConfig;
 
 /// Builds the rustls client configuration from the `ssl.*` settings. Errors name the setting.
-pub fn client_config(ssl: &SslConfig) -> Result<Arc<ClientConfig>, String> {
+pub(crate) fn client_config(ssl: &SslConfig) -> Result<Arc<ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     let mut configured = Vec::new();
@@ -188,7 +188,7 @@ fn is_certificate_problem(e: &rustls::Error) -> bool {
 
 /// A TLS failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TlsError {
+pub(crate) enum TlsError {
     /// The handshake failed (certificate not trusted, expired, wrong name, alert): not retriable.
     Handshake(String),
     /// The established session broke (corrupt record, ...): the connection is dropped and
@@ -197,7 +197,7 @@ pub enum TlsError {
 }
 
 /// One TLS client connection's state, fed by the sender.
-pub struct TlsStream {
+pub(crate) struct TlsStream {
     conn: ClientConnection,
     plain: Vec<u8>,
 }
@@ -211,7 +211,7 @@ impl std::fmt::Debug for TlsStream {
 impl TlsStream {
     /// Starts a client session for `host` (a DNS name or an IP address literal: that is what
     /// the certificate must name).
-    pub fn new(cfg: Arc<ClientConfig>, host: &str) -> Result<TlsStream, TlsError> {
+    pub(crate) fn new(cfg: Arc<ClientConfig>, host: &str) -> Result<TlsStream, TlsError> {
         let name = ServerName::try_from(host.to_string())
             .map_err(|e| TlsError::Handshake(format!("`{host}` is not a valid TLS server name: {e}")))?;
         let mut conn = ClientConnection::new(cfg, name).map_err(|e| TlsError::Handshake(e.to_string()))?;
@@ -221,18 +221,13 @@ impl TlsStream {
         Ok(TlsStream { conn, plain: Vec::new() })
     }
 
-    /// Whether the handshake is still going on.
-    pub fn is_handshaking(&self) -> bool {
-        self.conn.is_handshaking()
-    }
-
     /// Encrypts (or, before the handshake completes, queues) request bytes.
-    pub fn write_plain(&mut self, data: &[u8]) -> Result<(), TlsError> {
+    pub(crate) fn write_plain(&mut self, data: &[u8]) -> Result<(), TlsError> {
         self.conn.writer().write_all(data).map_err(|e| TlsError::Session(format!("TLS write: {e}")))
     }
 
     /// Appends every TLS record ready to go to `out`; returns whether there was any.
-    pub fn take_tls(&mut self, out: &mut Vec<u8>) -> bool {
+    pub(crate) fn take_tls(&mut self, out: &mut Vec<u8>) -> bool {
         let before = out.len();
         while self.conn.wants_write() {
             match self.conn.write_tls(out) {
@@ -245,7 +240,7 @@ impl TlsStream {
 
     /// Feeds bytes received from the broker; decrypted bytes are appended to [`plain`](Self::plain).
     /// Returns how many of `data` were used (all of them unless there was an error).
-    pub fn read_tls(&mut self, data: &[u8]) -> Result<usize, TlsError> {
+    pub(crate) fn read_tls(&mut self, data: &[u8]) -> Result<usize, TlsError> {
         let mut off = 0;
         while off < data.len() {
             let handshaking = self.conn.is_handshaking();
@@ -277,7 +272,7 @@ impl TlsStream {
     }
 
     /// Decrypted bytes not yet taken by the sender (it drains the frames it cuts).
-    pub fn plain(&mut self) -> &mut Vec<u8> {
+    pub(crate) fn plain(&mut self) -> &mut Vec<u8> {
         &mut self.plain
     }
 }
@@ -347,7 +342,7 @@ mod tests {
         let mut got = Vec::new();
         c.write_plain(b"early").unwrap();
         pump(&mut c, &mut s, &mut got);
-        assert!(!c.is_handshaking());
+        assert!(!c.conn.is_handshaking());
         let big: Vec<u8> = (0..1024 * 1024).map(|i| i as u8).collect();
         c.write_plain(&big).unwrap();
         pump(&mut c, &mut s, &mut got);
@@ -441,7 +436,7 @@ mod tests {
                 s.write_tls(&mut to_client).unwrap();
             }
             c.read_tls(&to_client)?;
-            if !c.is_handshaking() && !s.is_handshaking() {
+            if !c.conn.is_handshaking() && !s.is_handshaking() {
                 return Ok(());
             }
         }

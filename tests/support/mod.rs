@@ -27,8 +27,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message, Timestamp};
 use rdkafka::{Offset, TopicPartitionList};
 
-use ringkafka::protocol::frame::split_frame;
-use ringkafka::protocol::messages::{decode_response, encode_request, Request};
+use ringkafka::internals::protocol::frame::split_frame;
+use ringkafka::internals::protocol::messages::{decode_response, encode_request, Request};
 
 /// The broker's `host:port`, from `RINGKAFKA_BOOTSTRAP`. Panics when it is unset: under CI that
 /// means `scripts/test.sh` did not start the broker; locally, that the tests were run without it.

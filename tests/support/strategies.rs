@@ -9,8 +9,8 @@
 //! at their decode default, so a decoded value compares equal to the encoded one.
 
 use proptest::prelude::*;
-use ringkafka::protocol::messages::*;
-use ringkafka::protocol::{ApiKey, ErrorCode};
+use ringkafka::internals::protocol::messages::*;
+use ringkafka::internals::protocol::{ApiKey, ErrorCode};
 
 /// The versions of `key` we support, as a range.
 pub fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {

@@ -89,6 +89,7 @@ ringkafka's options:
                                    0..N-1, then filler (needs --record-size >= 8)
     --json                         print the summary as one JSON line
     --client ringkafka|librdkafka  client library (librdkafka needs --features librdkafka)
+    --list-properties              the producer properties: key, default, what it does
     -h, --help                     this text
 
 Exit status: 0 all records acknowledged, 1 some failed (first errors on stderr), 2 usage.";
@@ -134,6 +135,13 @@ pub fn unescape(s: &str) -> String {
         }
     }
     out
+}
+
+/// Whether `--list-properties` is among the arguments: then the tool prints the producer
+/// properties and exits, whatever else is given (checked before [`parse`], which does not know
+/// the flag).
+pub fn lists_properties(argv: &[String]) -> bool {
+    argv.iter().any(|a| a == "--list-properties")
 }
 
 /// Parses the arguments after the program name. `Ok(None)` means `--help`.
@@ -424,6 +432,14 @@ mod tests {
     fn help_is_not_an_error() {
         assert_eq!(p("--help"), Ok(None));
         assert_eq!(p("--num-records 1 -h"), Ok(None));
+    }
+
+    #[test]
+    fn list_properties_needs_no_other_flag() {
+        let argv = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert!(lists_properties(&argv("--list-properties")));
+        assert!(lists_properties(&argv("--num-records 1 --list-properties")));
+        assert!(!lists_properties(&argv("--num-records 1 --record-size 1")));
     }
 
     #[test]

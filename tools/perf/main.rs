@@ -131,13 +131,28 @@ pub fn build_config(
     Ok((cfg, rejected))
 }
 
+/// `--list-properties`: one line per producer property, with its default and what it does.
+fn print_properties() {
+    for p in ProducerConfig::properties() {
+        let default = if p.default.is_empty() { "\"\"" } else { p.default };
+        let aliases =
+            if p.aliases.is_empty() { String::new() } else { format!(" (also {})", p.aliases.join(", ")) };
+        println!("{:<40} {:<10} {}{aliases}", p.key, default, p.doc);
+    }
+}
+
 fn usage_error(e: &str) -> ExitCode {
     eprintln!("ringkafka-perf: {e}\n(run with --help for usage)");
     ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
-    let args = match args::parse(std::env::args().skip(1)) {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if args::lists_properties(&argv) {
+        print_properties();
+        return ExitCode::SUCCESS;
+    }
+    let args = match args::parse(argv) {
         Ok(Some(a)) => a,
         Ok(None) => {
             println!("{}", args::HELP);

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ringkafka::mock::SplitMix64;
+use ringkafka::internals::mock::SplitMix64;
 
 use crate::args::PayloadKind;
 

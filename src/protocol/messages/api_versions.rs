@@ -147,8 +147,8 @@ impl Request for ApiVersionsRequest {
 /// with an unsupported-version error).
 ///
 /// ```
-/// use ringkafka::protocol::messages::api_versions::*;
-/// use ringkafka::protocol::ErrorCode;
+/// use ringkafka::internals::protocol::messages::api_versions::*;
+/// use ringkafka::internals::protocol::ErrorCode;
 /// let resp = ApiVersionsResponse {
 ///     error_code: ErrorCode::UNSUPPORTED_VERSION,
 ///     api_keys: vec![ApiVersion { api_key: 18, min_version: 0, max_version: 2 }],

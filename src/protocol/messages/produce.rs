@@ -275,9 +275,9 @@ impl Request for ProduceRequest {
 /// The bytes are identical to [`super::encode_request`] of the equivalent [`ProduceRequest`].
 ///
 /// ```
-/// use ringkafka::protocol::header::RequestHeader;
-/// use ringkafka::protocol::messages::ProduceWriter;
-/// use ringkafka::protocol::ApiKey;
+/// use ringkafka::internals::protocol::header::RequestHeader;
+/// use ringkafka::internals::protocol::messages::ProduceWriter;
+/// use ringkafka::internals::protocol::ApiKey;
 /// let (batch0, batch1) = (vec![1u8, 2, 3], vec![4u8]);
 /// let mut buf = Vec::new();
 /// let header = RequestHeader {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringkafka::protocol::messages::{decode_api_versions_response, decode_response, ApiVersionsRequest};
+use ringkafka::internals::protocol::messages::{decode_api_versions_response, decode_response, ApiVersionsRequest};
 
 fuzz_target!(|data: &[u8]| {
     if let Some((&v, frame)) = data.split_first() {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringkafka::protocol::messages::{decode_response, InitProducerIdRequest};
+use ringkafka::internals::protocol::messages::{decode_response, InitProducerIdRequest};
 
 fuzz_target!(|data: &[u8]| {
     if let Some((&v, frame)) = data.split_first() {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringkafka::protocol::record_batch::decode_batches;
+use ringkafka::internals::protocol::record_batch::decode_batches;
 
 fuzz_target!(|data: &[u8]| {
     let _ = decode_batches(data);

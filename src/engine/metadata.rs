@@ -1,0 +1,223 @@
+//! Cluster metadata: when to ask (`metadata.max.age.ms`, a new or idle topic, a retriable
+//! error), which topics to ask about, and what the answer changes (brokers and their addresses,
+//! partition leaders, replica sets, records waiting for their topic). Also the `partitions_for`
+//! callers waiting for a topic's partitions.
+//!
+//! The room owns [`MetadataState`]. It sends through `connection` (`cluster_conn`,
+//! `send_request`), hands a broker's name to `connection` (`Connections::add_broker`) and waiting
+//! records to `records` (`append_known`); it opens no connection and touches no batch.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::ProduceError;
+use crate::protocol::error_code::ErrorCode;
+use crate::protocol::messages::{MetadataRequest, MetadataResponse};
+use crate::record::PartitionInfo;
+
+use super::accumulator::{PartitionState, TopicMeta};
+use super::requests::Kind;
+use super::{Engine, PartitionsWaiter};
+
+/// The metadata room's state (see the module docs). Other rooms set `due` when they learn
+/// that metadata is stale or missing (a new or idle topic, a lost connection, an error that
+/// invalidates it); `connection` clears `in_flight` when the request is lost.
+#[derive(Default)]
+pub(super) struct MetadataState {
+    /// A Metadata request is out.
+    pub(super) in_flight: bool,
+    /// When to ask next (`None`: not decided yet).
+    pub(super) due: Option<Instant>,
+    /// Metadata requests sent since the last answer.
+    attempts: u32,
+    /// `partitions_for` calls waiting for a topic's metadata: topic index, deadline, waiter.
+    pub(super) waiters: Vec<(usize, Instant, PartitionsWaiter)>,
+}
+
+impl Engine {
+    /// Answers `waiter` with `topic`'s partitions once its metadata is known: at once if it is,
+    /// else after a metadata request, or with `MetadataTimeout` `max.block.ms` after `called`
+    /// (the caller's clock when it asked).
+    pub(crate) fn partitions_for(
+        &mut self,
+        topic: &Arc<str>,
+        waiter: PartitionsWaiter,
+        called: Instant,
+        now: Instant,
+    ) {
+        let ti = self.topic_idx(topic, now);
+        if self.topics[ti].meta == TopicMeta::Known {
+            waiter(Ok(self.partition_info(ti)));
+            return;
+        }
+        self.metadata.waiters.push((ti, called + self.cfg.max_block, waiter));
+        self.metadata.due = Some(now);
+        self.next_wakeup = Some(now);
+    }
+
+    fn partition_info(&self, ti: usize) -> Vec<PartitionInfo> {
+        let t = &self.topics[ti];
+        let leader = |l: i32| (l >= 0).then_some(l);
+        (0..)
+            .zip(&t.partitions)
+            .map(|(i, p)| {
+                let [replicas, in_sync_replicas, offline_replicas] =
+                    t.replica_sets.get(i as usize).cloned().unwrap_or_default();
+                PartitionInfo {
+                    topic: t.name.clone(),
+                    partition: i,
+                    leader: leader(p.leader),
+                    replicas,
+                    in_sync_replicas,
+                    offline_replicas,
+                }
+            })
+            .collect()
+    }
+
+    /// Answers the `partitions_for` waiters whose topic is known now, failed with `failed`, or
+    /// past its deadline.
+    pub(super) fn answer_partition_waiters(&mut self, failed: &[(usize, ProduceError)], now: Instant) {
+        let mut i = 0;
+        while i < self.metadata.waiters.len() {
+            let (ti, deadline) = (self.metadata.waiters[i].0, self.metadata.waiters[i].1);
+            let answer = if self.topics[ti].meta == TopicMeta::Known {
+                Some(Ok(self.partition_info(ti)))
+            } else if let Some((_, e)) = failed.iter().find(|(t, _)| *t == ti) {
+                Some(Err(e.clone()))
+            } else if deadline <= now {
+                let topic = self.topics[ti].name.to_string();
+                Some(Err(ProduceError::MetadataTimeout { topic, waited: self.cfg.max_block }))
+            } else {
+                self.wake_at(deadline);
+                None
+            };
+            match answer {
+                Some(r) => {
+                    let (_, _, w) = self.metadata.waiters.swap_remove(i);
+                    w(r);
+                }
+                None => i += 1,
+            }
+        }
+    }
+
+    /// The topics a metadata request asks for: those used within `metadata.max.idle.ms`, and
+    /// any with records or `partitions_for` callers still waiting on it (Java's
+    /// `ProducerMetadata.retainTopic`).
+    pub(super) fn metadata_topics(&self, now: Instant) -> Vec<String> {
+        let idle = self.cfg.metadata_max_idle;
+        (0..self.topics.len())
+            .filter(|&i| {
+                let t = &self.topics[i];
+                now < t.last_used + idle
+                    || !t.waiting.is_empty()
+                    || t.partitions.iter().any(|p| !p.queue.is_empty() || p.in_flight > 0)
+                    || self.metadata.waiters.iter().any(|w| w.0 == i)
+            })
+            .map(|i| self.topics[i].name.to_string())
+            .collect()
+    }
+
+    pub(super) fn poll_metadata(&mut self, now: Instant) {
+        if self.metadata.in_flight || self.topics.is_empty() {
+            return;
+        }
+        let Some(due) = self.metadata.due else {
+            self.metadata.due = Some(now + self.cfg.metadata_max_age);
+            return;
+        };
+        if due > now {
+            self.wake_at(due);
+            return;
+        }
+        let topics = self.metadata_topics(now);
+        if topics.is_empty() {
+            // Every topic has gone idle: nothing to ask about until one is used again.
+            self.metadata.due = Some(now + self.cfg.metadata_max_age);
+            return;
+        }
+        let Some((node, v)) = self.cluster_conn(now) else { return };
+        let req = MetadataRequest {
+            topics: Some(topics),
+            allow_auto_topic_creation: true,
+            include_topic_authorized_operations: false,
+        };
+        self.metadata.in_flight = true;
+        self.metadata.attempts += 1;
+        self.send_request(node, v.metadata, &req, Kind::Metadata { version: v.metadata }, now);
+    }
+
+    pub(super) fn handle_metadata(&mut self, r: MetadataResponse, now: Instant) {
+        self.metadata.in_flight = false;
+        self.metadata.attempts = 0;
+        for b in &r.brokers {
+            self.net.add_broker(b.node_id, &b.host, b.port);
+        }
+        let mut retry_soon = false;
+        let mut failed = Vec::new();
+        for t in r.topics {
+            let Some(name) = t.name else { continue };
+            let Some(&ti) = self.records.index.get(name.as_str()) else { continue };
+            if t.error_code.is_ok() && !t.partitions.is_empty() {
+                let topic = &mut self.topics[ti];
+                let n = t.partitions.iter().map(|p| p.partition_index + 1).max().unwrap_or(0).max(0) as usize;
+                while topic.partitions.len() < n {
+                    topic.partitions.push(PartitionState::new(-1));
+                }
+                for p in &t.partitions {
+                    if p.partition_index < 0 {
+                        continue;
+                    }
+                    let leader =
+                        if p.error_code == ErrorCode::LEADER_NOT_AVAILABLE { -1 } else { p.leader_id };
+                    topic.partitions[p.partition_index as usize].leader = leader;
+                    let i = p.partition_index as usize;
+                    if topic.replica_sets.len() <= i {
+                        topic.replica_sets.resize_with(i + 1, Default::default);
+                    }
+                    topic.replica_sets[i] =
+                        [p.replica_nodes.clone(), p.isr_nodes.clone(), p.offline_replicas.clone()];
+                    if leader < 0 {
+                        retry_soon = true;
+                    }
+                }
+                topic.available = topic
+                    .partitions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.leader >= 0)
+                    .map(|(i, _)| i as i32)
+                    .collect();
+                topic.meta = TopicMeta::Known;
+                let waiting = std::mem::take(&mut topic.waiting);
+                for p in waiting {
+                    self.append_known(ti, p);
+                }
+            } else if t.error_code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+                || t.error_code == ErrorCode::LEADER_NOT_AVAILABLE
+                || t.error_code.is_retriable()
+                || t.error_code.is_ok()
+            {
+                retry_soon = true;
+            } else {
+                // Not retriable (authorization, invalid topic): fail what waits.
+                let err = ProduceError::Broker { code: t.error_code, message: None };
+                while let Some(p) = self.topics[ti].waiting.pop_front() {
+                    self.fail_pending(p, err.clone());
+                }
+                failed.push((ti, err));
+            }
+        }
+        self.answer_partition_waiters(&failed, now);
+        let unknown = self.topics.iter().enumerate().any(|(i, t)| {
+            t.meta == TopicMeta::Unknown
+                && (!t.waiting.is_empty() || self.metadata.waiters.iter().any(|w| w.0 == i))
+        });
+        self.metadata.due = Some(if retry_soon || unknown {
+            now + self.cfg.retry_backoff
+        } else {
+            now + self.cfg.metadata_max_age
+        });
+    }
+}
