@@ -162,10 +162,10 @@ const DONE: u8 = 2;
 
 /// The shared half of a [`DeliveryFuture`].
 ///
-/// Completing a future nobody waits on costs two atomic writes: no lock, no syscall (a
-/// `Condvar::notify_all` here cost a `FUTEX_WAKE` per record, waking nobody). The outcome is
-/// written once into `result` before `state` becomes `DONE`, and read (cloned, never taken)
-/// from there. A waiter first registers itself in `waiter`, then announces itself by moving
+/// Completing a future nobody waits on costs a few uncontended atomic operations: no lock, no
+/// syscall (a `Condvar::notify_all` here cost a `FUTEX_WAKE` per record, waking nobody). The
+/// outcome is written once into `result` before `state` becomes `DONE`, and read (cloned, never
+/// taken) from there. A waiter first registers itself in `waiter`, then announces itself by moving
 /// `state` from `IDLE` to `WAITING`; a completer that finds `WAITING` wakes whoever is
 /// registered. Either the waiter's announcement comes first, and the completer sees it, or the
 /// completion does, and the waiter's announcement fails on `DONE` and it reads the outcome:
@@ -255,6 +255,9 @@ impl DeliveryFuture {
         let state = &*self.state;
         if let Some(r) = state.result() {
             return Some(r);
+        }
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return None; // a zero timeout: a look, no waiting to announce
         }
         if !state.register(Waiter::Thread(thread::current())) {
             return state.result();
