@@ -5,7 +5,7 @@
 # Usage, directly:  scripts/tansu.sh start   # prints RINGKAFKA_BOOTSTRAP=..., leaves it running
 #                   scripts/tansu.sh stop    # stops the broker started by `start`
 #
-# Tansu 0.6.0 facts this relies on (checked by hand, see README "Tansu quirks"):
+# Tansu 0.6.0 facts this relies on (checked by hand, see docs/tansu.md):
 # - `tansu --version` prints `tansu 0.6.0`. `tansu` with no subcommand is `tansu broker`.
 # - Every broker flag also reads an env var (LISTENER_URL, ADVERTISED_LISTENER_URL,
 #   STORAGE_ENGINE, CLUSTER_ID, ...). We pass every one we care about explicitly so a stray

@@ -38,6 +38,8 @@ command -v make >/dev/null 2>&1 || need_apt+=(make)
 [[ -f /usr/include/curl/curl.h || -f /usr/include/x86_64-linux-gnu/curl/curl.h ]] || need_apt+=(libcurl4-openssl-dev)
 # stunnel4: the TLS terminator in front of Tansu for the security tests (tests/security.rs).
 command -v stunnel4 >/dev/null 2>&1 || need_apt+=(stunnel4)
+# openssl: the security tests make a self-signed broker certificate with `openssl req -x509`.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if ((${#need_apt[@]})); then
     step "installing ${need_apt[*]} (needed to build librdkafka for the interop tests)"
     if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi
@@ -89,6 +91,9 @@ if ! cargo "+$MIRI_TOOLCHAIN" miri --version >/dev/null 2>&1; then
 fi
 step "cargo +$MIRI_TOOLCHAIN miri test --lib io::queue (32 seeds)"
 MIRIFLAGS="-Zmiri-many-seeds=0..32" cargo "+$MIRI_TOOLCHAIN" miri test --lib io::queue
+# And a DeliveryFuture's hand-off (src/delivery.rs: an atomic state word, park/unpark, wakers).
+step "cargo +$MIRI_TOOLCHAIN miri test --lib delivery::tests (8 seeds)"
+MIRIFLAGS="-Zmiri-many-seeds=0..8" cargo "+$MIRI_TOOLCHAIN" miri test --lib delivery::tests
 # Build every test before starting the broker so it does not idle through the compile.
 step "cargo test --workspace --all-targets --no-run"
 cargo test --workspace --all-targets --no-run
@@ -125,4 +130,8 @@ step "cargo test --workspace --all-targets"
 cargo test --workspace --all-targets
 step "cargo test --doc"
 cargo test --doc
+# LZ4HC (compression.lz4.level other than 9) is behind the lz4hc feature: its own tests.
+step "cargo test --features lz4hc (compression unit tests, live codec test)"
+cargo test -p ringkafka --features lz4hc --lib protocol::compression
+cargo test -p ringkafka --features lz4hc --test compression
 step "all tests passed"

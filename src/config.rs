@@ -442,7 +442,7 @@ static PROPERTIES: &[ConfigProperty] = &[
         key: "compression.lz4.level",
         aliases: &[],
         default: "9",
-        doc: "The lz4 level, 1 to 17 (other than 9: LZ4HC, as in Java).",
+        doc: "The lz4 level, 1 to 17 (other than 9: LZ4HC, as in Java; needs the `lz4hc` cargo feature).",
         apply: |c, k, v| {
             let n = parse_level(k, v, 1, 17, compression::LZ4_DEFAULT_LEVEL)?;
             c.compression_lz4_level = n;
@@ -635,7 +635,7 @@ static PROPERTIES: &[ConfigProperty] = &[
 /// | `partitioner.availability.timeout.ms` |  | `0` | Only `0`, Java's default: no availability check. |
 /// | `compression.type` | `compression.codec` | `none` | The batch codec: `none`, `gzip`, `snappy`, `lz4` or `zstd`. |
 /// | `compression.gzip.level` |  | `-1` | The gzip level, 1 to 9; `-1`: the codec's default (6). |
-/// | `compression.lz4.level` |  | `9` | The lz4 level, 1 to 17 (other than 9: LZ4HC, as in Java). |
+/// | `compression.lz4.level` |  | `9` | The lz4 level, 1 to 17 (other than 9: LZ4HC, as in Java; needs the `lz4hc` cargo feature). |
 /// | `compression.zstd.level` |  | `3` | The zstd level, -131072 to 22. |
 /// | `compression.level` |  | `-1` | librdkafka's one level for whichever codec, -1 to 12 (`-1`: each codec's default); sets all three levels. |
 /// | `sender.cpu` |  | `last` | The CPU the sender thread is pinned to: a number, `last` (the last one the process may use) or `-1` (not pinned). |
@@ -726,7 +726,7 @@ pub struct ProducerConfig {
     /// `compression.gzip.level`: 1-9, or -1 for the codec default (6). Default -1.
     pub compression_gzip_level: i32,
     /// `compression.lz4.level`: 1-17, default 9 (the fast compressor; other levels use LZ4HC, as
-    /// Java does).
+    /// Java does, with the `lz4hc` cargo feature: without it they are a configuration error).
     pub compression_lz4_level: i32,
     /// `compression.zstd.level`: -131072 to 22, default 3.
     pub compression_zstd_level: i32,
@@ -942,6 +942,14 @@ impl ProducerConfig {
                     }
                 }
             }
+        }
+        if self.compression == Compression::Lz4 {
+            compression::check_lz4_level(self.compression_lz4_level)
+                .map_err(|m| ConfigError::new("compression.lz4.level", m))?;
+        }
+        if self.compression == Compression::Lz4 {
+            compression::check_lz4_level(self.compression_lz4_level)
+                .map_err(|m| ConfigError::new("compression.lz4.level", m))?;
         }
         if self.ssl.certificate_location.is_some() != self.ssl.key_location.is_some() {
             return Err(ConfigError::new(

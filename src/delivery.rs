@@ -5,8 +5,10 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use smallbox::{smallbox, SmallBox};
@@ -143,34 +145,87 @@ impl Drop for Completion {
     }
 }
 
-#[derive(Debug, Default)]
-struct FutureSlot {
-    result: Option<DeliveryResult>,
-    waker: Option<Waker>,
+/// Who waits for a future's outcome: a thread in [`DeliveryFuture::wait`] (or `wait_timeout`),
+/// or a task that polled it.
+#[derive(Debug)]
+enum Waiter {
+    Thread(Thread),
+    Task(Waker),
 }
 
+/// Nobody has announced waiting, and the outcome is not there.
+const IDLE: u8 = 0;
+/// A waiter is (or was) registered in `FutureState::waiter`: the completer must wake it.
+const WAITING: u8 = 1;
+/// The outcome is in `FutureState::result`.
+const DONE: u8 = 2;
+
 /// The shared half of a [`DeliveryFuture`].
+///
+/// Completing a future nobody waits on costs a few uncontended atomic operations: no lock, no
+/// syscall (a `Condvar::notify_all` here cost a `FUTEX_WAKE` per record, waking nobody). The
+/// outcome is written once into `result` before `state` becomes `DONE`, and read (cloned, never
+/// taken) from there. A waiter first registers itself in `waiter`, then announces itself by moving
+/// `state` from `IDLE` to `WAITING`; a completer that finds `WAITING` wakes whoever is
+/// registered. Either the waiter's announcement comes first, and the completer sees it, or the
+/// completion does, and the waiter's announcement fails on `DONE` and it reads the outcome:
+/// no wake-up is lost.
 #[derive(Debug, Default)]
 pub(crate) struct FutureState {
-    slot: Mutex<FutureSlot>,
-    cond: Condvar,
+    result: OnceLock<DeliveryResult>,
+    state: AtomicU8,
+    /// Taken by a waiter to register, and by the completer only if `state` says someone did.
+    waiter: Mutex<Option<Waiter>>,
 }
 
 impl FutureState {
     fn fill(&self, r: DeliveryResult) {
-        let waker = {
-            let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
-            slot.result = Some(r);
-            slot.waker.take()
-        };
-        self.cond.notify_all();
-        if let Some(w) = waker {
-            w.wake();
+        // `Completion` delivers once, so the cell is empty; `set` does not block without a
+        // concurrent `get_or_init` (there is none) and wakes nobody.
+        let _ = self.result.set(r);
+        if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
+            let waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
+            match waiter {
+                Some(Waiter::Thread(t)) => t.unpark(),
+                Some(Waiter::Task(w)) => w.wake(),
+                None => {}
+            }
+        }
+    }
+
+    /// The outcome, if it is known. A copy: every read gets it.
+    fn result(&self) -> Option<DeliveryResult> {
+        self.result.get().cloned()
+    }
+
+    /// Registers `waiter` to be woken by the completion; `false` if the outcome is already
+    /// there (nothing will wake it: read the outcome).
+    fn register(&self, waiter: Waiter) -> bool {
+        *self.waiter.lock().unwrap_or_else(|e| e.into_inner()) = Some(waiter);
+        match self.state.compare_exchange(IDLE, WAITING, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => true,
+            Err(s) => s == WAITING,
+        }
+    }
+
+    /// Whether a task with this waker is registered already (a re-poll need not clone it).
+    fn task_registered(&self, waker: &Waker) -> bool {
+        matches!(&*self.waiter.lock().unwrap_or_else(|e| e.into_inner()),
+            Some(Waiter::Task(w)) if w.will_wake(waker))
+            && self.state.load(Ordering::Acquire) == WAITING
+    }
+
+    /// A waiting thread gave up: it need not be unparked any more.
+    fn unregister_thread(&self) {
+        let mut w = self.waiter.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(&*w, Some(Waiter::Thread(t)) if t.id() == thread::current().id()) {
+            *w = None;
         }
     }
 }
 
 /// The outcome of one `send`, to `.await` (any executor) or to [`wait`](Self::wait) on.
+/// Every read gives the same outcome, as Java's `Future.get()` does.
 #[derive(Debug)]
 #[must_use = "dropping the future does not cancel the send; use send_and_forget to say so"]
 pub struct DeliveryFuture {
@@ -185,29 +240,45 @@ impl DeliveryFuture {
 
     /// Blocks until the record is delivered or fails.
     pub fn wait(self) -> DeliveryResult {
-        let mut slot = self.state.slot.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if let Some(r) = slot.result.take() {
-                return r;
-            }
-            slot = self.state.cond.wait(slot).unwrap_or_else(|e| e.into_inner());
-        }
+        self.park_until(None).expect("without a deadline, waiting ends only with the outcome")
     }
 
     /// Blocks for at most `timeout`. `None` if the outcome is not known yet; the future can be
-    /// waited on again.
+    /// waited on again. Once known, the outcome is returned by every later call (and by
+    /// [`wait`](Self::wait) and `.await`) too.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<DeliveryResult> {
-        let deadline = Instant::now() + timeout;
-        let mut slot = self.state.slot.lock().unwrap_or_else(|e| e.into_inner());
+        // A timeout too far away to be an Instant is no timeout.
+        self.park_until(Instant::now().checked_add(timeout))
+    }
+
+    fn park_until(&self, deadline: Option<Instant>) -> Option<DeliveryResult> {
+        let state = &*self.state;
+        if let Some(r) = state.result() {
+            return Some(r);
+        }
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return None; // a zero timeout: a look, no waiting to announce
+        }
+        if !state.register(Waiter::Thread(thread::current())) {
+            return state.result();
+        }
         loop {
-            if let Some(r) = slot.result.take() {
+            // `park` may return spuriously, and an unpark meant for an earlier wait may be
+            // pending: the outcome itself is what ends the wait.
+            if let Some(r) = state.result() {
                 return Some(r);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
+            match deadline {
+                None => thread::park(),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        state.unregister_thread();
+                        return state.result();
+                    }
+                    thread::park_timeout(left);
+                }
             }
-            slot = self.state.cond.wait_timeout(slot, left).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 }
@@ -216,16 +287,14 @@ impl Future for DeliveryFuture {
     type Output = DeliveryResult;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DeliveryResult> {
-        let mut slot = self.state.slot.lock().unwrap_or_else(|e| e.into_inner());
-        match slot.result.take() {
-            Some(r) => Poll::Ready(r),
-            None => {
-                if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    slot.waker = Some(cx.waker().clone());
-                }
-                Poll::Pending
-            }
+        let state = &*self.state;
+        if let Some(r) = state.result() {
+            return Poll::Ready(r);
         }
+        if state.task_registered(cx.waker()) || state.register(Waiter::Task(cx.waker().clone())) {
+            return Poll::Pending;
+        }
+        Poll::Ready(state.result().expect("DONE is stored after the outcome"))
     }
 }
 
@@ -290,6 +359,120 @@ mod tests {
         let s = seen.clone();
         drop(Completion::callback(move |r: DeliveryResult| *s.lock().unwrap() = Some(r.is_err())));
         assert_eq!(*seen.lock().unwrap(), Some(true), "dropped without an outcome: told Closed, once");
+    }
+
+    /// A future can move to another thread and be shared by reference (Java's `Future` is
+    /// used from any thread).
+    const _: fn() = || {
+        fn send_and_sync<T: Send + Sync>() {}
+        send_and_sync::<DeliveryFuture>();
+    };
+
+    /// Java's `Future.get()` gives the same outcome every time: reading it (by `wait_timeout`,
+    /// `poll` or `wait`) does not take it away.
+    #[test]
+    fn a_future_gives_its_outcome_to_every_read() {
+        let (mut fut, c) = DeliveryFuture::new();
+        assert_eq!(fut.wait_timeout(Duration::ZERO), None, "not known yet");
+        c.complete(|| Ok(metadata()));
+        assert_eq!(fut.wait_timeout(Duration::ZERO).map(|r| r.map(|m| m.offset)), Some(Ok(7)));
+        assert_eq!(fut.wait_timeout(Duration::ZERO).map(|r| r.map(|m| m.offset)), Some(Ok(7)));
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        for _ in 0..2 {
+            match Pin::new(&mut fut).poll(&mut cx) {
+                Poll::Ready(r) => assert_eq!(r.map(|m| m.offset), Ok(7)),
+                Poll::Pending => panic!("completed, yet polled Pending"),
+            }
+        }
+        // `wait` after all that: from another thread, so a `wait` that never returns fails the
+        // test at the deadline instead of hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(fut.wait()).unwrap());
+        let r = rx.recv_timeout(Duration::from_secs(10)).expect("wait() returns a known outcome at once");
+        assert_eq!(r.map(|m| m.offset), Ok(7));
+    }
+
+    /// Polls `f` to completion on this thread, parking between polls (a one-future executor).
+    fn block_on(mut f: DeliveryFuture) -> DeliveryResult {
+        struct Unpark(Thread);
+        impl std::task::Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Unpark(thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(r) = Pin::new(&mut f).poll(&mut cx) {
+                return r;
+            }
+            thread::park();
+        }
+    }
+
+    /// Futures completed on other threads while their owners wait in each of the three ways
+    /// (`wait`, `wait_timeout` in a loop, `poll` from an executor): every waiter gets its
+    /// outcome. A lost wake-up leaves a waiter parked, and the test fails at its deadline (or,
+    /// under Miri, as a deadlock). Runs under Miri too:
+    /// `cargo +nightly-2026-05-20 miri test --lib delivery::tests`.
+    #[test]
+    fn futures_completed_on_other_threads_wake_every_kind_of_waiter() {
+        let (threads, rounds) = if cfg!(miri) { (4, 30) } else { (4, 500) };
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        for t in 0..threads {
+            let done = done_tx.clone();
+            thread::spawn(move || {
+                for i in 0..rounds {
+                    let (mut fut, c) = DeliveryFuture::new();
+                    let completer = thread::spawn(move || {
+                        // Race the waiter: some completions land before it waits, some after.
+                        if i % 2 == 0 {
+                            thread::yield_now();
+                        }
+                        c.complete(|| Ok(metadata()))
+                    });
+                    let r = match (t + i) % 3 {
+                        0 => fut.wait(),
+                        1 => loop {
+                            if let Some(r) = fut.wait_timeout(Duration::from_micros(50)) {
+                                break r;
+                            }
+                        },
+                        _ => block_on(fut),
+                    };
+                    assert_eq!(r.map(|m| m.offset), Ok(7));
+                    completer.join().unwrap();
+                }
+                done.send(()).unwrap();
+            });
+        }
+        for _ in 0..threads {
+            done_rx.recv_timeout(Duration::from_secs(120)).expect("a waiter was never woken");
+        }
+    }
+
+    /// `wait_timeout` gives up at its deadline with `None`, and a later wait is woken by the
+    /// completion on another thread.
+    #[test]
+    fn wait_timeout_returns_none_until_completed_then_wakes_on_completion() {
+        let (mut fut, c) = DeliveryFuture::new();
+        assert_eq!(fut.wait_timeout(Duration::from_millis(5)), None);
+        let state = fut.state.clone();
+        let completer = thread::spawn(move || {
+            // Complete only once the waiter has announced itself, so the wake-up is tested.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while state.state.load(Ordering::Acquire) != WAITING || state.waiter.lock().unwrap().is_none() {
+                assert!(Instant::now() < deadline, "the waiter never registered");
+                thread::yield_now();
+            }
+            c.complete(|| Err(ProduceError::Closed))
+        });
+        let (t0, patience) = (Instant::now(), Duration::from_secs(30));
+        assert_eq!(fut.wait_timeout(patience), Some(Err(ProduceError::Closed)));
+        assert!(t0.elapsed() < patience, "woken by the completion, not by the deadline");
+        completer.join().unwrap();
+        assert_eq!(fut.wait(), Err(ProduceError::Closed));
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub enum SendError {
     InvalidTopic(String),
     /// A negative explicit partition.
     InvalidPartition(i32),
+    /// A negative timestamp (Java's `ProducerRecord` refuses one with "Invalid timestamp").
+    /// Timestamps are milliseconds since the epoch; leave it unset for the current time.
+    InvalidTimestamp(i64),
     /// The producer was closed (or its sender thread stopped) before this send.
     Closed,
 }
@@ -52,6 +55,9 @@ impl fmt::Display for SendError {
             ),
             SendError::InvalidTopic(m) => write!(f, "invalid topic: {m}"),
             SendError::InvalidPartition(p) => write!(f, "invalid partition {p}"),
+            SendError::InvalidTimestamp(t) => {
+                write!(f, "invalid timestamp {t}: a record's timestamp must not be negative")
+            }
             SendError::Closed => write!(f, "the producer is closed"),
         }
     }

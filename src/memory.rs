@@ -20,11 +20,22 @@ pub(crate) struct BufferMemory {
     wake_at: AtomicI64,
     lock: Mutex<()>,
     cond: Condvar,
+    /// How often a waiter rechecks without being notified (see `reserve`).
+    repoll: Duration,
 }
+
+/// A waiter rechecks at least this often: with several waiters, `wake_at` is the last one's,
+/// and a release that frees enough for another may not reach it.
+const REPOLL: Duration = Duration::from_millis(10);
 
 impl BufferMemory {
     pub(crate) fn new(total: usize) -> Self {
+        Self::with_repoll(total, REPOLL)
+    }
+
+    fn with_repoll(total: usize, repoll: Duration) -> Self {
         BufferMemory {
+            repoll,
             available: AtomicI64::new(total as i64),
             total,
             waiters: AtomicUsize::new(0),
@@ -90,13 +101,8 @@ impl BufferMemory {
             if left.is_zero() {
                 break Err(start.elapsed());
             }
-            // Wake at least every 10 ms: a release between our check and the wait would
-            // otherwise be missed until the deadline.
-            guard = self
-                .cond
-                .wait_timeout(guard, left.min(Duration::from_millis(10)))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            // Recheck every `repoll` even unnotified (see REPOLL).
+            guard = self.cond.wait_timeout(guard, left.min(self.repoll)).unwrap_or_else(|e| e.into_inner()).0;
         };
         drop(guard);
         self.waiters.fetch_sub(1, Ordering::SeqCst);
@@ -120,19 +126,41 @@ impl BufferMemory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    /// Never rechecks by itself within a test: only `release`'s notification can wake a waiter.
+    const NO_REPOLL: Duration = Duration::from_secs(3600);
 
     #[test]
-    fn reserve_blocks_then_times_out_and_release_unblocks() {
-        let m = std::sync::Arc::new(BufferMemory::new(100));
+    fn a_reserve_that_does_not_fit_times_out_and_takes_nothing() {
+        let m = BufferMemory::with_repoll(100, NO_REPOLL);
         m.reserve(80, Duration::ZERO, || {}).unwrap();
         assert_eq!(m.available(), 20);
-        assert!(m.reserve(30, Duration::from_millis(20), || {}).is_err());
+        let mut woke_sender = false;
+        assert!(m.reserve(30, Duration::from_millis(20), || woke_sender = true).is_err());
+        assert!(woke_sender, "a reserve that waits wakes the sender");
         assert_eq!(m.available(), 20, "a failed reserve takes nothing");
-        let m2 = m.clone();
-        let t = std::thread::spawn(move || m2.reserve(30, Duration::from_secs(10), || {}));
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(!m.has_waiters());
+    }
+
+    /// A blocked `reserve` is woken by the `release` that frees its bytes, not by a timer:
+    /// waiters recheck only hourly here, so a lost notification fails the test at its deadline.
+    #[test]
+    fn release_wakes_a_blocked_reserve() {
+        let m = Arc::new(BufferMemory::with_repoll(100, NO_REPOLL));
+        m.reserve(80, Duration::ZERO, || {}).unwrap();
+        let (m2, (tx, rx)) = (m.clone(), std::sync::mpsc::channel());
+        let waiter =
+            std::thread::spawn(move || tx.send(m2.reserve(30, Duration::from_secs(600), || {})).unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !m.has_waiters() {
+            assert!(Instant::now() < deadline, "the reserve never started waiting");
+            std::thread::yield_now();
+        }
         m.release(80);
-        assert!(t.join().unwrap().is_ok());
+        let r = rx.recv_timeout(Duration::from_secs(30)).expect("release woke the waiter");
+        assert!(r.is_ok());
+        waiter.join().unwrap();
         assert_eq!(m.available(), 70);
     }
 }

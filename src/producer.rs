@@ -85,17 +85,24 @@ struct Inner {
 }
 
 impl Inner {
+    /// Closes the producer and returns once the sender thread has stopped, whoever else is
+    /// closing it at the same time. The first close starts it; a later one with a timeout
+    /// passes its deadline on too, and the sender keeps the earliest (as Java's
+    /// `close(Duration.ZERO)` forces a close in progress).
     fn shutdown(&self, timeout: Option<Duration>) {
-        if !self.closed.swap(true, Ordering::SeqCst) {
-            let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let first = !self.closed.swap(true, Ordering::SeqCst);
+        if first || deadline.is_some() {
             let _ = self.tx.send(Msg::Close { deadline });
             self.waker.wake();
         }
         if std::thread::current().id() == self.sender_thread {
             return; // called from a callback: the sender cannot wait for itself
         }
-        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = handle {
+        // The lock is held while joining: a close from another clone waits here until the
+        // sender has stopped, then finds the handle gone.
+        let mut handle = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = handle.take() {
             let _ = h.join();
         }
     }
@@ -344,6 +351,13 @@ impl<K: 'static, V: 'static> Producer<K, V> {
                 return Err(SendError::InvalidPartition(p));
             }
         }
+        // Java's ProducerRecord refuses a negative timestamp; and i64::MIN would be taken for
+        // `Queued::NO_TIMESTAMP` and replaced by the clock.
+        if let Some(t) = record.timestamp {
+            if t < 0 {
+                return Err(SendError::InvalidTimestamp(t));
+            }
+        }
         let topic = record.topic;
         let key = match record.key {
             Some(k) => {
@@ -521,7 +535,10 @@ impl<K: 'static, V: 'static> Producer<K, V> {
 
     /// Closes the producer: new sends fail with [`SendError::Closed`]; pending records are
     /// delivered for up to `timeout`, then failed with `ProduceError::Closed`; returns when the
-    /// sender thread has stopped. Called from a callback, it does not wait.
+    /// sender thread has stopped, every record's outcome given. Every caller waits for that,
+    /// when several clones close at once; the earliest of their deadlines applies (so
+    /// `close(Duration::ZERO)` ends a longer close in progress, as in Java). Called from a
+    /// callback, it does not wait.
     pub fn close(&self, timeout: Duration) {
         self.inner.shutdown(Some(timeout));
     }

@@ -150,7 +150,8 @@ impl<K, V> ProducerRecord<K, V> {
         self
     }
 
-    /// Sets an explicit timestamp in milliseconds since the epoch.
+    /// Sets an explicit timestamp in milliseconds since the epoch. It must not be negative:
+    /// `send` refuses such a record with [`SendError::InvalidTimestamp`](crate::SendError::InvalidTimestamp).
     pub fn timestamp(mut self, ms: i64) -> Self {
         self.timestamp = Some(ms);
         self

@@ -386,7 +386,11 @@ fn run(
                     engine.partitions_for(&topic, reply, called, now)
                 }
                 Ok(Msg::Close { deadline }) => {
-                    close = Some(deadline);
+                    // A close from another handle may bring the deadline forward, never back.
+                    close = Some(match close {
+                        Some(Some(d)) => Some(deadline.map_or(d, |n| n.min(d))),
+                        _ => deadline,
+                    });
                     engine.begin_close();
                 }
                 Err(queue::TryRecvError::Empty) => break,

@@ -196,8 +196,10 @@ fn a_million_records_from_four_threads_all_delivered_in_order() {
     }
 }
 
+/// Future, callback and fire-and-forget sends all deliver, in send order; `flush` sends what a
+/// long `linger.ms` holds back and returns once the callbacks have run.
 #[test]
-fn three_send_styles_and_flush() {
+fn future_callback_and_forget_sends_deliver_in_order_and_flush_ignores_linger() {
     let t = topic("styles", 1);
     // A long linger: only flush (or a full batch) sends.
     let p = Producer::new(config().linger(Duration::from_secs(30))).unwrap();
@@ -297,7 +299,7 @@ impl Serializer<String> for FailingSerializer {
 }
 
 #[test]
-fn send_fails_fast_with_typed_errors() {
+fn send_refuses_bad_records_with_typed_errors_and_stays_usable() {
     let t = topic("errors", 1);
     let p = Producer::with_serializers(config().max_request_size(1000), StringSerializer, FailingSerializer)
         .unwrap();
@@ -411,7 +413,7 @@ fn unknown_topic_times_out_after_max_block() {
 }
 
 #[test]
-fn acks_zero_one_and_all_all_deliver() {
+fn acks_zero_one_and_all_each_deliver_every_record() {
     for (acks, idempotence) in
         [(Acks::None, false), (Acks::Leader, false), (Acks::All, true), (Acks::All, false)]
     {
@@ -432,7 +434,7 @@ fn acks_zero_one_and_all_all_deliver() {
 }
 
 #[test]
-fn config_from_java_properties_works_end_to_end() {
+fn a_producer_configured_from_java_properties_delivers() {
     let t = topic("props", 1);
     let cfg = ProducerConfig::from_properties([
         ("bootstrap.servers", bootstrap().as_str()),
@@ -462,7 +464,12 @@ fn idle_connections_are_closed_and_reopened_and_a_host_name_bootstrap_connects()
     let first = p.send(ProducerRecord::new(&t, b"before the idle close".to_vec())).unwrap().wait().unwrap();
     let opened = p.metrics().connections_created;
     assert!(opened >= 1);
-    std::thread::sleep(Duration::from_millis(1000));
+    // Wait for the idle close itself (connections.max.idle.ms is 300 ms), with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while p.metrics().connections_closed < opened {
+        assert!(Instant::now() < deadline, "idle connections never closed: {:?}", p.metrics());
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let m = p.metrics();
     assert_eq!(m.connections_closed, opened, "every connection closed once idle: {m:?}");
     let second = p.send(ProducerRecord::new(&t, b"after it".to_vec())).unwrap().wait().unwrap();

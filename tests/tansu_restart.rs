@@ -130,10 +130,15 @@ fn kill_9_and_restart_loses_nothing_acknowledged_and_producer_carries_on() {
             }
         })
     };
-    std::thread::sleep(Duration::from_secs(2));
+    // Kill the broker mid-run: once a good share of the records has been acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 3_000 {
+        assert!(Instant::now() < deadline, "records were not acknowledged before the kill");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let before_kill = acked.lock().unwrap().len();
     broker.kill9();
-    std::thread::sleep(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_secs(1)); // the outage under test: down for a second
     let _broker = Broker::start(&bin, &dir, &url);
     sender.join().unwrap();
     producer.flush().unwrap();

@@ -59,6 +59,9 @@ struct Shared<T> {
     waiters: AtomicUsize,
     lock: Mutex<()>,
     room: Condvar,
+    /// How often a waiter for room rechecks unnotified ([`REPOLL`]; tests make it long, so
+    /// that only the notification can wake a waiter in time).
+    repoll: Duration,
     /// Held by whoever drops messages after the receiver is gone.
     drain: Mutex<()>,
     slots: Box<[Slot<T>]>,
@@ -104,8 +107,15 @@ pub(crate) enum TryRecvError {
     Disconnected,
 }
 
+/// A waiter for room rechecks at least this often, notified or not.
+const REPOLL: Duration = Duration::from_millis(1);
+
 /// A queue holding up to `cap` messages (rounded up to a power of two).
 pub(crate) fn bounded<T>(cap: usize) -> (Tx<T>, Rx<T>) {
+    bounded_repolling(cap, REPOLL)
+}
+
+fn bounded_repolling<T>(cap: usize, repoll: Duration) -> (Tx<T>, Rx<T>) {
     let cap = cap.max(2).next_power_of_two();
     let slots = (0..cap)
         .map(|_| Slot { seq: AtomicUsize::new(0), msg: UnsafeCell::new(MaybeUninit::uninit()) })
@@ -118,6 +128,7 @@ pub(crate) fn bounded<T>(cap: usize) -> (Tx<T>, Rx<T>) {
         waiters: AtomicUsize::new(0),
         lock: Mutex::new(()),
         room: Condvar::new(),
+        repoll,
         drain: Mutex::new(()),
         slots,
         mask: cap - 1,
@@ -217,9 +228,9 @@ impl<T> Tx<T> {
             s.waiters.fetch_add(1, Ordering::SeqCst);
             let guard = s.lock.lock().unwrap_or_else(|e| e.into_inner());
             // Recheck with `waiters` raised: room freed before this point is seen here, room
-            // freed after it sees `waiters > 0` and notifies (or the 1 ms timeout covers it).
+            // freed after it sees `waiters > 0` and notifies (or the `repoll` timeout covers it).
             if self.len() >= s.cap() && !s.rx_gone.load(Ordering::SeqCst) {
-                let _ = s.room.wait_timeout(guard, left.min(Duration::from_millis(1)));
+                let _ = s.room.wait_timeout(guard, left.min(s.repoll));
             } else {
                 drop(guard);
             }
@@ -316,7 +327,7 @@ mod tests {
     use std::sync::atomic::AtomicU64;
 
     #[test]
-    fn fifo_full_and_room_again() {
+    fn messages_come_out_in_order_and_a_full_queue_refuses_until_there_is_room() {
         let (tx, rx) = bounded::<u32>(4);
         for i in 0..4 {
             tx.try_send(i).unwrap();
@@ -333,20 +344,43 @@ mod tests {
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     }
 
+    /// Waiters recheck hourly here: only the receiver's notification wakes them in time.
+    const NO_REPOLL: Duration = Duration::from_secs(3600);
+
     #[test]
-    fn a_full_queue_waits_for_room_or_times_out() {
-        let (tx, rx) = bounded::<u32>(2);
+    fn a_send_to_a_full_queue_times_out_without_room() {
+        let (tx, rx) = bounded_repolling::<u32>(2, NO_REPOLL);
         tx.try_send(0).unwrap();
         tx.try_send(1).unwrap();
         let t0 = Instant::now();
         assert_eq!(tx.send_timeout(2, Duration::from_millis(30)), Err(SendTimeoutError::Timeout(2)));
         assert!(t0.elapsed() >= Duration::from_millis(30));
-        std::thread::scope(|s| {
-            let h = s.spawn(|| tx.send_timeout(2, Duration::from_secs(10)));
-            std::thread::sleep(Duration::from_millis(20));
-            assert_eq!(rx.try_recv(), Ok(0));
-            assert_eq!(h.join().unwrap(), Ok(()));
-        });
+        assert_eq!(rx.try_recv(), Ok(0));
+    }
+
+    /// A sender waiting for room is woken by the `try_recv` that frees it. Waiting starts
+    /// before the room is made (the test waits for the sender to count itself a waiter); with
+    /// rechecks hourly, a lost notification fails the test at its deadline.
+    #[test]
+    fn a_send_waiting_on_a_full_queue_is_woken_by_the_receive_that_frees_room() {
+        let (tx, rx) = bounded_repolling::<u32>(2, NO_REPOLL);
+        tx.try_send(0).unwrap();
+        tx.try_send(1).unwrap();
+        let shared = tx.shared.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        // Not scoped: if the notification is lost, the test fails at its deadline instead of
+        // waiting for this thread.
+        let sender =
+            std::thread::spawn(move || done_tx.send(tx.send_timeout(2, Duration::from_secs(600))).unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while shared.waiters.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "the sender never started waiting");
+            std::thread::yield_now();
+        }
+        assert_eq!(rx.try_recv(), Ok(0));
+        let sent = done_rx.recv_timeout(Duration::from_secs(30)).expect("the receive woke the sender");
+        assert_eq!(sent, Ok(()));
+        sender.join().unwrap();
         assert_eq!(rx.try_recv(), Ok(1));
         assert_eq!(rx.try_recv(), Ok(2));
     }

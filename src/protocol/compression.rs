@@ -74,6 +74,22 @@ pub const DEFAULT_MAX_DECOMPRESSED: usize = 64 << 20;
 pub const GZIP_DEFAULT_LEVEL: i32 = -1;
 /// Java's default lz4 level.
 pub const LZ4_DEFAULT_LEVEL: i32 = 9;
+/// Whether this build compresses with LZ4HC (lz4 at any level but the default): the `lz4hc`
+/// cargo feature.
+pub const LZ4HC: bool = cfg!(feature = "lz4hc");
+
+/// Whether this build can compress lz4 at `level`: the default level always, any other only
+/// with the `lz4hc` feature. The error says so (the caller names the key).
+pub fn check_lz4_level(level: i32) -> Result<(), String> {
+    if level == LZ4_DEFAULT_LEVEL || LZ4HC {
+        Ok(())
+    } else {
+        Err(format!(
+            "lz4 level {level} needs LZ4HC, which this build leaves out: enable ringkafka's cargo \
+             feature `lz4hc`, or use the default level ({LZ4_DEFAULT_LEVEL}, the fast compressor)"
+        ))
+    }
+}
 /// Java's default zstd level.
 pub const ZSTD_DEFAULT_LEVEL: i32 = 3;
 /// zstd's lowest level (`ZSTD_minCLevel()`, what Java accepts as the minimum).
@@ -232,13 +248,16 @@ fn snappy(ctx: &mut Contexts, input: &[u8], out: &mut Vec<u8>) -> Result<(), Com
 /// The LZ4 frame header Java writes: magic, FLG 0x60 (version 1, independent blocks, no
 /// checksums, no content size), BD 0x40 (64 KiB blocks), and the header checksum
 /// `(xxh32(FLG BD) >> 8) & 0xff` (KIP-57: over the descriptor only, not the magic).
+#[cfg(any(feature = "lz4hc", test))]
 const LZ4_FRAME_HEADER: [u8; 7] = [0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82];
 /// Largest input of one LZ4 frame block (BD 0x40).
+#[cfg(feature = "lz4hc")]
 const LZ4_BLOCK: usize = 64 * 1024;
 
 /// One LZ4 frame, independent 64 KiB blocks, no checksums but the header's (KIP-57): the fast
 /// compressor at Java's default level, LZ4HC at any other (as Java's `Lz4BlockOutputStream`).
 fn lz4(level: i32, input: &[u8], out: &mut Vec<u8>) -> Result<(), CompressError> {
+    check_lz4_level(level).map_err(CompressError)?;
     if level == LZ4_DEFAULT_LEVEL {
         lz4_fast(input, out)
     } else {
@@ -246,6 +265,12 @@ fn lz4(level: i32, input: &[u8], out: &mut Vec<u8>) -> Result<(), CompressError>
     }
 }
 
+#[cfg(not(feature = "lz4hc"))]
+fn lz4_hc(_: i32, _: &[u8], _: &mut Vec<u8>) -> Result<(), CompressError> {
+    unreachable!("check_lz4_level refuses LZ4HC levels without the lz4hc feature")
+}
+
+#[cfg(feature = "lz4hc")]
 fn lz4_hc(level: i32, input: &[u8], out: &mut Vec<u8>) -> Result<(), CompressError> {
     out.extend_from_slice(&LZ4_FRAME_HEADER);
     for block in input.chunks(LZ4_BLOCK) {
@@ -444,7 +469,8 @@ mod tests {
 
     #[test]
     fn lz4_frame_header_is_kip57_and_javas_for_fast_and_hc() {
-        for level in [LZ4_DEFAULT_LEVEL, 1, 12, 17] {
+        let levels: &[i32] = if LZ4HC { &[LZ4_DEFAULT_LEVEL, 1, 12, 17] } else { &[LZ4_DEFAULT_LEVEL] };
+        for &level in levels {
             let mut c = Vec::new();
             compress(Codec::Lz4 { level }, b"hello", &mut c).unwrap();
             // Magic; FLG: version 01, independent blocks, no checksums, no content size; BD: 64
@@ -453,6 +479,20 @@ mod tests {
         }
     }
 
+    /// Without the `lz4hc` feature, an LZ4HC level is refused with an error naming the feature
+    /// (never silently compressed at another level).
+    #[cfg(not(feature = "lz4hc"))]
+    #[test]
+    fn lz4hc_levels_without_the_feature_are_an_error_naming_it() {
+        assert!(check_lz4_level(LZ4_DEFAULT_LEVEL).is_ok());
+        let e = check_lz4_level(4).unwrap_err();
+        assert!(e.contains("`lz4hc`"), "{e}");
+        let mut out = Vec::new();
+        let e = compress(Codec::Lz4 { level: 4 }, b"hello", &mut out).unwrap_err();
+        assert!(e.0.contains("`lz4hc`"), "{}", e.0);
+    }
+
+    #[cfg(feature = "lz4hc")]
     #[test]
     fn lz4_hc_levels_compress_better_and_round_trip() {
         let input = sample();

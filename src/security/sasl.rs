@@ -253,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn plain_message_layout() {
+    fn plain_sends_nul_separated_user_and_password_in_one_step() {
         let cfg = SaslConfig {
             mechanism: SaslMechanism::Plain,
             username: "u".into(),
@@ -266,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn oauthbearer_message_from_callback() {
+    fn oauthbearer_sends_the_token_from_the_callback_in_rfc_7628_framing() {
         let cfg = SaslConfig {
             mechanism: SaslMechanism::OAuthBearer,
             oauth_token: Some(OAuthToken::Callback(Arc::new(|| Ok("abc.def".to_string())))),

@@ -12,9 +12,10 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
+use rustls::client::{verify_server_name, WebPkiServerVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore};
 
 use super::SslConfig;
@@ -23,6 +24,7 @@ use super::SslConfig;
 pub(crate) fn client_config(ssl: &SslConfig) -> Result<Arc<ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
+    let mut configured = Vec::new();
     match &ssl.ca_location {
         Some(path) => {
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
@@ -33,8 +35,9 @@ pub(crate) fn client_config(ssl: &SslConfig) -> Result<Arc<ClientConfig>, String
             }
             for c in certs {
                 roots
-                    .add(c)
+                    .add(c.clone())
                     .map_err(|e| format!("ssl.ca.location: bad certificate in {}: {e}", path.display()))?;
+                configured.push(c);
             }
         }
         None => {
@@ -48,18 +51,14 @@ pub(crate) fn client_config(ssl: &SslConfig) -> Result<Arc<ClientConfig>, String
             }
         }
     }
-    let roots = Arc::new(roots);
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?;
-    let builder = if ssl.endpoint_identification {
-        builder.with_root_certificates(roots)
-    } else {
-        let inner = WebPkiServerVerifier::builder_with_provider(roots, provider)
-            .build()
-            .map_err(|e| format!("TLS: {e}"))?;
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoHostnameCheck(inner)))
-    };
+    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| format!("TLS: {e}"))?;
+    let verifier = Verifier { webpki, configured, check_name: ssl.endpoint_identification };
+    let builder = builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier));
     let cfg = match (&ssl.certificate_location, &ssl.key_location) {
         (Some(cert), Some(key)) => {
             let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
@@ -76,12 +75,40 @@ pub(crate) fn client_config(ssl: &SslConfig) -> Result<Arc<ClientConfig>, String
     Ok(Arc::new(cfg))
 }
 
-/// `ssl.endpoint.identification.algorithm=` (empty): the chain must still verify against the
-/// trusted roots, but the broker's name is not checked.
+/// The broker's certificate check: rustls' WebPKI verifier (chain to a trusted root, dates,
+/// host name, and every handshake signature), with two departures Java and librdkafka make too:
+///
+/// - `ssl.endpoint.identification.algorithm=` (empty): the chain must still verify, but the
+///   broker's name is not checked.
+/// - A self-signed certificate that is its own CA (what `openssl req -x509` makes: CA:TRUE),
+///   presented by the broker and configured byte for byte in `ssl.ca.location`, is accepted.
+///   WebPKI refuses a CA certificate as the server's own (`CaUsedAsEndEntity`); Java's PKIX
+///   validator accepts a presented certificate that is itself trusted, and so does OpenSSL. The
+///   host name is still checked (unless turned off, as above), and so are the certificate's
+///   dates (WebPKI checks them before it looks at the CA flag, so `CaUsedAsEndEntity` comes
+///   only from a certificate within its dates; a test pins that); the handshake signatures are
+///   verified with its key as with any certificate. Only the `ssl.ca.location` certificates
+///   count, not the platform's trust store.
 #[derive(Debug)]
-struct NoHostnameCheck(Arc<WebPkiServerVerifier>);
+struct Verifier {
+    webpki: Arc<WebPkiServerVerifier>,
+    /// The certificates of `ssl.ca.location`, as configured.
+    configured: Vec<CertificateDer<'static>>,
+    check_name: bool,
+}
 
-impl ServerCertVerifier for NoHostnameCheck {
+/// Whether rustls' error is WebPKI's `CaUsedAsEndEntity`.
+fn is_ca_used_as_end_entity(e: &rustls::Error) -> bool {
+    match e {
+        rustls::Error::InvalidCertificate(CertificateError::Other(other)) => {
+            let inner: &(dyn std::error::Error + 'static) = &*other.0;
+            inner.downcast_ref::<webpki::Error>() == Some(&webpki::Error::CaUsedAsEndEntity)
+        }
+        _ => false,
+    }
+}
+
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -90,10 +117,24 @@ impl ServerCertVerifier for NoHostnameCheck {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+        match self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
+            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
+            Err(e) if is_ca_used_as_end_entity(&e) => {
+                if !self.configured.iter().any(|c| c == end_entity) {
+                    // WebPKI's name for it says little to someone who made a self-signed
+                    // certificate: say which one would have been accepted.
+                    let why = "the broker presented a CA certificate (CA:TRUE) as its own; it is accepted \
+                               only if it is one of the certificates in ssl.ca.location, and it is not";
+                    let other = rustls::OtherError(Arc::new(std::io::Error::other(why)));
+                    return Err(rustls::Error::InvalidCertificate(CertificateError::Other(other)));
+                }
+                if self.check_name {
+                    verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)?;
+                }
+                Ok(ServerCertVerified::assertion())
+            }
             other => other,
         }
     }
@@ -104,7 +145,7 @@ impl ServerCertVerifier for NoHostnameCheck {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        self.webpki.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -113,11 +154,11 @@ impl ServerCertVerifier for NoHostnameCheck {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        self.webpki.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.webpki.supported_verify_schemes()
     }
 }
 
@@ -335,5 +376,96 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A self-signed certificate that is its own CA (CA:TRUE, as `openssl req -x509` makes),
+    /// for `names`, with a server configuration presenting it; optionally expired.
+    fn self_signed_ca(names: &[&str], expired: bool) -> (String, Arc<ServerConfig>) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        if expired {
+            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let cert = p.self_signed(&key).unwrap();
+        let server = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], PrivatePkcs8KeyDer::from(key.serialize_der()).into())
+            .unwrap();
+        (cert.pem(), Arc::new(server))
+    }
+
+    /// Runs a handshake of a client trusting `ca_pem` with `server`, for `host`: the client's
+    /// verdict (a handshake error, or `Ok` once both sides are done).
+    fn handshake(
+        ca_pem: &str,
+        host: &str,
+        check_name: bool,
+        server: Arc<ServerConfig>,
+    ) -> Result<(), TlsError> {
+        let dir = std::env::temp_dir().join(format!(
+            "ringkafka-tls-ss-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, ca_pem).unwrap();
+        let ssl =
+            SslConfig { ca_location: Some(ca), endpoint_identification: check_name, ..Default::default() };
+        let cfg = client_config(&ssl).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut c = TlsStream::new(cfg, host).unwrap();
+        let mut s = ServerConnection::new(server).unwrap();
+        for _ in 0..10 {
+            let mut to_server = Vec::new();
+            c.take_tls(&mut to_server);
+            let mut rd = &to_server[..];
+            while !rd.is_empty() {
+                s.read_tls(&mut rd).unwrap();
+                if s.process_new_packets().is_err() {
+                    break;
+                }
+            }
+            let mut to_client = Vec::new();
+            while s.wants_write() {
+                s.write_tls(&mut to_client).unwrap();
+            }
+            c.read_tls(&to_client)?;
+            if !c.conn.is_handshaking() && !s.is_handshaking() {
+                return Ok(());
+            }
+        }
+        panic!("the handshake neither finished nor failed");
+    }
+
+    /// `openssl req -x509`'s certificate (CA:TRUE) configured as the CA and presented by the
+    /// broker: accepted, as Java and librdkafka accept it. The host name is still checked, a
+    /// different self-signed CA is still refused, and so is an expired one.
+    #[test]
+    fn a_self_signed_ca_certificate_configured_as_the_ca_is_accepted_for_its_own_name_only() {
+        let (pem, server) = self_signed_ca(&["localhost", "127.0.0.1"], false);
+        assert_eq!(handshake(&pem, "localhost", true, server.clone()), Ok(()));
+        assert_eq!(handshake(&pem, "127.0.0.1", true, server.clone()), Ok(()));
+        match handshake(&pem, "other.example", true, server.clone()) {
+            Err(TlsError::Handshake(m)) => assert!(m.to_lowercase().contains("not valid for name"), "{m}"),
+            other => panic!("a wrong host name must be refused: {other:?}"),
+        }
+        // With host-name verification off, the name does not matter (the certificate does).
+        assert_eq!(handshake(&pem, "other.example", false, server.clone()), Ok(()));
+        let (other_pem, _) = self_signed_ca(&["localhost", "127.0.0.1"], false);
+        match handshake(&other_pem, "localhost", true, server) {
+            Err(TlsError::Handshake(m)) => assert!(m.contains("ssl.ca.location"), "{m}"),
+            other => panic!("a certificate that is not the configured one must be refused: {other:?}"),
+        }
+        let (expired_pem, expired) = self_signed_ca(&["localhost"], true);
+        match handshake(&expired_pem, "localhost", true, expired) {
+            Err(TlsError::Handshake(m)) => assert!(m.to_lowercase().contains("expired"), "{m}"),
+            other => panic!("an expired self-signed certificate must be refused: {other:?}"),
+        }
     }
 }
