@@ -58,6 +58,8 @@ mod record;
 #[cfg_attr(not(feature = "mock"), allow(dead_code))]
 mod security;
 #[forbid(unsafe_code)]
+mod resolver;
+#[forbid(unsafe_code)]
 mod sender;
 
 // The mock cluster: public with the `mock` feature; the engine's own tests use it either way,
@@ -75,7 +77,7 @@ mod mock;
 #[forbid(unsafe_code)]
 pub mod internals;
 
-pub use config::{Acks, Compression, ConfigError, ConfigProperty, ProducerConfig, SenderCpu};
+pub use config::{Acks, Compression, ConfigError, ConfigProperty, MetadataRecovery, ProducerConfig, SenderCpu};
 pub use delivery::{DeliveryFuture, DeliveryResult};
 pub use engine::partitioner::Partitioner;
 pub use error::{ProduceError, SendError};

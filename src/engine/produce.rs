@@ -112,16 +112,7 @@ impl Engine {
             match self.net.conns.get(&node).map(|c| &c.state) {
                 Some(ConnState::Ready(_)) => self.drain_node(node, force, now),
                 Some(_) => {}
-                None => match self.net.brokers.get(&node).map(|a| self.pick_addr(node, a)) {
-                    Some(addr) => {
-                        self.connect(node, addr, now);
-                        if let Some(b) = self.net.backoff.get(&node) {
-                            let until = b.until;
-                            self.wake_at(until);
-                        }
-                    }
-                    None => self.metadata.due = Some(now),
-                },
+                None => self.connect_leader(node, now),
             }
         }
     }

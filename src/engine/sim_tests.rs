@@ -2,7 +2,8 @@
 //! time. The harness carries the engine's transmits to the mock and the mock's responses back,
 //! with hooks to lose connections and withhold responses.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,7 +17,6 @@ use crate::mock::MockCluster;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::frame::split_frame;
 
-use super::connection::Backoff;
 use super::partitioner::partition_for_key;
 
 /// The seed the harnesses give the engine's RNG: a run replays exactly.
@@ -57,6 +57,20 @@ struct Sim {
     /// While set, Produce responses are held here instead of delivered (to get several
     /// requests in flight); put them back in `inbound` to deliver them.
     held: Option<Vec<(i32, Vec<u8>)>>,
+    /// The sim's DNS: a host name's addresses. A name not here does not resolve.
+    dns: HashMap<String, Vec<IpAddr>>,
+    /// Host names whose lookups never return (their requests are kept here).
+    dns_hangs: Vec<String>,
+    /// Every lookup asked for, in order.
+    lookups: Vec<String>,
+    /// Which mock broker listens at an address (else: the port's last digits, 9000 + node).
+    listeners: HashMap<SocketAddr, i32>,
+    /// Addresses that refuse connections.
+    refused: HashSet<SocketAddr>,
+    /// Connection attempts, by address.
+    connects: Vec<(Instant, i32, SocketAddr)>,
+    /// Requests sent, by API key: (time, engine node, api key).
+    requests: Vec<(Instant, i32, i16)>,
 }
 
 impl Sim {
@@ -85,6 +99,13 @@ impl Sim {
             produce_sizes: Vec::new(),
             produce_times: Vec::new(),
             held: None,
+            dns: HashMap::new(),
+            dns_hangs: Vec::new(),
+            lookups: Vec::new(),
+            listeners: HashMap::new(),
+            refused: HashSet::new(),
+            connects: Vec::new(),
+            requests: Vec::new(),
         }
     }
 
@@ -138,13 +159,27 @@ impl Sim {
         while let Some(t) = self.engine.poll_transmit() {
             match t {
                 Transmit::Connect { node, addr } => {
+                    self.connects.push((self.now, node, addr));
                     if let Some(nodes) = self.blackhole_connects.as_mut() {
                         nodes.push(node);
                         continue;
                     }
-                    let broker = i32::from(addr.port() - 9000);
+                    let broker =
+                        self.listeners.get(&addr).copied().unwrap_or_else(|| i32::from(addr.port() - 9000));
+                    if self.refused.contains(&addr) || !self.cluster.is_up(broker) {
+                        self.engine.on_closed(node, "connection refused", self.now);
+                        continue;
+                    }
                     self.links.insert(node, broker);
                     self.engine.on_connected(node, self.now);
+                }
+                Transmit::Resolve { host } => {
+                    self.lookups.push(host.clone());
+                    if self.dns_hangs.contains(&host) {
+                        continue;
+                    }
+                    let answer = self.dns.get(&host).cloned().ok_or_else(|| "no such host".to_string());
+                    self.engine.on_resolved(&host, answer, self.now);
                 }
                 Transmit::Close { node } => {
                     self.links.remove(&node);
@@ -154,7 +189,9 @@ impl Sim {
                     let broker = self.links[&node];
                     let mut off = 0;
                     while let Some((frame, used)) = split_frame(&buf[off..], usize::MAX).unwrap() {
-                        let is_produce = i16::from_be_bytes([frame[0], frame[1]]) == 0;
+                        let api = i16::from_be_bytes([frame[0], frame[1]]);
+                        self.requests.push((self.now, node, api));
+                        let is_produce = api == 0;
                         if is_produce {
                             self.produce_sizes.push(used);
                             self.produce_times.push(self.now);
@@ -954,24 +991,42 @@ fn an_idle_connection_is_closed_and_the_next_record_reconnects() {
 /// A broker whose host name has several addresses, the first of which refuses connections (as
 /// `localhost` resolving to `::1` first, with the broker on 127.0.0.1): each attempt in a row
 /// that fails to connect moves to the next address, as Java's `use_all_dns_ips` does, and an
-/// established connection's loss starts from the first again. Before, every attempt went to
-/// the first address.
+/// established connection's loss starts from the first again. Once every address failed in a
+/// row, the name is looked up again (a broker that moved), and never before: one lookup per
+/// host otherwise.
 #[test]
 fn a_failed_connect_moves_the_next_attempt_to_the_brokers_next_address() {
-    let mut sim = Sim::warmed_up(Sim::cfg(), 1);
-    let good = sim.engine.net.brokers[&0][0];
-    let bad: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
-    let addrs = [bad, good];
+    let mut sim = Sim::new(Sim::cfg(), 1);
+    let bad: SocketAddr = "[::1]:9000".parse().unwrap();
+    let good: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+    let moved: SocketAddr = "127.0.0.2:9000".parse().unwrap();
+    sim.cluster.set_host(0, "b0.test");
+    sim.dns.insert("b0.test".into(), vec![bad.ip(), good.ip()]);
+    sim.listeners.extend([(bad, 0), (moved, 0)]);
+    sim.refused.insert(bad);
+    sim.cluster.create_topic("t", 1);
+    let to_node0 = |sim: &Sim| sim.connects.iter().filter(|c| c.1 == 0).map(|c| c.2).collect::<Vec<_>>();
+
+    sim.send("t", None, b"a");
+    sim.run_to_completion(Duration::from_secs(5));
+    assert_eq!(to_node0(&sim), [bad, good], "the first address refused, the second taken");
+    assert_eq!(sim.lookups, ["b0.test"]);
+
     sim.lose_connections();
-    assert_eq!(sim.engine.pick_addr(0, &addrs), bad, "an established connection's loss: the first");
-    let now = sim.now;
-    sim.engine.net.backoff.clear();
-    sim.engine.connect(0, bad, now);
-    sim.engine.on_closed(0, "connection refused", now);
-    assert_eq!(sim.engine.pick_addr(0, &addrs), good, "after one refused attempt: the second");
-    sim.engine.net.backoff.clear();
-    sim.engine.net.backoff.insert(0, Backoff { until: now, attempts: 2, setup_failures: 2 });
-    assert_eq!(sim.engine.pick_addr(0, &addrs), bad, "after two: round again");
+    sim.send("t", None, b"b");
+    sim.run_to_completion(Duration::from_secs(5));
+    assert_eq!(to_node0(&sim)[2..], [bad, good], "an established connection's loss: from the first again");
+    assert_eq!(sim.lookups, ["b0.test"], "no lookup while an address works");
+
+    // The broker moves: both old addresses refuse, the name now resolves elsewhere.
+    sim.refused.insert(good);
+    sim.dns.insert("b0.test".into(), vec![moved.ip()]);
+    sim.lose_connections();
+    sim.send("t", None, b"c");
+    sim.run_to_completion(Duration::from_secs(5));
+    assert_eq!(to_node0(&sim)[4..], [bad, good, moved], "both old addresses tried, then the new one");
+    assert_eq!(sim.lookups, ["b0.test", "b0.test"], "looked up again once both failed");
+    assert!(sim.outcomes().iter().all(|(_, r)| r.is_ok()));
 }
 
 /// metadata.max.idle.ms: a topic not sent to for that long leaves the metadata requests (as
@@ -996,6 +1051,65 @@ fn an_idle_topic_leaves_the_metadata_requests_until_it_is_used_again() {
     let id = sim.send("u", None, b"u after a rest");
     assert_eq!(sim.engine.metadata.due, Some(sim.now), "a topic used again after a rest is refreshed");
     assert_eq!(sim.engine.metadata_topics(sim.now), ["t", "u"]);
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(sim.outcomes().iter().any(|(i, r)| *i == id && r.is_ok()));
+}
+
+/// Three brokers advertised by name; the lookup of one never returns. The engine asks for it
+/// and goes on: the partitions of the other two brokers are delivered, the third's records
+/// wait (without failing) until the name resolves.
+#[test]
+fn a_brokers_lookup_that_never_returns_holds_back_only_its_partitions() {
+    let mut sim = Sim::new(Sim::cfg(), 3);
+    for n in 0..3 {
+        sim.cluster.set_host(n, &format!("b{n}.test"));
+        sim.dns.insert(format!("b{n}.test"), vec![IpAddr::from([127, 0, 0, 1])]);
+    }
+    sim.dns_hangs.push("b1.test".into());
+    sim.cluster.create_topic("t", 3);
+    let ids: Vec<u64> = (0..30).map(|i| sim.send_to("t", Some(i % 3), None, b"v")).collect();
+    sim.run_until(Duration::from_secs(10), |s| s.outcomes().len() == 20);
+    let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
+    assert_eq!(out.len(), 20, "partitions 0 and 2 delivered");
+    assert!(ids.iter().filter(|i| *i % 3 != 1).all(|i| out[i].is_ok()));
+    assert_eq!(sim.lookups.iter().filter(|h| *h == "b1.test").count(), 1, "asked once, not again");
+    sim.run_until(Duration::from_secs(10), |_| false);
+    assert_eq!(sim.engine.incomplete(), 10, "partition 1's records wait");
+    let now = sim.now;
+    sim.engine.on_resolved("b1.test", Ok(vec![IpAddr::from([127, 0, 0, 1])]), now);
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(sim.outcomes().iter().all(|(_, r)| r.is_ok()));
+    assert_eq!(sim.cluster.records("t", 1).len(), 10);
+}
+
+/// The first bootstrap server's name never resolves: the next is tried after
+/// `reconnect.backoff.ms`, and metadata comes from it.
+#[test]
+fn a_bootstrap_server_whose_lookup_hangs_is_passed_over_for_the_next() {
+    let mut sim =
+        Sim::new(ProducerConfig::new("slow.test:9000,fast.test:9001").linger(Duration::from_millis(5)), 2);
+    sim.dns_hangs.push("slow.test".into());
+    sim.dns.insert("fast.test".into(), vec![IpAddr::from([127, 0, 0, 1])]);
+    sim.cluster.create_topic("t", 1);
+    let start = sim.now;
+    sim.send("t", None, b"v");
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(sim.now - start < Duration::from_millis(200), "took {:?}", sim.now - start);
+    assert_eq!(sim.lookups, ["slow.test", "fast.test"]);
+}
+
+/// A name that does not resolve is asked for again at the reconnect backoff (doubling to its
+/// 1 s maximum), not in a loop; once it resolves, records go.
+#[test]
+fn a_name_that_does_not_resolve_is_asked_again_with_backoff() {
+    let mut sim = Sim::new(ProducerConfig::new("late.test:9000").linger(Duration::from_millis(5)), 1);
+    sim.cluster.create_topic("t", 1);
+    let id = sim.send("t", None, b"v");
+    sim.run_until(Duration::from_secs(10), |_| false);
+    // 50, 100, 200, 400, 800 ms, then every second (+-20 %): about 14 in 10 s.
+    let n = sim.lookups.len();
+    assert!((10..=18).contains(&n), "{n} lookups in 10 s");
+    sim.dns.insert("late.test".into(), vec![IpAddr::from([127, 0, 0, 1])]);
     sim.run_to_completion(Duration::from_secs(5));
     assert!(sim.outcomes().iter().any(|(i, r)| *i == id && r.is_ok()));
 }

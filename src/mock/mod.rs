@@ -160,6 +160,14 @@ impl MockCluster {
         }
     }
 
+    /// Sets the advertised host of `node` (`127.0.0.1` by default): a name makes clients look
+    /// it up.
+    pub fn set_host(&mut self, node: i32, host: &str) {
+        if let Some(b) = self.brokers.iter_mut().find(|b| b.node_id == node) {
+            b.host = host.to_string();
+        }
+    }
+
     /// The brokers.
     pub(crate) fn brokers(&self) -> &[MockBroker] {
         &self.brokers
