@@ -55,10 +55,10 @@ mod protocol;
 #[forbid(unsafe_code)]
 mod record;
 #[forbid(unsafe_code)]
+mod resolver;
+#[forbid(unsafe_code)]
 #[cfg_attr(not(feature = "mock"), allow(dead_code))]
 mod security;
-#[forbid(unsafe_code)]
-mod resolver;
 #[forbid(unsafe_code)]
 mod sender;
 
@@ -77,7 +77,9 @@ mod mock;
 #[forbid(unsafe_code)]
 pub mod internals;
 
-pub use config::{Acks, Compression, ConfigError, ConfigProperty, MetadataRecovery, ProducerConfig, SenderCpu};
+pub use config::{
+    Acks, Compression, ConfigError, ConfigProperty, MetadataRecovery, ProducerConfig, SenderCpu,
+};
 pub use delivery::{DeliveryFuture, DeliveryResult};
 pub use engine::partitioner::Partitioner;
 pub use error::{ProduceError, SendError};

@@ -378,6 +378,22 @@ impl Engine {
         }
     }
 
+    /// Starts over from `bootstrap.servers` (KIP-899): the brokers known from metadata are
+    /// forgotten and every connection closed (what was in flight on them is retried), reconnect
+    /// backoffs are cleared, and every host name is looked up anew when next needed. Partition
+    /// leaders stay as they were: a leader that is no longer a known broker asks for metadata,
+    /// which now comes through a bootstrap server.
+    pub(super) fn rebootstrap(&mut self, now: Instant) {
+        let nodes: Vec<i32> = self.net.conns.keys().copied().collect();
+        for node in nodes {
+            self.close_conn(node, "rebootstrapping", now);
+        }
+        self.net.brokers.clear();
+        self.net.backoff.clear();
+        self.net.hosts.clear();
+        self.net.next_bootstrap = 0;
+    }
+
     /// Java's `ExponentialBackoff(base, 2, max, 0.2)` for the `attempts`-th try (from 1): base
     /// doubling per attempt, capped at `max`, then +-20 % jitter.
     pub(super) fn exponential_backoff(&mut self, base: Duration, max: Duration, attempts: u32) -> Duration {

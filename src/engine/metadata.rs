@@ -1,7 +1,9 @@
 //! Cluster metadata: when to ask (`metadata.max.age.ms`, a new or idle topic, a retriable
 //! error), which topics to ask about, and what the answer changes (brokers and their addresses,
 //! partition leaders, replica sets, records waiting for their topic). Also the `partitions_for`
-//! callers waiting for a topic's partitions.
+//! callers waiting for a topic's partitions, and when to start over from `bootstrap.servers`
+//! (`metadata.recovery.rebootstrap.trigger.ms`, KIP-899/KIP-1102; the starting over itself is
+//! `connection`'s `rebootstrap`).
 //!
 //! The room owns [`MetadataState`]. It sends through `connection` (`cluster_conn`,
 //! `send_request`), hands a broker's name to `connection` (`Connections::add_broker`) and waiting
@@ -10,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::config::MetadataRecovery;
 use crate::error::ProduceError;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::{MetadataRequest, MetadataResponse};
@@ -30,6 +33,8 @@ pub(super) struct MetadataState {
     pub(super) due: Option<Instant>,
     /// Metadata requests sent since the last answer.
     attempts: u32,
+    /// Since when metadata has been wanted and not obtained (Java's `metadataAttemptStartMs`).
+    pub(super) wanted_since: Option<Instant>,
     /// `partitions_for` calls waiting for a topic's metadata: topic index, deadline, waiter.
     pub(super) waiters: Vec<(usize, Instant, PartitionsWaiter)>,
 }
@@ -120,6 +125,24 @@ impl Engine {
     }
 
     pub(super) fn poll_metadata(&mut self, now: Instant) {
+        if let (Some(since), MetadataRecovery::Rebootstrap) =
+            (self.metadata.wanted_since, self.cfg.metadata_recovery)
+        {
+            // No metadata for that long, from any broker we know: they may all be gone (a
+            // cluster replaced, its names now pointing elsewhere). Start over, as Java 4.x does.
+            let at = since + self.cfg.metadata_recovery_trigger;
+            if at <= now {
+                log::warn!(
+                    "no metadata for {:?} (metadata.recovery.rebootstrap.trigger.ms): starting over from bootstrap.servers",
+                    now.saturating_duration_since(since)
+                );
+                self.rebootstrap(now);
+                self.metadata.wanted_since = Some(now);
+                self.metadata.due = Some(now);
+            } else {
+                self.wake_at(at);
+            }
+        }
         if self.metadata.in_flight || self.topics.is_empty() {
             return;
         }
@@ -137,6 +160,7 @@ impl Engine {
             self.metadata.due = Some(now + self.cfg.metadata_max_age);
             return;
         }
+        self.metadata.wanted_since.get_or_insert(now);
         let Some((node, v)) = self.cluster_conn(now) else { return };
         let req = MetadataRequest {
             topics: Some(topics),
@@ -151,6 +175,9 @@ impl Engine {
     pub(super) fn handle_metadata(&mut self, r: MetadataResponse, now: Instant) {
         self.metadata.in_flight = false;
         self.metadata.attempts = 0;
+        if !r.brokers.is_empty() {
+            self.metadata.wanted_since = None;
+        }
         for b in &r.brokers {
             self.net.add_broker(b.node_id, &b.host, b.port);
         }

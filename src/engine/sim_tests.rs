@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::config::ProducerConfig;
+use crate::config::{MetadataRecovery, ProducerConfig};
 use crate::delivery::{Completion, DeliveryResult};
 use crate::memory::BufferMemory;
 use crate::metrics::Metrics;
@@ -30,6 +30,9 @@ pub(super) fn origin() -> Instant {
 }
 
 type Outcomes = Arc<Mutex<Vec<(u64, DeliveryResult)>>>;
+
+/// The broker "behind" a frozen address (`Sim::frozen`): nothing there answers.
+const FROZEN: i32 = -1000;
 
 struct Sim {
     engine: Engine,
@@ -67,6 +70,8 @@ struct Sim {
     listeners: HashMap<SocketAddr, i32>,
     /// Addresses that refuse connections.
     refused: HashSet<SocketAddr>,
+    /// Addresses that accept connections and never answer a request (a frozen broker).
+    frozen: HashSet<SocketAddr>,
     /// Connection attempts, by address.
     connects: Vec<(Instant, i32, SocketAddr)>,
     /// Requests sent, by API key: (time, engine node, api key).
@@ -104,6 +109,7 @@ impl Sim {
             lookups: Vec::new(),
             listeners: HashMap::new(),
             refused: HashSet::new(),
+            frozen: HashSet::new(),
             connects: Vec::new(),
             requests: Vec::new(),
         }
@@ -170,6 +176,7 @@ impl Sim {
                         self.engine.on_closed(node, "connection refused", self.now);
                         continue;
                     }
+                    let broker = if self.frozen.contains(&addr) { FROZEN } else { broker };
                     self.links.insert(node, broker);
                     self.engine.on_connected(node, self.now);
                 }
@@ -196,7 +203,7 @@ impl Sim {
                             self.produce_sizes.push(used);
                             self.produce_times.push(self.now);
                         }
-                        if !self.hang {
+                        if !self.hang && broker != FROZEN {
                             if let Some(resp) = self.cluster.handle(broker, frame).unwrap() {
                                 if let (Some(held), true) = (self.held.as_mut(), is_produce) {
                                     held.push((node, resp));
@@ -1110,6 +1117,140 @@ fn a_name_that_does_not_resolve_is_asked_again_with_backoff() {
     let n = sim.lookups.len();
     assert!((10..=18).contains(&n), "{n} lookups in 10 s");
     sim.dns.insert("late.test".into(), vec![IpAddr::from([127, 0, 0, 1])]);
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(sim.outcomes().iter().any(|(i, r)| *i == id && r.is_ok()));
+}
+
+/// The cluster moves: the addresses the producer knows its brokers at now accept connections
+/// and answer nothing (a frozen old cluster), and the bootstrap name resolves to the new one.
+/// With `metadata.recovery.strategy=rebootstrap` (the default), after
+/// `metadata.recovery.rebootstrap.trigger.ms` without metadata the producer forgets the brokers
+/// it knew, looks the bootstrap name up again and finds the new cluster; with `none` it keeps
+/// trying the known brokers, and the record times out.
+fn cluster_moves_while_the_known_brokers_freeze(strategy: MetadataRecovery) -> (Sim, u64, Instant) {
+    let trigger = Duration::from_secs(60);
+    let cfg = ProducerConfig::new("kafka.test:9000")
+        .linger(Duration::from_millis(5))
+        .request_timeout(Duration::from_secs(10))
+        .delivery_timeout(Duration::from_secs(200))
+        .metadata_recovery(strategy, trigger);
+    let mut sim = Sim::new(cfg, 2);
+    let old = IpAddr::from([127, 0, 0, 1]);
+    let new = IpAddr::from([127, 0, 0, 2]);
+    sim.dns.insert("kafka.test".into(), vec![old]);
+    sim.cluster.create_topic("t", 2);
+    sim.send_to("t", Some(0), None, b"before");
+    sim.send_to("t", Some(1), None, b"before");
+    sim.run_to_completion(Duration::from_secs(5));
+
+    // The move: brokers 0 and 1 now listen on the new address, the old ones are frozen.
+    for n in 0..2 {
+        sim.frozen.insert(SocketAddr::new(old, 9000 + n as u16));
+        sim.listeners.insert(SocketAddr::new(new, 9000 + n as u16), n);
+        sim.cluster.set_host(n, "127.0.0.2");
+    }
+    sim.dns.insert("kafka.test".into(), vec![new]);
+    sim.lose_connections();
+    let moved_at = sim.now;
+    let id = sim.send_to("t", Some(1), None, b"after");
+    sim.run_to_completion(Duration::from_secs(300));
+    (sim, id, moved_at)
+}
+
+#[test]
+fn with_no_metadata_for_the_trigger_time_the_producer_starts_over_from_bootstrap() {
+    let (sim, id, moved_at) = cluster_moves_while_the_known_brokers_freeze(MetadataRecovery::Rebootstrap);
+    let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
+    assert!(out[&id].is_ok(), "{:?}", out[&id]);
+    assert_eq!(sim.lookups, ["kafka.test", "kafka.test"], "the bootstrap name looked up again");
+    // The first request through the new address came once the trigger time had passed.
+    let new_cluster: Vec<Instant> = sim
+        .connects
+        .iter()
+        .filter(|(_, _, a)| a.ip() == IpAddr::from([127, 0, 0, 2]))
+        .map(|(t, _, _)| *t)
+        .collect();
+    let first = new_cluster[0].duration_since(moved_at);
+    assert!(
+        (Duration::from_secs(60)..Duration::from_secs(75)).contains(&first),
+        "reached the new cluster {first:?} after the move"
+    );
+    assert_eq!(sim.cluster.records("t", 1).len(), 2);
+}
+
+#[test]
+fn with_metadata_recovery_none_the_producer_keeps_to_the_known_brokers() {
+    let (sim, id, _) = cluster_moves_while_the_known_brokers_freeze(MetadataRecovery::None);
+    let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
+    assert!(matches!(out[&id], Err(ProduceError::DeliveryTimeout { .. })), "{:?}", out[&id]);
+    assert_eq!(sim.lookups, ["kafka.test"], "never looked up again");
+    assert!(sim.connects.iter().all(|(_, _, a)| a.ip() == IpAddr::from([127, 0, 0, 1])));
+}
+
+/// Three brokers, one of which goes down (connections refused). The producer retries it at
+/// its reconnect backoff (doubling to `reconnect.backoff.max.ms`), not in a loop; the other
+/// two keep their connections and their partitions' records flow; metadata comes from them.
+/// When the partition's leadership moves to a live broker, its records follow within about a
+/// second; when the broker comes back, it is reconnected.
+#[test]
+fn a_broker_that_is_down_is_retried_at_its_backoff_while_the_others_serve() {
+    let mut sim = Sim::new(Sim::cfg(), 3);
+    sim.cluster.create_topic("t", 3);
+    for p in 0..3 {
+        sim.send_to("t", Some(p), None, b"warm-up");
+    }
+    sim.run_to_completion(Duration::from_secs(5));
+    let connects_before = sim.connects.len();
+    let requests_before = sim.requests.len();
+    sim.cluster.set_broker_up(2, false);
+    sim.drop_connections_to(2);
+    let mut waiting = Vec::new();
+    for _ in 0..20 {
+        for p in 0..3 {
+            let id = sim.send_to("t", Some(p), None, b"v");
+            if p == 2 {
+                waiting.push(id);
+            }
+        }
+        sim.run_until(Duration::from_secs(1), |_| false);
+    }
+    let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
+    assert_eq!(out.len(), 3 + 40, "partitions 0 and 1 delivered, partition 2's records wait");
+    assert!(waiting.iter().all(|id| !out.contains_key(id)));
+    let new_connects = &sim.connects[connects_before..];
+    let to: Vec<i32> = new_connects.iter().map(|c| c.1).collect();
+    assert!(to.iter().all(|&n| n == 2), "only the down broker reconnected: {to:?}");
+    // 50, 100, 200, 400, 800 ms, then every second (+-20 %): about 24 attempts in 20 s.
+    assert!((18..=30).contains(&to.len()), "{} attempts to reach broker 2 in 20 s", to.len());
+    let metadata: Vec<i32> = sim.requests[requests_before..]
+        .iter()
+        .filter(|r| r.2 == crate::protocol::version::ApiKey::Metadata as i16)
+        .map(|r| r.1)
+        .collect();
+    assert!(metadata.iter().all(|&n| n == 0 || n == 1), "metadata from live brokers: {metadata:?}");
+    assert!(
+        metadata.len() <= to.len() + 2,
+        "{} Metadata requests for {} failed connects",
+        metadata.len(),
+        to.len()
+    );
+
+    // The controller moves partition 2 to broker 0: its records follow.
+    sim.cluster.set_leader("t", 2, 0);
+    let moved_at = sim.now;
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(
+        sim.now.duration_since(moved_at) < Duration::from_millis(1500),
+        "{:?}",
+        sim.now.duration_since(moved_at)
+    );
+    assert!(sim.outcomes().iter().all(|(_, r)| r.is_ok()));
+    assert_eq!(sim.cluster.records("t", 2).len(), 21);
+
+    // Broker 2 comes back and leads partition 2 again.
+    sim.cluster.set_broker_up(2, true);
+    sim.cluster.set_leader("t", 2, 2);
+    let id = sim.send_to("t", Some(2), None, b"back");
     sim.run_to_completion(Duration::from_secs(5));
     assert!(sim.outcomes().iter().any(|(i, r)| *i == id && r.is_ok()));
 }
