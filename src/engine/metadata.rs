@@ -35,8 +35,30 @@ pub(super) struct MetadataState {
     attempts: u32,
     /// Since when metadata has been wanted and not obtained (Java's `metadataAttemptStartMs`).
     pub(super) wanted_since: Option<Instant>,
+    /// Each partition's leader epoch as last learned (by topic index, then partition; -1:
+    /// unknown): a leader from an older epoch (stale metadata from a lagging broker) does not
+    /// replace a newer one, and a newer one sends a retry there at once.
+    epochs: Vec<Vec<i32>>,
     /// `partitions_for` calls waiting for a topic's metadata: topic index, deadline, waiter.
     pub(super) waiters: Vec<(usize, Instant, PartitionsWaiter)>,
+}
+
+impl MetadataState {
+    /// The leader epoch of partition `pi` of topic `ti` as last learned (-1: unknown).
+    pub(super) fn leader_epoch(&self, ti: usize, pi: usize) -> i32 {
+        self.epochs.get(ti).and_then(|t| t.get(pi)).copied().unwrap_or(-1)
+    }
+
+    pub(super) fn set_leader_epoch(&mut self, ti: usize, pi: usize, epoch: i32) {
+        if self.epochs.len() <= ti {
+            self.epochs.resize_with(ti + 1, Vec::new);
+        }
+        let t = &mut self.epochs[ti];
+        if t.len() <= pi {
+            t.resize(pi + 1, -1);
+        }
+        t[pi] = epoch;
+    }
 }
 
 impl Engine {
@@ -198,14 +220,30 @@ impl Engine {
                     }
                     let leader =
                         if p.error_code == ErrorCode::LEADER_NOT_AVAILABLE { -1 } else { p.leader_id };
-                    topic.partitions[p.partition_index as usize].leader = leader;
                     let i = p.partition_index as usize;
+                    let known = self.metadata.leader_epoch(ti, i);
+                    if p.leader_epoch >= 0 && p.leader_epoch < known {
+                        // A broker behind the controller: keep the newer leader we know (as
+                        // Java's `Metadata.updateLatestMetadata` does), and ask again soon.
+                        retry_soon = true;
+                    } else {
+                        let part = &mut topic.partitions[i];
+                        // Not the first answer for the partition: a new epoch, or another node.
+                        let moved = leader >= 0
+                            && ((known >= 0 && p.leader_epoch > known)
+                                || (part.leader >= 0 && leader != part.leader));
+                        part.leader = leader;
+                        self.metadata.set_leader_epoch(ti, i, p.leader_epoch);
+                        if moved {
+                            retry_at_once(part, now);
+                        }
+                    }
                     if topic.replica_sets.len() <= i {
                         topic.replica_sets.resize_with(i + 1, Default::default);
                     }
                     topic.replica_sets[i] =
                         [p.replica_nodes.clone(), p.isr_nodes.clone(), p.offline_replicas.clone()];
-                    if leader < 0 {
+                    if topic.partitions[i].leader < 0 {
                         retry_soon = true;
                     }
                 }
@@ -246,5 +284,16 @@ impl Engine {
         } else {
             now + self.cfg.metadata_max_age
         });
+    }
+}
+
+/// A partition's leader changed: the batches waiting out a retry backoff go at once, as Java
+/// does when the leader epoch advanced since a batch's last attempt (KIP-951): the backoff is
+/// for a broker that keeps refusing, and this is another one. A later failure backs off again.
+pub(super) fn retry_at_once(part: &mut PartitionState, now: Instant) {
+    for b in part.queue.iter_mut() {
+        if b.retry_at.is_some_and(|t| t > now) {
+            b.retry_at = None;
+        }
     }
 }

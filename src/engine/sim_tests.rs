@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::mock::MockCluster;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::frame::split_frame;
+use crate::protocol::version::ApiKey;
 
 use super::partitioner::partition_for_key;
 
@@ -1224,7 +1225,7 @@ fn a_broker_that_is_down_is_retried_at_its_backoff_while_the_others_serve() {
     assert!((18..=30).contains(&to.len()), "{} attempts to reach broker 2 in 20 s", to.len());
     let metadata: Vec<i32> = sim.requests[requests_before..]
         .iter()
-        .filter(|r| r.2 == crate::protocol::version::ApiKey::Metadata as i16)
+        .filter(|r| r.2 == ApiKey::Metadata as i16)
         .map(|r| r.1)
         .collect();
     assert!(metadata.iter().all(|&n| n == 0 || n == 1), "metadata from live brokers: {metadata:?}");
@@ -1253,4 +1254,86 @@ fn a_broker_that_is_down_is_retried_at_its_backoff_while_the_others_serve() {
     let id = sim.send_to("t", Some(2), None, b"back");
     sim.run_to_completion(Duration::from_secs(5));
     assert!(sim.outcomes().iter().any(|(i, r)| *i == id && r.is_ok()));
+}
+
+/// The Produce requests sent so far: (time, engine node).
+fn produces(sim: &Sim) -> Vec<(Instant, i32)> {
+    sim.requests.iter().filter(|r| r.2 == ApiKey::Produce as i16).map(|r| (r.0, r.1)).collect()
+}
+
+/// NOT_LEADER_OR_FOLLOWER, then a metadata refresh that shows the leader moved (a newer leader
+/// epoch): the batch is retried to the new leader at once, not after `retry.backoff.ms`, as Java
+/// does (`hasLeaderChangedForTheOngoingRetry`, KIP-951). The backoff is for a leader that keeps
+/// refusing.
+#[test]
+fn a_retry_goes_at_once_when_metadata_shows_the_leader_moved() {
+    let backoff = Duration::from_millis(500);
+    let mut sim = Sim::warmed_up(Sim::cfg().retry_backoff(backoff, Duration::from_secs(1)), 2);
+    sim.cluster.set_leader("t", 0, 1);
+    let before = produces(&sim).len();
+    sim.send("t", None, b"after the move");
+    sim.run_to_completion(Duration::from_secs(5));
+    let p = &produces(&sim)[before..];
+    assert_eq!(p.iter().map(|x| x.1).collect::<Vec<_>>(), [0, 1], "to the old leader, then the new");
+    let gap = p[1].0.duration_since(p[0].0);
+    assert!(gap < Duration::from_millis(50), "retried {gap:?} after the refusal (backoff {backoff:?})");
+    assert_eq!(values(&sim.cluster.records("t", 0)), vec![b"warm-up".to_vec(), b"after the move".to_vec()]);
+}
+
+/// A metadata answer from a broker that lags behind the controller (an older leader epoch)
+/// does not replace the newer leader the producer knows.
+#[test]
+fn metadata_with_an_older_leader_epoch_does_not_undo_a_newer_leader() {
+    let mut sim = Sim::warmed_up(Sim::cfg(), 2);
+    assert_eq!(sim.engine.metadata.leader_epoch(0, 0), 0);
+    // The producer learned (say from a Produce response) that broker 1 leads at epoch 3; the
+    // mock, behind, still says broker 0 at epoch 0.
+    sim.engine.topics[0].partitions[0].leader = 1;
+    sim.engine.metadata.set_leader_epoch(0, 0, 3);
+    sim.engine.metadata.due = Some(sim.now);
+    let before = sim.requests.len();
+    sim.run_until(Duration::from_millis(50), |s| {
+        s.requests[before..].iter().any(|r| r.2 == ApiKey::Metadata as i16) && s.inbound.is_empty()
+    });
+    assert!(sim.requests[before..].iter().any(|r| r.2 == ApiKey::Metadata as i16), "metadata was asked");
+    assert_eq!(sim.engine.topics[0].partitions[0].leader, 1, "the newer leader kept");
+    assert_eq!(sim.engine.metadata.leader_epoch(0, 0), 3);
+}
+
+/// Issue 14's slow retries, explained: with `retry.backoff.ms=5` (and `retry.backoff.max.ms`
+/// at its default, 1 s) a partition whose leader answers NOT_LEADER_OR_FOLLOWER 20 times in a
+/// row, without moving, sees its head batch retried 20 times, each after twice the wait of the
+/// one before (5, 10, 20 … 640 ms, then 1 s, +-20 %), as Java and librdkafka do (KIP-580):
+/// about 13.3 s. The other partitions are not held back. Each failure also asks for metadata.
+#[test]
+fn not_leader_twenty_times_in_a_row_is_paced_by_the_exponential_retry_backoff() {
+    let cfg = Sim::cfg()
+        .idempotence(false)
+        .max_in_flight(1)
+        .retry_backoff(Duration::from_millis(5), Duration::from_secs(1));
+    let mut sim = Sim::new(cfg, 1);
+    sim.cluster.create_topic("t", 3);
+    for p in 0..3 {
+        sim.cluster.push_produce_errors("t", p, &[ErrorCode::NOT_LEADER_OR_FOLLOWER; 20]);
+    }
+    let start = sim.now;
+    for i in 0..10_000u64 {
+        sim.send("t", None, &numbered(i));
+    }
+    sim.run_to_completion(Duration::from_secs(60));
+    let took = sim.now.duration_since(start);
+    let retries = sim.metrics.retries.load(Ordering::Relaxed);
+    let produce = produces(&sim).len();
+    let metadata = sim.requests.iter().filter(|r| r.2 == ApiKey::Metadata as i16).count();
+    assert_eq!(retries, 60, "each injected error retried once");
+    let batches: usize = (0..3).map(|p| sim.cluster.log("t", p).len()).sum();
+    assert!(produce <= batches + 60, "{produce} Produce requests for {batches} batches and 60 refusals");
+    // Sum of the waits for 20 retries: 5 * (2^8 - 1) = 1275 ms to reach the cap, 12 s after.
+    let expected = Duration::from_millis(1275 + 12 * 1000);
+    assert!(took > expected * 4 / 5 && took < expected * 6 / 5 + Duration::from_millis(100), "took {took:?}");
+    assert!((20..=62).contains(&metadata), "{metadata} Metadata requests");
+    let want: Vec<Vec<u8>> = (0..10_000).map(numbered).collect();
+    let mut got: Vec<Vec<u8>> = (0..3).flat_map(|p| values(&sim.cluster.records("t", p))).collect();
+    got.sort();
+    assert_eq!(got, want);
 }

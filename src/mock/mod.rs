@@ -75,6 +75,8 @@ struct ProducerSeq {
 #[derive(Debug, Default)]
 struct Partition {
     leader: i32,
+    /// Bumped by every leader move, as a controller does.
+    leader_epoch: i32,
     log: Vec<StoredBatch>,
     next_offset: i64,
     producers: HashMap<i64, ProducerSeq>,
@@ -180,11 +182,17 @@ impl MockCluster {
         self.topics.insert(name.to_string(), parts);
     }
 
-    /// Moves the leadership of a partition.
+    /// Moves the leadership of a partition (to the same node: a new election, epoch bumped).
     pub fn set_leader(&mut self, topic: &str, partition: i32, node: i32) {
         if let Some(p) = self.partition_mut(topic, partition) {
             p.leader = node;
+            p.leader_epoch += 1;
         }
+    }
+
+    /// The leader epoch of a partition (0 at creation, bumped by each leader move).
+    pub fn leader_epoch(&self, topic: &str, partition: i32) -> Option<i32> {
+        Some(self.topics.get(topic)?.get(partition as usize)?.leader_epoch)
     }
 
     /// The leader of a partition.
@@ -307,6 +315,7 @@ impl MockCluster {
         for parts in self.topics.values_mut() {
             if pick < parts.len() {
                 parts[pick].leader = self.brokers[to as usize].node_id;
+                parts[pick].leader_epoch += 1;
                 self.leader_moves += 1;
                 return;
             }
@@ -530,7 +539,7 @@ impl MockCluster {
                                 error_code: ErrorCode::NONE,
                                 partition_index: i as i32,
                                 leader_id: p.leader,
-                                leader_epoch: 0,
+                                leader_epoch: p.leader_epoch,
                                 replica_nodes: vec![p.leader],
                                 isr_nodes: vec![p.leader],
                                 offline_replicas: Vec::new(),
