@@ -287,6 +287,83 @@ impl Engine {
     }
 }
 
+/// What a Produce answer says of a refusing partition's leader (KIP-951, Produce v10+): its
+/// current leader and epoch, and, when given, where that broker listens.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LeaderHint<'a> {
+    pub(super) leader: i32,
+    pub(super) epoch: i32,
+    /// `(host, port)` of `leader`, from the answer's `NodeEndpoints`.
+    pub(super) endpoint: Option<(&'a str, i32)>,
+}
+
+impl Engine {
+    /// A batch of partition `pi` of topic `ti` came back from `from` with a retriable `code`:
+    /// retry it (`retry_or_fail`), following the partition's leader as Java 3.7+, librdkafka
+    /// 2.5+ and franz-go do (KIP-951). With NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH and a
+    /// `hint` naming a leader from a newer epoch than the one known, at a broker known or given
+    /// by its endpoint, that broker becomes the partition's leader and no metadata refresh is
+    /// asked for it; without one, metadata is refreshed as before. Either way, when the
+    /// partition's leader is now another broker than `from`, the retry goes at once: the
+    /// backoff is for a leader that keeps refusing.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn retry_to_leader(
+        &mut self,
+        ti: usize,
+        pi: i32,
+        from: i32,
+        batch: super::accumulator::Batch,
+        code: ErrorCode,
+        msg: String,
+        hint: Option<LeaderHint<'_>>,
+        now: Instant,
+    ) {
+        let due = self.metadata.due;
+        let followed = matches!(code, ErrorCode::NOT_LEADER_OR_FOLLOWER | ErrorCode::FENCED_LEADER_EPOCH)
+            && hint.is_some_and(|h| self.follow_leader(ti, pi as usize, h));
+        self.retry_or_fail(ti, pi, batch, code, msg, now);
+        if followed {
+            // The answer said where the leader is: no refresh needed for it (retry_or_fail
+            // asked for one, as it does for any error that invalidates metadata).
+            self.metadata.due = due;
+        }
+        let part = &mut self.topics[ti].partitions[pi as usize];
+        if part.leader >= 0 && part.leader != from {
+            retry_at_once(part, now);
+        }
+    }
+
+    /// Takes `hint` as partition `pi` of topic `ti`'s leader if its epoch is newer than the one
+    /// known and its broker can be reached (as Java's `Metadata.updatePartitionLeadership`);
+    /// returns whether it did.
+    fn follow_leader(&mut self, ti: usize, pi: usize, hint: LeaderHint<'_>) -> bool {
+        if hint.leader < 0 || hint.epoch < 0 || hint.epoch <= self.metadata.leader_epoch(ti, pi) {
+            return false;
+        }
+        if let Some((host, port)) = hint.endpoint {
+            self.net.add_broker(hint.leader, host, port);
+        }
+        if !self.net.brokers.contains_key(&hint.leader) || pi >= self.topics[ti].partitions.len() {
+            return false;
+        }
+        let topic = &mut self.topics[ti];
+        let was = topic.partitions[pi].leader;
+        topic.partitions[pi].leader = hint.leader;
+        if was < 0 {
+            topic.available.push(pi as i32);
+            topic.available.sort_unstable();
+        }
+        self.metadata.set_leader_epoch(ti, pi, hint.epoch);
+        log::debug!(
+            "{}-{pi}: leader {was} -> {} (epoch {}), from a Produce answer",
+            topic.name,
+            hint.leader,
+            hint.epoch
+        );
+        true
+    }
+}
+
 /// A partition's leader changed: the batches waiting out a retry backoff go at once, as Java
 /// does when the leader epoch advanced since a batch's last attempt (KIP-951): the backoff is
 /// for a broker that keeps refusing, and this is another one. A later failure backs off again.

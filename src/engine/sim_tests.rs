@@ -1269,6 +1269,7 @@ fn produces(sim: &Sim) -> Vec<(Instant, i32)> {
 fn a_retry_goes_at_once_when_metadata_shows_the_leader_moved() {
     let backoff = Duration::from_millis(500);
     let mut sim = Sim::warmed_up(Sim::cfg().retry_backoff(backoff, Duration::from_secs(1)), 2);
+    sim.cluster.set_leader_hints(false); // a broker before KIP-951: the leader comes from Metadata
     sim.cluster.set_leader("t", 0, 1);
     let before = produces(&sim).len();
     sim.send("t", None, b"after the move");
@@ -1277,6 +1278,8 @@ fn a_retry_goes_at_once_when_metadata_shows_the_leader_moved() {
     assert_eq!(p.iter().map(|x| x.1).collect::<Vec<_>>(), [0, 1], "to the old leader, then the new");
     let gap = p[1].0.duration_since(p[0].0);
     assert!(gap < Duration::from_millis(50), "retried {gap:?} after the refusal (backoff {backoff:?})");
+    let between = sim.requests.iter().filter(|r| r.0 >= p[0].0 && r.0 <= p[1].0);
+    assert!(between.clone().any(|r| r.2 == ApiKey::Metadata as i16), "the leader came from Metadata");
     assert_eq!(values(&sim.cluster.records("t", 0)), vec![b"warm-up".to_vec(), b"after the move".to_vec()]);
 }
 
@@ -1336,4 +1339,40 @@ fn not_leader_twenty_times_in_a_row_is_paced_by_the_exponential_retry_backoff() 
     let mut got: Vec<Vec<u8>> = (0..3).flat_map(|p| values(&sim.cluster.records("t", p))).collect();
     got.sort();
     assert_eq!(got, want);
+}
+
+/// KIP-951: the old leader answers NOT_LEADER_OR_FOLLOWER with the partition's new leader and
+/// its epoch; the producer retries there at once, without a Metadata request in between and
+/// without waiting out `retry.backoff.ms`, and sends the next records there too.
+#[test]
+fn a_leader_move_is_followed_by_the_retry_to_the_new_leader_without_a_metadata_request() {
+    let backoff = Duration::from_millis(500);
+    let mut sim = Sim::warmed_up(Sim::cfg().retry_backoff(backoff, Duration::from_secs(1)), 2);
+    sim.cluster.set_leader("t", 0, 1);
+    let before = sim.requests.len();
+    sim.send("t", None, b"after the move");
+    sim.run_to_completion(Duration::from_secs(5));
+    let sent: Vec<(i32, i16)> = sim.requests[before..].iter().map(|r| (r.1, r.2)).collect();
+    let produce = ApiKey::Produce as i16;
+    let first_two: Vec<(i32, i16)> =
+        sent.iter().copied().filter(|r| r.1 == produce || r.1 == ApiKey::Metadata as i16).take(2).collect();
+    assert_eq!(
+        first_two,
+        [(0, produce), (1, produce)],
+        "old leader, then the new one, nothing between: {sent:?}"
+    );
+    let p = produces(&sim);
+    let (refused, retried) = (p[p.len() - 2].0, p[p.len() - 1].0);
+    assert!(retried.duration_since(refused) < Duration::from_millis(1), "retried at once");
+    assert_eq!(sim.engine.metadata.leader_epoch(0, 0), 1);
+    assert_eq!(values(&sim.cluster.records("t", 0)), vec![b"warm-up".to_vec(), b"after the move".to_vec()]);
+    assert!(
+        !sim.requests[before..].iter().any(|r| r.2 == ApiKey::Metadata as i16),
+        "no Metadata request at all: {sent:?}"
+    );
+    // The next record goes straight to the new leader.
+    let n = produces(&sim).len();
+    sim.send("t", None, b"next");
+    sim.run_to_completion(Duration::from_secs(5));
+    assert_eq!(produces(&sim)[n..].iter().map(|x| x.1).collect::<Vec<_>>(), [1]);
 }

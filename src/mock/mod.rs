@@ -52,8 +52,9 @@ use crate::protocol::frame::{begin_frame, end_frame};
 use crate::protocol::header::{encode_response_header, RequestHeader};
 use crate::protocol::messages::{
     ApiVersion, ApiVersionsRequest, ApiVersionsResponse, Decode, Encode, InitProducerIdRequest,
-    InitProducerIdResponse, MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse,
-    MetadataTopic, PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
+    InitProducerIdResponse, LeaderIdAndEpoch, MetadataBroker, MetadataPartition, MetadataRequest,
+    MetadataResponse, MetadataTopic, PartitionProduceResponse, ProduceRequest, ProduceResponse,
+    TopicProduceResponse,
 };
 use crate::protocol::primitives::{DecodeError, Reader};
 use crate::protocol::record_batch::{decode_batch_header, decode_batches};
@@ -127,6 +128,8 @@ pub struct MockCluster {
     /// Whether a partition accepts a non-zero first sequence from a producer it has no state for
     /// (see [`set_accept_any_first_sequence`](Self::set_accept_any_first_sequence)).
     any_first_sequence: bool,
+    /// Whether a NOT_LEADER_OR_FOLLOWER answer names the partition's leader (KIP-951).
+    leader_hints: bool,
 }
 
 impl MockCluster {
@@ -151,6 +154,7 @@ impl MockCluster {
             max_batch_bytes: None,
             drop_records: false,
             any_first_sequence: false,
+            leader_hints: true,
             sasl: None,
         }
     }
@@ -216,6 +220,16 @@ impl MockCluster {
     /// Kafka 4.5 a never-written partition takes only sequence 0).
     pub(crate) fn set_accept_any_first_sequence(&mut self, on: bool) {
         self.any_first_sequence = on;
+    }
+
+    /// Whether a Produce answered NOT_LEADER_OR_FOLLOWER by a broker that is no longer the
+    /// partition's leader carries the leader it moved to, its epoch and its endpoint (KIP-951,
+    /// Produce v10+), as Apache Kafka 3.7+ does: on by default. `false` answers as older
+    /// brokers do, and the client must ask Metadata. (Errors injected with
+    /// [`push_produce_errors`](Self::push_produce_errors) never carry one: the leader did not
+    /// move.)
+    pub fn set_leader_hints(&mut self, on: bool) {
+        self.leader_hints = on;
     }
 
     /// Makes the broker forget every producer's state (as after log truncation), so the next
@@ -581,6 +595,14 @@ impl MockCluster {
                     Some(code) => (code, -1),
                     None => self.append(node, &t.name, pd.index, pd.records.as_deref().unwrap_or(&[])),
                 };
+                let moved = self
+                    .topics
+                    .get(&t.name)
+                    .and_then(|p| p.get(pd.index as usize))
+                    .filter(|p| {
+                        code == ErrorCode::NOT_LEADER_OR_FOLLOWER && p.leader != node && self.leader_hints
+                    })
+                    .map(|p| LeaderIdAndEpoch { leader_id: p.leader, leader_epoch: p.leader_epoch });
                 parts.push(PartitionProduceResponse {
                     index: pd.index,
                     error_code: code,
@@ -589,7 +611,7 @@ impl MockCluster {
                     log_start_offset: 0,
                     record_errors: Vec::new(),
                     error_message: None,
-                    current_leader: None,
+                    current_leader: moved,
                 });
             }
             responses.push(TopicProduceResponse { name: t.name.clone(), partitions: parts });
