@@ -5,9 +5,15 @@
 //! (`metadata.recovery.rebootstrap.trigger.ms`, KIP-899/KIP-1102; the starting over itself is
 //! `connection`'s `rebootstrap`).
 //!
+//! It keeps each partition's leader epoch: an answer with an older epoch than one known does
+//! not replace its leader, and a leader that moved (a newer epoch, or another node) sends the
+//! partition's batches waiting out a retry backoff at once (`retry_at_once`, the one thing it
+//! does to batches). A Produce answer refusing a batch may name the new leader (KIP-951):
+//! `retry_to_leader` takes it, and retries the batch through `produce`.
+//!
 //! The room owns [`MetadataState`]. It sends through `connection` (`cluster_conn`,
 //! `send_request`), hands a broker's name to `connection` (`Connections::add_broker`) and waiting
-//! records to `records` (`append_known`); it opens no connection and touches no batch.
+//! records to `records` (`append_known`); it opens no connection.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -18,11 +18,11 @@
 //! | room | owns |
 //! |---|---|
 //! | `records` | records in: topic lookup, partition choice, appending to batches |
-//! | `metadata` | when to ask for metadata and what the answer changes; `partitions_for` |
+//! | `metadata` | when to ask for metadata and what the answer changes, leader epochs, leaders from Produce answers (KIP-951), when to rebootstrap; `partitions_for` |
 //! | `produce` | ready batches into Produce requests, their responses, retries, completion |
 //! | `idempotence` | producer id and epoch, epoch bumps (KIP-360), sequence numbers |
 //! | `flush` | flush generations and the count of incomplete records |
-//! | `connection` | connections: opening, backoff, addresses, timeouts, idle close, loss |
+//! | `connection` | connections: opening, backoff, broker endpoints and their hosts' addresses (looked up by the sender), timeouts, idle close, loss, rebootstrap |
 //! | `requests` | requests in flight, the ApiVersions handshake, throttling, response dispatch |
 //! | `sasl` | SASL authentication and re-authentication (KIP-368) |
 //!
