@@ -209,6 +209,11 @@ impl Engine {
         for b in &r.brokers {
             self.net.add_broker(b.node_id, &b.host, b.port);
         }
+        if !r.brokers.is_empty() {
+            // The cluster's brokers now, as Java replaces its node list: one that left is not
+            // asked for metadata again (a leader that left is found through metadata).
+            self.net.brokers.retain(|n, _| r.brokers.iter().any(|b| b.node_id == *n));
+        }
         let mut retry_soon = false;
         let mut failed = Vec::new();
         for t in r.topics {

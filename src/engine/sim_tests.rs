@@ -1376,3 +1376,28 @@ fn a_leader_move_is_followed_by_the_retry_to_the_new_leader_without_a_metadata_r
     sim.run_to_completion(Duration::from_secs(5));
     assert_eq!(produces(&sim)[n..].iter().map(|x| x.1).collect::<Vec<_>>(), [1]);
 }
+
+/// A broker that leaves the cluster (no longer in a Metadata answer's broker list) is
+/// forgotten, as Java replaces its node list: it is not asked for metadata again.
+#[test]
+fn a_broker_that_leaves_the_metadata_is_forgotten() {
+    let mut sim = Sim::warmed_up(Sim::cfg(), 3);
+    assert_eq!(sim.engine.net.brokers.keys().copied().collect::<Vec<_>>(), [0, 1, 2]);
+    let broker = |n: i32| crate::protocol::messages::MetadataBroker {
+        node_id: n,
+        host: "127.0.0.1".into(),
+        port: 9000 + n,
+        rack: None,
+    };
+    let answer = crate::protocol::messages::MetadataResponse {
+        throttle_time_ms: 0,
+        brokers: vec![broker(0), broker(1)],
+        cluster_id: None,
+        controller_id: 0,
+        topics: Vec::new(),
+        cluster_authorized_operations: i32::MIN,
+    };
+    let now = sim.now;
+    sim.engine.handle_metadata(answer, now);
+    assert_eq!(sim.engine.net.brokers.keys().copied().collect::<Vec<_>>(), [0, 1]);
+}
