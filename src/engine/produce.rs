@@ -334,7 +334,7 @@ impl Engine {
                 let hint = pr.current_leader.map(|l| LeaderHint {
                     leader: l.leader_id,
                     epoch: l.leader_epoch,
-                    endpoint: None,
+                    endpoint: r.node_endpoint(l.leader_id).map(|e| (e.host.as_str(), e.port)),
                 });
                 self.retry_to_leader(b.topic, b.partition, node, b.batch, code, msg, hint, now);
             } else if code == ErrorCode::MESSAGE_TOO_LARGE && b.batch.record_count() > 1 {

@@ -1401,3 +1401,22 @@ fn a_broker_that_leaves_the_metadata_is_forgotten() {
     sim.engine.handle_metadata(answer, now);
     assert_eq!(sim.engine.net.brokers.keys().copied().collect::<Vec<_>>(), [0, 1]);
 }
+
+/// KIP-951 for a broker the producer does not know (it restarted and left the metadata, then
+/// took the leadership): the answer's endpoint for it makes it a known broker, and the retry
+/// goes there at once, without a Metadata request.
+#[test]
+fn a_new_leader_the_producer_does_not_know_is_reached_through_the_answers_endpoint() {
+    let mut sim = Sim::warmed_up(Sim::cfg(), 2);
+    sim.engine.net.brokers.remove(&1);
+    sim.cluster.set_leader("t", 0, 1);
+    let before = sim.requests.len();
+    sim.send("t", None, b"to a broker met in the answer");
+    sim.run_to_completion(Duration::from_secs(5));
+    let sent: Vec<(i32, i16)> = sim.requests[before..].iter().map(|r| (r.1, r.2)).collect();
+    assert!(!sent.iter().any(|r| r.1 == ApiKey::Metadata as i16), "no Metadata request: {sent:?}");
+    assert_eq!(produces(&sim)[produces(&sim).len() - 1].1, 1, "retried to the new leader");
+    let e = &sim.engine.net.brokers[&1];
+    assert_eq!((e.host.as_str(), e.port), ("127.0.0.1", 9001), "its endpoint from the answer");
+    assert!(sim.outcomes().iter().all(|(_, r)| r.is_ok()));
+}

@@ -53,7 +53,7 @@ use crate::protocol::header::{encode_response_header, RequestHeader};
 use crate::protocol::messages::{
     ApiVersion, ApiVersionsRequest, ApiVersionsResponse, Decode, Encode, InitProducerIdRequest,
     InitProducerIdResponse, LeaderIdAndEpoch, MetadataBroker, MetadataPartition, MetadataRequest,
-    MetadataResponse, MetadataTopic, PartitionProduceResponse, ProduceRequest, ProduceResponse,
+    MetadataResponse, MetadataTopic, NodeEndpoint, PartitionProduceResponse, ProduceRequest, ProduceResponse,
     TopicProduceResponse,
 };
 use crate::protocol::primitives::{DecodeError, Reader};
@@ -616,7 +616,21 @@ impl MockCluster {
             }
             responses.push(TopicProduceResponse { name: t.name.clone(), partitions: parts });
         }
-        ProduceResponse { responses, throttle_time_ms: 0, node_endpoints: Vec::new() }
+        // KIP-951: where each leader named in a partition's answer listens.
+        let mut node_endpoints: Vec<NodeEndpoint> = Vec::new();
+        for l in responses.iter().flat_map(|t| &t.partitions).filter_map(|p| p.current_leader) {
+            if let Some(b) = self.brokers.iter().find(|b| b.node_id == l.leader_id) {
+                if !node_endpoints.iter().any(|e| e.node_id == b.node_id) {
+                    node_endpoints.push(NodeEndpoint {
+                        node_id: b.node_id,
+                        host: b.host.clone(),
+                        port: b.port,
+                        rack: None,
+                    });
+                }
+            }
+        }
+        ProduceResponse { responses, throttle_time_ms: 0, node_endpoints }
     }
 
     fn append(&mut self, node: i32, topic: &str, partition: i32, records: &[u8]) -> (ErrorCode, i64) {
