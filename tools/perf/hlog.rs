@@ -144,12 +144,25 @@ pub struct Merged {
     pub hist: Histogram<u64>,
     /// From the earliest interval's start to the latest one's end, seconds.
     pub secs: f64,
-    /// The intervals of all logs summed per time step (the shortest interval length), for the
-    /// report: each the step's start (seconds since the earliest start), length and latencies.
-    pub timeline: Vec<(f64, f64, Histogram<u64>)>,
+    /// The logs on one time axis, for the report.
+    pub timeline: Vec<Step>,
 }
 
-/// Merges the intervals of several logs into one distribution and one timeline.
+/// One step of the merged timeline.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Seconds since the earliest interval's start.
+    pub start: f64,
+    pub secs: f64,
+    /// Records acknowledged in the step: each interval's count shared among the steps it
+    /// overlaps, in proportion (logs whose intervals do not line up still sum to a smooth rate).
+    pub records: f64,
+    /// The latencies of the intervals whose middle falls in the step.
+    pub hist: Histogram<u64>,
+}
+
+/// Merges the intervals of several logs into one distribution and one timeline, in steps of the
+/// logs' usual (median) interval length.
 pub fn merge(logs: &[Vec<LoggedInterval>]) -> Merged {
     let all: Vec<&LoggedInterval> = logs.iter().flatten().collect();
     let mut hist = new_histogram();
@@ -158,15 +171,32 @@ pub fn merge(logs: &[Vec<LoggedInterval>]) -> Merged {
     }
     let t0 = all.iter().map(|i| i.start).fold(f64::INFINITY, f64::min);
     let t1 = all.iter().map(|i| i.start + i.secs).fold(f64::NEG_INFINITY, f64::max);
-    let step = all.iter().map(|i| i.secs).filter(|s| *s > 0.0).fold(f64::INFINITY, f64::min);
-    let mut timeline: Vec<(f64, f64, Histogram<u64>)> = Vec::new();
-    if step.is_finite() {
-        let buckets = ((t1 - t0) / step).ceil().max(1.0) as usize;
-        timeline = (0..buckets).map(|b| (b as f64 * step, step, new_histogram())).collect();
+    let mut lengths: Vec<f64> = all.iter().map(|i| i.secs).filter(|s| *s > 0.0).collect();
+    lengths.sort_by(f64::total_cmp);
+    let mut timeline = Vec::new();
+    if let Some(&step) = lengths.get(lengths.len() / 2) {
+        let n = ((t1 - t0) / step).ceil().max(1.0) as usize;
+        timeline = (0..n)
+            .map(|b| {
+                let start = b as f64 * step;
+                Step { start, secs: step.min(t1 - t0 - start), records: 0.0, hist: new_histogram() }
+            })
+            .collect();
         for iv in &all {
-            // An interval counts in the step its middle falls in.
-            let b = (((iv.start + iv.secs / 2.0 - t0) / step) as usize).min(buckets - 1);
-            timeline[b].2.add(&iv.hist).expect("same bounds");
+            let (s, e) = (iv.start - t0, iv.start - t0 + iv.secs);
+            let count = iv.hist.len() as f64;
+            if iv.secs > 0.0 {
+                let first = ((s / step) as usize).min(n - 1);
+                let last = ((e / step).ceil() as usize).clamp(first + 1, n);
+                for st in &mut timeline[first..last] {
+                    let overlap = (e.min(st.start + step) - s.max(st.start)).max(0.0);
+                    st.records += count * overlap / iv.secs;
+                }
+            } else {
+                timeline[((s / step) as usize).min(n - 1)].records += count;
+            }
+            let mid = (((s + e) / 2.0 / step) as usize).min(n - 1);
+            timeline[mid].hist.add(&iv.hist).expect("same bounds");
         }
     }
     Merged {
@@ -285,18 +315,25 @@ mod tests {
             LoggedInterval { start: 100.0, secs: 1.0, hist: interval(0.0, &[100; 90]).hist },
             LoggedInterval { start: 101.0, secs: 1.0, hist: interval(0.0, &[100; 10]).hist },
         ];
-        let b = vec![LoggedInterval { start: 100.5, secs: 1.0, hist: interval(0.0, &[10_000; 100]).hist }];
+        let b = vec![
+            LoggedInterval { start: 100.5, secs: 1.0, hist: interval(0.0, &[10_000; 99]).hist },
+            // A run's short last interval does not shrink the timeline's step.
+            LoggedInterval { start: 101.5, secs: 0.01, hist: interval(0.0, &[10_000]).hist },
+        ];
         let m = merge(&[a, b]);
-        assert_eq!((m.files, m.intervals, m.hist.len()), (2, 3, 200));
+        assert_eq!((m.files, m.intervals, m.hist.len()), (2, 4, 200));
         assert_eq!(m.secs, 2.0);
         assert_eq!(m.hist.value_at_quantile(0.25), 100);
         assert!(m.hist.value_at_quantile(0.75) >= 9_990);
         assert_eq!(m.timeline.len(), 2);
-        assert_eq!(m.timeline[0].2.len(), 90);
-        assert_eq!(m.timeline[1].2.len(), 110, "b's interval is centred in the second second");
+        assert_eq!(m.timeline[0].hist.len(), 90);
+        assert_eq!(m.timeline[1].hist.len(), 110, "b's intervals are centred in the second second");
+        // b's first interval spans both steps: half its records in each.
+        assert!((m.timeline[0].records - 139.5).abs() < 1e-9, "{}", m.timeline[0].records);
+        assert!((m.timeline[1].records - 60.5).abs() < 1e-9, "{}", m.timeline[1].records);
         let text = merged_text(&m);
         assert!(
-            text.starts_with("2 logs, 3 intervals: 200 records acknowledged over 2.0 s (100.0 records/sec).")
+            text.starts_with("2 logs, 4 intervals: 200 records acknowledged over 2.0 s (100.0 records/sec).")
         );
         assert!(merged_json(&m).contains("\"ok\":200,"));
     }

@@ -377,7 +377,11 @@ fn merge_main(argv: Vec<String>) -> ExitCode {
                 ("latency p99.9 (ms)".into(), format!("{:.3}", q(0.999))),
                 ("latency max (ms)".into(), format!("{:.3}", h.max() as f64 / 1000.0)),
             ],
-            timeline: merged.timeline.iter().map(|(s, l, h)| (*s, *l, h)).collect(),
+            timeline: merged
+                .timeline
+                .iter()
+                .map(|s| report::Point { start: s.start, secs: s.secs, records: s.records, hist: &s.hist })
+                .collect(),
             hist: h,
         };
         if let Err(e) = write_report(path, &r) {
@@ -636,7 +640,15 @@ fn run_report<'a>(
             ("latency max (ms)".into(), ms(s.lat_us_max)),
             ("CPU seconds".into(), s.cpu_s.map_or("-".into(), |c| format!("{c:.2}"))),
         ],
-        timeline: kept.iter().map(|iv| (iv.start_s, iv.progress.secs, &iv.hist)).collect(),
+        timeline: kept
+            .iter()
+            .map(|iv| report::Point {
+                start: iv.start_s,
+                secs: iv.progress.secs,
+                records: iv.progress.records as f64,
+                hist: &iv.hist,
+            })
+            .collect(),
         hist,
     }
 }

@@ -25,9 +25,21 @@ pub struct Report<'a> {
     pub notes: Vec<String>,
     /// The summary table's rows.
     pub summary: Vec<(String, String)>,
-    /// Each interval's start (seconds since the run's start), length and latencies (µs).
-    pub timeline: Vec<(f64, f64, &'a Histogram<u64>)>,
+    /// The run over time, interval by interval.
+    pub timeline: Vec<Point<'a>>,
     /// Every latency of the run (µs).
+    pub hist: &'a Histogram<u64>,
+}
+
+/// One interval of the timeline.
+#[derive(Debug, Clone, Copy)]
+pub struct Point<'a> {
+    /// Seconds since the run's start.
+    pub start: f64,
+    pub secs: f64,
+    /// Records acknowledged in it.
+    pub records: f64,
+    /// Their latencies (µs).
     pub hist: &'a Histogram<u64>,
 }
 
@@ -82,28 +94,29 @@ fn svg(draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Drawn) -> Resul
 }
 
 fn end_of(r: &Report<'_>) -> f64 {
-    r.timeline.iter().map(|(s, l, _)| s + l).fold(1.0, f64::max)
+    r.timeline.iter().map(|p| p.start + p.secs).fold(1.0, f64::max)
 }
 
 /// The intervals drawn over time, each at its middle: all but a run's last, partial one when it
 /// is short (a few records over a few milliseconds make a spike, not a trend; the spectrum and
 /// the summary still count them).
-fn drawn<'a>(r: &'a Report<'_>) -> impl Iterator<Item = (f64, f64, &'a Histogram<u64>)> + 'a {
-    let longest = r.timeline.iter().map(|(_, l, _)| *l).fold(0.0, f64::max);
+fn drawn<'a>(r: &'a Report<'_>) -> impl Iterator<Item = (f64, Point<'a>)> + 'a {
+    let longest = r.timeline.iter().map(|p| p.secs).fold(0.0, f64::max);
     r.timeline
         .iter()
-        .filter(move |(_, l, _)| *l >= longest / 4.0 && *l > 0.0)
-        .map(|(s, l, h)| (s + l / 2.0, *l, *h))
+        .filter(move |p| p.secs >= longest / 4.0 && p.secs > 0.0)
+        .map(|p| (p.start + p.secs / 2.0, *p))
 }
 
 /// Records acknowledged per second, per interval.
 fn throughput_svg(r: &Report<'_>) -> Result<String, String> {
-    let points: Vec<(f64, f64)> = drawn(r).map(|(t, l, h)| (t, h.len() as f64 / l)).collect();
+    let points: Vec<(f64, f64)> = drawn(r).map(|(t, p)| (t, p.records / p.secs)).collect();
     let top = points.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
     svg(|root| {
         let mut chart = ChartBuilder::on(root)
             .caption("Throughput (records acknowledged per second)", ("sans-serif", 20))
             .margin(12)
+            .margin_right(40)
             .x_label_area_size(40)
             .y_label_area_size(80)
             .build_cartesian_2d(0.0..end_of(r), 0.0..top)
@@ -123,8 +136,8 @@ fn latency_svg(r: &Report<'_>) -> Result<String, String> {
         vec![("p50", 0.5, P50), ("p99", 0.99, P99), ("p99.9", 0.999, P999)];
     let pts = |q: f64| -> Vec<(f64, f64)> {
         drawn(r)
-            .filter(|(_, _, h)| !h.is_empty())
-            .map(|(t, _, h)| (t, h.value_at_quantile(q) as f64 / 1000.0))
+            .filter(|(_, p)| !p.hist.is_empty())
+            .map(|(t, p)| (t, p.hist.value_at_quantile(q) as f64 / 1000.0))
             .collect()
     };
     let all: Vec<f64> = series.iter().flat_map(|(_, q, _)| pts(*q)).map(|p| p.1).collect();
@@ -134,6 +147,7 @@ fn latency_svg(r: &Report<'_>) -> Result<String, String> {
         let mut chart = ChartBuilder::on(root)
             .caption("Latency over time (send to acknowledgement)", ("sans-serif", 20))
             .margin(12)
+            .margin_right(40)
             .x_label_area_size(40)
             .y_label_area_size(80)
             .build_cartesian_2d(0.0..end_of(r), (lo..hi).log_scale())
@@ -178,6 +192,7 @@ fn spectrum_svg(h: &Histogram<u64>) -> Result<String, String> {
         let mut chart = ChartBuilder::on(root)
             .caption("Latency by percentile (whole run)", ("sans-serif", 20))
             .margin(12)
+            .margin_right(40)
             .x_label_area_size(40)
             .y_label_area_size(80)
             .build_cartesian_2d((1.0..x_max).log_scale(), 0.0..top)
@@ -224,7 +239,10 @@ mod tests {
             title: "t <&>".into(),
             notes: vec!["ringkafka-perf --num-records 1".into()],
             summary: vec![("records".into(), "10000".into())],
-            timeline: vec![(0.0, 1.0, &h), (1.0, 1.0, &h)],
+            timeline: vec![
+                Point { start: 0.0, secs: 1.0, records: 10_000.0, hist: &h },
+                Point { start: 1.0, secs: 1.0, records: 10_000.0, hist: &h },
+            ],
             hist: &h,
         };
         let page = html(&r).unwrap();

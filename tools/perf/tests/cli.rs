@@ -40,7 +40,7 @@ fn field(json: &str, key: &str) -> f64 {
 }
 
 fn last_json(stdout: &str) -> String {
-    stdout.lines().filter(|l| l.starts_with('{')).last().expect("a JSON line").to_string()
+    stdout.lines().rfind(|l| l.starts_with('{')).expect("a JSON line").to_string()
 }
 
 /// A scratch directory for one test, removed when dropped.
