@@ -142,7 +142,8 @@ Kafka's options:
                                    frequent); Java's `range` and `random` are accepted for
                                    sequential and uniform (default: sequential with --keys,
                                    else none)
-    --keys K, --record-key-range K how many distinct keys (default 0: null keys)
+    --keys K                       how many distinct keys (default 0: null keys); Java's
+                                   spelling --record-key-range K is accepted
     --random-seed N                seed of the key and payload choices, for repeatable runs
                                    (default: from the clock)
     --reporting-interval MS        length of each progress window (default 5000)
