@@ -21,6 +21,13 @@ pub mod partitioner {
     pub use crate::engine::partitioner::{murmur2, partition_for_key};
 }
 
+/// A whole producer on one thread with no ring, for counting instructions per record
+/// (`benches/instructions.rs`, `tools/perf/instr.sh`).
+#[cfg(feature = "mock")]
+pub mod harness {
+    pub use crate::harness::Pipeline;
+}
+
 /// What the mock cluster stored, batch by batch, and its internal counters and switches.
 #[cfg(feature = "mock")]
 pub mod mock {

@@ -238,13 +238,30 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         let metrics = Arc::new(Metrics::default());
         let (tx, rx) = queue::bounded(QUEUE_CAPACITY);
         let (spent_tx, spent) = crossbeam_channel::bounded(sender::SPENT_BUNDLES);
-        let max_request_size = config.max_request_size;
-        let max_block = config.max_block;
+        let parts = Parts {
+            tx,
+            spent,
+            memory: memory.clone(),
+            metrics: metrics.clone(),
+            max_request_size: config.max_request_size,
+            max_block: config.max_block,
+        };
         let (handle, waker) =
-            sender::spawn(config, partitioner, memory.clone(), metrics.clone(), rx, spent_tx, lookup)
-                .map_err(StartError::Io)?;
+            sender::spawn(config, partitioner, memory, metrics, rx, spent_tx, lookup).map_err(StartError::Io)?;
         let sender_thread = handle.thread().id();
-        Ok(Producer {
+        Ok(Self::from_parts(parts, waker, Some(handle), sender_thread, key_serializer, value_serializer))
+    }
+
+    fn from_parts(
+        parts: Parts,
+        waker: Arc<Waker>,
+        thread: Option<JoinHandle<()>>,
+        sender_thread: ThreadId,
+        key_serializer: impl Serializer<K>,
+        value_serializer: impl Serializer<V>,
+    ) -> Self {
+        let Parts { tx, spent, memory, metrics, max_request_size, max_block } = parts;
+        Producer {
             inner: Arc::new(Inner {
                 tx,
                 spent,
@@ -254,14 +271,62 @@ impl<K: 'static, V: 'static> Producer<K, V> {
                 metrics,
                 max_request_size,
                 max_block,
-                thread: Mutex::new(Some(handle)),
+                thread: Mutex::new(thread),
                 sender_thread,
             }),
             key_serializer: Arc::new(key_serializer),
             value_serializer: Arc::new(value_serializer),
             interceptors: Arc::new([]),
             ack_hook: None,
-        })
+        }
+    }
+}
+
+/// What a handle shares with its sender, besides the waker.
+struct Parts {
+    tx: queue::Tx<Msg>,
+    spent: Receiver<SpentBundle>,
+    memory: Arc<BufferMemory>,
+    metrics: Arc<Metrics>,
+    max_request_size: usize,
+    max_block: Duration,
+}
+
+/// The sender's half of a producer without a sender thread (see [`Producer::unthreaded`]).
+#[cfg(any(test, all(feature = "internals", feature = "mock")))]
+pub(crate) struct SenderEnds {
+    /// The configuration, validated.
+    pub config: ProducerConfig,
+    pub rx: queue::Rx<Msg>,
+    pub spent: crossbeam_channel::Sender<SpentBundle>,
+    pub memory: Arc<BufferMemory>,
+    pub metrics: Arc<Metrics>,
+}
+
+#[cfg(any(test, all(feature = "internals", feature = "mock")))]
+impl Producer<Vec<u8>, Vec<u8>> {
+    /// A producer of raw bytes whose sender is no thread: whoever holds the returned ends drives
+    /// it, on any thread (`crate::harness` does, on the caller's own, with no ring). The waker is
+    /// never armed, so `send` never makes a syscall to wake it.
+    pub(crate) fn unthreaded(mut config: ProducerConfig) -> Result<(Self, SenderEnds), StartError> {
+        config.validate()?;
+        let memory = Arc::new(BufferMemory::new(config.buffer_memory));
+        let metrics = Arc::new(Metrics::default());
+        let (tx, rx) = queue::bounded(QUEUE_CAPACITY);
+        let (spent_tx, spent) = crossbeam_channel::bounded(sender::SPENT_BUNDLES);
+        let parts = Parts {
+            tx,
+            spent,
+            memory: memory.clone(),
+            metrics: metrics.clone(),
+            max_request_size: config.max_request_size,
+            max_block: config.max_block,
+        };
+        let waker = Arc::new(Waker::new().map_err(StartError::Io)?);
+        // No thread is the sender: an id no thread has any more.
+        let nobody = std::thread::spawn(|| {}).thread().id();
+        let producer = Self::from_parts(parts, waker, None, nobody, ByteArraySerializer, ByteArraySerializer);
+        Ok((producer, SenderEnds { config, rx, spent: spent_tx, memory, metrics }))
     }
 }
 

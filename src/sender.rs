@@ -208,7 +208,7 @@ impl Links {
 
 /// Hands every whole frame at the start of `data` to the engine; returns the bytes used and the
 /// framing error, if any.
-fn deliver_frames(
+pub(crate) fn deliver_frames(
     engine: &mut Engine,
     n: i32,
     data: &[u8],
@@ -379,6 +379,53 @@ fn transmit(
     }
 }
 
+/// Takes up to [`MAX_DRAIN`] application messages into the engine; a `Close` (or every handle
+/// gone) sets `close`. `now` and `wall_ms` are the turn's clock.
+pub(crate) fn take_messages(
+    engine: &mut Engine,
+    rx: &queue::Rx<Msg>,
+    close: &mut Option<Option<Instant>>,
+    now: Instant,
+    wall_ms: i64,
+) {
+    for _ in 0..MAX_DRAIN {
+        match rx.try_recv() {
+            Ok(Msg::Record(q)) => engine.append(q.into_pending(now), now, wall_ms),
+            Ok(Msg::Flush(w)) => engine.flush(w, now),
+            Ok(Msg::PartitionsFor { topic, reply, called }) => {
+                engine.partitions_for(&topic, reply, called, now)
+            }
+            Ok(Msg::Close { deadline }) => {
+                // A close from another handle may bring the deadline forward, never back.
+                *close = Some(match *close {
+                    Some(Some(d)) => Some(deadline.map_or(d, |n| n.min(d))),
+                    _ => deadline,
+                });
+                engine.begin_close();
+            }
+            Err(queue::TryRecvError::Empty) => break,
+            Err(queue::TryRecvError::Disconnected) => {
+                close.get_or_insert(None);
+                engine.begin_close();
+                break;
+            }
+        }
+    }
+}
+
+/// Keys and values copied into batches go back to the application threads to be freed there
+/// (see `Spare::spend`); when they do not keep up, they are freed here.
+pub(crate) fn hand_back(engine: &mut Engine, spent: &crossbeam_channel::Sender<SpentBundle>) {
+    while !spent.is_full() {
+        match engine.take_spent() {
+            Some(bundle) => {
+                let _ = spent.try_send(bundle);
+            }
+            None => break,
+        }
+    }
+}
+
 fn run(
     mut engine: Engine,
     mut driver: Driver,
@@ -398,39 +445,8 @@ fn run(
         let wall_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         handle_events(&mut engine, &mut driver, &mut links, &mut events, tls.as_ref(), now);
         resolver.take_answers(now, |(host, result)| engine.on_resolved(&host, result, now));
-        for _ in 0..MAX_DRAIN {
-            match rx.try_recv() {
-                Ok(Msg::Record(q)) => engine.append(q.into_pending(now), now, wall_ms),
-                Ok(Msg::Flush(w)) => engine.flush(w, now),
-                Ok(Msg::PartitionsFor { topic, reply, called }) => {
-                    engine.partitions_for(&topic, reply, called, now)
-                }
-                Ok(Msg::Close { deadline }) => {
-                    // A close from another handle may bring the deadline forward, never back.
-                    close = Some(match close {
-                        Some(Some(d)) => Some(deadline.map_or(d, |n| n.min(d))),
-                        _ => deadline,
-                    });
-                    engine.begin_close();
-                }
-                Err(queue::TryRecvError::Empty) => break,
-                Err(queue::TryRecvError::Disconnected) => {
-                    close.get_or_insert(None);
-                    engine.begin_close();
-                    break;
-                }
-            }
-        }
-        // Keys and values copied into batches go back to the application threads to be freed
-        // there (see Spare::spend); when they do not keep up, they are freed here.
-        while !spent.is_full() {
-            match engine.take_spent() {
-                Some(bundle) => {
-                    let _ = spent.try_send(bundle);
-                }
-                None => break,
-            }
-        }
+        take_messages(&mut engine, &rx, &mut close, now, wall_ms);
+        hand_back(&mut engine, &spent);
         engine.poll(now);
         transmit(&mut engine, &mut driver, &mut links, &mut resolver, now);
         if let Some(deadline) = close {
