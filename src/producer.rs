@@ -60,7 +60,7 @@ impl From<ConfigError> for StartError {
 /// records, and those large allocations made glibc consolidate its free lists on every block (a
 /// third of the CPU in a profile). When it is full, `send` waits for room within
 /// `max.block.ms`, like for `buffer.memory`.
-const QUEUE_CAPACITY: usize = 8192;
+pub(crate) const QUEUE_CAPACITY: usize = 8192;
 /// A queue this long wakes the sender even if it planned to wake soon: Java wakes its sender for
 /// a full batch without waiting for `linger.ms`, and a backlog like this is (at least) one.
 const WAKE_BACKLOG: usize = 256;

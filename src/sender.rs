@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::config::{ProducerConfig, SenderCpu};
 use crate::delivery::Completion;
 use crate::engine::partitioner::Partitioner;
-use crate::engine::{Engine, FlushWaiter, PartitionsWaiter, Pending, SpentBundle, Transmit};
+use crate::engine::{Engine, FlushWaiter, PartitionsWaiter, Pending, SpentBundle, Transmit, SPENT_BUNDLE};
 use crate::error::ProduceError;
 use crate::io::{affinity, queue, ConnId, Driver, Event, Waker};
 use crate::memory::BufferMemory;
@@ -66,7 +66,7 @@ impl Queued {
             key: self.key,
             value: self.value,
             timestamp: (self.timestamp != Self::NO_TIMESTAMP).then_some(self.timestamp),
-            headers: self.headers.map(|h| *h).unwrap_or_default(),
+            headers: self.headers,
             reserved: self.reserved as usize,
             enqueued: now,
             completion: self.completion,
@@ -93,8 +93,11 @@ pub(crate) enum Msg {
 
 /// Messages taken from the queue per loop turn: bounds the time between network polls.
 pub(crate) const MAX_DRAIN: usize = 4096;
-/// Bundles of spent buffers that may wait for an application thread.
-pub(crate) const SPENT_BUNDLES: usize = 256;
+/// Bundles of spent buffers that may wait for an application thread. Each `send` takes one
+/// spent record and each record the sender takes makes one, so the records in the queue and
+/// the spent ones waiting never add up to more than the queue holds (plus a bundle per
+/// application thread): with room for that many, the sender never has to free one itself.
+pub(crate) const SPENT_BUNDLES: usize = crate::producer::QUEUE_CAPACITY / SPENT_BUNDLE + 16;
 /// Ring size.
 const RING_ENTRIES: u32 = 1024;
 /// The largest response frame accepted from a broker; anything larger drops the connection

@@ -321,8 +321,8 @@ pub(crate) struct Spare {
     pub spent: Vec<SpentRecord>,
 }
 
-/// What is left of a record once its bytes are in a batch: its key and value buffers and its
-/// topic name. Handed back to be dropped on an application thread: glibc makes a buffer freed
+/// What is left of a record once its bytes are in a batch: its key, value and headers buffers
+/// and its topic name. Handed back to be dropped on an application thread: glibc makes a buffer freed
 /// by another thread than the one that allocated it expensive on both sides (the allocating
 /// thread's next `malloc` misses its thread cache), and the topic's reference count, which
 /// every `send` increments, stays on the application's core instead of moving to the sender's
@@ -333,13 +333,17 @@ pub(crate) struct SpentRecord {
     pub topic: Option<Arc<str>>,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
+    #[allow(clippy::box_collection, reason = "as it came: see Queued")]
+    pub headers: Option<Box<Vec<crate::record::Header>>>,
 }
 
 /// A new batch's record list is allocated for at most this many records up front.
 const MAX_RECORDS_RESERVED: usize = 1024;
 
-/// At most this many spent records wait to be taken; beyond it the sender drops them itself.
-const MAX_SPENT: usize = 2048;
+/// At most this many spent records wait in the engine for the sender to hand them back; beyond
+/// it (the application threads stopped taking them) the sender drops them itself. The sender
+/// hands them back every loop turn, and a turn takes at most `sender::MAX_DRAIN` records.
+const MAX_SPENT: usize = 8192;
 
 impl Spare {
     #[inline]
@@ -406,7 +410,7 @@ pub(crate) fn append(
     let timestamp = p.timestamp.unwrap_or_default();
     let batch = part.queue.back_mut().expect("a batch was just ensured");
     if let BatchData::Open(w) = &mut batch.data {
-        w.append(timestamp, p.key.as_deref(), p.value.as_deref(), &p.headers);
+        w.append(timestamp, p.key.as_deref(), p.value.as_deref(), p.headers.as_deref().map_or(&[], Vec::as_slice));
     }
     batch.reserved += p.reserved;
     batch.records.push(RecordInfo {
@@ -417,7 +421,7 @@ pub(crate) fn append(
         value_size: p.value.as_ref().map_or(-1, |v| v.len() as i32),
         generation,
     });
-    spare.spend(SpentRecord { topic: Some(p.topic), key: p.key, value: p.value });
+    spare.spend(SpentRecord { topic: Some(p.topic), key: p.key, value: p.value, headers: p.headers });
     if batch.size() >= limit {
         batch.close(ratio);
         closed_one = true;
@@ -456,7 +460,7 @@ mod tests {
                 key: (i % 2 == 0).then(|| vec![b'k'; i % 7]),
                 value: Some(i.to_be_bytes().to_vec()),
                 timestamp: Some(0),
-                headers: Vec::new(),
+                headers: None,
                 reserved: 40,
                 enqueued: crate::engine::sim_tests::origin(),
                 completion: Completion::forget(),

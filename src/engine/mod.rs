@@ -75,7 +75,10 @@ pub(crate) struct Pending {
     pub value: Option<Vec<u8>>,
     /// The record's own timestamp; `None` takes the sender's clock when it takes the record.
     pub timestamp: Option<i64>,
-    pub headers: Vec<Header>,
+    /// `None` for none (most records); boxed so that the box goes back to the application with
+    /// the key and value (see `accumulator::SpentRecord`).
+    #[allow(clippy::box_collection, reason = "a thin pointer: see Queued")]
+    pub headers: Option<Box<Vec<Header>>>,
     /// `buffer.memory` bytes reserved for it (its worst-case size in a batch).
     pub reserved: usize,
     /// When the sender took the record (set by `Engine::append`): linger, delivery timeout and

@@ -67,7 +67,7 @@ impl Harness {
             key: None,
             value: Some(value.to_vec()),
             timestamp: Some(1000),
-            headers: Vec::new(),
+            headers: None,
             reserved,
             enqueued: self.now,
             completion: Completion::callback(move |r| outcomes.lock().unwrap().push(r)),

@@ -136,7 +136,7 @@ impl Sim {
             key: key.map(<[u8]>::to_vec),
             value: Some(value.to_vec()),
             timestamp: Some(1000 + id as i64),
-            headers: Vec::new(),
+            headers: None,
             reserved,
             enqueued: self.now,
             completion: Completion::callback(move |r| outcomes.lock().unwrap().push((id, r))),
