@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::ProducerConfig;
 use crate::engine::{Engine, SpentBundle, Transmit};
-use crate::io::queue;
+use crate::io::{queue, SendBuf};
 use crate::mock::MockCluster;
 use crate::producer::Producer;
 use crate::protocol::frame::split_frame;
@@ -35,7 +35,7 @@ const BROKER: &str = "127.0.0.1:9000";
 enum NetEvent {
     Connected(i32),
     Resolved(String, Result<Vec<std::net::IpAddr>, String>),
-    Sent(i32, Vec<u8>),
+    Sent(i32, SendBuf),
 }
 
 /// A producer, its sender and a broker, all driven by the caller's thread (see the module docs).
@@ -57,6 +57,8 @@ pub struct Pipeline {
     outgoing: Vec<Transmit>,
     /// `outgoing`'s spare, swapped in while `network` carries (so neither reallocates).
     carrying: Vec<Transmit>,
+    /// The bytes of a request as they reach the broker.
+    wire: Vec<u8>,
     start: Instant,
     now: Instant,
     /// Virtual time that passes per network round.
@@ -94,6 +96,7 @@ impl Pipeline {
             events: Vec::with_capacity(64),
             outgoing: Vec::with_capacity(64),
             carrying: Vec::with_capacity(64),
+            wire: Vec::new(),
             start,
             now: start,
             step,
@@ -151,7 +154,12 @@ impl Pipeline {
                 Transmit::Send { node, buf } => {
                     let broker = self.links[&node];
                     let mut off = 0;
-                    while let Some((frame, used)) = split_frame(&buf[off..], usize::MAX).expect("a frame") {
+                    let wire = &mut self.wire;
+                    wire.clear();
+                    for s in buf.segments() {
+                        wire.extend_from_slice(s);
+                    }
+                    while let Some((frame, used)) = split_frame(&wire[off..], usize::MAX).expect("a frame") {
                         if let Some(resp) =
                             self.cluster.handle(broker, frame).expect("a request the mock knows")
                         {
@@ -229,7 +237,11 @@ mod tests {
             turns += 1;
         }
         assert!(turns >= 2, "a full queue takes more than one turn");
-        assert_eq!(Arc::strong_count(&topic), before + QUEUE_CAPACITY, "every spent record waits for a caller");
+        assert_eq!(
+            Arc::strong_count(&topic),
+            before + QUEUE_CAPACITY,
+            "every spent record waits for a caller"
+        );
         pipe.run_until_idle(Pipeline::turn);
         // The next sends drop them, one each.
         for _ in 0..QUEUE_CAPACITY {

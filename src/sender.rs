@@ -27,7 +27,7 @@ use crate::delivery::Completion;
 use crate::engine::partitioner::Partitioner;
 use crate::engine::{Engine, FlushWaiter, PartitionsWaiter, Pending, SpentBundle, Transmit, SPENT_BUNDLE};
 use crate::error::ProduceError;
-use crate::io::{affinity, queue, ConnId, Driver, Event, Waker};
+use crate::io::{affinity, queue, ConnId, Driver, Event, SendBuf, Waker};
 use crate::memory::BufferMemory;
 use crate::metrics::Metrics;
 use crate::protocol::frame::split_frame;
@@ -325,7 +325,7 @@ fn handle_events(
                 if links.tls.contains_key(&c) {
                     // Ciphertext: the engine got its buffer back when rustls took the plaintext.
                     if links.spare.len() < MAX_SPARE_TLS {
-                        links.spare.push(buf);
+                        links.spare.push(buf.bytes);
                     }
                 } else if let Some(&n) = links.node_of.get(&c) {
                     engine.on_sent(n, buf, now);
@@ -338,6 +338,15 @@ fn handle_events(
             }
         }
     }
+}
+
+/// Encrypts a request from its parts as they lie (a Produce request's batches are spliced in,
+/// not copied); gives the buffer back.
+fn write_plain(t: &mut TlsStream, buf: SendBuf) -> Result<SendBuf, TlsError> {
+    for s in buf.segments() {
+        t.write_plain(s)?;
+    }
+    Ok(buf)
 }
 
 fn transmit(
@@ -360,8 +369,8 @@ fn transmit(
             },
             Transmit::Send { node, buf } => match links.conn_of.get(&node) {
                 Some(&c) => match links.tls.get_mut(&c) {
-                    Some(t) => match t.write_plain(&buf) {
-                        Ok(()) => {
+                    Some(t) => match write_plain(t, buf) {
+                        Ok(buf) => {
                             flush_tls(driver, &mut links.spare, c, t);
                             // Encrypted (or queued in rustls until the handshake is done):
                             // for acks=0 that counts as written.

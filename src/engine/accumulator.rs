@@ -38,10 +38,38 @@ pub(crate) struct RecordInfo {
 }
 
 /// The bytes of a batch: still being appended to, or closed and ready for the wire.
+///
+/// A closed batch is shared (`Arc`): a Produce request splices it in where it lies
+/// (`io::SendBuf`), and the driver holds a reference until the bytes are written, while the
+/// batch stays here to be completed or sent again. Writing to it afterwards (producer fields
+/// and CRC for a retry) goes through `Arc::make_mut`, which copies it only if the driver still
+/// holds the earlier attempt. An open batch keeps the `Arc` it will close into (empty
+/// meanwhile), so that closing allocates nothing.
 #[derive(Debug)]
-pub(crate) enum BatchData {
-    Open(BatchWriter),
-    Closed(Vec<u8>),
+pub(crate) struct BatchData {
+    /// `Some` while open: the records are appended here.
+    writer: Option<BatchWriter>,
+    /// The closed bytes (empty while open).
+    closed: Arc<Vec<u8>>,
+}
+
+impl BatchData {
+    /// An open batch writing into `buf`'s buffer, closing into `buf`.
+    pub fn open(mut buf: Arc<Vec<u8>>, start: impl FnOnce(Vec<u8>) -> BatchWriter) -> Self {
+        let bytes = Arc::get_mut(&mut buf).map(std::mem::take).unwrap_or_default();
+        BatchData { writer: Some(start(bytes)), closed: buf }
+    }
+
+    /// A closed batch of these bytes.
+    pub fn closed(bytes: Vec<u8>) -> Self {
+        BatchData { writer: None, closed: Arc::new(bytes) }
+    }
+
+    /// The closed bytes' buffer, for reuse: `None` while a request still holds it.
+    pub fn into_spare(mut self) -> Option<Arc<Vec<u8>>> {
+        Arc::get_mut(&mut self.closed)?;
+        Some(self.closed)
+    }
 }
 
 /// One record batch for one partition.
@@ -80,14 +108,14 @@ impl Batch {
 
     /// Bytes on the wire.
     pub fn size(&self) -> usize {
-        match &self.data {
-            BatchData::Open(w) => w.len(),
-            BatchData::Closed(b) => b.len(),
+        match &self.data.writer {
+            Some(w) => w.len(),
+            None => self.data.closed.len(),
         }
     }
 
     pub fn is_open(&self) -> bool {
-        matches!(self.data, BatchData::Open(_))
+        self.data.writer.is_some()
     }
 
     /// Closes the batch if it is open (compresses, back-patches the header but not the CRC:
@@ -95,16 +123,16 @@ impl Batch {
     /// compression ratio it observed into the topic's estimate `ratio`
     /// ([`update_compression_ratio`]).
     pub fn close(&mut self, ratio: &mut f32) {
-        if let BatchData::Open(_) = self.data {
-            let BatchData::Open(w) = std::mem::replace(&mut self.data, BatchData::Closed(Vec::new())) else {
-                unreachable!("checked above")
-            };
+        if let Some(w) = self.data.writer.take() {
             let compressing = w.codec() != Codec::None;
             let uncompressed = w.len() - BATCH_HEADER_LEN;
             // Unsealed: the sender writes the producer fields and the CRC once, when it sends.
             let bytes = w.close_unsealed();
             let compressed = bytes.len() - BATCH_HEADER_LEN;
-            self.data = BatchData::Closed(bytes);
+            match Arc::get_mut(&mut self.data.closed) {
+                Some(v) => *v = bytes,
+                None => self.data.closed = Arc::new(bytes),
+            }
             // A small batch (one closed by linger.ms with a few records) tells little: the
             // codec's framing dominates it, and Java, which counts it, inflates its estimate on
             // every such batch. Only batches of 1 KiB or more count.
@@ -116,10 +144,7 @@ impl Batch {
 
     /// The closed bytes (the batch must be closed).
     pub fn bytes(&self) -> &[u8] {
-        match &self.data {
-            BatchData::Closed(b) => b,
-            BatchData::Open(_) => &[],
-        }
+        &self.data.closed
     }
 
     /// Splits a closed batch the broker found too large into two halves (Java's
@@ -131,8 +156,8 @@ impl Batch {
         let n = self.records.len();
         // Closed batches are sealed when sent; this one was, but a stale CRC must not make it
         // undecodable.
-        if let BatchData::Closed(b) = &mut self.data {
-            seal(b);
+        if !self.is_open() {
+            seal(Arc::make_mut(&mut self.data.closed).as_mut_slice());
         }
         let decoded = match decode_batches(self.bytes()) {
             Ok(mut v) if n >= 2 && v.len() == 1 && v[0].records.len() == n => v.pop().expect("one batch"),
@@ -168,7 +193,7 @@ impl Batch {
                 );
             }
             Batch {
-                data: BatchData::Closed(w.close()),
+                data: BatchData::closed(w.close()),
                 records: infos,
                 created,
                 reserved,
@@ -186,11 +211,18 @@ impl Batch {
         Ok((first, second))
     }
 
+    /// The closed bytes to write to (the batch must be closed); a copy of them if the driver
+    /// still holds an earlier attempt (see [`BatchData`]).
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        match &mut self.data {
-            BatchData::Closed(b) => b,
-            BatchData::Open(_) => &mut [],
+        if self.is_open() {
+            return &mut [];
         }
+        Arc::make_mut(&mut self.data.closed).as_mut_slice()
+    }
+
+    /// The closed bytes, shared (the batch must be closed): for the driver to write.
+    pub fn shared_bytes(&self) -> Arc<Vec<u8>> {
+        self.data.closed.clone()
     }
 }
 
@@ -314,7 +346,8 @@ fn update_compression_ratio(estimate: &mut f32, observed: f32) {
 /// Growing vectors make large allocations, and those are what glibc makes expensive for us.
 #[derive(Debug, Default)]
 pub(crate) struct Spare {
-    pub batches: Vec<Vec<u8>>,
+    /// Closed batches' buffers, each the only reference to its `Arc` (see [`BatchData`]).
+    pub batches: Vec<Arc<Vec<u8>>>,
     pub records: Vec<Vec<RecordInfo>>,
     /// What is left of records whose bytes are in a batch, to be dropped by an application
     /// thread ([`Engine::take_spent`](crate::engine::Engine::take_spent)).
@@ -387,11 +420,14 @@ pub(crate) fn append(
     if needs_new {
         // Room for a whole batch up front: growing it by doubling would copy it (compressed
         // topics' batches grow to many times batch.size).
-        let mut buf = spare.batches.pop().unwrap_or_default();
-        buf.clear();
-        buf.reserve(limit.max(record_size) + 64);
+        let room = limit.max(record_size) + 64;
+        let data = BatchData::open(spare.batches.pop().unwrap_or_default(), |mut buf| {
+            buf.clear();
+            buf.reserve(room);
+            BatchWriter::with_codec(buf, producer, 0, codec)
+        });
         part.queue.push_back(Batch {
-            data: BatchData::Open(BatchWriter::with_codec(buf, producer, 0, codec)),
+            data,
             // Room for as many records of this size as the batch holds: growing the list by
             // doubling copies it, and a run that outpaces its broker opens new lists all along.
             records: spare.records.pop().unwrap_or_else(|| {
@@ -409,8 +445,13 @@ pub(crate) fn append(
     }
     let timestamp = p.timestamp.unwrap_or_default();
     let batch = part.queue.back_mut().expect("a batch was just ensured");
-    if let BatchData::Open(w) = &mut batch.data {
-        w.append(timestamp, p.key.as_deref(), p.value.as_deref(), p.headers.as_deref().map_or(&[], Vec::as_slice));
+    if let Some(w) = &mut batch.data.writer {
+        w.append(
+            timestamp,
+            p.key.as_deref(),
+            p.value.as_deref(),
+            p.headers.as_deref().map_or(&[], Vec::as_slice),
+        );
     }
     batch.reserved += p.reserved;
     batch.records.push(RecordInfo {

@@ -52,6 +52,7 @@ use std::time::{Duration, Instant};
 use crate::config::ProducerConfig;
 use crate::delivery::Completion;
 use crate::error::ProduceError;
+use crate::io::SendBuf;
 use crate::memory::BufferMemory;
 use crate::metrics::Metrics;
 use crate::record::{Header, PartitionInfo};
@@ -104,8 +105,10 @@ pub enum Transmit {
     /// [`Engine::on_resolved`] (however long that takes: nothing waits for it but the
     /// connections to that host). Asked at most once at a time per host.
     Resolve { host: String },
-    /// Write these bytes (one or more whole requests) to `node`'s connection.
-    Send { node: i32, buf: Vec<u8> },
+    /// Write these bytes (one or more whole requests) to `node`'s connection. A Produce
+    /// request's batches are spliced in, not copied (see [`SendBuf`]); the buffer comes back
+    /// with `on_sent`.
+    Send { node: i32, buf: SendBuf },
     /// Close `node`'s connection; the engine has already forgotten it.
     Close { node: i32 },
 }

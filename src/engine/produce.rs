@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use crate::config::Acks;
 use crate::error::ProduceError;
+use crate::io::SendBuf;
 use crate::metrics::Metrics;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::header::RequestHeader;
@@ -23,7 +24,7 @@ use crate::protocol::record_batch::{seal, set_producer_fields, ProducerFields};
 use crate::protocol::version::ApiKey;
 use crate::record::RecordMetadata;
 
-use super::accumulator::{Batch, BatchData, TopicMeta};
+use super::accumulator::{Batch, TopicMeta};
 use super::connection::ConnState;
 use super::idempotence::{next_sequence, sent_epoch, sequence_after};
 use super::metadata::LeaderHint;
@@ -210,7 +211,10 @@ impl Engine {
         };
         let n_topics = 1 + picked.windows(2).filter(|w| w[0].topic != w[1].topic).count();
         let timeout_ms = self.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32;
-        let mut w = ProduceWriter::begin(&mut buf, header, None, acks.as_i16(), timeout_ms, n_topics);
+        // The batches are not copied: each is spliced in where its records go, and the driver
+        // writes it from where it lies.
+        let SendBuf { bytes: head, spliced } = &mut buf;
+        let mut w = ProduceWriter::begin(head, header, None, acks.as_i16(), timeout_ms, n_topics);
         let mut i = 0;
         let mut bytes = 0u64;
         while i < picked.len() {
@@ -218,8 +222,9 @@ impl Engine {
             let n = picked[i..].iter().take_while(|b| b.topic == ti).count();
             w.topic(&self.topics[ti].name, n);
             for b in &picked[i..i + n] {
-                w.partition(b.partition, b.batch.bytes());
-                bytes += b.batch.bytes().len() as u64;
+                let at = w.partition_spliced(b.partition, b.batch.size());
+                spliced.push((at, b.batch.shared_bytes()));
+                bytes += b.batch.size() as u64;
             }
             w.end_topic();
             i += n;
@@ -473,7 +478,7 @@ impl Engine {
         if self.spare.records.len() < MAX_SPARE_BUFFERS {
             self.spare.records.push(batch.records);
         }
-        if let BatchData::Closed(buf) = batch.data {
+        if let Some(buf) = batch.data.into_spare() {
             // Keep buffers of about the size batches have now (compressed topics' batches grow
             // with their ratio), and no more of them than SPARE_BATCH_BYTES holds.
             let limit = accumulator::batch_limit(
@@ -484,6 +489,7 @@ impl Engine {
             ) * 2
                 + 1024;
             let keep = (SPARE_BATCH_BYTES / limit).clamp(4, MAX_SPARE_BUFFERS);
+            // Only a buffer no request still holds (see `on_sent`) can be written again.
             if self.spare.batches.len() < keep && buf.capacity() <= limit {
                 self.spare.batches.push(buf);
             }

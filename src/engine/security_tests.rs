@@ -93,8 +93,9 @@ impl Harness {
                     Transmit::Resolve { host } => panic!("the mock brokers are literal IPs: {host}"),
                     Transmit::Send { node, buf } => {
                         let broker = self.links[&node];
+                        let wire = buf.to_vec();
                         let mut off = 0;
-                        while let Some((frame, used)) = split_frame(&buf[off..], usize::MAX).unwrap() {
+                        while let Some((frame, used)) = split_frame(&wire[off..], usize::MAX).unwrap() {
                             // A request before authentication is refused: drop the connection.
                             match self.cluster.handle(broker, frame) {
                                 Ok(Some(resp)) => self.inbound.push_back((node, resp)),

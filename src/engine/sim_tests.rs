@@ -195,8 +195,9 @@ impl Sim {
                 }
                 Transmit::Send { node, buf } => {
                     let broker = self.links[&node];
+                    let wire = buf.to_vec();
                     let mut off = 0;
-                    while let Some((frame, used)) = split_frame(&buf[off..], usize::MAX).unwrap() {
+                    while let Some((frame, used)) = split_frame(&wire[off..], usize::MAX).unwrap() {
                         let api = i16::from_be_bytes([frame[0], frame[1]]);
                         self.requests.push((self.now, node, api));
                         let is_produce = api == 0;
