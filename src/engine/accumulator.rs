@@ -16,7 +16,7 @@ use crate::engine::partitioner::StickyState;
 use crate::engine::Pending;
 use crate::protocol::compression::Codec;
 use crate::protocol::record_batch::{
-    decode_batches, seal, BatchWriter, ProducerFields, Record, BATCH_HEADER_LEN,
+    decode_batches, record_size_upper_bound, seal, BatchWriter, ProducerFields, Record, BATCH_HEADER_LEN,
 };
 
 /// What `buffer.memory` is charged per record beyond its wire bytes: what a batch keeps of it
@@ -387,8 +387,19 @@ impl Spare {
     }
 }
 
-/// Appends `p` to `part`'s queue, opening a new batch when the tail batch is closed or the
-/// record does not fit. Returns `true` when a batch became full (closed) as a result.
+/// What appending a record did to its partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Appended {
+    /// Bytes the partition's batches grew by: the record, and the header of the batch it
+    /// opened, if it did (what Java's sticky partitioner counts).
+    pub bytes: usize,
+    /// The batch the record went into is full (and closed): Java's `allBatchesFull`.
+    pub full: bool,
+}
+
+/// Appends `p` to `part`'s queue: into the open batch at its tail if the record fits within
+/// `limit` (its exact size, as Java's `hasRoomFor`), else into a new batch (the old one
+/// closes). A batch that reaches `limit` closes.
 ///
 /// `limit` is the uncompressed size at which a batch closes ([`batch_limit`]); with `codec` set
 /// a batch is compressed as it closes and its observed ratio is folded into `ratio`.
@@ -398,61 +409,58 @@ pub(crate) fn append(
     p: Pending,
     producer: ProducerFields,
     limit: usize,
-    record_size: usize,
     generation: u32,
     spare: &mut Spare,
     codec: Codec,
     ratio: &mut f32,
-) -> bool {
-    let mut closed_one = false;
-    let needs_new = match part.queue.back_mut() {
-        Some(b) if b.is_open() && b.attempts == 0 => {
-            if b.size() + record_size > limit && !b.records.is_empty() {
+) -> Appended {
+    let timestamp = p.timestamp.unwrap_or_default();
+    let headers = p.headers.as_deref().map_or(&[][..], Vec::as_slice);
+    let (key, value) = (p.key.as_deref(), p.value.as_deref());
+    let mut bytes = None;
+    if let Some(b) = part.queue.back_mut() {
+        if let (Some(w), 0) = (&mut b.data.writer, b.attempts) {
+            bytes = w.try_append(limit, timestamp, key, value, headers);
+            if bytes.is_none() {
                 b.close(ratio);
-                closed_one = true;
-                true
-            } else {
-                false
             }
         }
-        _ => true,
+    }
+    let bytes = match bytes {
+        Some(n) => n,
+        None => {
+            // Room for a whole batch up front: growing it by doubling would copy it (compressed
+            // topics' batches grow to many times batch.size).
+            let room = limit.max(BATCH_HEADER_LEN + record_size_upper_bound(key, value, headers)) + 64;
+            let mut data = BatchData::open(spare.batches.pop().unwrap_or_default(), |mut buf| {
+                buf.clear();
+                buf.reserve(room);
+                BatchWriter::with_codec(buf, producer, 0, codec)
+            });
+            let n = data.writer.as_mut().map_or(0, |w| w.append(timestamp, key, value, headers));
+            let mut records = spare.records.pop().unwrap_or_default();
+            if records.capacity() == 0 {
+                // Room for as many records of this one's size as the batch holds: growing the
+                // list by doubling copies it, and a run that outpaces its broker opens new lists
+                // all along. (The first record of a batch is its smallest: deltas of zero.)
+                records.reserve_exact((limit / n.max(1)).clamp(1, MAX_RECORDS_RESERVED));
+            }
+            part.queue.push_back(Batch {
+                data,
+                records,
+                created: p.enqueued,
+                reserved: 0,
+                attempts: 0,
+                sequence: None,
+                retry_at: None,
+                last_error: None,
+                unresolved: false,
+                may_be_written: false,
+            });
+            BATCH_HEADER_LEN + n
+        }
     };
-    if needs_new {
-        // Room for a whole batch up front: growing it by doubling would copy it (compressed
-        // topics' batches grow to many times batch.size).
-        let room = limit.max(record_size) + 64;
-        let data = BatchData::open(spare.batches.pop().unwrap_or_default(), |mut buf| {
-            buf.clear();
-            buf.reserve(room);
-            BatchWriter::with_codec(buf, producer, 0, codec)
-        });
-        part.queue.push_back(Batch {
-            data,
-            // Room for as many records of this size as the batch holds: growing the list by
-            // doubling copies it, and a run that outpaces its broker opens new lists all along.
-            records: spare.records.pop().unwrap_or_else(|| {
-                Vec::with_capacity((limit / record_size.max(1)).clamp(1, MAX_RECORDS_RESERVED))
-            }),
-            created: p.enqueued,
-            reserved: 0,
-            attempts: 0,
-            sequence: None,
-            retry_at: None,
-            last_error: None,
-            unresolved: false,
-            may_be_written: false,
-        });
-    }
-    let timestamp = p.timestamp.unwrap_or_default();
     let batch = part.queue.back_mut().expect("a batch was just ensured");
-    if let Some(w) = &mut batch.data.writer {
-        w.append(
-            timestamp,
-            p.key.as_deref(),
-            p.value.as_deref(),
-            p.headers.as_deref().map_or(&[], Vec::as_slice),
-        );
-    }
     batch.reserved += p.reserved;
     batch.records.push(RecordInfo {
         completion: p.completion,
@@ -463,11 +471,11 @@ pub(crate) fn append(
         generation,
     });
     spare.spend(SpentRecord { topic: Some(p.topic), key: p.key, value: p.value, headers: p.headers });
-    if batch.size() >= limit {
+    let full = batch.size() >= limit;
+    if full {
         batch.close(ratio);
-        closed_one = true;
     }
-    closed_one
+    Appended { bytes, full }
 }
 
 #[cfg(test)]
@@ -507,7 +515,7 @@ mod tests {
                 completion: Completion::forget(),
                 generation: 0,
             };
-            append(&mut part, p, ProducerFields::NONE, 16_384, 40, 0, &mut spare, Codec::None, &mut ratio);
+            append(&mut part, p, ProducerFields::NONE, 16_384, 0, &mut spare, Codec::None, &mut ratio);
         }
         // The first MAX_SPENT records wait to be dropped by an application thread; beyond that
         // the sender drops them itself.

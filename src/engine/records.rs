@@ -121,6 +121,7 @@ impl Engine {
             topic.compression_ratio,
         );
         let n = topic.partitions.len() as i32;
+        let mut sticky = false;
         let partition = match p.partition {
             Some(pp) => pp,
             None => {
@@ -136,14 +137,8 @@ impl Engine {
                         let queued = |q: i32| parts.get(q as usize).map_or(0, |s| s.queue.len());
                         let adaptive =
                             self.cfg.partitioner_adaptive.then_some(&queued as &dyn Fn(i32) -> usize);
-                        topic.sticky.next(
-                            n,
-                            &topic.available,
-                            batch_size,
-                            &mut self.rng,
-                            p.reserved,
-                            adaptive,
-                        )
+                        sticky = true;
+                        topic.sticky.partition(n, &topic.available, &mut self.rng, adaptive)
                     }
                 }
             }
@@ -159,10 +154,13 @@ impl Engine {
             }
             _ => ProducerFields::NONE,
         };
-        let size = p.reserved;
         let part = &mut topic.partitions[partition as usize];
         let ratio = &mut topic.compression_ratio;
-        accumulator::append(part, p, producer, batch_size, size, generation, &mut self.spare, codec, ratio);
+        let appended =
+            accumulator::append(part, p, producer, batch_size, generation, &mut self.spare, codec, ratio);
+        if sticky {
+            topic.sticky.appended(appended.bytes, batch_size, appended.full);
+        }
     }
 
     /// Fails a record that never made it into a batch.

@@ -249,13 +249,26 @@ impl BatchWriter {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> usize {
-        if self.count == 0 {
-            self.base_timestamp = timestamp;
-            self.max_timestamp = timestamp;
-        } else if timestamp > self.max_timestamp {
-            self.max_timestamp = timestamp;
-        }
-        let timestamp_delta = timestamp.wrapping_sub(self.base_timestamp);
+        self.try_append(usize::MAX, timestamp, key, value, headers).expect("no limit")
+    }
+
+    /// Appends one record if the batch is empty or the record fits within `limit` bytes in all
+    /// (Java's `MemoryRecordsBuilder.hasRoomFor`, with the record's exact size); returns the
+    /// bytes it took, or `None` with nothing written.
+    ///
+    /// # Panics
+    /// If the record would exceed `i32::MAX` bytes (callers check `max.request.size` first).
+    #[inline]
+    pub fn try_append(
+        &mut self,
+        limit: usize,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> Option<usize> {
+        let base = if self.count == 0 { timestamp } else { self.base_timestamp };
+        let timestamp_delta = timestamp.wrapping_sub(base);
         let offset_delta = self.count;
         let body = 1
             + varlong_len(timestamp_delta)
@@ -263,26 +276,51 @@ impl BatchWriter {
             + payload_size(key, value, headers);
         assert!(body <= i32::MAX as usize, "record of {body} bytes exceeds the wire format");
         let total = varlong_len(body as i64) + body;
+        if self.count > 0 && self.buf.len() + total > limit {
+            return None;
+        }
+        if self.count == 0 {
+            self.base_timestamp = timestamp;
+            self.max_timestamp = timestamp;
+        } else if timestamp > self.max_timestamp {
+            self.max_timestamp = timestamp;
+        }
         self.buf.reserve(total);
         let start = self.buf.len();
-
-        let b = &mut self.buf;
-        b.put_varint(body as i32);
-        b.put_i8(0); // record attributes: unused
-        b.put_varlong(timestamp_delta);
-        b.put_varint(offset_delta);
-        put_nullable(b, key);
-        put_nullable(b, value);
-        b.put_varint(headers.len() as i32);
-        for h in headers {
-            b.put_varint(h.key.len() as i32);
-            b.put_slice(h.key.as_bytes());
-            put_nullable(b, h.value.as_deref());
+        // The small fields go through a stack buffer, so that the record is a few slice copies
+        // rather than a push (and a capacity check) per byte: length, attributes (unused),
+        // timestamp delta, offset delta and the key's length; then the key; then, with the
+        // value's length, the value; then the header count.
+        let mut head = Varints::default();
+        head.varlong(body as i64);
+        head.byte(0);
+        head.varlong(timestamp_delta);
+        head.varlong(i64::from(offset_delta));
+        head.varlong(key.map_or(-1, |k| k.len() as i64));
+        if let Some(k) = key {
+            self.buf.extend_from_slice(head.bytes());
+            self.buf.extend_from_slice(k);
+            head = Varints::default();
         }
-
+        head.varlong(value.map_or(-1, |v| v.len() as i64));
+        self.buf.extend_from_slice(head.bytes());
+        if let Some(v) = value {
+            self.buf.extend_from_slice(v);
+        }
+        if headers.is_empty() {
+            self.buf.push(0);
+        } else {
+            let b = &mut self.buf;
+            b.put_varint(headers.len() as i32);
+            for h in headers {
+                b.put_varint(h.key.len() as i32);
+                b.put_slice(h.key.as_bytes());
+                put_nullable(b, h.value.as_deref());
+            }
+        }
         self.count += 1;
         debug_assert_eq!(self.buf.len() - start, total, "record size precomputation is off");
-        total
+        Some(total)
     }
 
     /// Bytes written so far, header included (uncompressed: what `batch.size` counts).
@@ -354,6 +392,37 @@ impl BatchWriter {
         put_i64_at(&mut buf, MAX_TIMESTAMP_OFFSET, max_timestamp);
         put_i32_at(&mut buf, RECORD_COUNT_OFFSET, count);
         buf
+    }
+}
+
+/// Up to 32 bytes of zig-zag varints, built on the stack (see `BatchWriter::try_append`).
+#[derive(Default)]
+struct Varints {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl Varints {
+    #[inline(always)]
+    fn byte(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    /// A zig-zag varlong (a varint is the same for the values an `i32` holds).
+    #[inline(always)]
+    fn varlong(&mut self, v: i64) {
+        let mut u = ((v << 1) ^ (v >> 63)) as u64;
+        while u >= 0x80 {
+            self.byte((u as u8) | 0x80);
+            u >>= 7;
+        }
+        self.byte(u as u8);
+    }
+
+    #[inline(always)]
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 
