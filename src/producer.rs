@@ -18,14 +18,14 @@ use crate::delivery::{AckHook, Completion, DeliveryFuture, DeliveryResult};
 use crate::engine::accumulator::SpentRecord;
 use crate::engine::accumulator::RECORD_BOOKKEEPING;
 use crate::engine::partitioner::Partitioner;
-use crate::engine::SpentBundle;
+use crate::engine::{Pending, SpentBundle};
 use crate::error::{validate_topic, ProduceError, SendError};
 use crate::io::{queue, Waker};
 use crate::memory::BufferMemory;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::protocol::record_batch::{record_size_upper_bound, BATCH_HEADER_LEN};
 use crate::record::{ByteArraySerializer, IntoTopic, PartitionInfo, ProducerRecord, Serializer};
-use crate::sender::{self, Msg, Queued};
+use crate::sender::{self, Msg};
 
 /// The producer could not start.
 #[derive(Debug)]
@@ -428,8 +428,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
                 return Err(SendError::InvalidPartition(p));
             }
         }
-        // Java's ProducerRecord refuses a negative timestamp; and i64::MIN would be taken for
-        // `Queued::NO_TIMESTAMP` and replaced by the clock.
+        // Java's ProducerRecord refuses a negative timestamp.
         if let Some(t) = record.timestamp {
             if t < 0 {
                 return Err(SendError::InvalidTimestamp(t));
@@ -480,16 +479,16 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             .map_err(|waited| SendError::BufferExhausted { waited, requested: size })?;
         // No clock is read here: the sender stamps the record (timestamp, linger and timeout
         // clocks) with its loop turn's clock when it takes it.
-        let pending = Queued {
+        let pending = Pending::new(
             topic,
             key,
             value,
-            headers: (!record.headers.is_empty()).then(|| Box::new(record.headers)),
-            completion: completion(),
-            timestamp: record.timestamp.unwrap_or(Queued::NO_TIMESTAMP),
-            partition: record.partition.unwrap_or(-1),
+            record.headers,
+            record.timestamp,
+            record.partition,
             reserved,
-        };
+            completion(),
+        );
         let refused = |msg: Msg, err: SendError| {
             if let Msg::Record(p) = msg {
                 p.completion.disarm();

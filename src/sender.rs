@@ -23,7 +23,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{ProducerConfig, SenderCpu};
-use crate::delivery::Completion;
 use crate::engine::partitioner::Partitioner;
 use crate::engine::{Engine, FlushWaiter, PartitionsWaiter, Pending, SpentBundle, Transmit, SPENT_BUNDLE};
 use crate::error::ProduceError;
@@ -31,53 +30,13 @@ use crate::io::{affinity, queue, ConnId, Driver, Event, SendBuf, Waker};
 use crate::memory::BufferMemory;
 use crate::metrics::Metrics;
 use crate::protocol::frame::split_frame;
-use crate::record::Header;
 use crate::resolver::{Lookup, Resolver};
 use crate::security::tls::{self, TlsError, TlsStream};
 
-/// A record as it crosses the queue to the sender: what `send` knows of it, in 128 bytes, so a
-/// queue slot spans two cache lines rather than three (each slot the caller writes is a line
-/// the sender last read, and those transfers are most of what `send` costs). The sender turns
-/// it into a [`Pending`] when it takes it.
-pub(crate) struct Queued {
-    pub topic: Arc<str>,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    /// `None` for no headers (most records): eight bytes here instead of a `Vec`'s 24.
-    #[allow(clippy::box_collection, reason = "a thin pointer keeps the slot at 128 bytes")]
-    pub headers: Option<Box<Vec<Header>>>,
-    pub completion: Completion,
-    /// The record's own timestamp, or [`Queued::NO_TIMESTAMP`].
-    pub timestamp: i64,
-    /// The record's own partition, or -1.
-    pub partition: i32,
-    /// `buffer.memory` bytes reserved for it.
-    pub reserved: u32,
-}
-
-impl Queued {
-    /// No timestamp given: the sender stamps the record with its clock.
-    pub const NO_TIMESTAMP: i64 = i64::MIN;
-
-    fn into_pending(self, now: Instant) -> Pending {
-        Pending {
-            topic: self.topic,
-            partition: (self.partition >= 0).then_some(self.partition),
-            key: self.key,
-            value: self.value,
-            timestamp: (self.timestamp != Self::NO_TIMESTAMP).then_some(self.timestamp),
-            headers: self.headers,
-            reserved: self.reserved as usize,
-            enqueued: now,
-            completion: self.completion,
-            generation: 0,
-        }
-    }
-}
-
 /// What application threads send to the sender.
 pub(crate) enum Msg {
-    Record(Queued),
+    /// A record (120 bytes: see `Pending`).
+    Record(Pending),
     Flush(FlushWaiter),
     /// `Producer::partitions_for`.
     PartitionsFor {
@@ -402,7 +361,7 @@ pub(crate) fn take_messages(
 ) {
     for _ in 0..MAX_DRAIN {
         match rx.try_recv() {
-            Ok(Msg::Record(q)) => engine.append(q.into_pending(now), now, wall_ms),
+            Ok(Msg::Record(p)) => engine.append(p, now, wall_ms),
             Ok(Msg::Flush(w)) => engine.flush(w, now),
             Ok(Msg::PartitionsFor { topic, reply, called }) => {
                 engine.partitions_for(&topic, reply, called, now)
@@ -498,7 +457,7 @@ fn run(
     // Whatever is still queued was sent after the end: complete it as closed.
     while let Ok(m) = rx.try_recv() {
         match m {
-            Msg::Record(q) => q.completion.complete(|| Err(ProduceError::Closed)),
+            Msg::Record(p) => p.completion.complete(|| Err(ProduceError::Closed)),
             Msg::Flush(w) => w(),
             Msg::PartitionsFor { reply, .. } => reply(Err(ProduceError::Closed)),
             Msg::Close { .. } => {}
@@ -506,5 +465,5 @@ fn run(
     }
 }
 
-// The queue's slots stay within two cache lines (see `Queued`).
-const _: () = assert!(std::mem::size_of::<Msg>() <= 128);
+// A queue slot (the message and the queue's stamp) is two cache lines (see `Pending`).
+const _: () = assert!(queue::slot_size::<Msg>() == 128);

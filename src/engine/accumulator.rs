@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use crate::delivery::Completion;
 use crate::engine::partitioner::StickyState;
-use crate::engine::Pending;
+use crate::engine::{Extras, Pending, Stamp, Waiting};
 use crate::protocol::compression::Codec;
 use crate::protocol::record_batch::{
     decode_batches, record_size_upper_bound, seal, BatchWriter, ProducerFields, Record, BATCH_HEADER_LEN,
@@ -278,7 +278,7 @@ pub(crate) struct TopicState {
     /// Partitions with a known leader (for the sticky partitioner).
     pub available: Vec<i32>,
     /// Records that arrived before the topic's metadata, in arrival order.
-    pub waiting: VecDeque<Pending>,
+    pub waiting: VecDeque<Waiting>,
     pub sticky: StickyState,
     /// The estimated compression ratio of this topic's batches (1.0 until batches show
     /// otherwise); see [`batch_limit`].
@@ -366,8 +366,7 @@ pub(crate) struct SpentRecord {
     pub topic: Option<Arc<str>>,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
-    #[allow(clippy::box_collection, reason = "as it came: see Queued")]
-    pub headers: Option<Box<Vec<crate::record::Header>>>,
+    pub extras: Option<Box<Extras>>,
 }
 
 /// A new batch's record list is allocated for at most this many records up front.
@@ -404,18 +403,19 @@ pub(crate) struct Appended {
 /// `limit` is the uncompressed size at which a batch closes ([`batch_limit`]); with `codec` set
 /// a batch is compressed as it closes and its observed ratio is folded into `ratio`.
 #[allow(clippy::too_many_arguments)]
+#[inline]
 pub(crate) fn append(
     part: &mut PartitionState,
     p: Pending,
+    stamp: Stamp,
     producer: ProducerFields,
     limit: usize,
-    generation: u32,
     spare: &mut Spare,
     codec: Codec,
     ratio: &mut f32,
 ) -> Appended {
-    let timestamp = p.timestamp.unwrap_or_default();
-    let headers = p.headers.as_deref().map_or(&[][..], Vec::as_slice);
+    let timestamp = stamp.timestamp;
+    let headers = p.headers();
     let (key, value) = (p.key.as_deref(), p.value.as_deref());
     let mut bytes = None;
     if let Some(b) = part.queue.back_mut() {
@@ -448,7 +448,7 @@ pub(crate) fn append(
             part.queue.push_back(Batch {
                 data,
                 records,
-                created: p.enqueued,
+                created: stamp.enqueued,
                 reserved: 0,
                 attempts: 0,
                 sequence: None,
@@ -461,16 +461,16 @@ pub(crate) fn append(
         }
     };
     let batch = part.queue.back_mut().expect("a batch was just ensured");
-    batch.reserved += p.reserved;
+    batch.reserved += p.reserved as usize;
     batch.records.push(RecordInfo {
         completion: p.completion,
-        enqueued: p.enqueued,
+        enqueued: stamp.enqueued,
         timestamp,
         key_size: p.key.as_ref().map_or(-1, |k| k.len() as i32),
         value_size: p.value.as_ref().map_or(-1, |v| v.len() as i32),
-        generation,
+        generation: stamp.generation,
     });
-    spare.spend(SpentRecord { topic: Some(p.topic), key: p.key, value: p.value, headers: p.headers });
+    spare.spend(SpentRecord { topic: Some(p.topic), key: p.key, value: p.value, extras: p.extras });
     let full = batch.size() >= limit;
     if full {
         batch.close(ratio);
@@ -503,19 +503,11 @@ mod tests {
         let mut spare = Spare::default();
         let mut ratio = 1.0;
         for i in 0..(MAX_SPENT + 10) {
-            let p = Pending {
-                topic: topic.clone(),
-                partition: None,
-                key: (i % 2 == 0).then(|| vec![b'k'; i % 7]),
-                value: Some(i.to_be_bytes().to_vec()),
-                timestamp: Some(0),
-                headers: None,
-                reserved: 40,
-                enqueued: crate::engine::sim_tests::origin(),
-                completion: Completion::forget(),
-                generation: 0,
-            };
-            append(&mut part, p, ProducerFields::NONE, 16_384, 0, &mut spare, Codec::None, &mut ratio);
+            let key = (i % 2 == 0).then(|| vec![b'k'; i % 7]);
+            let value = Some(i.to_be_bytes().to_vec());
+            let p = Pending::new(topic.clone(), key, value, Vec::new(), None, None, 40, Completion::forget());
+            let stamp = Stamp { enqueued: crate::engine::sim_tests::origin(), timestamp: 0, generation: 0 };
+            append(&mut part, p, stamp, ProducerFields::NONE, 16_384, &mut spare, Codec::None, &mut ratio);
         }
         // The first MAX_SPENT records wait to be dropped by an application thread; beyond that
         // the sender drops them itself.

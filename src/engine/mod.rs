@@ -67,27 +67,86 @@ use records::Records;
 use requests::Kind;
 use sasl::SaslState;
 
-/// A record handed over by `send`, already serialized.
+/// A record handed over by `send`, already serialized: what crosses the queue to the sender.
+///
+/// It takes 120 bytes, so that a queue slot (with the queue's own 8-byte stamp) is two cache
+/// lines, not three: each slot the caller writes is a line the sender read last, and those
+/// transfers are most of what `send` costs. What few records carry (headers, a timestamp of
+/// their own) is boxed in [`Extras`], which goes back to the application with the key and value
+/// (see `accumulator::SpentRecord`).
 #[derive(Debug)]
 pub(crate) struct Pending {
     pub topic: Arc<str>,
-    pub partition: Option<i32>,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
-    /// The record's own timestamp; `None` takes the sender's clock when it takes the record.
-    pub timestamp: Option<i64>,
-    /// `None` for none (most records); boxed so that the box goes back to the application with
-    /// the key and value (see `accumulator::SpentRecord`).
-    #[allow(clippy::box_collection, reason = "a thin pointer: see Queued")]
-    pub headers: Option<Box<Vec<Header>>>,
-    /// `buffer.memory` bytes reserved for it (its worst-case size in a batch).
-    pub reserved: usize,
-    /// When the sender took the record (set by `Engine::append`): linger, delivery timeout and
-    /// the metadata wait count from here, normally microseconds after `send`.
-    pub enqueued: Instant,
+    pub extras: Option<Box<Extras>>,
     pub completion: Completion,
-    /// The flush generation the engine counted the record in (set by `Engine::append`).
+    /// The record's own partition, or -1.
+    pub partition: i32,
+    /// `buffer.memory` bytes reserved for it (its worst-case size in a batch and bookkeeping).
+    pub reserved: u32,
+}
+
+/// Headers and a timestamp of the record's own: what few records have (see [`Pending`]).
+#[derive(Debug, Default)]
+pub(crate) struct Extras {
+    pub headers: Vec<Header>,
+    /// `None` takes the sender's clock when it takes the record.
+    pub timestamp: Option<i64>,
+}
+
+impl Pending {
+    /// A record; `extras` are boxed only if there are any.
+    pub(crate) fn new(
+        topic: Arc<str>,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        headers: Vec<Header>,
+        timestamp: Option<i64>,
+        partition: Option<i32>,
+        reserved: u32,
+        completion: Completion,
+    ) -> Pending {
+        let extras =
+            (!headers.is_empty() || timestamp.is_some()).then(|| Box::new(Extras { headers, timestamp }));
+        Pending { topic, key, value, extras, completion, partition: partition.unwrap_or(-1), reserved }
+    }
+
+    /// The record's own partition.
+    #[inline]
+    pub(crate) fn partition(&self) -> Option<i32> {
+        (self.partition >= 0).then_some(self.partition)
+    }
+
+    /// The record's own timestamp.
+    #[inline]
+    pub(crate) fn timestamp(&self) -> Option<i64> {
+        self.extras.as_ref().and_then(|e| e.timestamp)
+    }
+
+    #[inline]
+    pub(crate) fn headers(&self) -> &[Header] {
+        self.extras.as_ref().map_or(&[], |e| &e.headers)
+    }
+}
+
+/// When and how the sender took a record (`Engine::append`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamp {
+    /// When the sender took the record: linger, delivery timeout and the metadata wait count
+    /// from here, normally microseconds after `send`.
+    pub enqueued: Instant,
+    /// The record's timestamp: its own, or the sender's wall clock when it took it.
+    pub timestamp: i64,
+    /// The flush generation the engine counted the record in.
     pub generation: u32,
+}
+
+/// A record waiting for its topic's metadata.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    pub record: Pending,
+    pub stamp: Stamp,
 }
 
 /// Spent records (`accumulator::SpentRecord`) handed back at a time. Sent by value: a bundle
@@ -235,8 +294,8 @@ impl Engine {
             w(Err(err.clone()));
         }
         for ti in 0..self.topics.len() {
-            while let Some(p) = self.topics[ti].waiting.pop_front() {
-                self.fail_pending(p, err.clone());
+            while let Some(w) = self.topics[ti].waiting.pop_front() {
+                self.fail_pending(w.record, w.stamp, err.clone());
             }
             for pi in 0..self.topics[ti].partitions.len() {
                 while let Some(b) = self.topics[ti].partitions[pi].queue.pop_front() {

@@ -61,19 +61,18 @@ impl Harness {
         let outcomes = self.outcomes.clone();
         let reserved = 61 + crate::protocol::record_batch::record_size_upper_bound(None, Some(value), &[]);
         self.memory.reserve(reserved, Duration::ZERO, || {}).unwrap();
-        let p = Pending {
-            topic: "t".into(),
-            partition: None,
-            key: None,
-            value: Some(value.to_vec()),
-            timestamp: Some(1000),
-            headers: None,
-            reserved,
-            enqueued: self.now,
-            completion: Completion::callback(move |r| outcomes.lock().unwrap().push(r)),
-            generation: 0,
-        };
-        self.engine.append(p, self.now, 0);
+        let completion = Completion::callback(move |r| outcomes.lock().unwrap().push(r));
+        let p = Pending::new(
+            "t".into(),
+            None,
+            Some(value.to_vec()),
+            Vec::new(),
+            None,
+            None,
+            reserved as u32,
+            completion,
+        );
+        self.engine.append(p, self.now, 1000);
     }
 
     fn turn(&mut self) {

@@ -130,19 +130,18 @@ impl Sim {
         let outcomes = self.outcomes.clone();
         let reserved = 61 + crate::protocol::record_batch::record_size_upper_bound(key, Some(value), &[]);
         self.memory.reserve(reserved, Duration::ZERO, || {}).expect("test buffer.memory");
-        let p = Pending {
-            topic: topic.into(),
+        let p = Pending::new(
+            topic.into(),
+            key.map(<[u8]>::to_vec),
+            Some(value.to_vec()),
+            Vec::new(),
+            None,
             partition,
-            key: key.map(<[u8]>::to_vec),
-            value: Some(value.to_vec()),
-            timestamp: Some(1000 + id as i64),
-            headers: None,
-            reserved,
-            enqueued: self.now,
-            completion: Completion::callback(move |r| outcomes.lock().unwrap().push((id, r))),
-            generation: 0,
-        };
-        self.engine.append(p, self.now, 0);
+            reserved as u32,
+            Completion::callback(move |r| outcomes.lock().unwrap().push((id, r))),
+        );
+        // Stamped by the engine as the sender does: timestamp 1000 + id.
+        self.engine.append(p, self.now, 1000 + id as i64);
         id
     }
 
