@@ -205,6 +205,8 @@ pub struct Engine {
     rng: Rng,
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
+    /// What is yet to be recorded in the metrics' histograms (see `Metrics::record`).
+    hist: crate::metrics::Pending,
 }
 
 impl std::fmt::Debug for Engine {
@@ -245,6 +247,7 @@ impl Engine {
             rng: Rng::new(seed),
             memory,
             metrics,
+            hist: Default::default(),
         }
     }
 
@@ -356,6 +359,8 @@ impl Engine {
             self.answer_partition_waiters(&[], now);
         }
         self.poll_partitions(now);
+        // What waited while `Producer::metrics` held the histograms: in by the next turn.
+        self.metrics.record(&mut self.hist, true);
         self.flushes.check();
     }
 

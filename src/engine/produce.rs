@@ -230,13 +230,10 @@ impl Engine {
             i += n;
         }
         w.finish();
-        {
-            let mut h = self.metrics.hist.lock().unwrap_or_else(|e| e.into_inner());
-            for b in &picked {
-                let _ = h.batch_records.record(b.batch.records.len().max(1) as u64);
-                let _ = h.batch_bytes.record(b.batch.bytes().len().max(1) as u64);
-            }
+        for b in &picked {
+            self.hist.batches.push((b.batch.records.len() as u64, b.batch.size() as u64));
         }
+        self.metrics.record(&mut self.hist, false);
         Metrics::add(&self.metrics.batches_sent, picked.len() as u64);
         Metrics::add(&self.metrics.bytes_sent, bytes);
         Metrics::add(&self.metrics.requests_sent, 1);
@@ -445,13 +442,26 @@ impl Engine {
     ) {
         let topic: Arc<str> = self.topics[ti].name.clone();
         let n = batch.records.len() as u64;
-        {
-            let mut h = self.metrics.hist.lock().unwrap_or_else(|e| e.into_inner());
-            for r in &batch.records {
-                let us = now.saturating_duration_since(r.enqueued).as_micros() as u64;
-                let _ = h.latency_us.record(us.max(1));
+        // Latency per run of records taken in the same loop turn (they share `enqueued`), and
+        // flush counts per run of the same generation: a batch is one or a few runs of each.
+        let mut latency = (now, 0u64);
+        let mut generation = (0u32, 0usize);
+        for r in &batch.records {
+            if r.enqueued != latency.0 {
+                self.push_latency(latency, now);
+                latency = (r.enqueued, 0);
             }
+            latency.1 += 1;
+            if r.generation != generation.0 {
+                self.flushes.finish_n(generation.0, generation.1);
+                generation = (r.generation, 0);
+            }
+            generation.1 += 1;
         }
+        self.push_latency(latency, now);
+        self.flushes.finish_n(generation.0, generation.1);
+        // A flush returns only once the histograms hold its records.
+        self.metrics.record(&mut self.hist, self.flushes.waiting());
         match &result {
             Ok(_) => Metrics::add(&self.metrics.records_sent, n),
             Err(_) => Metrics::add(&self.metrics.record_errors, n),
@@ -460,7 +470,6 @@ impl Engine {
         // whoever watches the buffer sees it free once the outcome is known.
         self.memory.release(batch.reserved);
         for (i, r) in batch.records.drain(..).enumerate() {
-            self.flushes.finish(r.generation);
             let topic = &topic;
             let result = &result;
             r.completion.complete(|| match result {
@@ -493,6 +502,15 @@ impl Engine {
             if self.spare.batches.len() < keep && buf.capacity() <= limit {
                 self.spare.batches.push(buf);
             }
+        }
+    }
+
+    /// `run.1` records taken at `run.0` completed at `now`: their latency, to be recorded.
+    #[inline]
+    fn push_latency(&mut self, run: (Instant, u64), now: Instant) {
+        if run.1 > 0 {
+            let us = now.saturating_duration_since(run.0).as_micros() as u64;
+            self.hist.latency.push((us, run.1));
         }
     }
 
