@@ -350,6 +350,39 @@ fn transmit(
     }
 }
 
+/// The loop turn's clock: one read of the monotonic clock per turn, with the wall clock (for
+/// record timestamps) derived from it and read again once [`WALL_RESYNC`] has passed, to follow
+/// the system's adjustments. Reading both every turn cost a second clock read per turn.
+pub(crate) struct TurnClock {
+    at: Instant,
+    wall_ms: i64,
+}
+
+/// How often [`TurnClock`] reads the wall clock again.
+const WALL_RESYNC: Duration = Duration::from_secs(1);
+
+impl TurnClock {
+    pub(crate) fn new() -> TurnClock {
+        TurnClock { at: Instant::now(), wall_ms: wall_clock_ms() }
+    }
+
+    /// The monotonic time and the wall clock in milliseconds since the epoch.
+    pub(crate) fn now(&mut self) -> (Instant, i64) {
+        let now = Instant::now();
+        let since = now.saturating_duration_since(self.at);
+        if since >= WALL_RESYNC {
+            self.at = now;
+            self.wall_ms = wall_clock_ms();
+            return (now, self.wall_ms);
+        }
+        (now, self.wall_ms + since.as_millis() as i64)
+    }
+}
+
+fn wall_clock_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Takes up to [`MAX_DRAIN`] application messages into the engine; a `Close` (or every handle
 /// gone) sets `close`. `now` and `wall_ms` are the turn's clock.
 pub(crate) fn take_messages(
@@ -408,12 +441,12 @@ fn run(
     let mut events: Vec<Event> = Vec::with_capacity(256);
     let mut links = Links::default();
     let mut close: Option<Option<Instant>> = None;
+    let mut clock = TurnClock::new();
     let linger = engine.linger();
     loop {
-        let now = Instant::now();
-        // The wall clock stamps the records taken in this turn (those without a timestamp of
-        // their own): `send` itself reads no clock.
-        let wall_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        // One clock read per turn. The wall clock stamps the records taken in this turn (those
+        // without a timestamp of their own): `send` itself reads no clock.
+        let (now, wall_ms) = clock.now();
         handle_events(&mut engine, &mut driver, &mut links, &mut events, tls.as_ref(), now);
         resolver.take_answers(now, |(host, result)| engine.on_resolved(&host, result, now));
         take_messages(&mut engine, &rx, &mut close, now, wall_ms);
@@ -467,3 +500,25 @@ fn run(
 
 // A queue slot (the message and the queue's stamp) is two cache lines (see `Pending`).
 const _: () = assert!(queue::slot_size::<Msg>() == 128);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The turn's wall clock, derived from the monotonic one, stays with the system's: within a
+    /// few milliseconds of it, and read again after a second.
+    #[test]
+    fn the_turn_clock_derives_the_wall_clock_from_one_read() {
+        let mut clock = TurnClock::new();
+        for _ in 0..3 {
+            let (_, wall) = clock.now();
+            let system = wall_clock_ms();
+            assert!((system - wall).abs() <= 5, "derived {wall}, system {system}");
+        }
+        // Pretend the last read of the wall clock is old: the next turn reads it again.
+        clock.at -= WALL_RESYNC;
+        clock.wall_ms -= 60_000;
+        let (_, wall) = clock.now();
+        assert!((wall_clock_ms() - wall).abs() <= 5, "resynced to the system's clock");
+    }
+}
