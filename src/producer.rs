@@ -18,7 +18,7 @@ use crate::delivery::{AckHook, Completion, DeliveryFuture, DeliveryResult};
 use crate::engine::accumulator::SpentRecord;
 use crate::engine::accumulator::RECORD_BOOKKEEPING;
 use crate::engine::partitioner::Partitioner;
-use crate::engine::{Pending, SpentBundle};
+use crate::engine::{Extras, Pending, SpentBundle};
 use crate::error::{validate_topic, ProduceError, SendError};
 use crate::io::{queue, Waker};
 use crate::memory::BufferMemory;
@@ -68,6 +68,28 @@ const WAKE_BACKLOG: usize = 256;
 thread_local! {
     /// Spent records this thread drops, one per `send` (see `enqueue`).
     static SPENT: RefCell<Vec<SpentRecord>> = const { RefCell::new(Vec::new()) };
+    /// The last topic name this thread's `send` found legal. Held, so that its address cannot
+    /// be reused by another name while it is here.
+    static VALID_TOPIC: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+}
+
+/// [`validate_topic`], once per topic name (`Arc`) in a row on this thread: most callers send
+/// to one topic, whose name is the same `Arc` every time (see `IntoTopic`).
+#[inline]
+fn validate_topic_once(topic: &Arc<str>) -> Result<(), SendError> {
+    let known = VALID_TOPIC
+        .try_with(|v| v.try_borrow().is_ok_and(|v| v.as_ref().is_some_and(|v| Arc::ptr_eq(v, topic))))
+        .unwrap_or(false);
+    if known {
+        return Ok(());
+    }
+    validate_topic(topic)?;
+    let _ = VALID_TOPIC.try_with(|v| {
+        if let Ok(mut v) = v.try_borrow_mut() {
+            *v = Some(topic.clone());
+        }
+    });
+    Ok(())
 }
 
 struct Inner {
@@ -422,7 +444,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         if inner.closed.load(Ordering::Acquire) {
             return Err(SendError::Closed);
         }
-        validate_topic(&record.topic)?;
+        validate_topic_once(&record.topic)?;
         if let Some(p) = record.partition {
             if p < 0 {
                 return Err(SendError::InvalidPartition(p));
@@ -479,16 +501,20 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             .map_err(|waited| SendError::BufferExhausted { waited, requested: size })?;
         // No clock is read here: the sender stamps the record (timestamp, linger and timeout
         // clocks) with its loop turn's clock when it takes it.
-        let pending = Pending::new(
+        let extras = if record.headers.is_empty() && record.timestamp.is_none() {
+            None
+        } else {
+            Some(Box::new(Extras { headers: record.headers, timestamp: record.timestamp }))
+        };
+        let pending = Pending {
             topic,
             key,
             value,
-            record.headers,
-            record.timestamp,
-            record.partition,
+            extras,
+            completion: completion(),
+            partition: record.partition.unwrap_or(-1),
             reserved,
-            completion(),
-        );
+        };
         let refused = |msg: Msg, err: SendError| {
             if let Msg::Record(p) = msg {
                 p.completion.disarm();
@@ -526,25 +552,24 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         // allocator's thread cache takes its buffers back and hands them out again for the
         // caller's next value. One per send, so the cache neither runs dry nor overflows.
         // (`try_with`: a send from another thread-local's destructor skips this.)
-        let spent = SPENT.try_with(|stash| {
+        // It is dropped where it lies in the stash (nothing it holds runs user code).
+        let reuse = SPENT.try_with(|stash| {
             let mut stash = stash.borrow_mut();
             if stash.is_empty() {
                 if let Ok(bundle) = inner.spent.try_recv() {
                     stash.extend(bundle);
                 }
             }
-            stash.pop()
+            let reuse = stash.last()?.value.as_ref().map(|v| (v.as_ptr(), v.capacity()));
+            let n = stash.len();
+            stash.truncate(n - 1);
+            reuse
         });
         // The allocator hands the value buffer freed here to this thread's next allocation of
         // that size (its thread cache is LIFO): most likely the caller's next value. The sender
         // read it last, so writing it would wait for the sender's core to give up its lines;
         // asking for them now overlaps that with the caller's work until then.
-        let reuse = match &spent {
-            Ok(Some(r)) => r.value.as_ref().map(|v| (v.as_ptr(), v.capacity())),
-            _ => None,
-        };
-        drop(spent);
-        if let Some((ptr, len)) = reuse {
+        if let Ok(Some((ptr, len))) = reuse {
             crate::io::prefetch_for_write(ptr, len.min(256));
         }
         Ok(())
@@ -622,5 +647,26 @@ impl<K: 'static, V: 'static> Producer<K, V> {
     /// A snapshot of the producer's metrics.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner.metrics.snapshot(self.inner.memory.available())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name found legal is not checked again while it is the one in use; an illegal one is
+    /// refused every time, and a new name is checked.
+    #[test]
+    fn a_topic_is_validated_once_per_name_in_a_row() {
+        let good: Arc<str> = "orders".into();
+        validate_topic_once(&good).unwrap();
+        assert!(VALID_TOPIC.with(|v| v.borrow().as_ref().is_some_and(|v| Arc::ptr_eq(v, &good))));
+        validate_topic_once(&good).unwrap();
+        let bad: Arc<str> = "no/slash".into();
+        assert!(validate_topic_once(&bad).is_err());
+        assert!(validate_topic_once(&bad).is_err(), "an illegal name is never remembered");
+        let other: Arc<str> = "orders".into();
+        validate_topic_once(&other).unwrap();
+        assert!(VALID_TOPIC.with(|v| v.borrow().as_ref().is_some_and(|v| Arc::ptr_eq(v, &other))));
     }
 }

@@ -97,6 +97,8 @@ pub(crate) struct Extras {
 
 impl Pending {
     /// A record; `extras` are boxed only if there are any.
+    #[cfg(test)]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         topic: Arc<str>,
         key: Option<Vec<u8>>,
