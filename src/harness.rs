@@ -144,7 +144,8 @@ impl Pipeline {
                     self.events.push(NetEvent::Connected(node));
                 }
                 Transmit::Resolve { host } => {
-                    let result = host.parse().map(|ip| vec![ip]).map_err(|_| format!("{host}: not an address"));
+                    let result =
+                        host.parse().map(|ip| vec![ip]).map_err(|_| format!("{host}: not an address"));
                     self.events.push(NetEvent::Resolved(host, result));
                 }
                 Transmit::Close { node } => {

@@ -11,6 +11,12 @@ pub mod protocol {
     pub use crate::protocol::*;
 }
 
+/// The batch codec a configuration asks for (`compression.type` and its level): for a tool
+/// that encodes batches itself (`ringkafka-perf --client ceiling`).
+pub fn codec(cfg: &crate::ProducerConfig) -> protocol::compression::Codec {
+    cfg.codec()
+}
+
 /// The io_uring TCP driver of the sender thread, and CPU affinity.
 pub mod io {
     pub use crate::io::*;

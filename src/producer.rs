@@ -268,8 +268,8 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             max_request_size: config.max_request_size,
             max_block: config.max_block,
         };
-        let (handle, waker) =
-            sender::spawn(config, partitioner, memory, metrics, rx, spent_tx, lookup).map_err(StartError::Io)?;
+        let (handle, waker) = sender::spawn(config, partitioner, memory, metrics, rx, spent_tx, lookup)
+            .map_err(StartError::Io)?;
         let sender_thread = handle.thread().id();
         Ok(Self::from_parts(parts, waker, Some(handle), sender_thread, key_serializer, value_serializer))
     }
