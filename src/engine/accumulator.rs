@@ -352,7 +352,14 @@ pub(crate) struct Spare {
     /// What is left of records whose bytes are in a batch, to be dropped by an application
     /// thread ([`Engine::take_spent`](crate::engine::Engine::take_spent)).
     pub spent: Vec<SpentRecord>,
+    /// Lists of a Produce request's batches (at most [`MAX_SPARE_LISTS`]).
+    pub in_flight: Vec<Vec<crate::engine::produce::InFlightBatch>>,
+    /// The nodes a poll found ready.
+    pub ready_nodes: Vec<i32>,
 }
+
+/// Bound on [`Spare::in_flight`]: a few more than the requests in flight.
+pub(crate) const MAX_SPARE_LISTS: usize = 16;
 
 /// What is left of a record once its bytes are in a batch: its key, value and headers buffers
 /// and its topic name. Handed back to be dropped on an application thread: glibc makes a buffer freed

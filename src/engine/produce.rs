@@ -32,7 +32,7 @@ use super::requests::{InFlight, Kind};
 use super::{accumulator, Engine, Transmit};
 
 #[derive(Debug)]
-pub(super) struct InFlightBatch {
+pub(crate) struct InFlightBatch {
     pub(super) topic: usize,
     pub(super) partition: i32,
     pub(super) batch: Batch,
@@ -52,7 +52,8 @@ impl Engine {
         let can_produce =
             !self.cfg.enable_idempotence || (self.idem.producer.is_some() && !self.idem.bump_pending);
         // Nodes that have something ready to send, in first-seen order.
-        let mut ready_nodes: Vec<i32> = Vec::new();
+        let mut ready_nodes = std::mem::take(&mut self.spare.ready_nodes);
+        ready_nodes.clear();
         let mut need_metadata = false;
         for ti in 0..self.topics.len() {
             if self.topics[ti].meta != TopicMeta::Known {
@@ -108,15 +109,17 @@ impl Engine {
             self.wake_at(now + self.cfg.retry_backoff);
         }
         if !can_produce {
+            self.spare.ready_nodes = ready_nodes;
             return;
         }
-        for node in ready_nodes {
+        for &node in &ready_nodes {
             match self.net.conns.get(&node).map(|c| &c.state) {
                 Some(ConnState::Ready(_)) => self.drain_node(node, force, now),
                 Some(_) => {}
                 None => self.connect_leader(node, now),
             }
         }
+        self.spare.ready_nodes = ready_nodes;
     }
 
     /// Builds Produce requests for `node` from its partitions' ready batches, one batch per
@@ -135,7 +138,7 @@ impl Engine {
                 self.wake_at(until);
                 return;
             }
-            let mut picked: Vec<InFlightBatch> = Vec::new();
+            let mut picked = self.spare.in_flight.pop().unwrap_or_default();
             let mut size = 64usize;
             'topics: for ti in 0..self.topics.len() {
                 let tsize = self.topics[ti].name.len() + 16;
@@ -190,6 +193,7 @@ impl Engine {
                 }
             }
             if picked.is_empty() {
+                self.spare.in_flight.push(picked);
                 return;
             }
             self.send_produce(node, versions.produce, picked, now);
@@ -256,11 +260,11 @@ impl Engine {
     pub(super) fn handle_produce(
         &mut self,
         node: i32,
-        batches: Vec<InFlightBatch>,
+        mut batches: Vec<InFlightBatch>,
         r: crate::protocol::messages::ProduceResponse,
         now: Instant,
     ) {
-        for mut b in batches {
+        for mut b in batches.drain(..) {
             self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
             b.batch.unresolved = false; // answered: its fate is known
             let name = &self.topics[b.topic].name;
@@ -359,6 +363,9 @@ impl Engine {
                 let e = ProduceError::Broker { code, message: pr.error_message.clone() };
                 self.fail_sequenced(b.topic, b.partition, b.batch, e, now);
             }
+        }
+        if self.spare.in_flight.len() < accumulator::MAX_SPARE_LISTS {
+            self.spare.in_flight.push(batches);
         }
     }
 
