@@ -287,36 +287,18 @@ impl BatchWriter {
         }
         self.buf.reserve(total);
         let start = self.buf.len();
-        // The small fields go through a stack buffer, so that the record is a few slice copies
-        // rather than a push (and a capacity check) per byte: length, attributes (unused),
-        // timestamp delta, offset delta and the key's length; then the key; then, with the
-        // value's length, the value; then the header count.
-        let mut head = Varints::default();
-        head.varlong(body as i64);
-        head.byte(0);
-        head.varlong(timestamp_delta);
-        head.varlong(i64::from(offset_delta));
-        head.varlong(key.map_or(-1, |k| k.len() as i64));
-        if let Some(k) = key {
-            self.buf.extend_from_slice(head.bytes());
-            self.buf.extend_from_slice(k);
-            head = Varints::default();
-        }
-        head.varlong(value.map_or(-1, |v| v.len() as i64));
-        self.buf.extend_from_slice(head.bytes());
-        if let Some(v) = value {
-            self.buf.extend_from_slice(v);
-        }
-        if headers.is_empty() {
-            self.buf.push(0);
-        } else {
-            let b = &mut self.buf;
-            b.put_varint(headers.len() as i32);
-            for h in headers {
-                b.put_varint(h.key.len() as i32);
-                b.put_slice(h.key.as_bytes());
-                put_nullable(b, h.value.as_deref());
-            }
+        let b = &mut self.buf;
+        b.put_varint(body as i32);
+        b.put_i8(0); // record attributes: unused
+        b.put_varlong(timestamp_delta);
+        b.put_varint(offset_delta);
+        put_nullable(b, key);
+        put_nullable(b, value);
+        b.put_varint(headers.len() as i32);
+        for h in headers {
+            b.put_varint(h.key.len() as i32);
+            b.put_slice(h.key.as_bytes());
+            put_nullable(b, h.value.as_deref());
         }
         self.count += 1;
         debug_assert_eq!(self.buf.len() - start, total, "record size precomputation is off");
@@ -392,37 +374,6 @@ impl BatchWriter {
         put_i64_at(&mut buf, MAX_TIMESTAMP_OFFSET, max_timestamp);
         put_i32_at(&mut buf, RECORD_COUNT_OFFSET, count);
         buf
-    }
-}
-
-/// Up to 32 bytes of zig-zag varints, built on the stack (see `BatchWriter::try_append`).
-#[derive(Default)]
-struct Varints {
-    buf: [u8; 32],
-    len: usize,
-}
-
-impl Varints {
-    #[inline(always)]
-    fn byte(&mut self, b: u8) {
-        self.buf[self.len] = b;
-        self.len += 1;
-    }
-
-    /// A zig-zag varlong (a varint is the same for the values an `i32` holds).
-    #[inline(always)]
-    fn varlong(&mut self, v: i64) {
-        let mut u = ((v << 1) ^ (v >> 63)) as u64;
-        while u >= 0x80 {
-            self.byte((u as u8) | 0x80);
-            u >>= 7;
-        }
-        self.byte(u as u8);
-    }
-
-    #[inline(always)]
-    fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
     }
 }
 
