@@ -235,7 +235,9 @@ pub struct Driver {
     cq_overflows: u64,
     /// Buffer sizes for new sockets.
     socket_buffers: SocketBuffers,
-    /// `SendMsgBuf`s of completed sends, for reuse (one per connection sending at most).
+    /// `SendMsgBuf`s of completed sends, for reuse (one per connection sending at most). Boxed:
+    /// the kernel holds a pointer into each while its send is in flight, so it must not move.
+    #[allow(clippy::vec_box, reason = "the box keeps the msghdr in place for the kernel")]
     spare_msgs: Vec<Box<SendMsgBuf>>,
 }
 
