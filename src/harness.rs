@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::config::ProducerConfig;
-use crate::engine::{Engine, SpentBundle, Transmit};
+use crate::engine::{Engine, Transmit};
 use crate::io::{queue, SendBuf};
 use crate::mock::MockCluster;
 use crate::producer::Producer;
@@ -44,7 +44,7 @@ pub struct Pipeline {
     pub producer: Producer,
     engine: Engine,
     rx: queue::Rx<Msg>,
-    spent: crossbeam_channel::Sender<SpentBundle>,
+    spent: sender::SpentLine,
     close: Option<Option<Instant>>,
     cluster: MockCluster,
     /// Engine node to broker node, for open connections.

@@ -11,21 +11,19 @@ use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
-
 use crate::config::{ConfigError, ProducerConfig};
 use crate::delivery::{AckHook, Completion, DeliveryFuture, DeliveryResult};
 use crate::engine::accumulator::SpentRecord;
 use crate::engine::accumulator::RECORD_BOOKKEEPING;
 use crate::engine::partitioner::Partitioner;
-use crate::engine::{Extras, Pending, SpentBundle};
+use crate::engine::{Extras, Pending};
 use crate::error::{validate_topic, ProduceError, SendError};
 use crate::io::{queue, Waker};
 use crate::memory::BufferMemory;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::protocol::record_batch::{record_size_upper_bound, BATCH_HEADER_LEN};
 use crate::record::{ByteArraySerializer, IntoTopic, PartitionInfo, ProducerRecord, Serializer};
-use crate::sender::{self, Msg};
+use crate::sender::{self, Msg, SpentTake};
 
 /// The producer could not start.
 #[derive(Debug)]
@@ -95,7 +93,7 @@ fn validate_topic_once(topic: &Arc<str>) -> Result<(), SendError> {
 struct Inner {
     tx: queue::Tx<Msg>,
     /// Records whose bytes the sender has copied into batches, dropped here (see `enqueue`).
-    spent: Receiver<SpentBundle>,
+    spent: SpentTake,
     waker: Arc<Waker>,
     closed: AtomicBool,
     memory: Arc<BufferMemory>,
@@ -259,7 +257,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         let memory = Arc::new(BufferMemory::new(config.buffer_memory));
         let metrics = Arc::new(Metrics::default());
         let (tx, rx) = queue::bounded(QUEUE_CAPACITY);
-        let (spent_tx, spent) = crossbeam_channel::bounded(sender::SPENT_BUNDLES);
+        let (spent_tx, spent) = sender::spent_line();
         let parts = Parts {
             tx,
             spent,
@@ -307,7 +305,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
 /// What a handle shares with its sender, besides the waker.
 struct Parts {
     tx: queue::Tx<Msg>,
-    spent: Receiver<SpentBundle>,
+    spent: SpentTake,
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
     max_request_size: usize,
@@ -320,7 +318,7 @@ pub(crate) struct SenderEnds {
     /// The configuration, validated.
     pub config: ProducerConfig,
     pub rx: queue::Rx<Msg>,
-    pub spent: crossbeam_channel::Sender<SpentBundle>,
+    pub spent: sender::SpentLine,
     pub memory: Arc<BufferMemory>,
     pub metrics: Arc<Metrics>,
 }
@@ -335,7 +333,7 @@ impl Producer<Vec<u8>, Vec<u8>> {
         let memory = Arc::new(BufferMemory::new(config.buffer_memory));
         let metrics = Arc::new(Metrics::default());
         let (tx, rx) = queue::bounded(QUEUE_CAPACITY);
-        let (spent_tx, spent) = crossbeam_channel::bounded(sender::SPENT_BUNDLES);
+        let (spent_tx, spent) = sender::spent_line();
         let parts = Parts {
             tx,
             spent,
@@ -556,8 +554,13 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         let reuse = SPENT.try_with(|stash| {
             let mut stash = stash.borrow_mut();
             if stash.is_empty() {
-                if let Ok(bundle) = inner.spent.try_recv() {
-                    stash.extend(bundle);
+                if let Ok(chunk) = inner.spent.full.try_recv() {
+                    // The emptied chunk goes back to be filled again (dropped here if the
+                    // sender has enough).
+                    let empty = std::mem::replace(&mut *stash, chunk);
+                    if empty.capacity() > 0 {
+                        let _ = inner.spent.empty.try_send(empty);
+                    }
                 }
             }
             let reuse = stash.last()?.value.as_ref().map(|v| (v.as_ptr(), v.capacity()));

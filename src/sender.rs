@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{ProducerConfig, SenderCpu};
 use crate::engine::partitioner::Partitioner;
-use crate::engine::{Engine, FlushWaiter, PartitionsWaiter, Pending, SpentBundle, Transmit, SPENT_BUNDLE};
+use crate::engine::{Engine, FlushWaiter, PartitionsWaiter, Pending, SpentChunk, Transmit, SPENT_CHUNK};
 use crate::error::ProduceError;
 use crate::io::{affinity, queue, ConnId, Driver, Event, SendBuf, Waker};
 use crate::memory::BufferMemory;
@@ -52,11 +52,32 @@ pub(crate) enum Msg {
 
 /// Messages taken from the queue per loop turn: bounds the time between network polls.
 pub(crate) const MAX_DRAIN: usize = 4096;
-/// Bundles of spent buffers that may wait for an application thread. Each `send` takes one
+/// Chunks of spent buffers that may wait for an application thread. Each `send` takes one
 /// spent record and each record the sender takes makes one, so the records in the queue and
-/// the spent ones waiting never add up to more than the queue holds (plus a bundle per
+/// the spent ones waiting never add up to more than the queue holds (plus a chunk per
 /// application thread): with room for that many, the sender never has to free one itself.
-pub(crate) const SPENT_BUNDLES: usize = crate::producer::QUEUE_CAPACITY / SPENT_BUNDLE + 16;
+pub(crate) const SPENT_CHUNKS: usize = crate::producer::QUEUE_CAPACITY / SPENT_CHUNK + 16;
+
+/// The sender's ends of the spent-buffer cycle: full chunks out, empty ones back (see
+/// `hand_back`).
+pub(crate) struct SpentLine {
+    pub full: crossbeam_channel::Sender<SpentChunk>,
+    pub empty: crossbeam_channel::Receiver<SpentChunk>,
+}
+
+/// The application's ends of the spent-buffer cycle.
+#[derive(Debug)]
+pub(crate) struct SpentTake {
+    pub full: crossbeam_channel::Receiver<SpentChunk>,
+    pub empty: crossbeam_channel::Sender<SpentChunk>,
+}
+
+/// The two channels of the spent-buffer cycle.
+pub(crate) fn spent_line() -> (SpentLine, SpentTake) {
+    let (full_tx, full_rx) = crossbeam_channel::bounded(SPENT_CHUNKS);
+    let (empty_tx, empty_rx) = crossbeam_channel::bounded(SPENT_CHUNKS);
+    (SpentLine { full: full_tx, empty: empty_rx }, SpentTake { full: full_rx, empty: empty_tx })
+}
 /// Ring size.
 const RING_ENTRIES: u32 = 1024;
 /// The largest response frame accepted from a broker; anything larger drops the connection
@@ -70,7 +91,7 @@ pub(crate) fn spawn(
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
     rx: queue::Rx<Msg>,
-    spent: crossbeam_channel::Sender<SpentBundle>,
+    spent: SpentLine,
     lookup: Lookup,
 ) -> io::Result<(JoinHandle<()>, Arc<Waker>)> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -418,12 +439,16 @@ pub(crate) fn take_messages(
 }
 
 /// Keys and values copied into batches go back to the application threads to be freed there
-/// (see `Spare::spend`); when they do not keep up, they are freed here.
-pub(crate) fn hand_back(engine: &mut Engine, spent: &crossbeam_channel::Sender<SpentBundle>) {
-    while !spent.is_full() {
+/// (see `Spare::spend`), a chunk at a time; the chunks come back empty, to be filled again.
+/// When the application threads do not keep up, the engine frees them itself.
+pub(crate) fn hand_back(engine: &mut Engine, spent: &SpentLine) {
+    while let Ok(chunk) = spent.empty.try_recv() {
+        engine.recycle_spent(chunk);
+    }
+    while !spent.full.is_full() {
         match engine.take_spent() {
-            Some(bundle) => {
-                let _ = spent.try_send(bundle);
+            Some(chunk) => {
+                let _ = spent.full.try_send(chunk);
             }
             None => break,
         }
@@ -435,7 +460,7 @@ fn run(
     mut driver: Driver,
     mut resolver: Resolver,
     rx: queue::Rx<Msg>,
-    spent: crossbeam_channel::Sender<SpentBundle>,
+    spent: SpentLine,
     tls: Option<Arc<rustls::ClientConfig>>,
 ) {
     let mut events: Vec<Event> = Vec::with_capacity(256);

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use crate::delivery::Completion;
 use crate::engine::partitioner::StickyState;
-use crate::engine::{Extras, Pending, Stamp, Waiting};
+use crate::engine::{Extras, Pending, SpentChunk, Stamp, Waiting, SPENT_CHUNK};
 use crate::protocol::compression::Codec;
 use crate::protocol::record_batch::{
     decode_batches, record_size_upper_bound, seal, BatchWriter, ProducerFields, Record, BATCH_HEADER_LEN,
@@ -350,8 +350,11 @@ pub(crate) struct Spare {
     pub batches: Vec<Arc<Vec<u8>>>,
     pub records: Vec<Vec<RecordInfo>>,
     /// What is left of records whose bytes are in a batch, to be dropped by an application
-    /// thread ([`Engine::take_spent`](crate::engine::Engine::take_spent)).
-    pub spent: Vec<SpentRecord>,
+    /// thread ([`Engine::take_spent`](crate::engine::Engine::take_spent)): the chunk being
+    /// filled, the full ones, and empty ones back from the application for reuse.
+    pub spent: SpentChunk,
+    pub spent_full: Vec<SpentChunk>,
+    pub spent_empty: Vec<SpentChunk>,
     /// Lists of a Produce request's batches (at most [`MAX_SPARE_LISTS`]).
     pub in_flight: Vec<Vec<crate::engine::produce::InFlightBatch>>,
     /// The nodes a poll found ready.
@@ -387,8 +390,31 @@ const MAX_SPENT: usize = 8192;
 impl Spare {
     #[inline]
     fn spend(&mut self, spent: SpentRecord) {
-        if self.spent.len() < MAX_SPENT {
-            self.spent.push(spent);
+        if self.spent.capacity() == 0 {
+            self.spent = self.spent_empty.pop().unwrap_or_else(|| Vec::with_capacity(SPENT_CHUNK));
+        }
+        self.spent.push(spent);
+        if self.spent.len() >= SPENT_CHUNK {
+            self.chunk_full();
+        }
+    }
+
+    #[cold]
+    fn chunk_full(&mut self) {
+        if self.spent_full.len() * SPENT_CHUNK >= MAX_SPENT {
+            // Nobody takes them: dropped here, the chunk kept.
+            self.spent.clear();
+            return;
+        }
+        let next = self.spent_empty.pop().unwrap_or_else(|| Vec::with_capacity(SPENT_CHUNK));
+        self.spent_full.push(std::mem::replace(&mut self.spent, next));
+    }
+
+    /// An empty chunk back from an application thread.
+    pub(crate) fn recycle(&mut self, mut chunk: SpentChunk) {
+        chunk.clear();
+        if self.spent_empty.len() * SPENT_CHUNK < MAX_SPENT && chunk.capacity() >= SPENT_CHUNK {
+            self.spent_empty.push(chunk);
         }
     }
 }
@@ -518,8 +544,9 @@ mod tests {
         }
         // The first MAX_SPENT records wait to be dropped by an application thread; beyond that
         // the sender drops them itself.
-        assert_eq!(spare.spent.len(), MAX_SPENT);
-        for (i, s) in spare.spent.iter().enumerate() {
+        let waiting: Vec<&SpentRecord> = spare.spent_full.iter().flatten().collect();
+        assert_eq!(waiting.len(), MAX_SPENT);
+        for (i, s) in waiting.into_iter().enumerate() {
             assert_eq!(s.value.as_deref(), Some(&i.to_be_bytes()[..]));
             assert_eq!(s.key.as_ref().map(Vec::len), (i % 2 == 0).then_some(i % 7));
             assert!(s.topic.as_ref().is_some_and(|t| Arc::ptr_eq(t, &topic)));

@@ -151,11 +151,13 @@ pub(crate) struct Waiting {
     pub stamp: Stamp,
 }
 
-/// Spent records (`accumulator::SpentRecord`) handed back at a time. Sent by value: a bundle
-/// allocates nothing.
-pub(crate) const SPENT_BUNDLE: usize = 8;
-/// A bundle of spent buffers (see `Spare::spend`).
-pub(crate) type SpentBundle = [accumulator::SpentRecord; SPENT_BUNDLE];
+/// Spent records (`accumulator::SpentRecord`) handed back at a time, in one `Vec` (a chunk).
+/// An application thread sends each chunk back empty once it has dropped its records, and the
+/// engine fills it again: the chunks circulate, so handing back allocates nothing, and a
+/// channel message is a `Vec` (24 bytes) per 64 records.
+pub(crate) const SPENT_CHUNK: usize = 64;
+/// A chunk of spent records (see `Spare::spend`).
+pub(crate) type SpentChunk = Vec<accumulator::SpentRecord>;
 
 /// What the engine asks of the network.
 #[derive(Debug)]

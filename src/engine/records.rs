@@ -20,7 +20,7 @@ use crate::protocol::record_batch::ProducerFields;
 
 use super::accumulator::{TopicMeta, TopicState};
 use super::partitioner::{partition_for_key, Partitioner};
-use super::{accumulator, Engine, Pending, SpentBundle, Stamp, Waiting, SPENT_BUNDLE};
+use super::{accumulator, Engine, Pending, SpentChunk, Stamp, Waiting};
 
 /// The records room's state (see the module docs). `metadata` looks topics up in `index`.
 pub(super) struct Records {
@@ -79,15 +79,15 @@ impl Engine {
         t.last_used = now;
     }
 
-    /// Hands over a bundle of the key and value buffers the engine is done with, once a
-    /// bundle's worth has gathered (see `Spare::spend`).
-    pub(crate) fn take_spent(&mut self) -> Option<SpentBundle> {
-        let n = self.spare.spent.len();
-        if n < SPENT_BUNDLE {
-            return None;
-        }
-        let mut drain = self.spare.spent.drain(n - SPENT_BUNDLE..);
-        Some(std::array::from_fn(|_| drain.next().unwrap_or_default()))
+    /// Hands over a full chunk of the key and value buffers the engine is done with (see
+    /// `Spare::spend`).
+    pub(crate) fn take_spent(&mut self) -> Option<SpentChunk> {
+        self.spare.spent_full.pop()
+    }
+
+    /// A chunk an application thread emptied, to be filled again.
+    pub(crate) fn recycle_spent(&mut self, chunk: SpentChunk) {
+        self.spare.recycle(chunk);
     }
 
     /// Accepts one record. `now` and `wall_ms` (milliseconds since the epoch) are the loop
