@@ -53,6 +53,7 @@
 
 pub mod affinity;
 pub(crate) mod queue;
+mod sendbuf;
 mod sock;
 mod waker;
 
@@ -67,6 +68,7 @@ use std::time::{Duration, Instant};
 use io_uring::{opcode, squeue, types, IoUring};
 use slab::Slab;
 
+pub use sendbuf::SendBuf;
 use sock::SockAddr;
 pub use sock::SocketBuffers;
 pub use waker::Waker;
@@ -113,8 +115,9 @@ pub enum Event {
     Connected(ConnId),
     /// New bytes were appended to the connection's receive buffer ([`Driver::rx`]).
     Readable(ConnId),
-    /// A buffer passed to [`Driver::send`] has been written in full; it is handed back for reuse.
-    Sent(ConnId, Vec<u8>),
+    /// A buffer passed to [`Driver::send`] has been written in full; it is handed back for reuse
+    /// (with its references to spliced buffers).
+    Sent(ConnId, SendBuf),
     /// The connection failed (connect error, reset, EOF, or closed by [`Driver::close`]). No more
     /// events follow for it; its unsent buffers are dropped. Reported exactly once per
     /// connection.
@@ -173,8 +176,8 @@ struct Conn {
     connect_op: Option<usize>,
     send_op: Option<usize>,
     recv_op: Option<usize>,
-    sendq: VecDeque<Vec<u8>>,
-    /// Bytes of `sendq[0]` already written.
+    sendq: VecDeque<SendBuf>,
+    /// Bytes of `sendq[0]` already written (of all its parts, in order).
     send_off: usize,
     /// Received bytes live in `rx[rx_start..]`; the kernel writes into the spare capacity.
     rx: Vec<u8>,
@@ -188,14 +191,16 @@ impl Conn {
 }
 
 /// A `msghdr` and the iovec array it points at, boxed so both stay put until the send's final
-/// completion. The iovecs point into buffers in the connection's send queue.
+/// completion. The iovecs point into buffers in the connection's send queue. Kept for reuse
+/// once the send completes (`Driver::spare_msgs`).
 struct SendMsgBuf {
     msg: libc::msghdr,
     iov: Vec<libc::iovec>,
 }
 
 // SAFETY: the raw pointers inside only point at memory owned by the same `Driver` (this box's
-// `iov` and the heap data of `Vec`s in the connection's send queue); they are never
+// `iov`, and the heap data of the `SendBuf`s in the connection's send queue: their own bytes,
+// and spliced `Arc`'d buffers of which the send queue holds a reference); they are never
 // dereferenced by Rust code, only by the kernel, and the driver moves between threads as a
 // whole, so sending the pointers along with their owner is sound.
 unsafe impl Send for SendMsgBuf {}
@@ -230,6 +235,10 @@ pub struct Driver {
     cq_overflows: u64,
     /// Buffer sizes for new sockets.
     socket_buffers: SocketBuffers,
+    /// `SendMsgBuf`s of completed sends, for reuse (one per connection sending at most). Boxed:
+    /// the kernel holds a pointer into each while its send is in flight, so it must not move.
+    #[allow(clippy::vec_box, reason = "the box keeps the msghdr in place for the kernel")]
+    spare_msgs: Vec<Box<SendMsgBuf>>,
 }
 
 impl fmt::Debug for Driver {
@@ -290,6 +299,7 @@ impl Driver {
             sq_full: 0,
             cq_overflows: 0,
             socket_buffers: SocketBuffers::default(),
+            spare_msgs: Vec::new(),
         };
         driver.arm_wake();
         Ok(driver)
@@ -392,11 +402,12 @@ impl Driver {
         }
     }
 
-    /// Queues `buf` to be written in full after what is already queued on `conn`. Short writes
-    /// are continued by the driver. `Sent` follows with the buffer. Buffers queued before
-    /// `Connected` go out once connected. On a closed or unknown connection the buffer is
-    /// dropped (its `Closed` event is or was reported).
-    pub fn send(&mut self, conn: ConnId, buf: Vec<u8>) {
+    /// Queues `buf` to be written in full after what is already queued on `conn`, its parts in
+    /// order (a `Vec<u8>` converts). Short writes are continued by the driver. `Sent` follows
+    /// with the buffer. Buffers queued before `Connected` go out once connected. On a closed or
+    /// unknown connection the buffer is dropped (its `Closed` event is or was reported).
+    pub fn send(&mut self, conn: ConnId, buf: impl Into<SendBuf>) {
+        let buf = buf.into();
         let Some(i) = self.lookup(conn) else { return };
         let c = &mut self.conns[i];
         if c.state == State::Closing {
@@ -532,9 +543,11 @@ impl Driver {
     fn try_push(&mut self, sqe: &squeue::Entry) -> bool {
         // SAFETY: every entry the driver builds points only at memory the driver owns and keeps
         // in place until the entry's final completion: socket addresses and msghdr/iovec arrays
-        // are boxed in the operation's slab entry; iovecs point at heap data of `Vec`s in the
-        // connection's send queue, which are not dropped or modified while the send is in
-        // flight; recv points at the spare capacity of the connection's rx `Vec`, which is not
+        // are boxed in the operation's slab entry; iovecs point at heap data of the `SendBuf`s
+        // in the connection's send queue (their own `Vec`s, and the spliced `Arc<Vec<u8>>`s, of
+        // which the queue holds a reference, so that nobody can reach them mutably: `Arc`
+        // hands out `&mut` only to a sole owner), which are not dropped or modified while the
+        // send is in flight; recv points at the spare capacity of the connection's rx `Vec`, which is not
         // reallocated while the recv is in flight; the eventfd read points at `wake_buf`; the
         // timeout points at a boxed Timespec in its slab entry. Connection slots (and their
         // fds) outlive all their operations. On drop the driver waits for every operation or
@@ -634,6 +647,7 @@ impl Driver {
                 if res > 0 && (res as usize) < submitted {
                     self.short_writes += 1;
                 }
+                self.spare_msgs.push(buf);
                 self.conns[conn].send_op = None;
                 if self.conns[conn].state == State::Closing {
                     self.maybe_close_fd(conn);
@@ -740,15 +754,36 @@ impl Driver {
         let Some(fd) = c.fd.as_ref().map(|f| f.as_raw_fd()) else {
             return;
         };
-        let mut iov = Vec::with_capacity(c.sendq.len().min(MAX_IOVECS));
-        for (k, b) in c.sendq.iter().take(MAX_IOVECS).enumerate() {
-            let s = if k == 0 { &b[c.send_off..] } else { &b[..] };
-            iov.push(libc::iovec { iov_base: s.as_ptr() as *mut libc::c_void, iov_len: s.len() });
+        let mut buf = match self.spare_msgs.pop() {
+            Some(b) => b,
+            None => {
+                // SAFETY: msghdr is a plain C struct of integers and pointers; all-zero is a
+                // valid value (no name, no control data, no flags).
+                let msg: libc::msghdr = unsafe { std::mem::zeroed() };
+                Box::new(SendMsgBuf { msg, iov: Vec::with_capacity(MAX_IOVECS) })
+            }
+        };
+        buf.iov.clear();
+        // The queued buffers' parts from `send_off` on, empty parts left out, up to MAX_IOVECS.
+        let mut skip = c.send_off;
+        'bufs: for b in &c.sendq {
+            for s in b.segments() {
+                let s = if skip > 0 {
+                    let n = skip.min(s.len());
+                    skip -= n;
+                    &s[n..]
+                } else {
+                    s
+                };
+                if s.is_empty() {
+                    continue;
+                }
+                if buf.iov.len() == MAX_IOVECS {
+                    break 'bufs;
+                }
+                buf.iov.push(libc::iovec { iov_base: s.as_ptr() as *mut libc::c_void, iov_len: s.len() });
+            }
         }
-        // SAFETY: msghdr is a plain C struct of integers and pointers; all-zero is a valid
-        // value (no name, no control data, no flags).
-        let msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        let mut buf = Box::new(SendMsgBuf { msg, iov });
         buf.msg.msg_iov = buf.iov.as_mut_ptr();
         buf.msg.msg_iovlen = buf.iov.len() as _;
         let ptr: *const libc::msghdr = &buf.msg;

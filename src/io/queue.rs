@@ -110,6 +110,11 @@ pub(crate) enum TryRecvError {
 /// A waiter for room rechecks at least this often, notified or not.
 const REPOLL: Duration = Duration::from_millis(1);
 
+/// The bytes a slot of a queue of `T` takes: the message and its stamp.
+pub(crate) const fn slot_size<T>() -> usize {
+    std::mem::size_of::<Slot<T>>()
+}
+
 /// A queue holding up to `cap` messages (rounded up to a power of two).
 pub(crate) fn bounded<T>(cap: usize) -> (Tx<T>, Rx<T>) {
     bounded_repolling(cap, REPOLL)

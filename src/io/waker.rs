@@ -35,7 +35,7 @@ pub struct Waker {
 }
 
 impl Waker {
-    pub(super) fn new() -> io::Result<Waker> {
+    pub(crate) fn new() -> io::Result<Waker> {
         // SAFETY: eventfd takes no pointers; the flags are valid constants.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {

@@ -19,6 +19,19 @@ pub enum Client {
     Librdkafka,
     /// Confluent's native Rust client, `confluent-kafka`.
     Confluent,
+    /// The broker's ceiling: pre-encoded requests over a plain socket (`ceiling_client`).
+    Ceiling,
+}
+
+/// How ringkafka's load generator learns each record's outcome (`--api`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// `send_with_callback` (Java's tool's way; the default).
+    Callback,
+    /// `send`, the returned futures collected in order by the sending thread.
+    Future,
+    /// `send_and_forget`: outcomes counted from the producer's metrics after `flush`.
+    Forget,
 }
 
 /// What another client (librdkafka, confluent-kafka) starts from.
@@ -80,6 +93,8 @@ pub struct Args {
     pub partitions: i32,
     pub json: bool,
     pub client: Client,
+    /// `--api`: ringkafka's send style.
+    pub api: Api,
     pub client_defaults: ClientDefaults,
     /// The most verbose library log lines shown on stderr (`--log-level`, `--quiet` = off).
     pub log_level: log::LevelFilter,
@@ -189,10 +204,16 @@ Results:
                                    pipe (auto, the default), or none
 
 ringkafka's options:
-    --client ringkafka|librdkafka|confluent
+    --client ringkafka|librdkafka|confluent|ceiling
                                    client library (librdkafka and confluent, Confluent's native
                                    Rust client confluent-kafka, need --features librdkafka /
-                                   --features confluent)
+                                   --features confluent); ceiling: pre-encoded Produce requests
+                                   pipelined over a plain socket, a client that costs next to
+                                   nothing (the broker's ceiling; one topic, --num-records; keys
+                                   and the schedule do not apply)
+    --api callback|future|forget   how ringkafka learns outcomes: send_with_callback (default),
+                                   send() with its futures collected in order, or
+                                   send_and_forget (counts from the metrics; no latency)
     --client-defaults own|ringkafka
                                    what librdkafka or confluent start from: `own` (default) their
                                    own defaults plus the given properties; `ringkafka` ringkafka's
@@ -290,6 +311,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
     let mut random_seed = None;
     let mut json = false;
     let mut client = Client::Ringkafka;
+    let mut api = Api::Callback;
     let mut client_defaults = ClientDefaults::Own;
     let mut log_level = log::LevelFilter::Warn;
     let mut reporting_interval = Duration::from_secs(5);
@@ -460,11 +482,21 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
                     "ringkafka" => Client::Ringkafka,
                     "librdkafka" | "rdkafka" => Client::Librdkafka,
                     "confluent" | "confluent-kafka" => Client::Confluent,
+                    "ceiling" => Client::Ceiling,
                     _ => {
                         return Err(UsageError(format!(
-                            "--client: `{v}` is not ringkafka, librdkafka or confluent"
+                            "--client: `{v}` is not ringkafka, librdkafka, confluent or ceiling"
                         )))
                     }
+                };
+            }
+            "--api" => {
+                let v = value(&flag, &mut it)?;
+                api = match v.as_str() {
+                    "callback" => Api::Callback,
+                    "future" => Api::Future,
+                    "forget" => Api::Forget,
+                    _ => return Err(UsageError(format!("--api: `{v}` is not callback, future or forget"))),
                 };
             }
             "--client-defaults" => {
@@ -588,6 +620,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
         partitions,
         json,
         client,
+        api,
         client_defaults,
         log_level,
         reporting_interval,
@@ -684,6 +717,16 @@ mod tests {
 
     fn ok(s: &str) -> Args {
         p(s).unwrap().unwrap()
+    }
+
+    #[test]
+    fn api_and_the_ceiling_client_are_read_and_checked() {
+        assert_eq!(ok("--num-records 1 --record-size 1").api, Api::Callback);
+        assert_eq!(ok("--num-records 1 --record-size 1 --api future").api, Api::Future);
+        assert_eq!(ok("--num-records 1 --record-size 1 --api forget").api, Api::Forget);
+        assert_eq!(ok("--num-records 1 --record-size 1 --api=callback").api, Api::Callback);
+        assert_eq!(ok("--num-records 1 --record-size 1 --client ceiling").client, Client::Ceiling);
+        assert!(p("--num-records 1 --record-size 1 --api promise").is_err());
     }
 
     #[test]

@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod ceiling_client;
 #[cfg(feature = "confluent")]
 mod confluent_client;
 mod hlog;
@@ -257,7 +258,7 @@ fn make_target(
         Client::Ringkafka => {
             let cfg = build_config(props, bootstrap, false).map_err(usage)?.0;
             let cfg = per_producer(cfg, i, args.producers, cpus);
-            match ringkafka_client::Ringkafka::new(cfg) {
+            match ringkafka_client::Ringkafka::new(cfg, args.api) {
                 Ok(t) => Ok(Arc::new(t)),
                 Err(e) => Err((ExitCode::FAILURE, format!("the producer did not start: {e}"))),
             }
@@ -292,6 +293,10 @@ fn make_target(
              cargo run --release -p ringkafka-perf --features confluent -- …"
                 .into(),
         )),
+        Client::Ceiling => {
+            let cfg = build_config(props, bootstrap, false).map_err(usage)?.0;
+            Ok(Arc::new(ceiling_client::Ceiling::new(cfg)))
+        }
     }
 }
 

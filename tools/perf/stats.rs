@@ -196,23 +196,46 @@ impl Stats {
     }
 
     fn record_ok_at(&self, intended: Instant, now: Instant, bytes: usize) {
+        self.record_ok_n_at(intended, now, bytes, 1);
+    }
+
+    /// `n` records of `bytes` each, meant to be sent at `intended`, were acknowledged now (one
+    /// histogram update: for a client that learns outcomes a batch at a time).
+    pub fn record_ok_n(&self, intended: Instant, bytes: usize, n: u64) {
+        self.record_ok_n_at(intended, Instant::now(), bytes, n);
+    }
+
+    fn record_ok_n_at(&self, intended: Instant, now: Instant, bytes: usize, n: u64) {
         let us = now.saturating_duration_since(intended).as_micros().min(u64::MAX as u128) as u64;
         let steady = self.steady.get().is_some_and(|(s, _)| intended >= *s);
+        let bytes = bytes as u64 * n;
         let mut g = self.lock();
-        g.hist.saturating_record(us);
-        g.ok += 1;
-        g.ok_bytes += bytes as u64;
+        g.hist.saturating_record_n(us, n);
+        g.ok += n;
+        g.ok_bytes += bytes;
         if steady {
-            g.steady_hist.saturating_record(us);
-            g.steady_ok += 1;
-            g.steady_bytes += bytes as u64;
+            g.steady_hist.saturating_record_n(us, n);
+            g.steady_ok += n;
+            g.steady_bytes += bytes;
         }
         let w = &mut g.window;
-        w.count += 1;
-        w.bytes += bytes as u64;
-        w.lat_sum_us += us;
+        w.count += n;
+        w.bytes += bytes;
+        w.lat_sum_us += us * n;
         w.lat_max_us = w.lat_max_us.max(us);
-        w.hist.saturating_record(us);
+        w.hist.saturating_record_n(us, n);
+    }
+
+    /// `n` records acknowledged with no latency known (`--api forget`: the client learns only
+    /// counts), `steady` of them in the steady state.
+    pub fn record_untimed(&self, n: u64, bytes: u64, steady: u64, steady_bytes: u64) {
+        let mut g = self.lock();
+        g.ok += n;
+        g.ok_bytes += bytes;
+        g.steady_ok += steady;
+        g.steady_bytes += steady_bytes;
+        g.window.count += n;
+        g.window.bytes += bytes;
     }
 
     /// A record failed (refused by `send`, or its outcome was an error). The message is only
