@@ -466,8 +466,12 @@ pub(crate) fn append(
             // topics' batches grow to many times batch.size).
             let room = limit.max(BATCH_HEADER_LEN + record_size_upper_bound(key, value, headers)) + 64;
             let mut data = BatchData::open(spare.batches.pop().unwrap_or_default(), |mut buf| {
-                buf.clear();
-                buf.reserve(room);
+                // What a reused buffer holds is written over, not cleared first (the writer
+                // zeroes only what was never initialized).
+                if buf.capacity() < room {
+                    buf.clear();
+                    buf.reserve(room);
+                }
                 BatchWriter::with_codec(buf, producer, 0, codec)
             });
             let n = data.writer.as_mut().map_or(0, |w| w.append(timestamp, key, value, headers));

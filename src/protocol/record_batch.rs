@@ -21,7 +21,7 @@
 use std::cell::RefCell;
 
 use super::compression::{self, Codec, DEFAULT_MAX_DECOMPRESSED};
-use super::primitives::{varlong_len, DecodeError, DecodeResult, Reader, Writer};
+use super::primitives::{uvarint_len, varlong_len, DecodeError, DecodeResult, Reader};
 use crate::record::Header;
 
 /// Bytes of the batch header before the first record.
@@ -118,18 +118,11 @@ fn nullable_len_size(len: Option<usize>) -> usize {
 /// depend on where in the batch the record lands.
 #[inline]
 fn payload_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
-    let mut n = nullable_len_size(key.map(<[u8]>::len))
+    nullable_len_size(key.map(<[u8]>::len))
         + key.map_or(0, <[u8]>::len)
         + nullable_len_size(value.map(<[u8]>::len))
         + value.map_or(0, <[u8]>::len)
-        + varlong_len(headers.len() as i64);
-    for h in headers {
-        n += varlong_len(h.key.len() as i64)
-            + h.key.len()
-            + nullable_len_size(h.value.as_ref().map(Vec::len))
-            + h.value.as_ref().map_or(0, Vec::len);
-    }
-    n
+        + headers_size(headers)
 }
 
 /// An upper bound on the bytes one record adds to a batch, whatever its deltas. Used to check
@@ -181,7 +174,12 @@ fn patch_crc(batch: &mut [u8]) {
 /// ```
 #[derive(Debug, Clone)]
 pub struct BatchWriter {
+    /// The batch: `..len` written, the rest room to write into. The room is kept initialized
+    /// (the buffer's whole capacity is its length), so that a record is written with indexed
+    /// stores and slice copies, not a `push` (a capacity check and a length update) per byte.
     buf: Vec<u8>,
+    /// Bytes written, header included.
+    len: usize,
     count: i32,
     base_timestamp: i64,
     max_timestamp: i64,
@@ -222,17 +220,27 @@ impl BatchWriter {
     /// ```
     pub fn with_codec(mut buf: Vec<u8>, producer: ProducerFields, attributes: i16, codec: Codec) -> Self {
         let attributes = (attributes & !attributes::COMPRESSION_MASK) | codec.id();
-        buf.clear();
-        buf.resize(BATCH_HEADER_LEN, 0);
+        // All of the capacity is room to write into; what it holds does not matter, it is
+        // written before it is read (only what was never initialized is zeroed here).
+        let room = buf.capacity().max(BATCH_HEADER_LEN + MIN_ROOM);
+        buf.resize(room, 0);
         // baseOffset (0), batchLength, crc, lastOffsetDelta, timestamps and recordCount stay
         // zero until close() back-patches them.
+        buf[..BATCH_HEADER_LEN].fill(0);
         put_i32_at(&mut buf, LOG_OVERHEAD, NO_PARTITION_LEADER_EPOCH);
         buf[MAGIC_OFFSET] = MAGIC_V2 as u8;
         put_i16_at(&mut buf, ATTRIBUTES_OFFSET, attributes);
         put_i64_at(&mut buf, PRODUCER_ID_OFFSET, producer.producer_id);
         put_i16_at(&mut buf, PRODUCER_EPOCH_OFFSET, producer.producer_epoch);
         put_i32_at(&mut buf, BASE_SEQUENCE_OFFSET, producer.base_sequence);
-        BatchWriter { buf, count: 0, base_timestamp: NO_TIMESTAMP, max_timestamp: NO_TIMESTAMP, codec }
+        BatchWriter {
+            buf,
+            len: BATCH_HEADER_LEN,
+            count: 0,
+            base_timestamp: NO_TIMESTAMP,
+            max_timestamp: NO_TIMESTAMP,
+            codec,
+        }
     }
 
     /// Appends one record. The first record's timestamp becomes the batch's base timestamp; later
@@ -268,15 +276,23 @@ impl BatchWriter {
         headers: &[Header],
     ) -> Option<usize> {
         let base = if self.count == 0 { timestamp } else { self.base_timestamp };
-        let timestamp_delta = timestamp.wrapping_sub(base);
-        let offset_delta = self.count;
+        let timestamp_delta = zigzag(timestamp.wrapping_sub(base));
+        let offset_delta = zigzag(i64::from(self.count));
+        let key_len = zigzag(key.map_or(-1, |k| k.len() as i64));
+        let value_len = zigzag(value.map_or(-1, |v| v.len() as i64));
         let body = 1
-            + varlong_len(timestamp_delta)
-            + varlong_len(i64::from(offset_delta))
-            + payload_size(key, value, headers);
+            + uvarint_len(timestamp_delta)
+            + uvarint_len(offset_delta)
+            + uvarint_len(key_len)
+            + key.map_or(0, <[u8]>::len)
+            + uvarint_len(value_len)
+            + value.map_or(0, <[u8]>::len)
+            + headers_size(headers);
         assert!(body <= i32::MAX as usize, "record of {body} bytes exceeds the wire format");
-        let total = varlong_len(body as i64) + body;
-        if self.count > 0 && self.buf.len() + total > limit {
+        let body_len = zigzag(body as i64);
+        let total = uvarint_len(body_len) + body;
+        let start = self.len;
+        if self.count > 0 && start + total > limit {
             return None;
         }
         if self.count == 0 {
@@ -285,30 +301,47 @@ impl BatchWriter {
         } else if timestamp > self.max_timestamp {
             self.max_timestamp = timestamp;
         }
-        self.buf.reserve(total);
-        let start = self.buf.len();
-        let b = &mut self.buf;
-        b.put_varint(body as i32);
-        b.put_i8(0); // record attributes: unused
-        b.put_varlong(timestamp_delta);
-        b.put_varint(offset_delta);
-        put_nullable(b, key);
-        put_nullable(b, value);
-        b.put_varint(headers.len() as i32);
-        for h in headers {
-            b.put_varint(h.key.len() as i32);
-            b.put_slice(h.key.as_bytes());
-            put_nullable(b, h.value.as_deref());
+        if start + total > self.buf.len() {
+            self.grow(start + total);
         }
+        let b = &mut self.buf[..];
+        let mut at = put_uvarint_at(b, start, body_len);
+        b[at] = 0; // record attributes: unused
+        at = put_uvarint_at(b, at + 1, timestamp_delta);
+        at = put_uvarint_at(b, at, offset_delta);
+        at = put_uvarint_at(b, at, key_len);
+        if let Some(k) = key {
+            b[at..at + k.len()].copy_from_slice(k);
+            at += k.len();
+        }
+        at = put_uvarint_at(b, at, value_len);
+        if let Some(v) = value {
+            b[at..at + v.len()].copy_from_slice(v);
+            at += v.len();
+        }
+        if headers.is_empty() {
+            b[at] = 0;
+            at += 1;
+        } else {
+            at = put_headers_at(b, at, headers);
+        }
+        debug_assert_eq!(at - start, total, "record size precomputation is off");
+        self.len = at;
         self.count += 1;
-        debug_assert_eq!(self.buf.len() - start, total, "record size precomputation is off");
         Some(total)
+    }
+
+    /// Makes room for `needed` bytes in all (at least doubling it).
+    #[cold]
+    fn grow(&mut self, needed: usize) {
+        let room = needed.max(self.buf.len() * 2);
+        self.buf.resize(room, 0);
     }
 
     /// Bytes written so far, header included (uncompressed: what `batch.size` counts).
     #[inline]
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.len
     }
 
     /// True before the first record is appended.
@@ -345,7 +378,8 @@ impl BatchWriter {
     /// [`close`](Self::close) without the CRC: for a batch whose producer fields are written
     /// later ([`seal`] then computes the CRC once, over the final bytes).
     pub fn close_unsealed(self) -> Vec<u8> {
-        let BatchWriter { mut buf, count, base_timestamp, max_timestamp, codec } = self;
+        let BatchWriter { mut buf, len, count, base_timestamp, max_timestamp, codec } = self;
+        buf.truncate(len);
         if codec != Codec::None {
             SCRATCH.with(|scratch| {
                 let scratch = &mut *scratch.borrow_mut();
@@ -377,16 +411,74 @@ impl BatchWriter {
     }
 }
 
-/// Writes a varint length (-1 for `None`) and the bytes.
+/// A record batch writer's least room, for a buffer that comes with no capacity.
+const MIN_ROOM: usize = 1024;
+
+/// Zig-zag encoding (a varint's and a varlong's are the same for what an `i32` holds).
+#[inline(always)]
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Bytes of a record's header count and headers.
 #[inline]
-fn put_nullable(b: &mut Vec<u8>, v: Option<&[u8]>) {
-    match v {
-        None => b.put_varint(-1),
-        Some(v) => {
-            b.put_varint(v.len() as i32);
-            b.put_slice(v);
+fn headers_size(headers: &[Header]) -> usize {
+    let mut n = varlong_len(headers.len() as i64);
+    for h in headers {
+        n += varlong_len(h.key.len() as i64)
+            + h.key.len()
+            + nullable_len_size(h.value.as_ref().map(Vec::len))
+            + h.value.as_ref().map_or(0, Vec::len);
+    }
+    n
+}
+
+/// Writes `v` as an unsigned varint at `b[at..]`; returns the position after it. One and two
+/// bytes (a record's lengths and deltas, mostly) are written inline, longer ones out of line.
+#[inline(always)]
+fn put_uvarint_at(b: &mut [u8], at: usize, v: u64) -> usize {
+    if v < 0x80 {
+        b[at] = v as u8;
+        at + 1
+    } else if v < 0x4000 {
+        b[at] = (v as u8) | 0x80;
+        b[at + 1] = (v >> 7) as u8;
+        at + 2
+    } else {
+        put_long_uvarint_at(b, at, v)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn put_long_uvarint_at(b: &mut [u8], mut at: usize, mut v: u64) -> usize {
+    while v >= 0x80 {
+        b[at] = (v as u8) | 0x80;
+        v >>= 7;
+        at += 1;
+    }
+    b[at] = v as u8;
+    at + 1
+}
+
+/// Writes a record's header count and headers at `b[at..]`; returns the position after them.
+#[inline(never)]
+fn put_headers_at(b: &mut [u8], mut at: usize, headers: &[Header]) -> usize {
+    at = put_uvarint_at(b, at, zigzag(headers.len() as i64));
+    for h in headers {
+        at = put_uvarint_at(b, at, zigzag(h.key.len() as i64));
+        b[at..at + h.key.len()].copy_from_slice(h.key.as_bytes());
+        at += h.key.len();
+        match &h.value {
+            None => at = put_uvarint_at(b, at, zigzag(-1)),
+            Some(v) => {
+                at = put_uvarint_at(b, at, zigzag(v.len() as i64));
+                b[at..at + v.len()].copy_from_slice(v);
+                at += v.len();
+            }
         }
     }
+    at
 }
 
 /// Rewrites the producer id, epoch and base sequence of a closed batch and recomputes its CRC
