@@ -96,6 +96,13 @@ impl fmt::Debug for Completion {
     }
 }
 
+impl Default for Completion {
+    /// Fire-and-forget: what a record's completion is once taken.
+    fn default() -> Self {
+        Completion::forget()
+    }
+}
+
 impl Completion {
     /// Fire-and-forget.
     pub(crate) fn forget() -> Self {

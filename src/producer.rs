@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use crate::config::{ConfigError, ProducerConfig};
 use crate::delivery::{AckHook, Completion, DeliveryFuture, DeliveryResult};
-use crate::engine::accumulator::SpentRecord;
 use crate::engine::accumulator::RECORD_BOOKKEEPING;
 use crate::engine::partitioner::Partitioner;
 use crate::engine::{Extras, Pending};
@@ -23,7 +22,7 @@ use crate::memory::BufferMemory;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::protocol::record_batch::{record_size_upper_bound, BATCH_HEADER_LEN};
 use crate::record::{ByteArraySerializer, IntoTopic, PartitionInfo, ProducerRecord, Serializer};
-use crate::sender::{self, Msg, SpentTake};
+use crate::sender::{self, Msg};
 
 /// The producer could not start.
 #[derive(Debug)]
@@ -64,8 +63,6 @@ pub(crate) const QUEUE_CAPACITY: usize = 8192;
 const WAKE_BACKLOG: usize = 256;
 
 thread_local! {
-    /// Spent records this thread drops, one per `send` (see `enqueue`).
-    static SPENT: RefCell<Vec<SpentRecord>> = const { RefCell::new(Vec::new()) };
     /// The last topic name this thread's `send` found legal. Held, so that its address cannot
     /// be reused by another name while it is here.
     static VALID_TOPIC: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
@@ -92,8 +89,6 @@ fn validate_topic_once(topic: &Arc<str>) -> Result<(), SendError> {
 
 struct Inner {
     tx: queue::Tx<Msg>,
-    /// Records whose bytes the sender has copied into batches, dropped here (see `enqueue`).
-    spent: SpentTake,
     waker: Arc<Waker>,
     closed: AtomicBool,
     memory: Arc<BufferMemory>,
@@ -257,17 +252,15 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         let memory = Arc::new(BufferMemory::new(config.buffer_memory));
         let metrics = Arc::new(Metrics::default());
         let (tx, rx) = queue::bounded(QUEUE_CAPACITY);
-        let (spent_tx, spent) = sender::spent_line();
         let parts = Parts {
             tx,
-            spent,
             memory: memory.clone(),
             metrics: metrics.clone(),
             max_request_size: config.max_request_size,
             max_block: config.max_block,
         };
-        let (handle, waker) = sender::spawn(config, partitioner, memory, metrics, rx, spent_tx, lookup)
-            .map_err(StartError::Io)?;
+        let (handle, waker) =
+            sender::spawn(config, partitioner, memory, metrics, rx, lookup).map_err(StartError::Io)?;
         let sender_thread = handle.thread().id();
         Ok(Self::from_parts(parts, waker, Some(handle), sender_thread, key_serializer, value_serializer))
     }
@@ -280,11 +273,10 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         key_serializer: impl Serializer<K>,
         value_serializer: impl Serializer<V>,
     ) -> Self {
-        let Parts { tx, spent, memory, metrics, max_request_size, max_block } = parts;
+        let Parts { tx, memory, metrics, max_request_size, max_block } = parts;
         Producer {
             inner: Arc::new(Inner {
                 tx,
-                spent,
                 waker,
                 closed: AtomicBool::new(false),
                 memory,
@@ -305,7 +297,6 @@ impl<K: 'static, V: 'static> Producer<K, V> {
 /// What a handle shares with its sender, besides the waker.
 struct Parts {
     tx: queue::Tx<Msg>,
-    spent: SpentTake,
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
     max_request_size: usize,
@@ -318,7 +309,6 @@ pub(crate) struct SenderEnds {
     /// The configuration, validated.
     pub config: ProducerConfig,
     pub rx: queue::Rx<Msg>,
-    pub spent: sender::SpentLine,
     pub memory: Arc<BufferMemory>,
     pub metrics: Arc<Metrics>,
 }
@@ -333,10 +323,8 @@ impl Producer<Vec<u8>, Vec<u8>> {
         let memory = Arc::new(BufferMemory::new(config.buffer_memory));
         let metrics = Arc::new(Metrics::default());
         let (tx, rx) = queue::bounded(QUEUE_CAPACITY);
-        let (spent_tx, spent) = sender::spent_line();
         let parts = Parts {
             tx,
-            spent,
             memory: memory.clone(),
             metrics: metrics.clone(),
             max_request_size: config.max_request_size,
@@ -346,7 +334,7 @@ impl Producer<Vec<u8>, Vec<u8>> {
         // No thread is the sender: an id no thread has any more.
         let nobody = std::thread::spawn(|| {}).thread().id();
         let producer = Self::from_parts(parts, waker, None, nobody, ByteArraySerializer, ByteArraySerializer);
-        Ok((producer, SenderEnds { config, rx, spent: spent_tx, memory, metrics }))
+        Ok((producer, SenderEnds { config, rx, memory, metrics }))
     }
 }
 
@@ -520,7 +508,17 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             inner.memory.release(size);
             Err(err)
         };
-        match inner.tx.try_send(Msg::Record(pending)) {
+        // The slot holds what the sender left of the record written there a lap of the queue
+        // before: its buffers, dropped here, on this thread (see `Pending`). The allocator's
+        // thread cache takes them back and hands them out again for the caller's next value;
+        // the sender read that buffer last, so writing it would wait for the sender's core to
+        // give up its lines: asking for them now overlaps that with the caller's work until then.
+        let sent = inner.tx.try_send_over(Msg::Record(pending), |old| {
+            if let Msg::Record(Pending { value: Some(v), .. }) = old {
+                crate::io::prefetch_for_write(v.as_ptr(), v.capacity().min(256));
+            }
+        });
+        match sent {
             Ok(()) => {}
             Err(queue::TrySendError::Disconnected(m)) => return refused(m, SendError::Closed),
             Err(queue::TrySendError::Full(m)) => {
@@ -545,35 +543,6 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             } else {
                 inner.waker.wake_lazy();
             }
-        }
-        // Drop one record the sender is done with, on this thread (see SpentRecord): the
-        // allocator's thread cache takes its buffers back and hands them out again for the
-        // caller's next value. One per send, so the cache neither runs dry nor overflows.
-        // (`try_with`: a send from another thread-local's destructor skips this.)
-        // It is dropped where it lies in the stash (nothing it holds runs user code).
-        let reuse = SPENT.try_with(|stash| {
-            let mut stash = stash.borrow_mut();
-            if stash.is_empty() {
-                if let Ok(chunk) = inner.spent.full.try_recv() {
-                    // The emptied chunk goes back to be filled again (dropped here if the
-                    // sender has enough).
-                    let empty = std::mem::replace(&mut *stash, chunk);
-                    if empty.capacity() > 0 {
-                        let _ = inner.spent.empty.try_send(empty);
-                    }
-                }
-            }
-            let reuse = stash.last()?.value.as_ref().map(|v| (v.as_ptr(), v.capacity()));
-            let n = stash.len();
-            stash.truncate(n - 1);
-            reuse
-        });
-        // The allocator hands the value buffer freed here to this thread's next allocation of
-        // that size (its thread cache is LIFO): most likely the caller's next value. The sender
-        // read it last, so writing it would wait for the sender's core to give up its lines;
-        // asking for them now overlaps that with the caller's work until then.
-        if let Ok(Some((ptr, len))) = reuse {
-            crate::io::prefetch_for_write(ptr, len.min(256));
         }
         Ok(())
     }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{ProducerConfig, SenderCpu};
 use crate::engine::partitioner::Partitioner;
-use crate::engine::{Engine, FlushWaiter, PartitionsWaiter, Pending, SpentChunk, Transmit, SPENT_CHUNK};
+use crate::engine::{Engine, FlushWaiter, PartitionsWaiter, Pending, Transmit};
 use crate::error::ProduceError;
 use crate::io::{affinity, queue, ConnId, Driver, Event, SendBuf, Waker};
 use crate::memory::BufferMemory;
@@ -48,36 +48,13 @@ pub(crate) enum Msg {
     Close {
         deadline: Option<Instant>,
     },
+    /// What is left in a queue slot of a message the sender took out of it (a record's
+    /// leftovers stay a `Record`: see `Pending`).
+    Spent,
 }
 
 /// Messages taken from the queue per loop turn: bounds the time between network polls.
 pub(crate) const MAX_DRAIN: usize = 4096;
-/// Chunks of spent buffers that may wait for an application thread. Each `send` takes one
-/// spent record and each record the sender takes makes one, so the records in the queue and
-/// the spent ones waiting never add up to more than the queue holds (plus a chunk per
-/// application thread): with room for that many, the sender never has to free one itself.
-pub(crate) const SPENT_CHUNKS: usize = crate::producer::QUEUE_CAPACITY / SPENT_CHUNK + 16;
-
-/// The sender's ends of the spent-buffer cycle: full chunks out, empty ones back (see
-/// `hand_back`).
-pub(crate) struct SpentLine {
-    pub full: crossbeam_channel::Sender<SpentChunk>,
-    pub empty: crossbeam_channel::Receiver<SpentChunk>,
-}
-
-/// The application's ends of the spent-buffer cycle.
-#[derive(Debug)]
-pub(crate) struct SpentTake {
-    pub full: crossbeam_channel::Receiver<SpentChunk>,
-    pub empty: crossbeam_channel::Sender<SpentChunk>,
-}
-
-/// The two channels of the spent-buffer cycle.
-pub(crate) fn spent_line() -> (SpentLine, SpentTake) {
-    let (full_tx, full_rx) = crossbeam_channel::bounded(SPENT_CHUNKS);
-    let (empty_tx, empty_rx) = crossbeam_channel::bounded(SPENT_CHUNKS);
-    (SpentLine { full: full_tx, empty: empty_rx }, SpentTake { full: full_rx, empty: empty_tx })
-}
 /// Ring size.
 const RING_ENTRIES: u32 = 1024;
 /// The largest response frame accepted from a broker; anything larger drops the connection
@@ -91,7 +68,6 @@ pub(crate) fn spawn(
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
     rx: queue::Rx<Msg>,
-    spent: SpentLine,
     lookup: Lookup,
 ) -> io::Result<(JoinHandle<()>, Arc<Waker>)> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -124,7 +100,7 @@ pub(crate) fn spawn(
         let waker = driver.waker();
         let resolver = Resolver::new(lookup, Arc::new(move || waker.wake()));
         let engine = Engine::new(cfg, partitioner, memory, metrics, rng_seed());
-        run(engine, driver, resolver, rx, spent, tls);
+        run(engine, driver, resolver, rx, tls);
     })?;
     match ready_rx.recv() {
         Ok(Ok(waker)) => Ok((handle, waker)),
@@ -405,7 +381,9 @@ fn wall_clock_ms() -> i64 {
 }
 
 /// Takes up to [`MAX_DRAIN`] application messages into the engine; a `Close` (or every handle
-/// gone) sets `close`. `now` and `wall_ms` are the turn's clock.
+/// gone) sets `close`. `now` and `wall_ms` are the turn's clock. A record is appended where it
+/// lies in its queue slot; what it leaves there goes back to an application thread with the
+/// slot (see `Pending`).
 pub(crate) fn take_messages(
     engine: &mut Engine,
     rx: &queue::Rx<Msg>,
@@ -414,20 +392,16 @@ pub(crate) fn take_messages(
     wall_ms: i64,
 ) {
     for _ in 0..MAX_DRAIN {
-        match rx.try_recv() {
-            Ok(Msg::Record(p)) => engine.append(p, now, wall_ms),
-            Ok(Msg::Flush(w)) => engine.flush(w, now),
-            Ok(Msg::PartitionsFor { topic, reply, called }) => {
-                engine.partitions_for(&topic, reply, called, now)
+        let taken = rx.try_recv_with(|m| match m {
+            Msg::Record(p) => {
+                engine.append(p, now, wall_ms);
+                None
             }
-            Ok(Msg::Close { deadline }) => {
-                // A close from another handle may bring the deadline forward, never back.
-                *close = Some(match *close {
-                    Some(Some(d)) => Some(deadline.map_or(d, |n| n.min(d))),
-                    _ => deadline,
-                });
-                engine.begin_close();
-            }
+            m => Some(std::mem::replace(m, Msg::Spent)),
+        });
+        match taken {
+            Ok(None) => {}
+            Ok(Some(m)) => other_message(engine, m, close, now),
             Err(queue::TryRecvError::Empty) => break,
             Err(queue::TryRecvError::Disconnected) => {
                 close.get_or_insert(None);
@@ -438,20 +412,21 @@ pub(crate) fn take_messages(
     }
 }
 
-/// Keys and values copied into batches go back to the application threads to be freed there
-/// (see `Spare::spend`), a chunk at a time; the chunks come back empty, to be filled again.
-/// When the application threads do not keep up, the engine frees them itself.
-pub(crate) fn hand_back(engine: &mut Engine, spent: &SpentLine) {
-    while let Ok(chunk) = spent.empty.try_recv() {
-        engine.recycle_spent(chunk);
-    }
-    while !spent.full.is_full() {
-        match engine.take_spent() {
-            Some(chunk) => {
-                let _ = spent.full.try_send(chunk);
-            }
-            None => break,
+/// A message that is not a record.
+#[cold]
+fn other_message(engine: &mut Engine, m: Msg, close: &mut Option<Option<Instant>>, now: Instant) {
+    match m {
+        Msg::Flush(w) => engine.flush(w, now),
+        Msg::PartitionsFor { topic, reply, called } => engine.partitions_for(&topic, reply, called, now),
+        Msg::Close { deadline } => {
+            // A close from another handle may bring the deadline forward, never back.
+            *close = Some(match *close {
+                Some(Some(d)) => Some(deadline.map_or(d, |n| n.min(d))),
+                _ => deadline,
+            });
+            engine.begin_close();
         }
+        Msg::Record(_) | Msg::Spent => {}
     }
 }
 
@@ -460,7 +435,6 @@ fn run(
     mut driver: Driver,
     mut resolver: Resolver,
     rx: queue::Rx<Msg>,
-    spent: SpentLine,
     tls: Option<Arc<rustls::ClientConfig>>,
 ) {
     let mut events: Vec<Event> = Vec::with_capacity(256);
@@ -475,7 +449,6 @@ fn run(
         handle_events(&mut engine, &mut driver, &mut links, &mut events, tls.as_ref(), now);
         resolver.take_answers(now, |(host, result)| engine.on_resolved(&host, result, now));
         take_messages(&mut engine, &rx, &mut close, now, wall_ms);
-        hand_back(&mut engine, &spent);
         engine.poll(now);
         transmit(&mut engine, &mut driver, &mut links, &mut resolver, now);
         if let Some(deadline) = close {
@@ -518,7 +491,7 @@ fn run(
             Msg::Record(p) => p.completion.complete(|| Err(ProduceError::Closed)),
             Msg::Flush(w) => w(),
             Msg::PartitionsFor { reply, .. } => reply(Err(ProduceError::Closed)),
-            Msg::Close { .. } => {}
+            Msg::Close { .. } | Msg::Spent => {}
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use crate::delivery::Completion;
 use crate::engine::partitioner::StickyState;
-use crate::engine::{Extras, Pending, SpentChunk, Stamp, Waiting, SPENT_CHUNK};
+use crate::engine::{Pending, Stamp, Waiting};
 use crate::protocol::compression::Codec;
 use crate::protocol::record_batch::{
     decode_batches, record_size_upper_bound, seal, BatchWriter, ProducerFields, Record, BATCH_HEADER_LEN,
@@ -349,12 +349,6 @@ pub(crate) struct Spare {
     /// Closed batches' buffers, each the only reference to its `Arc` (see [`BatchData`]).
     pub batches: Vec<Arc<Vec<u8>>>,
     pub records: Vec<Vec<RecordInfo>>,
-    /// What is left of records whose bytes are in a batch, to be dropped by an application
-    /// thread ([`Engine::take_spent`](crate::engine::Engine::take_spent)): the chunk being
-    /// filled, the full ones, and empty ones back from the application for reuse.
-    pub spent: SpentChunk,
-    pub spent_full: Vec<SpentChunk>,
-    pub spent_empty: Vec<SpentChunk>,
     /// Lists of a Produce request's batches (at most [`MAX_SPARE_LISTS`]).
     pub in_flight: Vec<Vec<crate::engine::produce::InFlightBatch>>,
     /// The nodes a poll found ready.
@@ -364,60 +358,16 @@ pub(crate) struct Spare {
 /// Bound on [`Spare::in_flight`]: a few more than the requests in flight.
 pub(crate) const MAX_SPARE_LISTS: usize = 16;
 
-/// What is left of a record once its bytes are in a batch: its key, value and headers buffers
-/// and its topic name. Handed back to be dropped on an application thread: glibc makes a buffer freed
-/// by another thread than the one that allocated it expensive on both sides (the allocating
-/// thread's next `malloc` misses its thread cache), and the topic's reference count, which
-/// every `send` increments, stays on the application's core instead of moving to the sender's
-/// and back with every record.
-#[derive(Debug, Default)]
-#[allow(dead_code, reason = "held only to be dropped on an application thread")]
-pub(crate) struct SpentRecord {
-    pub topic: Option<Arc<str>>,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    pub extras: Option<Box<Extras>>,
-}
+/// A record's buffers stay in its queue slot after its bytes are in a batch, to be dropped by
+/// the `send` that writes the slot next (see `Pending`), unless they hold more than this: then
+/// the sender drops them itself. A slot's leftovers wait a whole lap of the queue, so this
+/// bounds what they hold to `QUEUE_CAPACITY` times it (8 MiB). Up to it, a buffer is in the
+/// sizes an allocator's thread cache keeps (glibc's up to 1,032 bytes), where freeing it on the
+/// thread that allocated it matters most.
+pub(crate) const LEFTOVER_MAX: usize = 1024;
 
 /// A new batch's record list is allocated for at most this many records up front.
 const MAX_RECORDS_RESERVED: usize = 1024;
-
-/// At most this many spent records wait in the engine for the sender to hand them back; beyond
-/// it (the application threads stopped taking them) the sender drops them itself. The sender
-/// hands them back every loop turn, and a turn takes at most `sender::MAX_DRAIN` records.
-const MAX_SPENT: usize = 8192;
-
-impl Spare {
-    #[inline]
-    fn spend(&mut self, spent: SpentRecord) {
-        if self.spent.capacity() == 0 {
-            self.spent = self.spent_empty.pop().unwrap_or_else(|| Vec::with_capacity(SPENT_CHUNK));
-        }
-        self.spent.push(spent);
-        if self.spent.len() >= SPENT_CHUNK {
-            self.chunk_full();
-        }
-    }
-
-    #[cold]
-    fn chunk_full(&mut self) {
-        if self.spent_full.len() * SPENT_CHUNK >= MAX_SPENT {
-            // Nobody takes them: dropped here, the chunk kept.
-            self.spent.clear();
-            return;
-        }
-        let next = self.spent_empty.pop().unwrap_or_else(|| Vec::with_capacity(SPENT_CHUNK));
-        self.spent_full.push(std::mem::replace(&mut self.spent, next));
-    }
-
-    /// An empty chunk back from an application thread.
-    pub(crate) fn recycle(&mut self, mut chunk: SpentChunk) {
-        chunk.clear();
-        if self.spent_empty.len() * SPENT_CHUNK < MAX_SPENT && chunk.capacity() >= SPENT_CHUNK {
-            self.spent_empty.push(chunk);
-        }
-    }
-}
 
 /// What appending a record did to its partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -431,7 +381,8 @@ pub(crate) struct Appended {
 
 /// Appends `p` to `part`'s queue: into the open batch at its tail if the record fits within
 /// `limit` (its exact size, as Java's `hasRoomFor`), else into a new batch (the old one
-/// closes). A batch that reaches `limit` closes.
+/// closes). A batch that reaches `limit` closes. The record's completion goes into the batch;
+/// its buffers stay in `p` (dropped here if larger than [`LEFTOVER_MAX`]).
 ///
 /// `limit` is the uncompressed size at which a batch closes ([`batch_limit`]); with `codec` set
 /// a batch is compressed as it closes and its observed ratio is folded into `ratio`.
@@ -439,7 +390,7 @@ pub(crate) struct Appended {
 #[inline]
 pub(crate) fn append(
     part: &mut PartitionState,
-    p: Pending,
+    p: &mut Pending,
     stamp: Stamp,
     producer: ProducerFields,
     limit: usize,
@@ -500,14 +451,17 @@ pub(crate) fn append(
     let batch = part.queue.back_mut().expect("a batch was just ensured");
     batch.reserved += p.reserved as usize;
     batch.records.push(RecordInfo {
-        completion: p.completion,
+        completion: std::mem::take(&mut p.completion),
         enqueued: stamp.enqueued,
         timestamp,
         key_size: p.key.as_ref().map_or(-1, |k| k.len() as i32),
         value_size: p.value.as_ref().map_or(-1, |v| v.len() as i32),
         generation: stamp.generation,
     });
-    spare.spend(SpentRecord { topic: Some(p.topic), key: p.key, value: p.value, extras: p.extras });
+    let held = p.key.as_ref().map_or(0, Vec::capacity) + p.value.as_ref().map_or(0, Vec::capacity);
+    if held > LEFTOVER_MAX || p.extras.is_some() {
+        drop_large_buffers(p, held);
+    }
     let full = batch.size() >= limit;
     if full {
         batch.close(ratio);
@@ -515,9 +469,23 @@ pub(crate) fn append(
     Appended { bytes, full }
 }
 
+/// Drops a record's buffers on the sender if with its headers they hold more than
+/// [`LEFTOVER_MAX`] (`held` by key and value).
+#[cold]
+fn drop_large_buffers(p: &mut Pending, held: usize) {
+    let headers: usize =
+        p.headers().iter().map(|h| h.key.capacity() + h.value.as_ref().map_or(0, Vec::capacity) + 48).sum();
+    if held + headers > LEFTOVER_MAX {
+        p.key = None;
+        p.value = None;
+        p.extras = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Header;
 
     #[test]
     fn batch_limit_is_batch_size_without_a_codec_and_scales_with_the_ratio() {
@@ -533,33 +501,93 @@ mod tests {
         assert_eq!(batch_limit(16_384, 1 << 20, lz4, 0.0), 1 << 20);
     }
 
+    /// A record's bytes go into the batch and its completion with them; its buffers stay
+    /// with the record (in its queue slot, to be dropped by the next `send` there) unless they
+    /// hold more than LEFTOVER_MAX, headers counted.
     #[test]
-    fn appended_records_leave_their_buffers_and_topic_to_be_dropped_elsewhere() {
+    fn appended_records_leave_their_small_buffers_behind_and_give_up_large_ones() {
         let topic: Arc<str> = "t".into();
         let mut part = PartitionState::new(0);
         let mut spare = Spare::default();
         let mut ratio = 1.0;
-        for i in 0..(MAX_SPENT + 10) {
-            let key = (i % 2 == 0).then(|| vec![b'k'; i % 7]);
-            let value = Some(i.to_be_bytes().to_vec());
-            let p = Pending::new(topic.clone(), key, value, Vec::new(), None, None, 40, Completion::forget());
-            let stamp = Stamp { enqueued: crate::engine::sim_tests::origin(), timestamp: 0, generation: 0 };
-            append(&mut part, p, stamp, ProducerFields::NONE, 16_384, &mut spare, Codec::None, &mut ratio);
+        let stamp = Stamp { enqueued: crate::engine::sim_tests::origin(), timestamp: 0, generation: 0 };
+        let sizes = [0, 100, LEFTOVER_MAX, LEFTOVER_MAX + 1, 5000];
+        let mut left = Vec::new();
+        for (i, &n) in sizes.iter().enumerate() {
+            let key = (i % 2 == 0).then(|| vec![b'k'; 3]);
+            let value = Some(vec![i as u8; n.saturating_sub(key.as_ref().map_or(0, Vec::len))]);
+            let mut p = Pending::new(
+                topic.clone(),
+                key,
+                value,
+                Vec::new(),
+                None,
+                None,
+                40,
+                Completion::callback(|_| {}),
+            );
+            append(
+                &mut part,
+                &mut p,
+                stamp,
+                ProducerFields::NONE,
+                16_384,
+                &mut spare,
+                Codec::None,
+                &mut ratio,
+            );
+            assert_eq!(format!("{:?}", p.completion), "None", "record {i}: the batch took its completion");
+            left.push(p);
         }
-        // The first MAX_SPENT records wait to be dropped by an application thread; beyond that
-        // the sender drops them itself.
-        let waiting: Vec<&SpentRecord> = spare.spent_full.iter().flatten().collect();
-        assert_eq!(waiting.len(), MAX_SPENT);
-        for (i, s) in waiting.into_iter().enumerate() {
-            assert_eq!(s.value.as_deref(), Some(&i.to_be_bytes()[..]));
-            assert_eq!(s.key.as_ref().map(Vec::len), (i % 2 == 0).then_some(i % 7));
-            assert!(s.topic.as_ref().is_some_and(|t| Arc::ptr_eq(t, &topic)));
-        }
-        // The batches hold their bytes, not the buffers.
-        let records: usize = part.queue.iter().map(|b| b.records.len()).sum();
-        assert_eq!(records, MAX_SPENT + 10);
-        drop(spare);
-        assert_eq!(Arc::strong_count(&topic), 1, "every record's topic reference was given up");
+        let kept: Vec<bool> = left.iter().map(|p| p.value.is_some()).collect();
+        assert_eq!(kept, [true, true, true, false, false]);
+        let mut with_headers = Pending::new(
+            topic.clone(),
+            None,
+            Some(vec![1; 900]),
+            vec![Header::new("h", vec![2; 200])],
+            None,
+            None,
+            40,
+            Completion::forget(),
+        );
+        append(
+            &mut part,
+            &mut with_headers,
+            stamp,
+            ProducerFields::NONE,
+            16_384,
+            &mut spare,
+            Codec::None,
+            &mut ratio,
+        );
+        assert!(with_headers.value.is_none() && with_headers.extras.is_none(), "headers count too");
+        let mut small_headers = Pending::new(
+            topic.clone(),
+            None,
+            Some(vec![1; 100]),
+            vec![Header::new("h", vec![2; 10])],
+            None,
+            None,
+            40,
+            Completion::forget(),
+        );
+        append(
+            &mut part,
+            &mut small_headers,
+            stamp,
+            ProducerFields::NONE,
+            16_384,
+            &mut spare,
+            Codec::None,
+            &mut ratio,
+        );
+        assert!(small_headers.value.is_some() && small_headers.extras.is_some());
+        // The batch holds the bytes, not the buffers.
+        let b =
+            &decode_batches(part.queue[0].data.writer.clone().expect("open").close().as_slice()).unwrap()[0];
+        assert_eq!(b.records.len(), sizes.len() + 2);
+        assert_eq!(b.records[3].value.as_ref().map(Vec::len), Some(LEFTOVER_MAX + 1));
     }
 
     #[test]

@@ -72,8 +72,13 @@ use sasl::SaslState;
 /// It takes 120 bytes, so that a queue slot (with the queue's own 8-byte stamp) is two cache
 /// lines, not three: each slot the caller writes is a line the sender read last, and those
 /// transfers are most of what `send` costs. What few records carry (headers, a timestamp of
-/// their own) is boxed in [`Extras`], which goes back to the application with the key and value
-/// (see `accumulator::SpentRecord`).
+/// their own) is boxed in [`Extras`].
+///
+/// The sender handles it where it lies in the queue's slot (`Engine::append` takes it by
+/// reference): it copies the bytes into a batch and takes the completion; the key, value,
+/// extras and topic stay in the slot, to be dropped by the `send` that writes the slot next, on
+/// an application thread (see `io::queue`). A record that must wait (for its topic's metadata)
+/// is taken out of the slot ([`Pending::take`]).
 #[derive(Debug)]
 pub(crate) struct Pending {
     pub topic: Arc<str>,
@@ -114,6 +119,20 @@ impl Pending {
         Pending { topic, key, value, extras, completion, partition: partition.unwrap_or(-1), reserved }
     }
 
+    /// Takes the record out of its queue slot, leaving the slot what a record handled in place
+    /// leaves (no buffers, no completion; the topic, shared).
+    pub(crate) fn take(&mut self) -> Pending {
+        Pending {
+            topic: self.topic.clone(),
+            key: self.key.take(),
+            value: self.value.take(),
+            extras: self.extras.take(),
+            completion: std::mem::take(&mut self.completion),
+            partition: self.partition,
+            reserved: self.reserved,
+        }
+    }
+
     /// The record's own partition.
     #[inline]
     pub(crate) fn partition(&self) -> Option<i32> {
@@ -150,14 +169,6 @@ pub(crate) struct Waiting {
     pub record: Pending,
     pub stamp: Stamp,
 }
-
-/// Spent records (`accumulator::SpentRecord`) handed back at a time, in one `Vec` (a chunk).
-/// An application thread sends each chunk back empty once it has dropped its records, and the
-/// engine fills it again: the chunks circulate, so handing back allocates nothing, and a
-/// channel message is a `Vec` (24 bytes) per 64 records.
-pub(crate) const SPENT_CHUNK: usize = 64;
-/// A chunk of spent records (see `Spare::spend`).
-pub(crate) type SpentChunk = Vec<accumulator::SpentRecord>;
 
 /// What the engine asks of the network.
 #[derive(Debug)]

@@ -20,7 +20,7 @@ use crate::protocol::record_batch::ProducerFields;
 
 use super::accumulator::{TopicMeta, TopicState};
 use super::partitioner::{partition_for_key, Partitioner};
-use super::{accumulator, Engine, Pending, SpentChunk, Stamp, Waiting};
+use super::{accumulator, Engine, Pending, Stamp, Waiting};
 
 /// The records room's state (see the module docs). `metadata` looks topics up in `index`.
 pub(super) struct Records {
@@ -79,20 +79,12 @@ impl Engine {
         t.last_used = now;
     }
 
-    /// Hands over a full chunk of the key and value buffers the engine is done with (see
-    /// `Spare::spend`).
-    pub(crate) fn take_spent(&mut self) -> Option<SpentChunk> {
-        self.spare.spent_full.pop()
-    }
-
-    /// A chunk an application thread emptied, to be filled again.
-    pub(crate) fn recycle_spent(&mut self, chunk: SpentChunk) {
-        self.spare.recycle(chunk);
-    }
-
-    /// Accepts one record. `now` and `wall_ms` (milliseconds since the epoch) are the loop
-    /// turn's clock: records are stamped by the sender, so `send` reads no clock.
-    pub(crate) fn append(&mut self, p: Pending, now: Instant, wall_ms: i64) {
+    /// Accepts one record, where it lies in its queue slot (see [`Pending`]): its bytes go
+    /// into a batch and its completion with them; its buffers stay where they are. `now` and
+    /// `wall_ms` (milliseconds since the epoch) are the loop turn's clock: records are stamped
+    /// by the sender, so `send` reads no clock.
+    #[inline]
+    pub(crate) fn append(&mut self, p: &mut Pending, now: Instant, wall_ms: i64) {
         self.next_wakeup = Some(now);
         let stamp = Stamp {
             enqueued: now,
@@ -100,23 +92,30 @@ impl Engine {
             generation: self.flushes.track(),
         };
         let ti = self.topic_idx(&p.topic, now);
-        if let Some(err) = &self.fatal {
-            let err = err.clone();
-            self.fail_pending(p, stamp, err);
-            return;
-        }
-        let topic = &mut self.topics[ti];
-        if topic.meta == TopicMeta::Unknown || !topic.waiting.is_empty() {
-            topic.waiting.push_back(Waiting { record: p, stamp });
-            if self.metadata.due.is_none_or(|d| d > now) && !self.metadata.in_flight {
-                self.metadata.due = Some(now);
-            }
+        let topic = &self.topics[ti];
+        if self.fatal.is_some() || topic.meta == TopicMeta::Unknown || !topic.waiting.is_empty() {
+            self.append_later(ti, p.take(), stamp, now);
             return;
         }
         self.append_known(ti, p, stamp);
     }
 
-    pub(super) fn append_known(&mut self, ti: usize, p: Pending, stamp: Stamp) {
+    /// A record that cannot go into a batch now: failed (the producer is fatal), or kept until
+    /// its topic's metadata is known (behind the records already waiting for it).
+    #[cold]
+    fn append_later(&mut self, ti: usize, p: Pending, stamp: Stamp, now: Instant) {
+        if let Some(err) = &self.fatal {
+            let err = err.clone();
+            self.fail_pending(p, stamp, err);
+            return;
+        }
+        self.topics[ti].waiting.push_back(Waiting { record: p, stamp });
+        if self.metadata.due.is_none_or(|d| d > now) && !self.metadata.in_flight {
+            self.metadata.due = Some(now);
+        }
+    }
+
+    pub(super) fn append_known(&mut self, ti: usize, p: &mut Pending, stamp: Stamp) {
         let codec = self.cfg.codec();
         let topic = &mut self.topics[ti];
         let batch_size = accumulator::batch_limit(
@@ -150,7 +149,7 @@ impl Engine {
         };
         if partition < 0 || partition >= n {
             let err = ProduceError::InvalidPartition { topic: p.topic.to_string(), partition, partitions: n };
-            self.fail_pending(p, stamp, err);
+            self.fail_pending(p.take(), stamp, err);
             return;
         }
         let producer = match (self.cfg.enable_idempotence, self.idem.producer) {

@@ -72,7 +72,7 @@ impl Harness {
             reserved as u32,
             completion,
         );
-        self.engine.append(p, self.now, 1000);
+        self.engine.append(&mut { p }, self.now, 1000);
     }
 
     fn turn(&mut self) {

@@ -141,7 +141,7 @@ impl Sim {
             Completion::callback(move |r| outcomes.lock().unwrap().push((id, r))),
         );
         // Stamped by the engine as the sender does: timestamp 1000 + id.
-        self.engine.append(p, self.now, 1000 + id as i64);
+        self.engine.append(&mut { p }, self.now, 1000 + id as i64);
         id
     }
 
