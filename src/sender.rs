@@ -393,15 +393,11 @@ pub(crate) fn take_messages(
 ) {
     for _ in 0..MAX_DRAIN {
         let taken = rx.try_recv_with(|m| match m {
-            Msg::Record(p) => {
-                engine.append(p, now, wall_ms);
-                None
-            }
-            m => Some(std::mem::replace(m, Msg::Spent)),
+            Msg::Record(p) => engine.append(p, now, wall_ms),
+            m => other_message(engine, std::mem::replace(m, Msg::Spent), close, now),
         });
         match taken {
-            Ok(None) => {}
-            Ok(Some(m)) => other_message(engine, m, close, now),
+            Ok(()) => {}
             Err(queue::TryRecvError::Empty) => break,
             Err(queue::TryRecvError::Disconnected) => {
                 close.get_or_insert(None);

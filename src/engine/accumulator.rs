@@ -379,16 +379,40 @@ pub(crate) struct Appended {
     pub full: bool,
 }
 
-/// Appends `p` to `part`'s queue: into the open batch at its tail if the record fits within
-/// `limit` (its exact size, as Java's `hasRoomFor`), else into a new batch (the old one
-/// closes). A batch that reaches `limit` closes. The record's completion goes into the batch;
-/// its buffers stay in `p` (dropped here if larger than [`LEFTOVER_MAX`]).
+/// Appends `p` to the open batch at the tail of `part`'s queue, if there is one (never sent)
+/// and the record fits within `limit` (its exact size, as Java's `hasRoomFor`); a batch that
+/// does not take it is closed. `None` if the record went nowhere: it goes to a new batch
+/// ([`append_to_new`]). The record's completion goes into the batch; its buffers stay in `p`
+/// (dropped here if larger than [`LEFTOVER_MAX`]).
 ///
-/// `limit` is the uncompressed size at which a batch closes ([`batch_limit`]); with `codec` set
-/// a batch is compressed as it closes and its observed ratio is folded into `ratio`.
-#[allow(clippy::too_many_arguments)]
+/// `limit` is the uncompressed size at which a batch closes ([`batch_limit`]); a closing batch
+/// is compressed (with the codec it was opened with) and its observed ratio folded into `ratio`.
 #[inline]
-pub(crate) fn append(
+pub(crate) fn append_to_open(
+    part: &mut PartitionState,
+    p: &mut Pending,
+    stamp: Stamp,
+    limit: usize,
+    ratio: &mut f32,
+) -> Option<Appended> {
+    let batch = part.queue.back_mut()?;
+    let writer = match (&mut batch.data.writer, batch.attempts) {
+        (Some(w), 0) => w,
+        _ => return None,
+    };
+    match writer.try_append(limit, stamp.timestamp, p.key.as_deref(), p.value.as_deref(), p.headers()) {
+        Some(bytes) => Some(appended(batch, p, stamp, bytes, limit, ratio)),
+        None => {
+            batch.close(ratio);
+            None
+        }
+    }
+}
+
+/// Appends `p` to a new batch at the tail of `part`'s queue (see [`append_to_open`]), written
+/// for `producer` and compressed with `codec` when it closes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn append_to_new(
     part: &mut PartitionState,
     p: &mut Pending,
     stamp: Stamp,
@@ -398,62 +422,59 @@ pub(crate) fn append(
     codec: Codec,
     ratio: &mut f32,
 ) -> Appended {
-    let timestamp = stamp.timestamp;
-    let headers = p.headers();
-    let (key, value) = (p.key.as_deref(), p.value.as_deref());
-    let mut bytes = None;
-    if let Some(b) = part.queue.back_mut() {
-        if let (Some(w), 0) = (&mut b.data.writer, b.attempts) {
-            bytes = w.try_append(limit, timestamp, key, value, headers);
-            if bytes.is_none() {
-                b.close(ratio);
-            }
+    let (key, value, headers) = (p.key.as_deref(), p.value.as_deref(), p.headers());
+    // Room for a whole batch up front: growing it by doubling would copy it (compressed
+    // topics' batches grow to many times batch.size).
+    let room = limit.max(BATCH_HEADER_LEN + record_size_upper_bound(key, value, headers)) + 64;
+    let mut data = BatchData::open(spare.batches.pop().unwrap_or_default(), |mut buf| {
+        // What a reused buffer holds is written over, not cleared first (the writer zeroes
+        // only what was never initialized).
+        if buf.capacity() < room {
+            buf.clear();
+            buf.reserve(room);
         }
+        BatchWriter::with_codec(buf, producer, 0, codec)
+    });
+    let n = data.writer.as_mut().map_or(0, |w| w.append(stamp.timestamp, key, value, headers));
+    let mut records = spare.records.pop().unwrap_or_default();
+    if records.capacity() == 0 {
+        // Room for as many records of this one's size as the batch holds: growing the list by
+        // doubling copies it, and a run that outpaces its broker opens new lists all along.
+        // (The first record of a batch is its smallest: deltas of zero.)
+        records.reserve_exact((limit / n.max(1)).clamp(1, MAX_RECORDS_RESERVED));
     }
-    let bytes = match bytes {
-        Some(n) => n,
-        None => {
-            // Room for a whole batch up front: growing it by doubling would copy it (compressed
-            // topics' batches grow to many times batch.size).
-            let room = limit.max(BATCH_HEADER_LEN + record_size_upper_bound(key, value, headers)) + 64;
-            let mut data = BatchData::open(spare.batches.pop().unwrap_or_default(), |mut buf| {
-                // What a reused buffer holds is written over, not cleared first (the writer
-                // zeroes only what was never initialized).
-                if buf.capacity() < room {
-                    buf.clear();
-                    buf.reserve(room);
-                }
-                BatchWriter::with_codec(buf, producer, 0, codec)
-            });
-            let n = data.writer.as_mut().map_or(0, |w| w.append(timestamp, key, value, headers));
-            let mut records = spare.records.pop().unwrap_or_default();
-            if records.capacity() == 0 {
-                // Room for as many records of this one's size as the batch holds: growing the
-                // list by doubling copies it, and a run that outpaces its broker opens new lists
-                // all along. (The first record of a batch is its smallest: deltas of zero.)
-                records.reserve_exact((limit / n.max(1)).clamp(1, MAX_RECORDS_RESERVED));
-            }
-            part.queue.push_back(Batch {
-                data,
-                records,
-                created: stamp.enqueued,
-                reserved: 0,
-                attempts: 0,
-                sequence: None,
-                retry_at: None,
-                last_error: None,
-                unresolved: false,
-                may_be_written: false,
-            });
-            BATCH_HEADER_LEN + n
-        }
-    };
-    let batch = part.queue.back_mut().expect("a batch was just ensured");
+    part.queue.push_back(Batch {
+        data,
+        records,
+        created: stamp.enqueued,
+        reserved: 0,
+        attempts: 0,
+        sequence: None,
+        retry_at: None,
+        last_error: None,
+        unresolved: false,
+        may_be_written: false,
+    });
+    let batch = part.queue.back_mut().expect("a batch was just pushed");
+    appended(batch, p, stamp, BATCH_HEADER_LEN + n, limit, ratio)
+}
+
+/// `p`, whose `bytes` are in `batch`: its completion and what else the batch keeps of it go in
+/// too; the batch closes if it reached `limit`.
+#[inline(always)]
+fn appended(
+    batch: &mut Batch,
+    p: &mut Pending,
+    stamp: Stamp,
+    bytes: usize,
+    limit: usize,
+    ratio: &mut f32,
+) -> Appended {
     batch.reserved += p.reserved as usize;
     batch.records.push(RecordInfo {
         completion: std::mem::take(&mut p.completion),
         enqueued: stamp.enqueued,
-        timestamp,
+        timestamp: stamp.timestamp,
         key_size: p.key.as_ref().map_or(-1, |k| k.len() as i32),
         value_size: p.value.as_ref().map_or(-1, |v| v.len() as i32),
         generation: stamp.generation,
@@ -486,6 +507,24 @@ fn drop_large_buffers(p: &mut Pending, held: usize) {
 mod tests {
     use super::*;
     use crate::record::Header;
+
+    /// A record into the open batch, or a new one (as `Engine::append_known` does).
+    #[allow(clippy::too_many_arguments)]
+    fn append(
+        part: &mut PartitionState,
+        p: &mut Pending,
+        stamp: Stamp,
+        producer: ProducerFields,
+        limit: usize,
+        spare: &mut Spare,
+        codec: Codec,
+        ratio: &mut f32,
+    ) -> Appended {
+        match append_to_open(part, p, stamp, limit, ratio) {
+            Some(a) => a,
+            None => append_to_new(part, p, stamp, producer, limit, spare, codec, ratio),
+        }
+    }
 
     #[test]
     fn batch_limit_is_batch_size_without_a_codec_and_scales_with_the_ratio() {

@@ -55,6 +55,7 @@ use crate::error::ProduceError;
 use crate::io::SendBuf;
 use crate::memory::BufferMemory;
 use crate::metrics::Metrics;
+use crate::protocol::compression::Codec;
 use crate::record::{Header, PartitionInfo};
 
 use accumulator::TopicState;
@@ -196,6 +197,8 @@ pub(crate) type PartitionsWaiter = Box<dyn FnOnce(Result<Vec<PartitionInfo>, Pro
 /// The engine. See the module docs: each room owns the part of the state named after it.
 pub struct Engine {
     cfg: ProducerConfig,
+    /// `cfg.codec()`, once.
+    codec: Codec,
     /// The accumulator: each topic's partitions, their leaders and their batches. Shared by
     /// the rooms: `records` appends, `metadata` sets leaders, `produce` drains and completes,
     /// `idempotence` resequences.
@@ -246,6 +249,7 @@ impl Engine {
     ) -> Self {
         let bootstrap = cfg.bootstrap_servers.clone();
         Engine {
+            codec: cfg.codec(),
             cfg,
             topics: Vec::new(),
             spare: accumulator::Spare::default(),

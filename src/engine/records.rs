@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use crate::error::ProduceError;
 use crate::metrics::Metrics;
+use crate::protocol::compression::Codec;
 use crate::protocol::record_batch::ProducerFields;
 
 use super::accumulator::{TopicMeta, TopicState};
@@ -39,7 +40,20 @@ impl Records {
 }
 
 impl Engine {
+    /// The index of topic `name` in `topics` (added if new), used `now`.
+    #[inline]
     pub(super) fn topic_idx(&mut self, name: &Arc<str>, now: Instant) -> usize {
+        if let Some(i) = self.records.last {
+            let t = &self.topics[i];
+            if Arc::ptr_eq(&t.name, name) && t.last_used == now {
+                return i;
+            }
+        }
+        self.topic_idx_slow(name, now)
+    }
+
+    #[inline(never)]
+    fn topic_idx_slow(&mut self, name: &Arc<str>, now: Instant) -> usize {
         if let Some(i) = self.records.last {
             let known = &self.topics[i].name;
             if Arc::ptr_eq(known, name) || **known == **name {
@@ -115,56 +129,97 @@ impl Engine {
         }
     }
 
+    /// Appends a record to topic `ti`, whose metadata is known: picks its partition and copies
+    /// it into that partition's open batch (a new one if it does not fit).
+    #[inline]
     pub(super) fn append_known(&mut self, ti: usize, p: &mut Pending, stamp: Stamp) {
-        let codec = self.cfg.codec();
         let topic = &mut self.topics[ti];
-        let batch_size = accumulator::batch_limit(
-            self.cfg.batch_size,
-            self.cfg.max_request_size,
-            codec,
-            topic.compression_ratio,
-        );
         let n = topic.partitions.len() as i32;
-        let mut sticky = false;
-        let partition = match p.partition() {
-            Some(pp) => pp,
-            None => {
-                let custom = self.records.partitioner.as_mut().and_then(|f| {
-                    f.partition(&topic.name, p.key.as_deref(), p.value.as_deref(), n)
-                        .filter(|x| (0..n).contains(x))
-                });
-                match (custom, &p.key) {
-                    (Some(c), _) => c,
-                    (None, Some(k)) if !self.cfg.partitioner_ignore_keys => partition_for_key(k, n),
-                    _ => {
-                        let parts = &topic.partitions;
-                        let queued = |q: i32| parts.get(q as usize).map_or(0, |s| s.queue.len());
-                        let adaptive =
-                            self.cfg.partitioner_adaptive.then_some(&queued as &dyn Fn(i32) -> usize);
-                        sticky = true;
-                        topic.sticky.partition(n, &topic.available, &mut self.rng, adaptive)
-                    }
-                }
-            }
+        // Most records: no partition, key or partitioner of their own, and the sticky partition
+        // stays.
+        let fast = p.partition < 0
+            && self.records.partitioner.is_none()
+            && (p.key.is_none() || self.cfg.partitioner_ignore_keys);
+        let (partition, sticky) = match fast.then(|| topic.sticky.current(n)).flatten() {
+            Some(c) => (c, true),
+            None => self.choose_partition(ti, p),
         };
         if partition < 0 || partition >= n {
             let err = ProduceError::InvalidPartition { topic: p.topic.to_string(), partition, partitions: n };
             self.fail_pending(p.take(), stamp, err);
             return;
         }
+        let limit = self.batch_limit(ti);
+        let topic = &mut self.topics[ti];
+        let part = &mut topic.partitions[partition as usize];
+        let appended = match accumulator::append_to_open(part, p, stamp, limit, &mut topic.compression_ratio)
+        {
+            Some(a) => a,
+            None => self.append_to_new(ti, partition, p, stamp, limit),
+        };
+        if sticky {
+            self.topics[ti].sticky.appended(appended.bytes, limit, appended.full);
+        }
+    }
+
+    /// The uncompressed size at which topic `ti`'s batches close ([`accumulator::batch_limit`]).
+    #[inline]
+    pub(super) fn batch_limit(&self, ti: usize) -> usize {
+        match self.codec {
+            Codec::None => self.cfg.batch_size,
+            codec => accumulator::batch_limit(
+                self.cfg.batch_size,
+                self.cfg.max_request_size,
+                codec,
+                self.topics[ti].compression_ratio,
+            ),
+        }
+    }
+
+    /// The partition of a record that has its own, a key, or a custom partitioner to ask, or
+    /// whose sticky partition is to change; and whether the sticky partitioner chose it.
+    #[inline(never)]
+    fn choose_partition(&mut self, ti: usize, p: &Pending) -> (i32, bool) {
+        if let Some(pp) = p.partition() {
+            return (pp, false);
+        }
+        let topic = &mut self.topics[ti];
+        let n = topic.partitions.len() as i32;
+        let custom = self.records.partitioner.as_mut().and_then(|f| {
+            f.partition(&topic.name, p.key.as_deref(), p.value.as_deref(), n).filter(|x| (0..n).contains(x))
+        });
+        match (custom, &p.key) {
+            (Some(c), _) => (c, false),
+            (None, Some(k)) if !self.cfg.partitioner_ignore_keys => (partition_for_key(k, n), false),
+            _ => {
+                let parts = &topic.partitions;
+                let queued = |q: i32| parts.get(q as usize).map_or(0, |s| s.queue.len());
+                let adaptive = self.cfg.partitioner_adaptive.then_some(&queued as &dyn Fn(i32) -> usize);
+                (topic.sticky.partition(n, &topic.available, &mut self.rng, adaptive), true)
+            }
+        }
+    }
+
+    /// Appends a record that does not go into its partition's open batch to a new one.
+    #[inline(never)]
+    fn append_to_new(
+        &mut self,
+        ti: usize,
+        partition: i32,
+        p: &mut Pending,
+        stamp: Stamp,
+        limit: usize,
+    ) -> accumulator::Appended {
         let producer = match (self.cfg.enable_idempotence, self.idem.producer) {
             (true, Some((id, epoch))) => {
                 ProducerFields { producer_id: id, producer_epoch: epoch, base_sequence: 0 }
             }
             _ => ProducerFields::NONE,
         };
+        let topic = &mut self.topics[ti];
         let part = &mut topic.partitions[partition as usize];
         let ratio = &mut topic.compression_ratio;
-        let appended =
-            accumulator::append(part, p, stamp, producer, batch_size, &mut self.spare, codec, ratio);
-        if sticky {
-            topic.sticky.appended(appended.bytes, batch_size, appended.full);
-        }
+        accumulator::append_to_new(part, p, stamp, producer, limit, &mut self.spare, self.codec, ratio)
     }
 
     /// Fails a record that never made it into a batch.
