@@ -20,13 +20,28 @@ use crate::record::RecordMetadata;
 pub type DeliveryResult = Result<RecordMetadata, ProduceError>;
 
 /// Where one record's outcome goes, once: a callback, or a future's shared state.
+///
+/// Exactly once: an implementation dropped before [`deliver`](Self::deliver) (or
+/// [`disarm`](Self::disarm)) was called reports [`ProduceError::Closed`] from its destructor (a
+/// record lost in a channel when the producer shut down). The destructor, not [`Completion`]'s,
+/// so that a completion already taken costs nothing to drop (a batch's list of them is cleared
+/// after its records completed).
 trait Deliver: Send {
-    /// Hands the outcome over. Called at most once; later calls do nothing.
+    /// Hands the outcome over. Called at most once.
     fn deliver(&mut self, r: DeliveryResult);
 
     /// The record was refused by `send` (which returned the error): report nothing, here or
     /// anywhere this forwards to.
-    fn disarm(&mut self) {}
+    fn disarm(&mut self);
+}
+
+/// Runs `f`, catching a panic (a callback's, a hook's): it must not take the sender thread (and
+/// every other record's outcome) down with it.
+#[inline]
+fn guarded(what: &str, f: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        log::error!("{what} panicked; the panic was caught on the sender thread");
+    }
 }
 
 /// An interceptor's view of every outcome (see `ProducerInterceptor`), called on the sender
@@ -43,9 +58,7 @@ impl Deliver for Intercepted {
     fn deliver(&mut self, r: DeliveryResult) {
         if let Some(inner) = self.inner.take() {
             // A panicking hook must not cost the record its own outcome.
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.hook)(&r))).is_err() {
-                log::error!("an interceptor's on_acknowledgement panicked; the panic was caught");
-            }
+            guarded("an interceptor's on_acknowledgement", || (self.hook)(&r));
             inner.complete(|| r);
         }
     }
@@ -57,21 +70,73 @@ impl Deliver for Intercepted {
     }
 }
 
+impl Drop for Intercepted {
+    fn drop(&mut self) {
+        self.deliver(Err(ProduceError::Closed));
+    }
+}
+
 /// A callback, taken out of its `Option` by the one call it gets.
-struct Once<F>(Option<F>);
+struct Once<F: FnOnce(DeliveryResult)>(Option<F>);
 
 impl<F: FnOnce(DeliveryResult) + Send> Deliver for Once<F> {
+    #[inline]
     fn deliver(&mut self, r: DeliveryResult) {
         if let Some(f) = self.0.take() {
             f(r);
         }
     }
+
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
 }
 
-impl Deliver for Arc<FutureState> {
-    fn deliver(&mut self, r: DeliveryResult) {
-        self.fill(r);
+impl<F: FnOnce(DeliveryResult)> Drop for Once<F> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            closed_callback(f);
+        }
     }
+}
+
+/// A callback dropped before it was called: told `Closed`.
+#[cold]
+#[inline(never)]
+fn closed_callback<F: FnOnce(DeliveryResult)>(f: F) {
+    guarded("a delivery callback", || f(Err(ProduceError::Closed)));
+}
+
+/// A future's shared state, to be filled once.
+struct Fill(Option<Arc<FutureState>>);
+
+impl Deliver for Fill {
+    #[inline]
+    fn deliver(&mut self, r: DeliveryResult) {
+        if let Some(state) = self.0.take() {
+            state.fill(r);
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Fill {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(state) = self.0.take() {
+            closed_future(state);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn closed_future(state: Arc<FutureState>) {
+    state.fill(Err(ProduceError::Closed));
 }
 
 /// Inline room for a completion: three words. That holds a future's `Arc`, and a callback
@@ -86,7 +151,7 @@ type Slot = SmallBox<dyn Deliver, [usize; 3]>;
 
 /// Where a record's outcome goes. Exactly once: [`Completion::complete`] consumes it, and a
 /// completion dropped without being completed (a record lost in a channel when the producer
-/// shut down) reports [`ProduceError::Closed`] from its destructor. `None` is fire-and-forget
+/// shut down) reports [`ProduceError::Closed`] (see [`Deliver`]). `None` is fire-and-forget
 /// (nothing to tell, nothing allocated) or already completed.
 pub(crate) struct Completion(Option<Slot>);
 
@@ -122,32 +187,20 @@ impl Completion {
 
     /// Drops the completion without reporting anything: for a record `send` refused, whose
     /// caller learns the outcome from `send`'s own error.
-    pub(crate) fn disarm(mut self) {
-        if let Some(mut slot) = self.0.take() {
+    pub(crate) fn disarm(self) {
+        if let Some(mut slot) = self.0 {
             slot.disarm();
         }
     }
 
-    /// Delivers the outcome. A panicking callback is caught and logged: it must not take the
-    /// sender thread (and every other record's outcome) down with it.
-    pub(crate) fn complete(mut self, result: impl FnOnce() -> DeliveryResult) {
-        Self::deliver(self.0.take(), result);
-    }
-
-    fn deliver(target: Option<Slot>, result: impl FnOnce() -> DeliveryResult) {
-        if let Some(mut slot) = target {
+    /// Delivers the outcome (`result` is not called for fire-and-forget). A panicking callback
+    /// is caught and logged: it must not take the sender thread (and every other record's
+    /// outcome) down with it.
+    #[inline]
+    pub(crate) fn complete(self, result: impl FnOnce() -> DeliveryResult) {
+        if let Some(mut slot) = self.0 {
             let r = result();
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.deliver(r))).is_err() {
-                log::error!("a delivery callback panicked; the panic was caught on the sender thread");
-            }
-        }
-    }
-}
-
-impl Drop for Completion {
-    fn drop(&mut self) {
-        if self.0.is_some() {
-            Self::deliver(self.0.take(), || Err(ProduceError::Closed));
+            guarded("a delivery callback", || slot.deliver(r));
         }
     }
 }
@@ -242,7 +295,7 @@ pub struct DeliveryFuture {
 impl DeliveryFuture {
     pub(crate) fn new() -> (DeliveryFuture, Completion) {
         let state = Arc::new(FutureState::default());
-        (DeliveryFuture { state: state.clone() }, Completion(Some(smallbox!(state))))
+        (DeliveryFuture { state: state.clone() }, Completion(Some(smallbox!(Fill(Some(state))))))
     }
 
     /// Blocks until the record is delivered or fails.

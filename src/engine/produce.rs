@@ -476,10 +476,11 @@ impl Engine {
         // Release the memory first: a callback may send again (and should find the space), and
         // whoever watches the buffer sees it free once the outcome is known.
         self.memory.release(batch.reserved);
-        for (i, r) in batch.records.drain(..).enumerate() {
-            let topic = &topic;
-            let result = &result;
-            r.completion.complete(|| match result {
+        // In place: the completions are taken out one by one, the list is cleared after (a
+        // completion taken costs nothing to drop).
+        for (i, r) in batch.records.iter_mut().enumerate() {
+            let (topic, result) = (&topic, &result);
+            std::mem::take(&mut r.completion).complete(|| match result {
                 Ok((base, log_append_time)) => Ok(RecordMetadata {
                     topic: topic.clone(),
                     partition,
@@ -491,6 +492,7 @@ impl Engine {
                 Err(e) => Err(e.clone()),
             });
         }
+        batch.records.clear();
         if self.spare.records.len() < MAX_SPARE_BUFFERS {
             self.spare.records.push(batch.records);
         }

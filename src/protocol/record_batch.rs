@@ -266,7 +266,7 @@ impl BatchWriter {
     ///
     /// # Panics
     /// If the record would exceed `i32::MAX` bytes (callers check `max.request.size` first).
-    #[inline]
+    #[inline(always)]
     pub fn try_append(
         &mut self,
         limit: usize,
