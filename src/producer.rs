@@ -13,14 +13,13 @@ use std::time::{Duration, Instant};
 
 use crate::config::{ConfigError, ProducerConfig};
 use crate::delivery::{AckHook, Completion, DeliveryFuture, DeliveryResult};
-use crate::engine::accumulator::RECORD_BOOKKEEPING;
 use crate::engine::partitioner::Partitioner;
 use crate::engine::{Extras, Pending};
 use crate::error::{validate_topic, ProduceError, SendError};
 use crate::io::{queue, Waker};
 use crate::memory::BufferMemory;
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::protocol::record_batch::{record_size_upper_bound, BATCH_HEADER_LEN};
+use crate::protocol::record_batch::{payload_size, record_size_upper_bound_for, BATCH_HEADER_LEN};
 use crate::record::{ByteArraySerializer, IntoTopic, PartitionInfo, ProducerRecord, Serializer};
 use crate::sender::{self, Msg};
 
@@ -455,8 +454,8 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             }
             None => None,
         };
-        let size =
-            BATCH_HEADER_LEN + record_size_upper_bound(key.as_deref(), value.as_deref(), &record.headers);
+        let payload = payload_size(key.as_deref(), value.as_deref(), &record.headers);
+        let size = BATCH_HEADER_LEN + record_size_upper_bound_for(payload);
         if size > inner.max_request_size {
             return Err(SendError::RecordTooLarge {
                 size,
@@ -471,16 +470,16 @@ impl<K: 'static, V: 'static> Producer<K, V> {
                 limit: "buffer.memory",
             });
         }
-        // Charged to buffer.memory: the record's wire bytes (without the batch header it shares)
-        // and the producer's bookkeeping for it.
-        let size = size - BATCH_HEADER_LEN + RECORD_BOOKKEEPING;
-        // A record's size travels as a u32 (the queue's slots are kept small); Kafka's own
-        // limit on a request is an i32.
-        let reserved = u32::try_from(size).map_err(|_| SendError::RecordTooLarge {
+        // A record's payload size travels as a u32 (the queue's slots are kept small); Kafka's
+        // own limit on a request is an i32.
+        let payload = u32::try_from(payload).map_err(|_| SendError::RecordTooLarge {
             size,
             max: u32::MAX as usize,
             limit: "max.request.size",
         })?;
+        // Charged to buffer.memory: the record's wire bytes at most (without the batch header
+        // it shares) and the producer's bookkeeping for it.
+        let size = Pending::reservation(payload as usize);
         inner
             .memory
             .reserve(size, inner.max_block, || inner.waker.wake())
@@ -499,7 +498,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             extras,
             completion: completion(),
             partition: record.partition.unwrap_or(-1),
-            reserved,
+            payload,
         };
         let refused = |msg: Msg, err: SendError| {
             if let Msg::Record(p) = msg {

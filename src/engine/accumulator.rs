@@ -400,7 +400,8 @@ pub(crate) fn append_to_open(
         (Some(w), 0) => w,
         _ => return None,
     };
-    match writer.try_append(limit, stamp.timestamp, p.key.as_deref(), p.value.as_deref(), p.headers()) {
+    let (key, value, headers) = (p.key.as_deref(), p.value.as_deref(), p.headers());
+    match writer.try_append_sized(limit, stamp.timestamp, key, value, headers, p.payload as usize) {
         Some(bytes) => Some(appended(batch, p, stamp, bytes, limit, ratio)),
         None => {
             batch.close(ratio);
@@ -470,7 +471,7 @@ fn appended(
     limit: usize,
     ratio: &mut f32,
 ) -> Appended {
-    batch.reserved += p.reserved as usize;
+    batch.reserved += p.reserved();
     batch.records.push(RecordInfo {
         completion: std::mem::take(&mut p.completion),
         enqueued: stamp.enqueued,
@@ -555,16 +556,8 @@ mod tests {
         for (i, &n) in sizes.iter().enumerate() {
             let key = (i % 2 == 0).then(|| vec![b'k'; 3]);
             let value = Some(vec![i as u8; n.saturating_sub(key.as_ref().map_or(0, Vec::len))]);
-            let mut p = Pending::new(
-                topic.clone(),
-                key,
-                value,
-                Vec::new(),
-                None,
-                None,
-                40,
-                Completion::callback(|_| {}),
-            );
+            let mut p =
+                Pending::new(topic.clone(), key, value, Vec::new(), None, None, Completion::callback(|_| {}));
             append(
                 &mut part,
                 &mut p,
@@ -587,7 +580,6 @@ mod tests {
             vec![Header::new("h", vec![2; 200])],
             None,
             None,
-            40,
             Completion::forget(),
         );
         append(
@@ -608,7 +600,6 @@ mod tests {
             vec![Header::new("h", vec![2; 10])],
             None,
             None,
-            40,
             Completion::forget(),
         );
         append(

@@ -56,6 +56,7 @@ use crate::io::SendBuf;
 use crate::memory::BufferMemory;
 use crate::metrics::Metrics;
 use crate::protocol::compression::Codec;
+use crate::protocol::record_batch::RECORD_OVERHEAD_MAX;
 use crate::record::{Header, PartitionInfo};
 
 use accumulator::TopicState;
@@ -89,8 +90,10 @@ pub(crate) struct Pending {
     pub completion: Completion,
     /// The record's own partition, or -1.
     pub partition: i32,
-    /// `buffer.memory` bytes reserved for it (its worst-case size in a batch and bookkeeping).
-    pub reserved: u32,
+    /// Its bytes from its key's length to its last header (`record_batch::payload_size`): its
+    /// size in a batch but for the fields that depend on where it lands there. Its
+    /// `buffer.memory` charge derives from it ([`reserved`](Self::reserved)).
+    pub payload: u32,
 }
 
 /// Headers and a timestamp of the record's own: what few records have (see [`Pending`]).
@@ -104,7 +107,6 @@ pub(crate) struct Extras {
 impl Pending {
     /// A record; `extras` are boxed only if there are any.
     #[cfg(test)]
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         topic: Arc<str>,
         key: Option<Vec<u8>>,
@@ -112,12 +114,27 @@ impl Pending {
         headers: Vec<Header>,
         timestamp: Option<i64>,
         partition: Option<i32>,
-        reserved: u32,
         completion: Completion,
     ) -> Pending {
+        let payload = crate::protocol::record_batch::payload_size(key.as_deref(), value.as_deref(), &headers);
         let extras =
             (!headers.is_empty() || timestamp.is_some()).then(|| Box::new(Extras { headers, timestamp }));
-        Pending { topic, key, value, extras, completion, partition: partition.unwrap_or(-1), reserved }
+        let partition = partition.unwrap_or(-1);
+        Pending { topic, key, value, extras, completion, partition, payload: payload as u32 }
+    }
+
+    /// The `buffer.memory` bytes a record of this `payload` reserves: its size in a batch at
+    /// most (the fields that depend on where it lands at their widest) and the producer's
+    /// bookkeeping for it.
+    #[inline]
+    pub(crate) const fn reservation(payload: usize) -> usize {
+        payload + RECORD_OVERHEAD_MAX + accumulator::RECORD_BOOKKEEPING
+    }
+
+    /// What this record reserved of `buffer.memory` ([`reservation`](Self::reservation)).
+    #[inline]
+    pub(crate) fn reserved(&self) -> usize {
+        Self::reservation(self.payload as usize)
     }
 
     /// Takes the record out of its queue slot, leaving the slot what a record handled in place
@@ -130,7 +147,7 @@ impl Pending {
             extras: self.extras.take(),
             completion: std::mem::take(&mut self.completion),
             partition: self.partition,
-            reserved: self.reserved,
+            payload: self.payload,
         }
     }
 

@@ -224,7 +224,7 @@ impl Engine {
 
     /// Fails a record that never made it into a batch.
     pub(super) fn fail_pending(&mut self, p: Pending, stamp: Stamp, err: ProduceError) {
-        self.memory.release(p.reserved as usize);
+        self.memory.release(p.reserved());
         Metrics::add(&self.metrics.record_errors, 1);
         self.flushes.finish(stamp.generation);
         p.completion.complete(|| Err(err));

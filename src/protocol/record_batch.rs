@@ -115,9 +115,9 @@ fn nullable_len_size(len: Option<usize>) -> usize {
 }
 
 /// Bytes of a record from keyLength to the end of its headers: everything whose size does not
-/// depend on where in the batch the record lands.
+/// depend on where in the batch the record lands (see [`BatchWriter::try_append_sized`]).
 #[inline]
-fn payload_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
+pub fn payload_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
     nullable_len_size(key.map(<[u8]>::len))
         + key.map_or(0, <[u8]>::len)
         + nullable_len_size(value.map(<[u8]>::len))
@@ -125,12 +125,22 @@ fn payload_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) ->
         + headers_size(headers)
 }
 
+/// The most a record takes beyond its [`payload_size`]: its length, attributes, timestamp
+/// delta and offset delta, each at its widest.
+pub const RECORD_OVERHEAD_MAX: usize = MAX_VARINT_LEN + 1 + MAX_VARLONG_LEN + MAX_VARINT_LEN;
+
 /// An upper bound on the bytes one record adds to a batch, whatever its deltas. Used to check
 /// `max.request.size` / `batch.size` before appending. It assumes the widest timestamp delta
 /// (10 bytes) and offset delta (5 bytes), so it is exact up to those 13 bytes.
 #[inline]
 pub fn record_size_upper_bound(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
-    let body = 1 + MAX_VARLONG_LEN + MAX_VARINT_LEN + payload_size(key, value, headers);
+    record_size_upper_bound_for(payload_size(key, value, headers))
+}
+
+/// [`record_size_upper_bound`] of a record whose [`payload_size`] is `payload`.
+#[inline]
+pub fn record_size_upper_bound_for(payload: usize) -> usize {
+    let body = 1 + MAX_VARLONG_LEN + MAX_VARINT_LEN + payload;
     varlong_len(body as i64) + body
 }
 
@@ -266,7 +276,7 @@ impl BatchWriter {
     ///
     /// # Panics
     /// If the record would exceed `i32::MAX` bytes (callers check `max.request.size` first).
-    #[inline(always)]
+    #[inline]
     pub fn try_append(
         &mut self,
         limit: usize,
@@ -275,19 +285,31 @@ impl BatchWriter {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> Option<usize> {
+        let payload = payload_size(key, value, headers);
+        self.try_append_sized(limit, timestamp, key, value, headers, payload)
+    }
+
+    /// [`try_append`](Self::try_append) for a record whose [`payload_size`] is known (the
+    /// producer computes it on the caller's thread, for the record's `buffer.memory` charge).
+    ///
+    /// # Panics
+    /// If the record would exceed `i32::MAX` bytes (callers check `max.request.size` first).
+    /// `payload` must be the record's `payload_size` (checked in debug builds).
+    #[inline(always)]
+    pub fn try_append_sized(
+        &mut self,
+        limit: usize,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+        payload: usize,
+    ) -> Option<usize> {
+        debug_assert_eq!(payload, payload_size(key, value, headers), "the record's payload size is off");
         let base = if self.count == 0 { timestamp } else { self.base_timestamp };
         let timestamp_delta = zigzag(timestamp.wrapping_sub(base));
         let offset_delta = zigzag(i64::from(self.count));
-        let key_len = zigzag(key.map_or(-1, |k| k.len() as i64));
-        let value_len = zigzag(value.map_or(-1, |v| v.len() as i64));
-        let body = 1
-            + uvarint_len(timestamp_delta)
-            + uvarint_len(offset_delta)
-            + uvarint_len(key_len)
-            + key.map_or(0, <[u8]>::len)
-            + uvarint_len(value_len)
-            + value.map_or(0, <[u8]>::len)
-            + headers_size(headers);
+        let body = 1 + uvarint_len(timestamp_delta) + uvarint_len(offset_delta) + payload;
         assert!(body <= i32::MAX as usize, "record of {body} bytes exceeds the wire format");
         let body_len = zigzag(body as i64);
         let total = uvarint_len(body_len) + body;
@@ -309,12 +331,12 @@ impl BatchWriter {
         b[at] = 0; // record attributes: unused
         at = put_uvarint_at(b, at + 1, timestamp_delta);
         at = put_uvarint_at(b, at, offset_delta);
-        at = put_uvarint_at(b, at, key_len);
+        at = put_uvarint_at(b, at, zigzag(key.map_or(-1, |k| k.len() as i64)));
         if let Some(k) = key {
             b[at..at + k.len()].copy_from_slice(k);
             at += k.len();
         }
-        at = put_uvarint_at(b, at, value_len);
+        at = put_uvarint_at(b, at, zigzag(value.map_or(-1, |v| v.len() as i64)));
         if let Some(v) = value {
             b[at..at + v.len()].copy_from_slice(v);
             at += v.len();
