@@ -106,10 +106,32 @@ impl Engine {
             generation: self.flushes.track(),
         };
         let ti = self.topic_idx(&p.topic, now);
-        let topic = &self.topics[ti];
+        let topic = &mut self.topics[ti];
         if self.fatal.is_some() || topic.meta == TopicMeta::Unknown || !topic.waiting.is_empty() {
             self.append_later(ti, p.take(), stamp, now);
             return;
+        }
+        // Most records: no partition, key or partitioner of their own, the sticky partition
+        // stays, and its open batch takes them. The rest (and a record that opens a batch)
+        // take `append_known`'s way.
+        let sticky = p.partition < 0
+            && self.records.partitioner.is_none()
+            && (p.key.is_none() || self.cfg.partitioner_ignore_keys);
+        if let Some(partition) = sticky.then(|| topic.sticky.current(topic.partitions.len() as i32)).flatten() {
+            let limit = match self.codec {
+                Codec::None => self.cfg.batch_size,
+                codec => accumulator::batch_limit(
+                    self.cfg.batch_size,
+                    self.cfg.max_request_size,
+                    codec,
+                    topic.compression_ratio,
+                ),
+            };
+            let part = &mut topic.partitions[partition as usize];
+            if let Some(a) = accumulator::append_to_open(part, p, stamp, limit, &mut topic.compression_ratio) {
+                topic.sticky.appended(a.bytes, limit, a.full);
+                return;
+            }
         }
         self.append_known(ti, p, stamp);
     }
@@ -131,12 +153,10 @@ impl Engine {
 
     /// Appends a record to topic `ti`, whose metadata is known: picks its partition and copies
     /// it into that partition's open batch (a new one if it does not fit).
-    #[inline]
+    #[inline(never)]
     pub(super) fn append_known(&mut self, ti: usize, p: &mut Pending, stamp: Stamp) {
         let topic = &mut self.topics[ti];
         let n = topic.partitions.len() as i32;
-        // Most records: no partition, key or partitioner of their own, and the sticky partition
-        // stays.
         let fast = p.partition < 0
             && self.records.partitioner.is_none()
             && (p.key.is_none() || self.cfg.partitioner_ignore_keys);
