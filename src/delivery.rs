@@ -197,10 +197,18 @@ impl Completion {
     /// is caught and logged: it must not take the sender thread (and every other record's
     /// outcome) down with it.
     #[inline]
-    pub(crate) fn complete(self, result: impl FnOnce() -> DeliveryResult) {
-        if let Some(mut slot) = self.0 {
-            let r = result();
-            guarded("a delivery callback", || slot.deliver(r));
+    pub(crate) fn complete(mut self, result: impl FnOnce() -> DeliveryResult) {
+        self.complete_in_place(result);
+    }
+
+    /// [`complete`](Self::complete) where the completion lies (in a batch's list of them),
+    /// leaving fire-and-forget there: nothing is moved but the outcome, built where the
+    /// callback takes it.
+    #[inline]
+    pub(crate) fn complete_in_place(&mut self, result: impl FnOnce() -> DeliveryResult) {
+        if let Some(slot) = &mut self.0 {
+            guarded("a delivery callback", || slot.deliver(result()));
+            self.0 = None;
         }
     }
 }

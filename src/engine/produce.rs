@@ -480,7 +480,7 @@ impl Engine {
         // completion taken costs nothing to drop).
         for (i, r) in batch.records.iter_mut().enumerate() {
             let (topic, result) = (&topic, &result);
-            std::mem::take(&mut r.completion).complete(|| match result {
+            r.completion.complete_in_place(|| match result {
                 Ok((base, log_append_time)) => Ok(RecordMetadata {
                     topic: topic.clone(),
                     partition,
