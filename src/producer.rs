@@ -5,7 +5,7 @@
 //! sender thread, waking that thread only if it is parked. Everything after that — partitioning,
 //! batching, metadata, the network, retries — happens on the sender thread; so do callbacks.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
@@ -62,25 +62,46 @@ pub(crate) const QUEUE_CAPACITY: usize = 8192;
 const WAKE_BACKLOG: usize = 256;
 
 thread_local! {
-    /// The last topic name this thread's `send` found legal. Held, so that its address cannot
-    /// be reused by another name while it is here.
-    static VALID_TOPIC: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+    /// Where the last topic name this thread's `send` found legal lies (0: none). Without a
+    /// destructor, so reading it is a plain load.
+    static VALID_TOPIC_AT: Cell<usize> = const { Cell::new(0) };
+    /// That name, held so that its address cannot be reused by another name while it is in
+    /// `VALID_TOPIC_AT` (whose value it clears when it goes, at the thread's end).
+    static VALID_TOPIC: RefCell<ValidTopic> = const { RefCell::new(ValidTopic(None)) };
+}
+
+/// The holder of the last name found legal (see `VALID_TOPIC`).
+struct ValidTopic(Option<Arc<str>>);
+
+impl Drop for ValidTopic {
+    fn drop(&mut self) {
+        let _ = VALID_TOPIC_AT.try_with(|at| at.set(0));
+    }
+}
+
+/// Where a topic name lies: the same `Arc` is the same name.
+#[inline]
+fn topic_address(topic: &Arc<str>) -> usize {
+    Arc::as_ptr(topic).cast::<u8>() as usize
 }
 
 /// [`validate_topic`], once per topic name (`Arc`) in a row on this thread: most callers send
 /// to one topic, whose name is the same `Arc` every time (see `IntoTopic`).
 #[inline]
 fn validate_topic_once(topic: &Arc<str>) -> Result<(), SendError> {
-    let known = VALID_TOPIC
-        .try_with(|v| v.try_borrow().is_ok_and(|v| v.as_ref().is_some_and(|v| Arc::ptr_eq(v, topic))))
-        .unwrap_or(false);
-    if known {
+    if VALID_TOPIC_AT.try_with(Cell::get).is_ok_and(|at| at == topic_address(topic)) {
         return Ok(());
     }
+    validate_new_topic(topic)
+}
+
+#[inline(never)]
+fn validate_new_topic(topic: &Arc<str>) -> Result<(), SendError> {
     validate_topic(topic)?;
     let _ = VALID_TOPIC.try_with(|v| {
         if let Ok(mut v) = v.try_borrow_mut() {
-            *v = Some(topic.clone());
+            v.0 = Some(topic.clone());
+            let _ = VALID_TOPIC_AT.try_with(|at| at.set(topic_address(topic)));
         }
     });
     Ok(())
@@ -486,10 +507,15 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             .map_err(|waited| SendError::BufferExhausted { waited, requested: size })?;
         // No clock is read here: the sender stamps the record (timestamp, linger and timeout
         // clocks) with its loop turn's clock when it takes it.
-        let extras = if record.headers.is_empty() && record.timestamp.is_none() {
+        let headers = record.headers;
+        let extras = if headers.is_empty() && record.timestamp.is_none() {
+            if headers.capacity() == 0 {
+                // Nothing to free: no call to the vector's destructor.
+                std::mem::forget(headers);
+            }
             None
         } else {
-            Some(Box::new(Extras { headers: record.headers, timestamp: record.timestamp }))
+            Some(Box::new(Extras { headers, timestamp: record.timestamp }))
         };
         let pending = Pending {
             topic,
@@ -512,11 +538,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         // thread cache takes them back and hands them out again for the caller's next value;
         // the sender read that buffer last, so writing it would wait for the sender's core to
         // give up its lines: asking for them now overlaps that with the caller's work until then.
-        let sent = inner.tx.try_send_over(Msg::Record(pending), |old| {
-            if let Msg::Record(Pending { value: Some(v), .. }) = old {
-                crate::io::prefetch_for_write(v.as_ptr(), v.capacity().min(256));
-            }
-        });
+        let sent = inner.tx.try_send(Msg::Record(pending));
         match sent {
             Ok(()) => {}
             Err(queue::TrySendError::Disconnected(m)) => return refused(m, SendError::Closed),
@@ -536,7 +558,9 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         // it up without being woken (Java wakes its sender only for a new or a full batch, for
         // the same reason) unless a backlog is building. The queue's length is read only when
         // the sender is parked: reading it costs a cache miss on the sender's index.
-        if inner.waker.parked() {
+        // The queue's send ended with a full fence after it published the record (see
+        // `Waker::parked_after_fence`).
+        if inner.waker.parked_after_fence() {
             if inner.tx.len() >= WAKE_BACKLOG {
                 inner.waker.wake();
             } else {
@@ -629,15 +653,23 @@ mod tests {
     /// refused every time, and a new name is checked.
     #[test]
     fn a_topic_is_validated_once_per_name_in_a_row() {
+        let remembered = |t: &Arc<str>| {
+            VALID_TOPIC_AT.with(Cell::get) == topic_address(t)
+                && VALID_TOPIC.with(|v| v.borrow().0.as_ref().is_some_and(|v| Arc::ptr_eq(v, t)))
+        };
         let good: Arc<str> = "orders".into();
         validate_topic_once(&good).unwrap();
-        assert!(VALID_TOPIC.with(|v| v.borrow().as_ref().is_some_and(|v| Arc::ptr_eq(v, &good))));
+        assert!(remembered(&good));
         validate_topic_once(&good).unwrap();
         let bad: Arc<str> = "no/slash".into();
         assert!(validate_topic_once(&bad).is_err());
         assert!(validate_topic_once(&bad).is_err(), "an illegal name is never remembered");
+        assert!(remembered(&good));
         let other: Arc<str> = "orders".into();
         validate_topic_once(&other).unwrap();
-        assert!(VALID_TOPIC.with(|v| v.borrow().as_ref().is_some_and(|v| Arc::ptr_eq(v, &other))));
+        assert!(remembered(&other));
+        // The name remembered is held: its address cannot come back with another name.
+        drop(other);
+        assert!(VALID_TOPIC.with(|v| v.borrow().0.as_ref().is_some_and(|v| &**v == "orders")));
     }
 }

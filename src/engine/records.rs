@@ -117,7 +117,8 @@ impl Engine {
         let sticky = p.partition < 0
             && self.records.partitioner.is_none()
             && (p.key.is_none() || self.cfg.partitioner_ignore_keys);
-        if let Some(partition) = sticky.then(|| topic.sticky.current(topic.partitions.len() as i32)).flatten() {
+        if let Some(partition) = sticky.then(|| topic.sticky.current(topic.partitions.len() as i32)).flatten()
+        {
             let limit = match self.codec {
                 Codec::None => self.cfg.batch_size,
                 codec => accumulator::batch_limit(
@@ -128,7 +129,8 @@ impl Engine {
                 ),
             };
             let part = &mut topic.partitions[partition as usize];
-            if let Some(a) = accumulator::append_to_open(part, p, stamp, limit, &mut topic.compression_ratio) {
+            if let Some(a) = accumulator::append_to_open(part, p, stamp, limit, &mut topic.compression_ratio)
+            {
                 topic.sticky.appended(a.bytes, limit, a.full);
                 return;
             }

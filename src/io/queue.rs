@@ -203,17 +203,25 @@ impl<T> Shared<T> {
     }
 }
 
-impl<T> Tx<T> {
-    /// Queues `msg` if there is room.
-    #[inline]
-    pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
-        self.try_send_over(msg, |_| ())
+/// A message a queue slot can take again: [`overwrite`](Self::overwrite) writes a new message
+/// over what the consumer left of the one written there a lap before (see the module docs),
+/// dropping that. The default is a plain assignment; a message type can drop its leftovers
+/// field by field, inline, where the assignment calls its drop glue.
+pub(crate) trait Overwrite: Sized {
+    /// Writes `new` over `self`, dropping what `self` held.
+    #[inline(always)]
+    fn overwrite(&mut self, new: Self) {
+        *self = new;
     }
+}
 
-    /// Queues `msg` if there is room. What the slot held (what the consumer left of the
-    /// message a lap before) is shown to `before_drop`, then dropped here.
-    #[inline]
-    pub fn try_send_over(&self, msg: T, before_drop: impl FnOnce(&T)) -> Result<(), TrySendError<T>> {
+impl<T: Overwrite> Tx<T> {
+    /// Queues `msg` if there is room. A slot that holds what the consumer left of the message
+    /// written there a lap before takes `msg` by [`Overwrite::overwrite`]; an empty slot by a
+    /// plain write. Either way this ends with a full fence after the message is published,
+    /// which the caller may lean on (see `Waker::parked_after_fence`).
+    #[inline(always)]
+    pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
         let s = &*self.shared;
         if s.rx_gone.load(Ordering::Relaxed) {
             return Err(TrySendError::Disconnected(msg));
@@ -248,9 +256,7 @@ impl<T> Tx<T> {
         } else {
             // SAFETY: a written slot's message is initialized (see `Slot::seq`), and this
             // producer owns the slot (as above).
-            let old = unsafe { cell.assume_init_mut() };
-            before_drop(old);
-            *old = msg;
+            unsafe { cell.assume_init_mut() }.overwrite(msg);
         }
         slot.seq.store(t.wrapping_add(1), Ordering::Release);
         // The receiver may have gone while we wrote: then nobody would take this message, so
@@ -299,7 +305,9 @@ impl<T> Tx<T> {
             SendTimeoutError::Timeout(m) | SendTimeoutError::Disconnected(m) => m,
         })
     }
+}
 
+impl<T> Tx<T> {
     /// Messages claimed and not yet taken (reads the consumer's line: not for every send).
     pub fn len(&self) -> usize {
         let s = &*self.shared;
@@ -474,9 +482,13 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
     }
+    impl Overwrite for Counted<'_> {}
+    impl Overwrite for Option<Counted<'_>> {}
+    impl Overwrite for u32 {}
+    impl Overwrite for (u64, u64) {}
 
     /// What the consumer leaves of a message it handled in place is dropped by the producer
-    /// that writes the slot next (a lap later, shown to it first), or by the queue's drop; a
+    /// that writes the slot next (a lap later), or by the queue's drop; a
     /// message taken out leaves nothing to drop.
     #[test]
     fn what_a_message_handled_in_place_leaves_is_dropped_by_the_next_send_to_its_slot() {
@@ -487,16 +499,10 @@ mod tests {
         assert_eq!(rx.try_recv_with(|m| m.is_some()), Ok(true), "handled in place, left as it is");
         assert!(rx.try_recv().is_ok_and(|m| m.is_some()), "taken out");
         assert_eq!(drops.load(Ordering::SeqCst), 1, "only the message taken out is gone");
-        let mut shown = None;
-        tx.try_send_over(None, |old| shown = Some(old.is_some())).ok().unwrap();
-        assert_eq!(
-            (shown, drops.load(Ordering::SeqCst)),
-            (Some(true), 2),
-            "the next send dropped what was left"
-        );
-        let mut shown = None;
-        tx.try_send_over(None, |old| shown = Some(old.is_some())).ok().unwrap();
-        assert_eq!(shown, None, "a slot emptied by a take has nothing to show");
+        tx.try_send(None).ok().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 2, "the next send dropped what was left");
+        tx.try_send(None).ok().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 2, "a slot emptied by a take has nothing to drop");
         assert_eq!(rx.try_recv_with(|m| *m = Some(Counted(&drops))), Ok(()));
         drop((tx, rx));
         assert_eq!(drops.load(Ordering::SeqCst), 3, "the queue's drop drops what is left in its slots");
