@@ -58,28 +58,25 @@ pub(crate) enum Msg {
 /// takes the value's buffer back and hands it out again for the caller's next value; the sender
 /// read it last, so writing it would wait for the sender's core to give up its lines: asking for
 /// them now overlaps that with the caller's work until then.
-impl queue::Overwrite for Msg {
+impl queue::Leftover for Msg {
     #[inline(always)]
-    fn overwrite(&mut self, new: Msg) {
-        let Msg::Record(old) = self else {
-            *self = new;
+    fn dispose(self) {
+        let Msg::Record(Pending { topic, key, value, extras, completion, .. }) = self else {
+            drop(self);
             return;
         };
-        let Msg::Record(new) = new else {
-            *self = new;
-            return;
-        };
-        if let Some(v) = &old.value {
+        if let Some(v) = &value {
             crate::io::prefetch_for_write(v.as_ptr(), v.capacity().min(256));
         }
-        let Pending { topic, key, value, extras, completion, partition, payload } = new;
-        old.value = value;
-        old.key = key;
-        old.topic = topic;
-        old.extras = extras;
-        old.completion = completion;
-        old.partition = partition;
-        old.payload = payload;
+        drop(value);
+        drop(key);
+        drop(topic);
+        if extras.is_some() {
+            drop(extras);
+        } else {
+            std::mem::forget(extras);
+        }
+        drop(completion);
     }
 }
 

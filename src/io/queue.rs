@@ -203,23 +203,19 @@ impl<T> Shared<T> {
     }
 }
 
-/// A message a queue slot can take again: [`overwrite`](Self::overwrite) writes a new message
-/// over what the consumer left of the one written there a lap before (see the module docs),
-/// dropping that. The default is a plain assignment; a message type can drop its leftovers
-/// field by field, inline, where the assignment calls its drop glue.
-pub(crate) trait Overwrite: Sized {
-    /// Writes `new` over `self`, dropping what `self` held.
+/// What the consumer left of a message in a queue slot, dropped by the producer that writes the
+/// slot next (see the module docs). The default drops it whole (the type's drop glue, a call);
+/// a message type can drop its leftovers field by field, inline.
+pub(crate) trait Leftover: Sized {
+    /// Drops what the consumer left of a message.
     #[inline(always)]
-    fn overwrite(&mut self, new: Self) {
-        *self = new;
-    }
+    fn dispose(self) {}
 }
 
-impl<T: Overwrite> Tx<T> {
-    /// Queues `msg` if there is room. A slot that holds what the consumer left of the message
-    /// written there a lap before takes `msg` by [`Overwrite::overwrite`]; an empty slot by a
-    /// plain write. Either way this ends with a full fence after the message is published,
-    /// which the caller may lean on (see `Waker::parked_after_fence`).
+impl<T: Leftover> Tx<T> {
+    /// Queues `msg` if there is room. What the slot holds of the message written there a lap
+    /// before is dropped here ([`Leftover::dispose`]). This ends with a full fence after the
+    /// message is published, which the caller may lean on (see `Waker::parked_after_fence`).
     #[inline(always)]
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
         let s = &*self.shared;
@@ -255,8 +251,11 @@ impl<T: Overwrite> Tx<T> {
             cell.write(msg);
         } else {
             // SAFETY: a written slot's message is initialized (see `Slot::seq`), and this
-            // producer owns the slot (as above).
-            unsafe { cell.assume_init_mut() }.overwrite(msg);
+            // producer owns the slot (as above); it is read out once, and the slot written
+            // again at once, so it is neither dropped twice nor left uninitialized.
+            let old = unsafe { cell.assume_init_read() };
+            cell.write(msg);
+            old.dispose();
         }
         slot.seq.store(t.wrapping_add(1), Ordering::Release);
         // The receiver may have gone while we wrote: then nobody would take this message, so
@@ -482,10 +481,10 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
     }
-    impl Overwrite for Counted<'_> {}
-    impl Overwrite for Option<Counted<'_>> {}
-    impl Overwrite for u32 {}
-    impl Overwrite for (u64, u64) {}
+    impl Leftover for Counted<'_> {}
+    impl Leftover for Option<Counted<'_>> {}
+    impl Leftover for u32 {}
+    impl Leftover for (u64, u64) {}
 
     /// What the consumer leaves of a message it handled in place is dropped by the producer
     /// that writes the slot next (a lap later), or by the queue's drop; a
