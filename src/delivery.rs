@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -230,9 +230,10 @@ const DONE: u8 = 2;
 
 /// The shared half of a [`DeliveryFuture`].
 ///
-/// Completing a future nobody waits on costs a few uncontended atomic operations: no lock, no
+/// Completing a future nobody waits on costs a few uncontended atomic operations and no
 /// syscall (a `Condvar::notify_all` here cost a `FUTEX_WAKE` per record, waking nobody). The
-/// outcome is written once into `result` before `state` becomes `DONE`, and read (cloned, never
+/// outcome is written once into `result`, under its uncontended lock (a `OnceLock`'s `set`
+/// cost three times the instructions), before `state` becomes `DONE`, and read (cloned, never
 /// taken) from there. A waiter first registers itself in `waiter`, then announces itself by moving
 /// `state` from `IDLE` to `WAITING`; a completer that finds `WAITING` wakes whoever is
 /// registered. Either the waiter's announcement comes first, and the completer sees it, or the
@@ -240,7 +241,7 @@ const DONE: u8 = 2;
 /// no wake-up is lost.
 #[derive(Debug, Default)]
 pub(crate) struct FutureState {
-    result: OnceLock<DeliveryResult>,
+    result: Mutex<Option<DeliveryResult>>,
     state: AtomicU8,
     /// Taken by a waiter to register, and by the completer only if `state` says someone did.
     waiter: Mutex<Option<Waiter>>,
@@ -248,9 +249,8 @@ pub(crate) struct FutureState {
 
 impl FutureState {
     fn fill(&self, r: DeliveryResult) {
-        // `Completion` delivers once, so the cell is empty; `set` does not block without a
-        // concurrent `get_or_init` (there is none) and wakes nobody.
-        let _ = self.result.set(r);
+        // `Completion` delivers once, so the cell is empty.
+        *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
         if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
             let waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
             match waiter {
@@ -263,7 +263,7 @@ impl FutureState {
 
     /// The outcome, if it is known. A copy: every read gets it.
     fn result(&self) -> Option<DeliveryResult> {
-        self.result.get().cloned()
+        self.result.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Registers `waiter` to be woken by the completion; `false` if the outcome is already
