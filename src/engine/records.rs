@@ -114,8 +114,9 @@ impl Engine {
         let generation = p.generation;
         let codec = self.cfg.codec();
         let topic = &mut self.topics[ti];
-        let batch_size = accumulator::batch_limit(
+        let limits = accumulator::BatchLimits::new(
             self.cfg.batch_size,
+            self.cfg.batch_max_size,
             self.cfg.max_request_size,
             codec,
             topic.compression_ratio,
@@ -133,13 +134,14 @@ impl Engine {
                     (None, Some(k)) if !self.cfg.partitioner_ignore_keys => partition_for_key(k, n),
                     _ => {
                         let parts = &topic.partitions;
-                        let queued = |q: i32| parts.get(q as usize).map_or(0, |s| s.queue.len());
+                        let queued =
+                            |q: i32| parts.get(q as usize).map_or(0, |s| s.queued_batches(limits.ready));
                         let adaptive =
                             self.cfg.partitioner_adaptive.then_some(&queued as &dyn Fn(i32) -> usize);
                         topic.sticky.next(
                             n,
                             &topic.available,
-                            batch_size,
+                            limits.ready,
                             &mut self.rng,
                             p.reserved,
                             adaptive,
@@ -162,7 +164,7 @@ impl Engine {
         let size = p.reserved;
         let part = &mut topic.partitions[partition as usize];
         let ratio = &mut topic.compression_ratio;
-        accumulator::append(part, p, producer, batch_size, size, generation, &mut self.spare, codec, ratio);
+        accumulator::append(part, p, producer, limits, size, generation, &mut self.spare, codec, ratio);
     }
 
     /// Fails a record that never made it into a batch.
