@@ -67,6 +67,18 @@ pub enum Compression {
     Zstd,
 }
 
+/// What the producer does when no broker it knows can give it metadata
+/// (`metadata.recovery.strategy`, KIP-899).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataRecovery {
+    /// Keep to the brokers the last metadata named.
+    None,
+    /// Go back to `bootstrap.servers` (the default): at once for a Metadata request when every
+    /// known broker is backing off, and for good (forgetting the known brokers) after
+    /// `metadata.recovery.rebootstrap.trigger.ms` without metadata.
+    Rebootstrap,
+}
+
 /// Where the sender thread runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SenderCpu {
@@ -402,6 +414,22 @@ static PROPERTIES: &[ConfigProperty] = &[
         current: Some(|c| ms(c.metadata_max_idle)),
     },
     ConfigProperty {
+        key: "metadata.recovery.strategy",
+        aliases: &[],
+        default: "rebootstrap",
+        doc: "`rebootstrap`: when no known broker can give metadata, start over from `bootstrap.servers` (KIP-899); `none`: keep to the known brokers.",
+        apply: |c, k, v| parse_recovery(k, v).map(|r| c.metadata_recovery = r),
+        current: Some(|c| recovery_text(c.metadata_recovery).to_string()),
+    },
+    ConfigProperty {
+        key: "metadata.recovery.rebootstrap.trigger.ms",
+        aliases: &[],
+        default: "300000",
+        doc: "With `rebootstrap`: how long metadata may be wanted and not obtained before the producer starts over from `bootstrap.servers`.",
+        apply: |c, k, v| parse_ms(k, v).map(|d| c.metadata_recovery_trigger = d),
+        current: Some(|c| ms(c.metadata_recovery_trigger)),
+    },
+    ConfigProperty {
         key: "partitioner.ignore.keys",
         aliases: &[],
         default: "false",
@@ -643,6 +671,8 @@ static PROPERTIES: &[ConfigProperty] = &[
 /// | `transaction.timeout.ms` |  | `60000` | How long a transaction may stay open before the coordinator aborts it (checked and stored; transactions come later). |
 /// | `metadata.max.age.ms` | `topic.metadata.refresh.interval.ms` | `300000` | Refresh the metadata at least this often. |
 /// | `metadata.max.idle.ms` |  | `300000` | A topic not sent to for this long leaves the metadata requests (at least 5000). |
+/// | `metadata.recovery.strategy` |  | `rebootstrap` | `rebootstrap`: when no known broker can give metadata, start over from `bootstrap.servers` (KIP-899); `none`: keep to the known brokers. |
+/// | `metadata.recovery.rebootstrap.trigger.ms` |  | `300000` | With `rebootstrap`: how long metadata may be wanted and not obtained before the producer starts over from `bootstrap.servers`. |
 /// | `partitioner.ignore.keys` |  | `false` | Place keyed records as unkeyed ones are (sticky), not by the key's hash. |
 /// | `partitioner.adaptive.partitioning.enable` |  | `true` | Weight the sticky partitioner by each partition's queue (KIP-794). |
 /// | `partitioner.availability.timeout.ms` |  | `0` | Only `0`, Java's default: no availability check. |
@@ -735,6 +765,14 @@ pub struct ProducerConfig {
     /// `metadata.max.idle.ms` (default 5 min, at least 5 s): a topic not sent to for this long
     /// leaves the metadata requests until it is sent to again.
     pub metadata_max_idle: Duration,
+    /// `metadata.recovery.strategy` (default rebootstrap, as in Java 4.x and librdkafka).
+    pub metadata_recovery: MetadataRecovery,
+    /// `metadata.recovery.rebootstrap.trigger.ms` (default 5 min, KIP-1102): with
+    /// [`MetadataRecovery::Rebootstrap`], metadata wanted and not obtained for this long (every
+    /// known broker unreachable, or none answering) makes the producer forget the brokers it
+    /// knows, close their connections and start over from `bootstrap.servers`, resolving
+    /// their names again.
+    pub metadata_recovery_trigger: Duration,
     /// `partitioner.ignore.keys` (default false).
     pub partitioner_ignore_keys: bool,
     /// `partitioner.adaptive.partitioning.enable` (default true): KIP-794's weighting of the
@@ -812,6 +850,8 @@ impl Default for ProducerConfig {
             transaction_timeout: Duration::from_secs(60),
             metadata_max_age: Duration::from_secs(300),
             metadata_max_idle: Duration::from_secs(5 * 60),
+            metadata_recovery: MetadataRecovery::Rebootstrap,
+            metadata_recovery_trigger: Duration::from_secs(300),
             partitioner_ignore_keys: false,
             partitioner_adaptive: true,
             compression: Compression::None,
@@ -1159,6 +1199,13 @@ impl ProducerConfig {
         self.metadata_max_age = d;
         self
     }
+
+    /// Sets `metadata.recovery.strategy` and `metadata.recovery.rebootstrap.trigger.ms`.
+    pub fn metadata_recovery(mut self, strategy: MetadataRecovery, trigger: Duration) -> Self {
+        self.metadata_recovery = strategy;
+        self.metadata_recovery_trigger = trigger;
+        self
+    }
 }
 
 // Parsers: each trims what it reads and names `key` (as given) in its errors.
@@ -1240,6 +1287,21 @@ fn parse_servers(key: &str, v: &str) -> Result<Vec<String>, ConfigError> {
 
 fn split_servers(v: &str) -> Vec<String> {
     v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+fn parse_recovery(key: &str, v: &str) -> Result<MetadataRecovery, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "none" => Ok(MetadataRecovery::None),
+        "rebootstrap" => Ok(MetadataRecovery::Rebootstrap),
+        _ => Err(ConfigError::new(key, format!("`{}` is not none or rebootstrap", v.trim()))),
+    }
+}
+
+fn recovery_text(r: MetadataRecovery) -> &'static str {
+    match r {
+        MetadataRecovery::None => "none",
+        MetadataRecovery::Rebootstrap => "rebootstrap",
+    }
 }
 
 fn parse_acks(key: &str, v: &str) -> Result<Acks, ConfigError> {
@@ -1420,6 +1482,28 @@ mod tests {
             ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("receive.buffer.bytes", "-2")])
                 .unwrap_err();
         assert_eq!(e.key, "receive.buffer.bytes");
+    }
+
+    #[test]
+    fn metadata_recovery_rebootstraps_after_five_minutes_by_default_as_java_4() {
+        let c = ProducerConfig::new("h:1");
+        assert_eq!(
+            (c.metadata_recovery, c.metadata_recovery_trigger),
+            (MetadataRecovery::Rebootstrap, Duration::from_secs(300))
+        );
+        let set = |k: &str, v: &str| ProducerConfig::from_properties([("bootstrap.servers", "h:1"), (k, v)]);
+        assert_eq!(
+            set("metadata.recovery.strategy", "NONE").unwrap().metadata_recovery,
+            MetadataRecovery::None
+        );
+        assert_eq!(
+            set("metadata.recovery.strategy", "rebootstrap").unwrap().metadata_recovery,
+            MetadataRecovery::Rebootstrap
+        );
+        assert_eq!(set("metadata.recovery.strategy", "later").unwrap_err().key, "metadata.recovery.strategy");
+        let t = set("metadata.recovery.rebootstrap.trigger.ms", "60000").unwrap();
+        assert_eq!(t.metadata_recovery_trigger, Duration::from_secs(60));
+        assert!(set("metadata.recovery.rebootstrap.trigger.ms", "-1").is_err());
     }
 
     #[test]

@@ -55,6 +55,8 @@ mod protocol;
 #[forbid(unsafe_code)]
 mod record;
 #[forbid(unsafe_code)]
+mod resolver;
+#[forbid(unsafe_code)]
 #[cfg_attr(not(feature = "mock"), allow(dead_code))]
 mod security;
 #[forbid(unsafe_code)]
@@ -75,7 +77,9 @@ mod mock;
 #[forbid(unsafe_code)]
 pub mod internals;
 
-pub use config::{Acks, Compression, ConfigError, ConfigProperty, ProducerConfig, SenderCpu};
+pub use config::{
+    Acks, Compression, ConfigError, ConfigProperty, MetadataRecovery, ProducerConfig, SenderCpu,
+};
 pub use delivery::{DeliveryFuture, DeliveryResult};
 pub use engine::partitioner::Partitioner;
 pub use error::{ProduceError, SendError};

@@ -216,10 +216,22 @@ impl<K: 'static, V: 'static> Producer<K, V> {
 
     /// A producer with serializers and a custom [`Partitioner`].
     pub fn with_options(
+        config: ProducerConfig,
+        key_serializer: impl Serializer<K>,
+        value_serializer: impl Serializer<V>,
+        partitioner: Option<Box<dyn Partitioner>>,
+    ) -> Result<Self, StartError> {
+        Self::start(config, key_serializer, value_serializer, partitioner, crate::resolver::system_lookup())
+    }
+
+    /// [`with_options`](Self::with_options), with the host name lookup to use (tests give
+    /// one that hangs or fails).
+    pub(crate) fn start(
         mut config: ProducerConfig,
         key_serializer: impl Serializer<K>,
         value_serializer: impl Serializer<V>,
         partitioner: Option<Box<dyn Partitioner>>,
+        lookup: crate::resolver::Lookup,
     ) -> Result<Self, StartError> {
         config.validate()?;
         let memory = Arc::new(BufferMemory::new(config.buffer_memory));
@@ -229,7 +241,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         let max_request_size = config.max_request_size;
         let max_block = config.max_block;
         let (handle, waker) =
-            sender::spawn(config, partitioner, memory.clone(), metrics.clone(), rx, spent_tx)
+            sender::spawn(config, partitioner, memory.clone(), metrics.clone(), rx, spent_tx, lookup)
                 .map_err(StartError::Io)?;
         let sender_thread = handle.thread().id();
         Ok(Producer {

@@ -2,10 +2,13 @@
 //! the io_uring [`Driver`]. It is the only thread that touches a socket, and it blocks only in
 //! `io_uring_enter` (inside [`Driver::poll`]).
 //!
-//! One turn: read the clock once; hand the network events of the last wait to the engine;
-//! drain up to [`MAX_DRAIN`] application messages into it; let it poll (metadata, producer id,
-//! ready batches, expiry); carry out its transmits; then park in the ring until the next
-//! completion, deadline or wake-up.
+//! One turn: read the clock once; hand the network events of the last wait and the host name
+//! lookups that came in to the engine; drain up to [`MAX_DRAIN`] application messages into it;
+//! let it poll (metadata, producer id, ready batches, expiry); carry out its transmits; then
+//! park in the ring until the next completion, deadline or wake-up.
+//!
+//! Host names are looked up by a [`Resolver`] on threads of its own (started with the first
+//! name to look up), never here: a slow DNS server delays the connections to that host only.
 //!
 //! With `security.protocol` SSL or SASL_SSL, a rustls session ([`TlsStream`]) sits on each
 //! connection between the driver's bytes and the engine's frames, on this same thread: engine
@@ -29,6 +32,7 @@ use crate::memory::BufferMemory;
 use crate::metrics::Metrics;
 use crate::protocol::frame::split_frame;
 use crate::record::Header;
+use crate::resolver::{Lookup, Resolver};
 use crate::security::tls::{self, TlsError, TlsStream};
 
 /// A record as it crosses the queue to the sender: what `send` knows of it, in 128 bytes, so a
@@ -105,6 +109,7 @@ pub(crate) fn spawn(
     metrics: Arc<Metrics>,
     rx: queue::Rx<Msg>,
     spent: crossbeam_channel::Sender<SpentBundle>,
+    lookup: Lookup,
 ) -> io::Result<(JoinHandle<()>, Arc<Waker>)> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let cpu = cfg.sender_cpu;
@@ -133,8 +138,10 @@ pub(crate) fn spawn(
             receive: cfg.receive_buffer_bytes,
         });
         let _ = ready_tx.send(Ok(driver.waker()));
+        let waker = driver.waker();
+        let resolver = Resolver::new(lookup, Arc::new(move || waker.wake()));
         let engine = Engine::new(cfg, partitioner, memory, metrics, rng_seed());
-        run(engine, driver, rx, spent, tls);
+        run(engine, driver, resolver, rx, spent, tls);
     })?;
     match ready_rx.recv() {
         Ok(Ok(waker)) => Ok((handle, waker)),
@@ -330,9 +337,20 @@ fn handle_events(
     }
 }
 
-fn transmit(engine: &mut Engine, driver: &mut Driver, links: &mut Links, now: Instant) {
+fn transmit(
+    engine: &mut Engine,
+    driver: &mut Driver,
+    links: &mut Links,
+    resolver: &mut Resolver,
+    now: Instant,
+) {
     while let Some(t) = engine.poll_transmit() {
         match t {
+            Transmit::Resolve { host } => {
+                if let Some((host, result)) = resolver.resolve(host, now) {
+                    engine.on_resolved(&host, result, now);
+                }
+            }
             Transmit::Connect { node, addr } => match driver.connect(addr) {
                 Ok(c) => links.insert(node, c),
                 Err(e) => engine.on_closed(node, &format!("connect to {addr}: {e}"), now),
@@ -364,6 +382,7 @@ fn transmit(engine: &mut Engine, driver: &mut Driver, links: &mut Links, now: In
 fn run(
     mut engine: Engine,
     mut driver: Driver,
+    mut resolver: Resolver,
     rx: queue::Rx<Msg>,
     spent: crossbeam_channel::Sender<SpentBundle>,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -378,6 +397,7 @@ fn run(
         // their own): `send` itself reads no clock.
         let wall_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         handle_events(&mut engine, &mut driver, &mut links, &mut events, tls.as_ref(), now);
+        resolver.take_answers(now, |(host, result)| engine.on_resolved(&host, result, now));
         for _ in 0..MAX_DRAIN {
             match rx.try_recv() {
                 Ok(Msg::Record(q)) => engine.append(q.into_pending(now), now, wall_ms),
@@ -412,14 +432,14 @@ fn run(
             }
         }
         engine.poll(now);
-        transmit(&mut engine, &mut driver, &mut links, now);
+        transmit(&mut engine, &mut driver, &mut links, &mut resolver, now);
         if let Some(deadline) = close {
             if engine.incomplete() == 0 && rx.is_empty() {
                 break;
             }
             if deadline.is_some_and(|d| now >= d) {
                 engine.fail_all(ProduceError::Closed, now);
-                transmit(&mut engine, &mut driver, &mut links, now);
+                transmit(&mut engine, &mut driver, &mut links, &mut resolver, now);
                 break;
             }
         }
@@ -428,7 +448,7 @@ fn run(
             let left = d.saturating_duration_since(now);
             timeout = Some(timeout.map_or(left, |t| t.min(left)));
         }
-        if !rx.is_empty() {
+        if !rx.is_empty() || resolver.has_answers() {
             timeout = Some(Duration::ZERO);
         } else {
             // A sender due to wake within linger.ms needs no wake-up for a new record: the
@@ -436,7 +456,7 @@ fn run(
             // send before a response wakes it.
             let due_soon = timeout.is_some_and(|t| t <= linger) || engine.sends_blocked();
             driver.prepare_park_lazy(due_soon);
-            if !rx.is_empty() {
+            if !rx.is_empty() || resolver.has_answers() {
                 driver.cancel_park();
                 timeout = Some(Duration::ZERO);
             }

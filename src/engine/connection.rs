@@ -1,17 +1,24 @@
 //! Connections: one per broker (bootstrap servers get negative node ids), from `Connect` to
 //! `Ready` and until lost or closed. The room owns [`Connections`]: each connection's state and
 //! requests in flight (`Conn`), reconnect backoff and the connection setup timeout, broker
-//! addresses and the choice among them (and `resolve`, the one place that resolves a host name),
+//! endpoints (`host:port`), their hosts' addresses and the choice among them,
 //! `request.timeout.ms` and `connections.max.idle.ms`, and what a lost connection means for what
 //! was in flight on it (its batches retried, a Metadata or InitProducerId request asked again).
+//!
+//! Host names are never resolved here: the room asks for a host's addresses with
+//! [`Transmit::Resolve`] and learns them from [`Engine::on_resolved`] (the sender does the lookup
+//! on a thread of its own). A host's addresses are kept until every one of them has failed to
+//! connect in a row; then they are asked for again, and used meanwhile. A connection waits
+//! only for a host never resolved. A literal IP needs no lookup.
 //!
 //! Requests on a connection and the dispatch of their responses are `requests`'s; the room
 //! builds no request of its own except through it, and decides nothing about records.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use crate::config::MetadataRecovery;
 use crate::metrics::Metrics;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::version::NegotiatedVersions;
@@ -28,13 +35,15 @@ pub(super) struct Connections {
     pub(super) conns: HashMap<i32, Conn>,
     /// Nodes whose last connection failed or was lost: no new one before `until`.
     pub(super) backoff: HashMap<i32, Backoff>,
-    /// Each broker's addresses, as its host name resolved (never empty).
-    pub(super) brokers: HashMap<i32, Vec<SocketAddr>>,
-    /// Broker host names from metadata, for TLS server names and error messages.
-    hosts: HashMap<i32, String>,
-    /// `bootstrap.servers`, and the one to try next.
-    bootstrap: Vec<String>,
+    /// Each broker named in metadata, by node id (in order: the choice of a broker to ask for
+    /// metadata replays exactly in virtual time).
+    pub(super) brokers: BTreeMap<i32, Endpoint>,
+    /// `bootstrap.servers`, as configured and as endpoints, and the one to try next.
+    bootstrap_names: Vec<String>,
+    bootstrap: Vec<Endpoint>,
     next_bootstrap: usize,
+    /// What is known of each host name's addresses (literal IPs are not kept here).
+    pub(super) hosts: HashMap<String, HostAddrs>,
     /// Request buffers back from the driver, for reuse (at most [`MAX_SPARE_REQUESTS`]).
     pub(super) spare_requests: Vec<Vec<u8>>,
     /// Our version, as ApiVersions tells the broker.
@@ -46,23 +55,79 @@ impl Connections {
         Connections {
             conns: HashMap::new(),
             backoff: HashMap::new(),
-            brokers: HashMap::new(),
-            hosts: HashMap::new(),
-            bootstrap,
+            brokers: BTreeMap::new(),
+            bootstrap: bootstrap.iter().filter_map(|s| Endpoint::parse(s)).collect(),
+            bootstrap_names: bootstrap,
             next_bootstrap: 0,
+            hosts: HashMap::new(),
             spare_requests: Vec::new(),
             client_software_version: env!("CARGO_PKG_VERSION"),
         }
     }
 
-    /// A broker named in metadata: its host name is kept, and its addresses once it resolves.
+    /// A broker named in metadata (or in a Produce response, KIP-951). Its host is resolved
+    /// when a connection to it is first wanted.
     pub(super) fn add_broker(&mut self, node: i32, host: &str, port: i32) {
-        self.hosts.insert(node, host.to_string());
-        let addrs = resolve(&format!("{host}:{port}"));
-        if !addrs.is_empty() {
-            self.brokers.insert(node, addrs);
+        let Ok(port) = u16::try_from(port) else {
+            log::warn!("metadata names node {node} at {host}:{port}, not a valid port: ignored");
+            return;
+        };
+        match self.brokers.get_mut(&node) {
+            Some(e) if e.host == host && e.port == port => {}
+            Some(e) => {
+                log::info!("node {node} moved from {}:{} to {host}:{port}", e.host, e.port);
+                *e = Endpoint { host: host.to_string(), port };
+            }
+            None => {
+                self.brokers.insert(node, Endpoint { host: host.to_string(), port });
+            }
         }
     }
+
+    /// The endpoint of `node`: a bootstrap server for a negative id, else a broker from metadata.
+    fn endpoint(&self, node: i32) -> Option<&Endpoint> {
+        if node < 0 {
+            self.bootstrap.get((-1 - node) as usize)
+        } else {
+            self.brokers.get(&node)
+        }
+    }
+}
+
+/// Where a broker listens: a host name or a literal IP, and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Endpoint {
+    pub(super) host: String,
+    pub(super) port: u16,
+}
+
+impl Endpoint {
+    /// `host:port` or `[v6]:port`, as `bootstrap.servers` has them (checked by the config).
+    fn parse(s: &str) -> Option<Endpoint> {
+        let (host, port) = s.rsplit_once(':')?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Some(Endpoint { host: host.to_string(), port: port.parse().ok()? })
+    }
+
+    /// The host as an address, if it is a literal IP (no lookup needed).
+    fn ip(&self) -> Option<IpAddr> {
+        self.host.parse().ok()
+    }
+}
+
+/// What the engine knows of a host name's addresses.
+#[derive(Debug, Default)]
+pub(super) struct HostAddrs {
+    /// Its addresses as last resolved, in the resolver's order (empty: none yet).
+    pub(super) ips: Vec<IpAddr>,
+    /// A lookup was asked for (`Transmit::Resolve`) and not answered yet.
+    pub(super) resolving: bool,
+    /// Every address failed to connect, in a row, since the last lookup: ask again (and keep
+    /// using them meanwhile).
+    stale: bool,
+    /// Lookups that failed in a row, and when the next may be asked for.
+    failures: u32,
+    retry_at: Option<Instant>,
 }
 
 /// Where a connection is: requests other than its own setup wait for `Ready`.
@@ -110,18 +175,13 @@ pub(super) struct Backoff {
 /// Request buffers kept for reuse: a few more than the requests one connection has in flight.
 pub(super) const MAX_SPARE_REQUESTS: usize = 8;
 
-/// Every address of `host:port` (none if it does not resolve). A host name is resolved on the
-/// sender thread, as the Java client does on its I/O thread; all its addresses are kept, as
-/// Java's default `client.dns.lookup=use_all_dns_ips` does: `localhost` is often `::1` first,
-/// and a broker listening on 127.0.0.1 is then reached on the second try.
-fn resolve(host_port: &str) -> Vec<SocketAddr> {
-    if let Ok(a) = host_port.parse::<SocketAddr>() {
-        return vec![a];
-    }
-    let mut addrs: Vec<SocketAddr> = host_port.to_socket_addrs().map(Iterator::collect).unwrap_or_default();
-    let mut seen = std::collections::HashSet::new();
-    addrs.retain(|a| seen.insert(*a));
-    addrs
+/// Why a node cannot be connected to now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NoAddr {
+    /// No endpoint is known for it (a leader metadata named without its broker).
+    Unknown,
+    /// Its host has not resolved yet; a lookup is asked for or backing off until the time given.
+    Resolving(Option<Instant>),
 }
 
 impl Engine {
@@ -196,7 +256,92 @@ impl Engine {
         self.outbox.push_back(Transmit::Connect { node, addr });
     }
 
-    /// Makes sure some connection is on its way for cluster-wide requests.
+    /// The addresses of `host` (`Transmit::Resolve`): a lookup's result, from the sender's
+    /// resolver. An empty list or an error keeps the addresses known before, if any, and the
+    /// next lookup waits `reconnect.backoff.ms`, doubling per failure in a row.
+    pub fn on_resolved(&mut self, host: &str, result: Result<Vec<IpAddr>, String>, now: Instant) {
+        self.next_wakeup = Some(now);
+        let Some(h) = self.net.hosts.get_mut(host) else { return };
+        h.resolving = false;
+        match result {
+            Ok(mut ips) if !ips.is_empty() => {
+                let mut seen = std::collections::HashSet::new();
+                ips.retain(|a| seen.insert(*a));
+                h.ips = ips;
+                h.stale = false;
+                h.failures = 0;
+                h.retry_at = None;
+            }
+            other => {
+                let why = other.err().unwrap_or_else(|| "no addresses".into());
+                h.failures = h.failures.saturating_add(1);
+                let failures = h.failures;
+                let d = self.exponential_backoff(
+                    self.cfg.reconnect_backoff,
+                    self.cfg.reconnect_backoff_max,
+                    failures,
+                );
+                let h = self.net.hosts.get_mut(host).expect("looked up above");
+                h.retry_at = Some(now + d);
+                log::warn!("cannot resolve {host}: {why}");
+            }
+        }
+    }
+
+    /// The address to connect to `node` at: its host's next address to try (each attempt in a
+    /// row that failed to connect moves to the next one, Java's `use_all_dns_ips`). A host
+    /// never resolved, or whose addresses all failed, is asked for (`Transmit::Resolve`) if
+    /// `may_ask` and no lookup is under way or backing off; `may_ask` is then cleared.
+    pub(super) fn node_addr(
+        &mut self,
+        node: i32,
+        now: Instant,
+        may_ask: &mut bool,
+    ) -> Result<SocketAddr, NoAddr> {
+        let Some(ep) = self.net.endpoint(node) else { return Err(NoAddr::Unknown) };
+        let port = ep.port;
+        if let Some(ip) = ep.ip() {
+            return Ok(SocketAddr::new(ip, port));
+        }
+        let host = ep.host.clone();
+        let failures = self.net.backoff.get(&node).map_or(0, |b| b.setup_failures) as usize;
+        let h = self.net.hosts.entry(host.clone()).or_default();
+        let wanted = h.ips.is_empty() || h.stale;
+        let may_retry = h.retry_at.is_none_or(|t| t <= now);
+        if wanted && !h.resolving && may_retry && *may_ask {
+            *may_ask = false;
+            h.resolving = true;
+            self.outbox.push_back(Transmit::Resolve { host });
+        }
+        if h.ips.is_empty() {
+            return Err(NoAddr::Resolving(h.retry_at.filter(|t| *t > now)));
+        }
+        Ok(SocketAddr::new(h.ips[failures % h.ips.len()], port))
+    }
+
+    /// Opens a connection to the leader `node` unless one is open or backing off. A node with
+    /// no endpoint asks for metadata; one whose host is being resolved waits for the answer.
+    pub(super) fn connect_leader(&mut self, node: i32, now: Instant) {
+        if self.net.conns.contains_key(&node) {
+            return;
+        }
+        if let Some(until) = self.net.backoff.get(&node).map(|b| b.until).filter(|t| *t > now) {
+            self.wake_at(until);
+            return;
+        }
+        match self.node_addr(node, now, &mut true) {
+            Ok(addr) => self.connect(node, addr, now),
+            Err(NoAddr::Unknown) => self.metadata.due = Some(now),
+            Err(NoAddr::Resolving(Some(retry))) => self.wake_at(retry),
+            Err(NoAddr::Resolving(None)) => {} // on_resolved wakes the engine
+        }
+    }
+
+    /// Makes sure some connection is on its way for cluster-wide requests: to a known broker
+    /// not backing off, else (with `metadata.recovery.strategy=rebootstrap`, or before any
+    /// metadata) to the next bootstrap server, as Java does when no known broker is available
+    /// (KIP-899). At most one host lookup is asked for per call: a host that does not resolve
+    /// (or whose lookup hangs) is passed over for the next.
     pub(super) fn ensure_any_conn(&mut self, now: Instant) {
         if self.net.conns.values().any(|c| !matches!(c.state, ConnState::Ready(_))) {
             return; // one is being set up
@@ -204,39 +349,49 @@ impl Engine {
         if self.ready_conn(now).is_some() {
             return;
         }
-        // A known broker first, else the next bootstrap server.
-        let known: Vec<(i32, SocketAddr)> =
-            self.net.brokers.iter().map(|(n, a)| (*n, self.pick_addr(*n, a))).collect();
-        for (n, a) in known {
-            if self.net.backoff.get(&n).is_none_or(|b| b.until <= now) {
-                self.connect(n, a, now);
+        let mut may_ask = true;
+        let known: Vec<i32> = self.net.brokers.keys().copied().collect();
+        for n in known {
+            if self.net.backoff.get(&n).is_some_and(|b| b.until > now) {
+                continue;
+            }
+            if let Ok(addr) = self.node_addr(n, now, &mut may_ask) {
+                self.connect(n, addr, now);
                 return;
             }
         }
-        for _ in 0..self.net.bootstrap.len() {
-            let i = self.net.next_bootstrap % self.net.bootstrap.len();
+        if !self.net.brokers.is_empty() && self.cfg.metadata_recovery == MetadataRecovery::None {
+            return;
+        }
+        let count = self.net.bootstrap.len();
+        for _ in 0..count {
+            let i = self.net.next_bootstrap % count;
             self.net.next_bootstrap += 1;
             let node = -1 - i as i32;
             if self.net.backoff.get(&node).is_some_and(|b| b.until > now) {
                 continue;
             }
-            let addrs = resolve(&self.net.bootstrap[i]);
-            if addrs.is_empty() {
-                log::warn!("cannot resolve bootstrap server {}", self.net.bootstrap[i]);
-                continue;
+            if let Ok(addr) = self.node_addr(node, now, &mut may_ask) {
+                self.connect(node, addr, now);
+                return;
             }
-            let addr = self.pick_addr(node, &addrs);
-            self.connect(node, addr, now);
-            return;
         }
     }
 
-    /// Which of a node's addresses to try next: the next one after each attempt in a row that
-    /// failed to connect, the first again once a connection was established (Java's
-    /// `use_all_dns_ips`).
-    pub(super) fn pick_addr(&self, node: i32, addrs: &[SocketAddr]) -> SocketAddr {
-        let failures = self.net.backoff.get(&node).map_or(0, |b| b.setup_failures) as usize;
-        addrs[failures % addrs.len()]
+    /// Starts over from `bootstrap.servers` (KIP-899): the brokers known from metadata are
+    /// forgotten and every connection closed (what was in flight on them is retried), reconnect
+    /// backoffs are cleared, and every host name is looked up anew when next needed. Partition
+    /// leaders stay as they were: a leader that is no longer a known broker asks for metadata,
+    /// which now comes through a bootstrap server.
+    pub(super) fn rebootstrap(&mut self, now: Instant) {
+        let nodes: Vec<i32> = self.net.conns.keys().copied().collect();
+        for node in nodes {
+            self.close_conn(node, "rebootstrapping", now);
+        }
+        self.net.brokers.clear();
+        self.net.backoff.clear();
+        self.net.hosts.clear();
+        self.net.next_bootstrap = 0;
     }
 
     /// Java's `ExponentialBackoff(base, 2, max, 0.2)` for the `attempts`-th try (from 1): base
@@ -316,6 +471,18 @@ impl Engine {
             _ => 0,
         };
         self.net.backoff.insert(node, Backoff { until: now + d, attempts, setup_failures });
+        // Every address of the host failed in a row: ask for them again now (a broker that
+        // moved), so that the answer is in by the next attempt; until it is, the old ones serve.
+        let host = self.net.endpoint(node).map(|e| e.host.clone());
+        if let Some((host, h)) = host.and_then(|host| self.net.hosts.get_mut(&host).map(|h| (host, h))) {
+            if setup_failures > 0 && !h.ips.is_empty() && setup_failures as usize % h.ips.len() == 0 {
+                h.stale = true;
+                if !h.resolving && h.retry_at.is_none_or(|t| t <= now) {
+                    h.resolving = true;
+                    self.outbox.push_back(Transmit::Resolve { host });
+                }
+            }
+        }
         let msg = format!("connection to node {node} lost: {reason}");
         self.sasl.forget(node);
         for f in conn.in_flight {
@@ -363,38 +530,17 @@ impl Engine {
     /// The host name of `node` (a bootstrap entry's host for bootstrap connections): the name
     /// its TLS certificate must carry.
     pub fn broker_host(&self, node: i32) -> Option<String> {
-        if node < 0 {
-            let hp = self.net.bootstrap.get((-1 - node) as usize)?;
-            let host = hp.rsplit_once(':').map_or(hp.as_str(), |(h, _)| h);
-            return Some(host.trim_start_matches('[').trim_end_matches(']').to_string());
-        }
-        self.net.hosts.get(&node).cloned()
+        self.net.endpoint(node).map(|e| e.host.clone())
     }
 
     /// `node` and its address, for error messages.
     pub fn broker_name(&self, node: i32) -> String {
-        match (node < 0, self.broker_host(node)) {
+        match (node < 0, self.net.endpoint(node)) {
             (true, _) => {
-                format!("bootstrap {}", self.net.bootstrap.get((-1 - node) as usize).map_or("?", |s| s))
+                format!("bootstrap {}", self.net.bootstrap_names.get((-1 - node) as usize).map_or("?", |s| s))
             }
-            (false, Some(h)) => format!("node {node} ({h})"),
+            (false, Some(e)) => format!("node {node} ({})", e.host),
             (false, None) => format!("node {node}"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::resolve;
-
-    #[test]
-    fn a_host_name_resolves_to_all_its_addresses_and_an_ip_to_itself() {
-        assert_eq!(resolve("10.1.2.3:9092"), ["10.1.2.3:9092".parse::<std::net::SocketAddr>().unwrap()]);
-        let local = resolve("localhost:9092");
-        assert!(
-            !local.is_empty() && local.iter().all(|a| a.port() == 9092 && a.ip().is_loopback()),
-            "{local:?}"
-        );
-        assert!(resolve("no-such-host.invalid:9092").is_empty());
     }
 }

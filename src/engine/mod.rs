@@ -4,12 +4,12 @@
 //! correlation ids), retries with backoff, and idempotent sequencing. It never touches a socket
 //! or a clock, and draws no entropy: the sender thread (`crate::sender`) moves bytes, tells it
 //! the time and seeds its random choices, so a test that drives it in virtual time with a fixed
-//! seed replays exactly. (One thing still reaches out: a broker's host name is resolved in
-//! `connection::resolve`.)
+//! seed replays exactly. Nor does it resolve host names: it asks for a host's addresses with
+//! [`Transmit::Resolve`] and is told them with [`Engine::on_resolved`].
 //!
 //! Driving it: [`Engine::append`] each record, call [`Engine::poll`] once per loop turn, take
 //! [`Transmit`]s with [`Engine::poll_transmit`], report what the network did with
-//! `on_connected` / `on_frame` / `on_sent` / `on_closed`, and sleep no longer than
+//! `on_connected` / `on_frame` / `on_sent` / `on_closed` / `on_resolved`, and sleep no longer than
 //! [`Engine::poll_timeout`].
 //!
 //! The work is split into rooms, a file each, each owning its part of the state (a struct in
@@ -18,11 +18,11 @@
 //! | room | owns |
 //! |---|---|
 //! | `records` | records in: topic lookup, partition choice, appending to batches |
-//! | `metadata` | when to ask for metadata and what the answer changes; `partitions_for` |
+//! | `metadata` | when to ask for metadata and what the answer changes, leader epochs, leaders from Produce answers (KIP-951), when to rebootstrap; `partitions_for` |
 //! | `produce` | ready batches into Produce requests, their responses, retries, completion |
 //! | `idempotence` | producer id and epoch, epoch bumps (KIP-360), sequence numbers |
 //! | `flush` | flush generations and the count of incomplete records |
-//! | `connection` | connections: opening, backoff, addresses, timeouts, idle close, loss |
+//! | `connection` | connections: opening, backoff, broker endpoints and their hosts' addresses (looked up by the sender), timeouts, idle close, loss, rebootstrap |
 //! | `requests` | requests in flight, the ApiVersions handshake, throttling, response dispatch |
 //! | `sasl` | SASL authentication and re-authentication (KIP-368) |
 //!
@@ -97,6 +97,10 @@ pub(crate) type SpentBundle = [accumulator::SpentRecord; SPENT_BUNDLE];
 pub enum Transmit {
     /// Open a connection to `node` at `addr`.
     Connect { node: i32, addr: SocketAddr },
+    /// Look up the addresses of the host name `host` and report them with
+    /// [`Engine::on_resolved`] (however long that takes: nothing waits for it but the
+    /// connections to that host). Asked at most once at a time per host.
+    Resolve { host: String },
     /// Write these bytes (one or more whole requests) to `node`'s connection.
     Send { node: i32, buf: Vec<u8> },
     /// Close `node`'s connection; the engine has already forgotten it.

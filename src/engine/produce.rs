@@ -26,6 +26,7 @@ use crate::record::RecordMetadata;
 use super::accumulator::{Batch, BatchData, TopicMeta};
 use super::connection::ConnState;
 use super::idempotence::{next_sequence, sent_epoch, sequence_after};
+use super::metadata::LeaderHint;
 use super::requests::{InFlight, Kind};
 use super::{accumulator, Engine, Transmit};
 
@@ -111,16 +112,7 @@ impl Engine {
             match self.net.conns.get(&node).map(|c| &c.state) {
                 Some(ConnState::Ready(_)) => self.drain_node(node, force, now),
                 Some(_) => {}
-                None => match self.net.brokers.get(&node).map(|a| self.pick_addr(node, a)) {
-                    Some(addr) => {
-                        self.connect(node, addr, now);
-                        if let Some(b) = self.net.backoff.get(&node) {
-                            let until = b.until;
-                            self.wake_at(until);
-                        }
-                    }
-                    None => self.metadata.due = Some(now),
-                },
+                None => self.connect_leader(node, now),
             }
         }
     }
@@ -262,6 +254,7 @@ impl Engine {
 
     pub(super) fn handle_produce(
         &mut self,
+        node: i32,
         batches: Vec<InFlightBatch>,
         r: crate::protocol::messages::ProduceResponse,
         now: Instant,
@@ -339,7 +332,12 @@ impl Engine {
                 self.idem.bump_pending = true;
                 self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
             } else if code.is_retriable() {
-                self.retry_or_fail(b.topic, b.partition, b.batch, code, msg, now);
+                let hint = pr.current_leader.map(|l| LeaderHint {
+                    leader: l.leader_id,
+                    epoch: l.leader_epoch,
+                    endpoint: r.node_endpoint(l.leader_id).map(|e| (e.host.as_str(), e.port)),
+                });
+                self.retry_to_leader(b.topic, b.partition, node, b.batch, code, msg, hint, now);
             } else if code == ErrorCode::MESSAGE_TOO_LARGE && b.batch.record_count() > 1 {
                 // As Java: split the batch in two and send the halves (keeping its sequence
                 // range, so later batches stay in order); a single record fails below.

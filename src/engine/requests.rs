@@ -103,7 +103,7 @@ impl Engine {
                 match decode_response::<ProduceRequest>(frame, version) {
                     Ok((_, r)) => {
                         self.throttled(node, ApiKey::Produce, version, r.throttle_time_ms, now);
-                        self.handle_produce(batches, r, now);
+                        self.handle_produce(node, batches, r, now);
                         Ok(())
                     }
                     Err(e) => {

@@ -90,6 +90,7 @@ impl Harness {
                         self.links.remove(&node);
                         self.inbound.retain(|(n, _)| *n != node);
                     }
+                    Transmit::Resolve { host } => panic!("the mock brokers are literal IPs: {host}"),
                     Transmit::Send { node, buf } => {
                         let broker = self.links[&node];
                         let mut off = 0;

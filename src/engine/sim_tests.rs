@@ -2,21 +2,22 @@
 //! time. The harness carries the engine's transmits to the mock and the mock's responses back,
 //! with hooks to lose connections and withhold responses.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::config::ProducerConfig;
+use crate::config::{MetadataRecovery, ProducerConfig};
 use crate::delivery::{Completion, DeliveryResult};
 use crate::memory::BufferMemory;
 use crate::metrics::Metrics;
 use crate::mock::MockCluster;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::frame::split_frame;
+use crate::protocol::version::ApiKey;
 
-use super::connection::Backoff;
 use super::partitioner::partition_for_key;
 
 /// The seed the harnesses give the engine's RNG: a run replays exactly.
@@ -30,6 +31,9 @@ pub(super) fn origin() -> Instant {
 }
 
 type Outcomes = Arc<Mutex<Vec<(u64, DeliveryResult)>>>;
+
+/// The broker "behind" a frozen address (`Sim::frozen`): nothing there answers.
+const FROZEN: i32 = -1000;
 
 struct Sim {
     engine: Engine,
@@ -57,6 +61,22 @@ struct Sim {
     /// While set, Produce responses are held here instead of delivered (to get several
     /// requests in flight); put them back in `inbound` to deliver them.
     held: Option<Vec<(i32, Vec<u8>)>>,
+    /// The sim's DNS: a host name's addresses. A name not here does not resolve.
+    dns: HashMap<String, Vec<IpAddr>>,
+    /// Host names whose lookups never return (their requests are kept here).
+    dns_hangs: Vec<String>,
+    /// Every lookup asked for, in order.
+    lookups: Vec<String>,
+    /// Which mock broker listens at an address (else: the port's last digits, 9000 + node).
+    listeners: HashMap<SocketAddr, i32>,
+    /// Addresses that refuse connections.
+    refused: HashSet<SocketAddr>,
+    /// Addresses that accept connections and never answer a request (a frozen broker).
+    frozen: HashSet<SocketAddr>,
+    /// Connection attempts, by address.
+    connects: Vec<(Instant, i32, SocketAddr)>,
+    /// Requests sent, by API key: (time, engine node, api key).
+    requests: Vec<(Instant, i32, i16)>,
 }
 
 impl Sim {
@@ -85,6 +105,14 @@ impl Sim {
             produce_sizes: Vec::new(),
             produce_times: Vec::new(),
             held: None,
+            dns: HashMap::new(),
+            dns_hangs: Vec::new(),
+            lookups: Vec::new(),
+            listeners: HashMap::new(),
+            refused: HashSet::new(),
+            frozen: HashSet::new(),
+            connects: Vec::new(),
+            requests: Vec::new(),
         }
     }
 
@@ -138,13 +166,28 @@ impl Sim {
         while let Some(t) = self.engine.poll_transmit() {
             match t {
                 Transmit::Connect { node, addr } => {
+                    self.connects.push((self.now, node, addr));
                     if let Some(nodes) = self.blackhole_connects.as_mut() {
                         nodes.push(node);
                         continue;
                     }
-                    let broker = i32::from(addr.port() - 9000);
+                    let broker =
+                        self.listeners.get(&addr).copied().unwrap_or_else(|| i32::from(addr.port() - 9000));
+                    if self.refused.contains(&addr) || !self.cluster.is_up(broker) {
+                        self.engine.on_closed(node, "connection refused", self.now);
+                        continue;
+                    }
+                    let broker = if self.frozen.contains(&addr) { FROZEN } else { broker };
                     self.links.insert(node, broker);
                     self.engine.on_connected(node, self.now);
+                }
+                Transmit::Resolve { host } => {
+                    self.lookups.push(host.clone());
+                    if self.dns_hangs.contains(&host) {
+                        continue;
+                    }
+                    let answer = self.dns.get(&host).cloned().ok_or_else(|| "no such host".to_string());
+                    self.engine.on_resolved(&host, answer, self.now);
                 }
                 Transmit::Close { node } => {
                     self.links.remove(&node);
@@ -154,12 +197,14 @@ impl Sim {
                     let broker = self.links[&node];
                     let mut off = 0;
                     while let Some((frame, used)) = split_frame(&buf[off..], usize::MAX).unwrap() {
-                        let is_produce = i16::from_be_bytes([frame[0], frame[1]]) == 0;
+                        let api = i16::from_be_bytes([frame[0], frame[1]]);
+                        self.requests.push((self.now, node, api));
+                        let is_produce = api == 0;
                         if is_produce {
                             self.produce_sizes.push(used);
                             self.produce_times.push(self.now);
                         }
-                        if !self.hang {
+                        if !self.hang && broker != FROZEN {
                             if let Some(resp) = self.cluster.handle(broker, frame).unwrap() {
                                 if let (Some(held), true) = (self.held.as_mut(), is_produce) {
                                     held.push((node, resp));
@@ -1117,24 +1162,42 @@ fn an_idle_connection_is_closed_and_the_next_record_reconnects() {
 /// A broker whose host name has several addresses, the first of which refuses connections (as
 /// `localhost` resolving to `::1` first, with the broker on 127.0.0.1): each attempt in a row
 /// that fails to connect moves to the next address, as Java's `use_all_dns_ips` does, and an
-/// established connection's loss starts from the first again. Before, every attempt went to
-/// the first address.
+/// established connection's loss starts from the first again. Once every address failed in a
+/// row, the name is looked up again (a broker that moved), and never before: one lookup per
+/// host otherwise.
 #[test]
 fn a_failed_connect_moves_the_next_attempt_to_the_brokers_next_address() {
-    let mut sim = Sim::warmed_up(Sim::cfg(), 1);
-    let good = sim.engine.net.brokers[&0][0];
-    let bad: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
-    let addrs = [bad, good];
+    let mut sim = Sim::new(Sim::cfg(), 1);
+    let bad: SocketAddr = "[::1]:9000".parse().unwrap();
+    let good: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+    let moved: SocketAddr = "127.0.0.2:9000".parse().unwrap();
+    sim.cluster.set_host(0, "b0.test");
+    sim.dns.insert("b0.test".into(), vec![bad.ip(), good.ip()]);
+    sim.listeners.extend([(bad, 0), (moved, 0)]);
+    sim.refused.insert(bad);
+    sim.cluster.create_topic("t", 1);
+    let to_node0 = |sim: &Sim| sim.connects.iter().filter(|c| c.1 == 0).map(|c| c.2).collect::<Vec<_>>();
+
+    sim.send("t", None, b"a");
+    sim.run_to_completion(Duration::from_secs(5));
+    assert_eq!(to_node0(&sim), [bad, good], "the first address refused, the second taken");
+    assert_eq!(sim.lookups, ["b0.test"]);
+
     sim.lose_connections();
-    assert_eq!(sim.engine.pick_addr(0, &addrs), bad, "an established connection's loss: the first");
-    let now = sim.now;
-    sim.engine.net.backoff.clear();
-    sim.engine.connect(0, bad, now);
-    sim.engine.on_closed(0, "connection refused", now);
-    assert_eq!(sim.engine.pick_addr(0, &addrs), good, "after one refused attempt: the second");
-    sim.engine.net.backoff.clear();
-    sim.engine.net.backoff.insert(0, Backoff { until: now, attempts: 2, setup_failures: 2 });
-    assert_eq!(sim.engine.pick_addr(0, &addrs), bad, "after two: round again");
+    sim.send("t", None, b"b");
+    sim.run_to_completion(Duration::from_secs(5));
+    assert_eq!(to_node0(&sim)[2..], [bad, good], "an established connection's loss: from the first again");
+    assert_eq!(sim.lookups, ["b0.test"], "no lookup while an address works");
+
+    // The broker moves: both old addresses refuse, the name now resolves elsewhere.
+    sim.refused.insert(good);
+    sim.dns.insert("b0.test".into(), vec![moved.ip()]);
+    sim.lose_connections();
+    sim.send("t", None, b"c");
+    sim.run_to_completion(Duration::from_secs(5));
+    assert_eq!(to_node0(&sim)[4..], [bad, good, moved], "both old addresses tried, then the new one");
+    assert_eq!(sim.lookups, ["b0.test", "b0.test"], "looked up again once both failed");
+    assert!(sim.outcomes().iter().all(|(_, r)| r.is_ok()));
 }
 
 /// metadata.max.idle.ms: a topic not sent to for that long leaves the metadata requests (as
@@ -1161,4 +1224,362 @@ fn an_idle_topic_leaves_the_metadata_requests_until_it_is_used_again() {
     assert_eq!(sim.engine.metadata_topics(sim.now), ["t", "u"]);
     sim.run_to_completion(Duration::from_secs(5));
     assert!(sim.outcomes().iter().any(|(i, r)| *i == id && r.is_ok()));
+}
+
+/// Three brokers advertised by name; the lookup of one never returns. The engine asks for it
+/// and goes on: the partitions of the other two brokers are delivered, the third's records
+/// wait (without failing) until the name resolves.
+#[test]
+fn a_brokers_lookup_that_never_returns_holds_back_only_its_partitions() {
+    let mut sim = Sim::new(Sim::cfg(), 3);
+    for n in 0..3 {
+        sim.cluster.set_host(n, &format!("b{n}.test"));
+        sim.dns.insert(format!("b{n}.test"), vec![IpAddr::from([127, 0, 0, 1])]);
+    }
+    sim.dns_hangs.push("b1.test".into());
+    sim.cluster.create_topic("t", 3);
+    let ids: Vec<u64> = (0..30).map(|i| sim.send_to("t", Some(i % 3), None, b"v")).collect();
+    sim.run_until(Duration::from_secs(10), |s| s.outcomes().len() == 20);
+    let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
+    assert_eq!(out.len(), 20, "partitions 0 and 2 delivered");
+    assert!(ids.iter().filter(|i| *i % 3 != 1).all(|i| out[i].is_ok()));
+    assert_eq!(sim.lookups.iter().filter(|h| *h == "b1.test").count(), 1, "asked once, not again");
+    sim.run_until(Duration::from_secs(10), |_| false);
+    assert_eq!(sim.engine.incomplete(), 10, "partition 1's records wait");
+    let now = sim.now;
+    sim.engine.on_resolved("b1.test", Ok(vec![IpAddr::from([127, 0, 0, 1])]), now);
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(sim.outcomes().iter().all(|(_, r)| r.is_ok()));
+    assert_eq!(sim.cluster.records("t", 1).len(), 10);
+}
+
+/// The first bootstrap server's name never resolves: the next is tried after
+/// `reconnect.backoff.ms`, and metadata comes from it.
+#[test]
+fn a_bootstrap_server_whose_lookup_hangs_is_passed_over_for_the_next() {
+    let mut sim =
+        Sim::new(ProducerConfig::new("slow.test:9000,fast.test:9001").linger(Duration::from_millis(5)), 2);
+    sim.dns_hangs.push("slow.test".into());
+    sim.dns.insert("fast.test".into(), vec![IpAddr::from([127, 0, 0, 1])]);
+    sim.cluster.create_topic("t", 1);
+    let start = sim.now;
+    sim.send("t", None, b"v");
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(sim.now - start < Duration::from_millis(200), "took {:?}", sim.now - start);
+    assert_eq!(sim.lookups, ["slow.test", "fast.test"]);
+}
+
+/// A name that does not resolve is asked for again at the reconnect backoff (doubling to its
+/// 1 s maximum), not in a loop; once it resolves, records go.
+#[test]
+fn a_name_that_does_not_resolve_is_asked_again_with_backoff() {
+    let mut sim = Sim::new(ProducerConfig::new("late.test:9000").linger(Duration::from_millis(5)), 1);
+    sim.cluster.create_topic("t", 1);
+    let id = sim.send("t", None, b"v");
+    sim.run_until(Duration::from_secs(10), |_| false);
+    // 50, 100, 200, 400, 800 ms, then every second (+-20 %): about 14 in 10 s.
+    let n = sim.lookups.len();
+    assert!((10..=18).contains(&n), "{n} lookups in 10 s");
+    sim.dns.insert("late.test".into(), vec![IpAddr::from([127, 0, 0, 1])]);
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(sim.outcomes().iter().any(|(i, r)| *i == id && r.is_ok()));
+}
+
+/// The cluster moves: the addresses the producer knows its brokers at now accept connections
+/// and answer nothing (a frozen old cluster), and the bootstrap name resolves to the new one.
+/// With `metadata.recovery.strategy=rebootstrap` (the default), after
+/// `metadata.recovery.rebootstrap.trigger.ms` without metadata the producer forgets the brokers
+/// it knew, looks the bootstrap name up again and finds the new cluster; with `none` it keeps
+/// trying the known brokers, and the record times out.
+fn cluster_moves_while_the_known_brokers_freeze(strategy: MetadataRecovery) -> (Sim, u64, Instant) {
+    let trigger = Duration::from_secs(60);
+    let cfg = ProducerConfig::new("kafka.test:9000")
+        .linger(Duration::from_millis(5))
+        .request_timeout(Duration::from_secs(10))
+        .delivery_timeout(Duration::from_secs(200))
+        .metadata_recovery(strategy, trigger);
+    let mut sim = Sim::new(cfg, 2);
+    let old = IpAddr::from([127, 0, 0, 1]);
+    let new = IpAddr::from([127, 0, 0, 2]);
+    sim.dns.insert("kafka.test".into(), vec![old]);
+    sim.cluster.create_topic("t", 2);
+    sim.send_to("t", Some(0), None, b"before");
+    sim.send_to("t", Some(1), None, b"before");
+    sim.run_to_completion(Duration::from_secs(5));
+
+    // The move: brokers 0 and 1 now listen on the new address, the old ones are frozen.
+    for n in 0..2 {
+        sim.frozen.insert(SocketAddr::new(old, 9000 + n as u16));
+        sim.listeners.insert(SocketAddr::new(new, 9000 + n as u16), n);
+        sim.cluster.set_host(n, "127.0.0.2");
+    }
+    sim.dns.insert("kafka.test".into(), vec![new]);
+    sim.lose_connections();
+    let moved_at = sim.now;
+    let id = sim.send_to("t", Some(1), None, b"after");
+    sim.run_to_completion(Duration::from_secs(300));
+    (sim, id, moved_at)
+}
+
+#[test]
+fn with_no_metadata_for_the_trigger_time_the_producer_starts_over_from_bootstrap() {
+    let (sim, id, moved_at) = cluster_moves_while_the_known_brokers_freeze(MetadataRecovery::Rebootstrap);
+    let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
+    assert!(out[&id].is_ok(), "{:?}", out[&id]);
+    assert_eq!(sim.lookups, ["kafka.test", "kafka.test"], "the bootstrap name looked up again");
+    // The first request through the new address came once the trigger time had passed.
+    let new_cluster: Vec<Instant> = sim
+        .connects
+        .iter()
+        .filter(|(_, _, a)| a.ip() == IpAddr::from([127, 0, 0, 2]))
+        .map(|(t, _, _)| *t)
+        .collect();
+    let first = new_cluster[0].duration_since(moved_at);
+    assert!(
+        (Duration::from_secs(60)..Duration::from_secs(75)).contains(&first),
+        "reached the new cluster {first:?} after the move"
+    );
+    assert_eq!(sim.cluster.records("t", 1).len(), 2);
+}
+
+#[test]
+fn with_metadata_recovery_none_the_producer_keeps_to_the_known_brokers() {
+    let (sim, id, _) = cluster_moves_while_the_known_brokers_freeze(MetadataRecovery::None);
+    let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
+    assert!(matches!(out[&id], Err(ProduceError::DeliveryTimeout { .. })), "{:?}", out[&id]);
+    assert_eq!(sim.lookups, ["kafka.test"], "never looked up again");
+    assert!(sim.connects.iter().all(|(_, _, a)| a.ip() == IpAddr::from([127, 0, 0, 1])));
+}
+
+/// Three brokers, one of which goes down (connections refused). The producer retries it at
+/// its reconnect backoff (doubling to `reconnect.backoff.max.ms`), not in a loop; the other
+/// two keep their connections and their partitions' records flow; metadata comes from them.
+/// When the partition's leadership moves to a live broker, its records follow within about a
+/// second; when the broker comes back, it is reconnected.
+#[test]
+fn a_broker_that_is_down_is_retried_at_its_backoff_while_the_others_serve() {
+    let mut sim = Sim::new(Sim::cfg(), 3);
+    sim.cluster.create_topic("t", 3);
+    for p in 0..3 {
+        sim.send_to("t", Some(p), None, b"warm-up");
+    }
+    sim.run_to_completion(Duration::from_secs(5));
+    let connects_before = sim.connects.len();
+    let requests_before = sim.requests.len();
+    sim.cluster.set_broker_up(2, false);
+    sim.drop_connections_to(2);
+    let mut waiting = Vec::new();
+    for _ in 0..20 {
+        for p in 0..3 {
+            let id = sim.send_to("t", Some(p), None, b"v");
+            if p == 2 {
+                waiting.push(id);
+            }
+        }
+        sim.run_until(Duration::from_secs(1), |_| false);
+    }
+    let out: HashMap<u64, DeliveryResult> = sim.outcomes().into_iter().collect();
+    assert_eq!(out.len(), 3 + 40, "partitions 0 and 1 delivered, partition 2's records wait");
+    assert!(waiting.iter().all(|id| !out.contains_key(id)));
+    let new_connects = &sim.connects[connects_before..];
+    let to: Vec<i32> = new_connects.iter().map(|c| c.1).collect();
+    assert!(to.iter().all(|&n| n == 2), "only the down broker reconnected: {to:?}");
+    // 50, 100, 200, 400, 800 ms, then every second (+-20 %): about 24 attempts in 20 s.
+    assert!((18..=30).contains(&to.len()), "{} attempts to reach broker 2 in 20 s", to.len());
+    let metadata: Vec<i32> = sim.requests[requests_before..]
+        .iter()
+        .filter(|r| r.2 == ApiKey::Metadata as i16)
+        .map(|r| r.1)
+        .collect();
+    assert!(metadata.iter().all(|&n| n == 0 || n == 1), "metadata from live brokers: {metadata:?}");
+    assert!(
+        metadata.len() <= to.len() + 2,
+        "{} Metadata requests for {} failed connects",
+        metadata.len(),
+        to.len()
+    );
+
+    // The controller moves partition 2 to broker 0: its records follow.
+    sim.cluster.set_leader("t", 2, 0);
+    let moved_at = sim.now;
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(
+        sim.now.duration_since(moved_at) < Duration::from_millis(1500),
+        "{:?}",
+        sim.now.duration_since(moved_at)
+    );
+    assert!(sim.outcomes().iter().all(|(_, r)| r.is_ok()));
+    assert_eq!(sim.cluster.records("t", 2).len(), 21);
+
+    // Broker 2 comes back and leads partition 2 again.
+    sim.cluster.set_broker_up(2, true);
+    sim.cluster.set_leader("t", 2, 2);
+    let id = sim.send_to("t", Some(2), None, b"back");
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(sim.outcomes().iter().any(|(i, r)| *i == id && r.is_ok()));
+}
+
+/// The Produce requests sent so far: (time, engine node).
+fn produces(sim: &Sim) -> Vec<(Instant, i32)> {
+    sim.requests.iter().filter(|r| r.2 == ApiKey::Produce as i16).map(|r| (r.0, r.1)).collect()
+}
+
+/// NOT_LEADER_OR_FOLLOWER, then a metadata refresh that shows the leader moved (a newer leader
+/// epoch): the batch is retried to the new leader at once, not after `retry.backoff.ms`, as Java
+/// does (`hasLeaderChangedForTheOngoingRetry`, KIP-951). The backoff is for a leader that keeps
+/// refusing.
+#[test]
+fn a_retry_goes_at_once_when_metadata_shows_the_leader_moved() {
+    let backoff = Duration::from_millis(500);
+    let mut sim = Sim::warmed_up(Sim::cfg().retry_backoff(backoff, Duration::from_secs(1)), 2);
+    sim.cluster.set_leader_hints(false); // a broker before KIP-951: the leader comes from Metadata
+    sim.cluster.set_leader("t", 0, 1);
+    let before = produces(&sim).len();
+    sim.send("t", None, b"after the move");
+    sim.run_to_completion(Duration::from_secs(5));
+    let p = &produces(&sim)[before..];
+    assert_eq!(p.iter().map(|x| x.1).collect::<Vec<_>>(), [0, 1], "to the old leader, then the new");
+    let gap = p[1].0.duration_since(p[0].0);
+    assert!(gap < Duration::from_millis(50), "retried {gap:?} after the refusal (backoff {backoff:?})");
+    let between = sim.requests.iter().filter(|r| r.0 >= p[0].0 && r.0 <= p[1].0);
+    assert!(between.clone().any(|r| r.2 == ApiKey::Metadata as i16), "the leader came from Metadata");
+    assert_eq!(values(&sim.cluster.records("t", 0)), vec![b"warm-up".to_vec(), b"after the move".to_vec()]);
+}
+
+/// A metadata answer from a broker that lags behind the controller (an older leader epoch)
+/// does not replace the newer leader the producer knows.
+#[test]
+fn metadata_with_an_older_leader_epoch_does_not_undo_a_newer_leader() {
+    let mut sim = Sim::warmed_up(Sim::cfg(), 2);
+    assert_eq!(sim.engine.metadata.leader_epoch(0, 0), 0);
+    // The producer learned (say from a Produce response) that broker 1 leads at epoch 3; the
+    // mock, behind, still says broker 0 at epoch 0.
+    sim.engine.topics[0].partitions[0].leader = 1;
+    sim.engine.metadata.set_leader_epoch(0, 0, 3);
+    sim.engine.metadata.due = Some(sim.now);
+    let before = sim.requests.len();
+    sim.run_until(Duration::from_millis(50), |s| {
+        s.requests[before..].iter().any(|r| r.2 == ApiKey::Metadata as i16) && s.inbound.is_empty()
+    });
+    assert!(sim.requests[before..].iter().any(|r| r.2 == ApiKey::Metadata as i16), "metadata was asked");
+    assert_eq!(sim.engine.topics[0].partitions[0].leader, 1, "the newer leader kept");
+    assert_eq!(sim.engine.metadata.leader_epoch(0, 0), 3);
+}
+
+/// Issue 14's slow retries, explained: with `retry.backoff.ms=5` (and `retry.backoff.max.ms`
+/// at its default, 1 s) a partition whose leader answers NOT_LEADER_OR_FOLLOWER 20 times in a
+/// row, without moving, sees its head batch retried 20 times, each after twice the wait of the
+/// one before (5, 10, 20 … 640 ms, then 1 s, +-20 %), as Java and librdkafka do (KIP-580):
+/// about 13.3 s. The other partitions are not held back. Each failure also asks for metadata.
+#[test]
+fn not_leader_twenty_times_in_a_row_is_paced_by_the_exponential_retry_backoff() {
+    let cfg = Sim::cfg()
+        .idempotence(false)
+        .max_in_flight(1)
+        .retry_backoff(Duration::from_millis(5), Duration::from_secs(1));
+    let mut sim = Sim::new(cfg, 1);
+    sim.cluster.create_topic("t", 3);
+    for p in 0..3 {
+        sim.cluster.push_produce_errors("t", p, &[ErrorCode::NOT_LEADER_OR_FOLLOWER; 20]);
+    }
+    let start = sim.now;
+    for i in 0..10_000u64 {
+        sim.send("t", None, &numbered(i));
+    }
+    sim.run_to_completion(Duration::from_secs(60));
+    let took = sim.now.duration_since(start);
+    let retries = sim.metrics.retries.load(Ordering::Relaxed);
+    let produce = produces(&sim).len();
+    let metadata = sim.requests.iter().filter(|r| r.2 == ApiKey::Metadata as i16).count();
+    assert_eq!(retries, 60, "each injected error retried once");
+    let batches: usize = (0..3).map(|p| sim.cluster.log("t", p).len()).sum();
+    assert!(produce <= batches + 60, "{produce} Produce requests for {batches} batches and 60 refusals");
+    // Sum of the waits for 20 retries: 5 * (2^8 - 1) = 1275 ms to reach the cap, 12 s after.
+    let expected = Duration::from_millis(1275 + 12 * 1000);
+    assert!(took > expected * 4 / 5 && took < expected * 6 / 5 + Duration::from_millis(100), "took {took:?}");
+    assert!((20..=62).contains(&metadata), "{metadata} Metadata requests");
+    let want: Vec<Vec<u8>> = (0..10_000).map(numbered).collect();
+    let mut got: Vec<Vec<u8>> = (0..3).flat_map(|p| values(&sim.cluster.records("t", p))).collect();
+    got.sort();
+    assert_eq!(got, want);
+}
+
+/// KIP-951: the old leader answers NOT_LEADER_OR_FOLLOWER with the partition's new leader and
+/// its epoch; the producer retries there at once, without a Metadata request in between and
+/// without waiting out `retry.backoff.ms`, and sends the next records there too.
+#[test]
+fn a_leader_move_is_followed_by_the_retry_to_the_new_leader_without_a_metadata_request() {
+    let backoff = Duration::from_millis(500);
+    let mut sim = Sim::warmed_up(Sim::cfg().retry_backoff(backoff, Duration::from_secs(1)), 2);
+    sim.cluster.set_leader("t", 0, 1);
+    let before = sim.requests.len();
+    sim.send("t", None, b"after the move");
+    sim.run_to_completion(Duration::from_secs(5));
+    let sent: Vec<(i32, i16)> = sim.requests[before..].iter().map(|r| (r.1, r.2)).collect();
+    let produce = ApiKey::Produce as i16;
+    let first_two: Vec<(i32, i16)> =
+        sent.iter().copied().filter(|r| r.1 == produce || r.1 == ApiKey::Metadata as i16).take(2).collect();
+    assert_eq!(
+        first_two,
+        [(0, produce), (1, produce)],
+        "old leader, then the new one, nothing between: {sent:?}"
+    );
+    let p = produces(&sim);
+    let (refused, retried) = (p[p.len() - 2].0, p[p.len() - 1].0);
+    assert!(retried.duration_since(refused) < Duration::from_millis(1), "retried at once");
+    assert_eq!(sim.engine.metadata.leader_epoch(0, 0), 1);
+    assert_eq!(values(&sim.cluster.records("t", 0)), vec![b"warm-up".to_vec(), b"after the move".to_vec()]);
+    assert!(
+        !sim.requests[before..].iter().any(|r| r.2 == ApiKey::Metadata as i16),
+        "no Metadata request at all: {sent:?}"
+    );
+    // The next record goes straight to the new leader.
+    let n = produces(&sim).len();
+    sim.send("t", None, b"next");
+    sim.run_to_completion(Duration::from_secs(5));
+    assert_eq!(produces(&sim)[n..].iter().map(|x| x.1).collect::<Vec<_>>(), [1]);
+}
+
+/// A broker that leaves the cluster (no longer in a Metadata answer's broker list) is
+/// forgotten, as Java replaces its node list: it is not asked for metadata again.
+#[test]
+fn a_broker_that_leaves_the_metadata_is_forgotten() {
+    let mut sim = Sim::warmed_up(Sim::cfg(), 3);
+    assert_eq!(sim.engine.net.brokers.keys().copied().collect::<Vec<_>>(), [0, 1, 2]);
+    let broker = |n: i32| crate::protocol::messages::MetadataBroker {
+        node_id: n,
+        host: "127.0.0.1".into(),
+        port: 9000 + n,
+        rack: None,
+    };
+    let answer = crate::protocol::messages::MetadataResponse {
+        throttle_time_ms: 0,
+        brokers: vec![broker(0), broker(1)],
+        cluster_id: None,
+        controller_id: 0,
+        topics: Vec::new(),
+        cluster_authorized_operations: i32::MIN,
+    };
+    let now = sim.now;
+    sim.engine.handle_metadata(answer, now);
+    assert_eq!(sim.engine.net.brokers.keys().copied().collect::<Vec<_>>(), [0, 1]);
+}
+
+/// KIP-951 for a broker the producer does not know (it restarted and left the metadata, then
+/// took the leadership): the answer's endpoint for it makes it a known broker, and the retry
+/// goes there at once, without a Metadata request.
+#[test]
+fn a_new_leader_the_producer_does_not_know_is_reached_through_the_answers_endpoint() {
+    let mut sim = Sim::warmed_up(Sim::cfg(), 2);
+    sim.engine.net.brokers.remove(&1);
+    sim.cluster.set_leader("t", 0, 1);
+    let before = sim.requests.len();
+    sim.send("t", None, b"to a broker met in the answer");
+    sim.run_to_completion(Duration::from_secs(5));
+    let sent: Vec<(i32, i16)> = sim.requests[before..].iter().map(|r| (r.1, r.2)).collect();
+    assert!(!sent.iter().any(|r| r.1 == ApiKey::Metadata as i16), "no Metadata request: {sent:?}");
+    assert_eq!(produces(&sim)[produces(&sim).len() - 1].1, 1, "retried to the new leader");
+    let e = &sim.engine.net.brokers[&1];
+    assert_eq!((e.host.as_str(), e.port), ("127.0.0.1", 9001), "its endpoint from the answer");
+    assert!(sim.outcomes().iter().all(|(_, r)| r.is_ok()));
 }

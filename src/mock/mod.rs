@@ -52,8 +52,9 @@ use crate::protocol::frame::{begin_frame, end_frame};
 use crate::protocol::header::{encode_response_header, RequestHeader};
 use crate::protocol::messages::{
     ApiVersion, ApiVersionsRequest, ApiVersionsResponse, Decode, Encode, InitProducerIdRequest,
-    InitProducerIdResponse, MetadataBroker, MetadataPartition, MetadataRequest, MetadataResponse,
-    MetadataTopic, PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
+    InitProducerIdResponse, LeaderIdAndEpoch, MetadataBroker, MetadataPartition, MetadataRequest,
+    MetadataResponse, MetadataTopic, NodeEndpoint, PartitionProduceResponse, ProduceRequest, ProduceResponse,
+    TopicProduceResponse,
 };
 use crate::protocol::primitives::{DecodeError, Reader};
 use crate::protocol::record_batch::{decode_batch_header, decode_batches};
@@ -75,6 +76,8 @@ struct ProducerSeq {
 #[derive(Debug, Default)]
 struct Partition {
     leader: i32,
+    /// Bumped by every leader move, as a controller does.
+    leader_epoch: i32,
     log: Vec<StoredBatch>,
     next_offset: i64,
     producers: HashMap<i64, ProducerSeq>,
@@ -125,6 +128,8 @@ pub struct MockCluster {
     /// Whether a partition accepts a non-zero first sequence from a producer it has no state for
     /// (see [`set_accept_any_first_sequence`](Self::set_accept_any_first_sequence)).
     any_first_sequence: bool,
+    /// Whether a NOT_LEADER_OR_FOLLOWER answer names the partition's leader (KIP-951).
+    leader_hints: bool,
 }
 
 impl MockCluster {
@@ -149,6 +154,7 @@ impl MockCluster {
             max_batch_bytes: None,
             drop_records: false,
             any_first_sequence: false,
+            leader_hints: true,
             sasl: None,
         }
     }
@@ -157,6 +163,14 @@ impl MockCluster {
     pub(crate) fn set_port(&mut self, node: i32, port: u16) {
         if let Some(b) = self.brokers.iter_mut().find(|b| b.node_id == node) {
             b.port = i32::from(port);
+        }
+    }
+
+    /// Sets the advertised host of `node` (`127.0.0.1` by default): a name makes clients look
+    /// it up.
+    pub fn set_host(&mut self, node: i32, host: &str) {
+        if let Some(b) = self.brokers.iter_mut().find(|b| b.node_id == node) {
+            b.host = host.to_string();
         }
     }
 
@@ -172,11 +186,17 @@ impl MockCluster {
         self.topics.insert(name.to_string(), parts);
     }
 
-    /// Moves the leadership of a partition.
+    /// Moves the leadership of a partition (to the same node: a new election, epoch bumped).
     pub fn set_leader(&mut self, topic: &str, partition: i32, node: i32) {
         if let Some(p) = self.partition_mut(topic, partition) {
             p.leader = node;
+            p.leader_epoch += 1;
         }
+    }
+
+    /// The leader epoch of a partition (0 at creation, bumped by each leader move).
+    pub fn leader_epoch(&self, topic: &str, partition: i32) -> Option<i32> {
+        Some(self.topics.get(topic)?.get(partition as usize)?.leader_epoch)
     }
 
     /// The leader of a partition.
@@ -200,6 +220,16 @@ impl MockCluster {
     /// Kafka 4.5 a never-written partition takes only sequence 0).
     pub(crate) fn set_accept_any_first_sequence(&mut self, on: bool) {
         self.any_first_sequence = on;
+    }
+
+    /// Whether a Produce answered NOT_LEADER_OR_FOLLOWER by a broker that is no longer the
+    /// partition's leader carries the leader it moved to, its epoch and its endpoint (KIP-951,
+    /// Produce v10+), as Apache Kafka 3.7+ does: on by default. `false` answers as older
+    /// brokers do, and the client must ask Metadata. (Errors injected with
+    /// [`push_produce_errors`](Self::push_produce_errors) never carry one: the leader did not
+    /// move.)
+    pub fn set_leader_hints(&mut self, on: bool) {
+        self.leader_hints = on;
     }
 
     /// Makes the broker forget every producer's state (as after log truncation), so the next
@@ -299,6 +329,7 @@ impl MockCluster {
         for parts in self.topics.values_mut() {
             if pick < parts.len() {
                 parts[pick].leader = self.brokers[to as usize].node_id;
+                parts[pick].leader_epoch += 1;
                 self.leader_moves += 1;
                 return;
             }
@@ -522,7 +553,7 @@ impl MockCluster {
                                 error_code: ErrorCode::NONE,
                                 partition_index: i as i32,
                                 leader_id: p.leader,
-                                leader_epoch: 0,
+                                leader_epoch: p.leader_epoch,
                                 replica_nodes: vec![p.leader],
                                 isr_nodes: vec![p.leader],
                                 offline_replicas: Vec::new(),
@@ -564,6 +595,14 @@ impl MockCluster {
                     Some(code) => (code, -1),
                     None => self.append(node, &t.name, pd.index, pd.records.as_deref().unwrap_or(&[])),
                 };
+                let moved = self
+                    .topics
+                    .get(&t.name)
+                    .and_then(|p| p.get(pd.index as usize))
+                    .filter(|p| {
+                        code == ErrorCode::NOT_LEADER_OR_FOLLOWER && p.leader != node && self.leader_hints
+                    })
+                    .map(|p| LeaderIdAndEpoch { leader_id: p.leader, leader_epoch: p.leader_epoch });
                 parts.push(PartitionProduceResponse {
                     index: pd.index,
                     error_code: code,
@@ -572,12 +611,26 @@ impl MockCluster {
                     log_start_offset: 0,
                     record_errors: Vec::new(),
                     error_message: None,
-                    current_leader: None,
+                    current_leader: moved,
                 });
             }
             responses.push(TopicProduceResponse { name: t.name.clone(), partitions: parts });
         }
-        ProduceResponse { responses, throttle_time_ms: 0, node_endpoints: Vec::new() }
+        // KIP-951: where each leader named in a partition's answer listens.
+        let mut node_endpoints: Vec<NodeEndpoint> = Vec::new();
+        for l in responses.iter().flat_map(|t| &t.partitions).filter_map(|p| p.current_leader) {
+            if let Some(b) = self.brokers.iter().find(|b| b.node_id == l.leader_id) {
+                if !node_endpoints.iter().any(|e| e.node_id == b.node_id) {
+                    node_endpoints.push(NodeEndpoint {
+                        node_id: b.node_id,
+                        host: b.host.clone(),
+                        port: b.port,
+                        rack: None,
+                    });
+                }
+            }
+        }
+        ProduceResponse { responses, throttle_time_ms: 0, node_endpoints }
     }
 
     fn append(&mut self, node: i32, topic: &str, partition: i32, records: &[u8]) -> (ErrorCode, i64) {
