@@ -400,6 +400,15 @@ impl Engine {
             self.exponential_backoff(self.cfg.retry_backoff, self.cfg.retry_backoff_max, batch.attempts);
         batch.retry_at = Some(now + backoff);
         Metrics::add(&self.metrics.retries, 1);
+        // As Java's Sender does, one line per batch retried: during an outage it is what says
+        // why records are late.
+        log::warn!(
+            "{}-{partition}: {}; retrying {} records (attempt {}) in {backoff:?}",
+            self.topics[ti].name,
+            batch.last_error.as_deref().unwrap_or(""),
+            batch.records.len(),
+            batch.attempts,
+        );
         if err.invalidates_metadata() {
             self.metadata.due = Some(now);
         }
