@@ -20,8 +20,9 @@
 #
 # Prerequisites it installs when missing (as root, with apt-get): cmake, a C/C++ compiler and
 # make (rdkafka-sys builds librdkafka from source with cmake; zlib is built from the vendored
-# libz-sys source when the system has none), Tansu 0.6.0 via `cargo install` (~10 min), and a
-# pinned nightly toolchain with Miri via rustup.
+# libz-sys source when the system has none), stunnel4 and openssl for the TLS tests, chromium
+# for the perf tool's report test, Tansu 0.6.0 via `cargo install` (~10 min), and a pinned
+# nightly toolchain with Miri via rustup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/tansu.sh
@@ -40,8 +41,10 @@ command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v stunnel4 >/dev/null 2>&1 || need_apt+=(stunnel4)
 # openssl: the security tests make a self-signed broker certificate with `openssl req -x509`.
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# chromium: ringkafka-perf's --report is opened in a headless browser (tools/perf/tests/cli.rs).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if ((${#need_apt[@]})); then
-    step "installing ${need_apt[*]} (needed to build librdkafka for the interop tests)"
+    step "installing ${need_apt[*]} (librdkafka's build, the TLS tests, the perf report's browser test)"
     if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi
     $SUDO apt-get update
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${need_apt[@]}"

@@ -1,7 +1,16 @@
-//! Command-line parsing (by hand: the crate has no CLI dependency) and the Java `.properties`
-//! parser for `--producer.config`.
+//! Command-line parsing and the Java `.properties` parser for `--producer.config`.
+//!
+//! By hand rather than with a CLI crate: Java's tool has flags a derive parser does not take as
+//! they are (`--producer-props k=v k=v` running to the next flag, `--producer.config`,
+//! `--throughput -1`), and a flag here is one arm in [`parse`], one field in [`Args`] and one
+//! line in [`HELP`].
 
 use std::fmt;
+use std::time::Duration;
+
+use crate::progress;
+use crate::schedule::{parse_duration, Schedule};
+use crate::workload::KeyDistribution;
 
 /// Which client library drives the workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,12 +32,15 @@ pub enum ClientDefaults {
 }
 
 /// What each record's value holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PayloadKind {
     /// `--record-size`: random upper-case letters generated once (as Java's tool does).
     Random,
     /// `--payload seq`: the 8-byte big-endian record number, then filler.
     Seq,
+    /// `--random-bytes-ratio`: a pool of values, each that share random bytes then zeros (OMB's
+    /// randomized payloads), one chosen at random per record.
+    Pool { random_ratio: f64, pool: usize },
     /// `--payload-file`: one of the file's entries, chosen at random per record.
     File { path: String, delimiter: String },
 }
@@ -37,27 +49,52 @@ pub enum PayloadKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Args {
     pub bootstrap_server: Option<String>,
-    pub topic: String,
-    pub num_records: u64,
+    /// The topics records go to, round-robin (`--topic`, `--topics`, `--topic-count`).
+    pub topics: Vec<String>,
+    /// `--num-records`; `None` when the run is bounded by time only.
+    pub num_records: Option<u64>,
+    /// `--duration`: how long to send.
+    pub duration: Option<Duration>,
     /// `--warmup-records`: the first N records (of `num_records`) are left out of the
     /// steady-state summary (KIP-1052's option of Java's tool).
     pub warmup_records: u64,
     pub record_size: Option<usize>,
     /// Records per second over all threads; `None` = unlimited (`-1`).
     pub throughput: Option<f64>,
+    /// `--throughput-schedule`: rates over time (steps, ramps).
+    pub throughput_schedule: Option<Schedule>,
     /// `--producer-props`, in command-line order (applied after `--producer.config`).
     pub producer_props: Vec<(String, String)>,
     pub producer_config: Option<String>,
     pub payload: PayloadKind,
+    /// `--producers`: independent producer instances (each its own sender thread).
+    pub producers: usize,
+    /// `--threads`: sending threads per producer.
     pub threads: usize,
+    /// `--keys` / `--record-key-range`: how many distinct keys.
     pub keys: u64,
-    /// Partitions of the topic in the embedded mock cluster (no `--bootstrap-server`).
+    pub key_distribution: KeyDistribution,
+    /// `--random-seed`: the seed of key and payload choices (`None`: from the clock).
+    pub random_seed: Option<u64>,
+    /// Partitions of each topic in the embedded mock cluster (no `--bootstrap-server`).
     pub partitions: i32,
     pub json: bool,
     pub client: Client,
     pub client_defaults: ClientDefaults,
     /// The most verbose library log lines shown on stderr (`--log-level`, `--quiet` = off).
     pub log_level: log::LevelFilter,
+    /// `--reporting-interval`: the length of a progress line's window (Java's, 5 s default).
+    pub reporting_interval: Duration,
+    /// `--progress`: a bar, lines, or nothing on stderr.
+    pub progress: progress::Mode,
+    /// `--interval-json FILE` (`-` for stdout): each reporting interval as a JSON line.
+    pub interval_json: Option<String>,
+    /// `--hdr-log FILE`: each interval's latency histogram, HdrHistogram's log format.
+    pub hdr_log: Option<String>,
+    /// `--report FILE`: an HTML page with the run's charts.
+    pub report: Option<String>,
+    /// `--print-metrics`: the producers' metrics after the summary (as Java's tool).
+    pub print_metrics: bool,
 }
 
 /// A usage error: the message, printed with the usage text, exit status 2.
@@ -76,15 +113,18 @@ ringkafka-perf: a producer load generator mirroring Kafka's kafka-producer-perf-
 
 USAGE:
     ringkafka-perf [--bootstrap-server HOST:PORT] --num-records N --record-size BYTES [OPTIONS]
+    ringkafka-perf [--bootstrap-server HOST:PORT] --duration 60s --record-size BYTES [OPTIONS]
+    ringkafka-perf merge [--json] [--report FILE] LOG.hlog...
 
 Without --bootstrap-server (or bootstrap.servers), an embedded mock cluster on loopback TCP
-(ringkafka::mock::MockServer, one broker) is started with the topic created.
+(ringkafka::mock::MockServer, one broker) is started with the topics created.
 
 Kafka's options:
     --bootstrap-server HOST:PORT   broker to bootstrap from (sets bootstrap.servers)
     --topic T                      topic to produce to (default ringkafka-perf); create it first,
                                    e.g. `tansu topic create --broker tcp://HOST:PORT --partitions 3 T`
-    --num-records N                records to send (required)
+    --num-records N                records to send (this, --duration or --throughput-schedule
+                                   is required)
     --warmup-records N             the first N of them warm up: a second summary (the only one
                                    with --json) leaves them out (default 0)
     --record-size BYTES            value size; values are random upper-case letters made once
@@ -95,14 +135,60 @@ Kafka's options:
     --producer-props k=v ...       producer properties (Java names); several after one flag,
                                    or the flag repeated; they override --producer.config
     --producer.config FILE         a Java .properties file of producer properties
+    --key-distribution none|sequential|uniform|zipf
+                                   how each record's key is chosen among --keys K names
+                                   `key-0`..`key-{K-1}`: null keys, record n gets key n % K,
+                                   any key equally likely, or Zipf-distributed (key-0 the most
+                                   frequent); Java's `range` and `random` are accepted for
+                                   sequential and uniform (default: sequential with --keys,
+                                   else none)
+    --keys K                       how many distinct keys (default 0: null keys); Java's
+                                   spelling --record-key-range K is accepted
+    --random-seed N                seed of the key and payload choices, for repeatable runs
+                                   (default: from the clock)
+    --reporting-interval MS        length of each progress window (default 5000)
+    --print-metrics                print the producer's metrics after the summary
 
-ringkafka's options:
-    --threads N                    application threads sending, records split evenly (default 1)
-    --partitions N                 partitions of the topic in the embedded mock (default 3)
-    --keys K                       key `key-{i % K}` for record i; 0 = null keys (default 0)
+Shapes of load:
+    --duration D                   send for this long (90s, 500ms, 2m, 1h); with --num-records
+                                   too, whichever ends first
+    --throughput-schedule S        records/s over time, over all threads: comma-separated
+                                   RATE:DURATION steps and FROM..TO:DURATION linear ramps, e.g.
+                                   1000:10s,1000..50000:1m,50000:2m; the last rate holds after
+                                   the schedule; without --num-records or --duration the run
+                                   lasts the schedule
+    --topics A,B,...               several topics, records spread round-robin over them
+    --topic-count N                N topics named T-0 .. T-{N-1} (T from --topic)
+    --partitions N                 partitions of each topic in the embedded mock (default 3)
+    --producers N                  independent producers in this process (default 1), each with
+                                   its own sender thread, pinned to its own core: sender.cpu
+                                   `last` (default) gives producer i the i-th CPU from the last,
+                                   a number c gives it c + i, -1 pins none
+    --threads N                    application threads sending per producer, records split
+                                   evenly (default 1)
+
+Keys and payloads:
+    --zipf-exponent S              the exponent of --key-distribution zipf (default 0.99, YCSB's)
     --payload seq                  each value starts with its 8-byte big-endian record number
                                    0..N-1, then filler (needs --record-size >= 8)
+    --random-bytes-ratio R         compressibility: values from a pool, each its first R of
+                                   --record-size bytes random and the rest zeros (OMB's
+                                   randomBytesRatio; 1.0 incompressible, 0.0 all zeros)
+    --payload-pool N               values in that pool, one chosen at random per record
+                                   (default 1000)
+
+Results:
     --json                         print the summary as one JSON line
+    --interval-json FILE           each reporting interval as one JSON line to FILE (- = stdout)
+    --hdr-log FILE                 each interval's latency histogram to FILE in HdrHistogram's
+                                   interval log format (.hlog, values in ns): merge several with
+                                   `ringkafka-perf merge`, or read with HdrHistogram's tools
+    --report FILE                  a self-contained HTML page: throughput and p50/p99/p99.9 over
+                                   time, the latency percentile spectrum
+    --progress auto|bar|lines|off  progress on stderr: a bar on a terminal, plain lines on a
+                                   pipe (auto, the default), or none
+
+ringkafka's options:
     --client ringkafka|librdkafka|confluent
                                    client library (librdkafka and confluent, Confluent's native
                                    Rust client confluent-kafka, need --features librdkafka /
@@ -116,6 +202,10 @@ ringkafka's options:
     --quiet                        no log lines (--log-level off)
     --list-properties              the producer properties: key, default, what it does
     -h, --help                     this text
+
+merge: reads --hdr-log files (of one run or several, e.g. one per load-generating host) and
+prints the combined percentiles; --json as one JSON line; --report FILE the charts of the
+combined timeline.
 
 Exit status: 0 all records acknowledged, 1 some failed (first errors on stderr), 2 usage.";
 
@@ -171,46 +261,81 @@ pub fn lists_properties(argv: &[String]) -> bool {
 
 /// Parses the arguments after the program name. `Ok(None)` means `--help`.
 pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, UsageError> {
-    // `--flag=value` is split into `--flag value`.
-    let expanded: Vec<String> = argv
-        .into_iter()
-        .flat_map(|a| match a.split_once('=') {
-            Some((f, v)) if a.starts_with("--") => vec![f.to_string(), v.to_string()],
-            _ => vec![a],
-        })
-        .collect();
-    let mut it = expanded.into_iter().peekable();
+    let mut it = expand(argv).into_iter().peekable();
 
     let mut bootstrap_server = None;
     let mut topic = "ringkafka-perf".to_string();
+    let mut topic_given = false;
+    let mut topic_list: Option<Vec<String>> = None;
+    let mut topic_count: Option<u32> = None;
     let mut num_records = None;
+    let mut duration = None;
     let mut warmup_records = 0u64;
     let mut record_size = None;
     let mut throughput = None;
+    let mut throughput_schedule = None;
     let mut producer_props = Vec::new();
     let mut producer_config = None;
     let mut payload_file = None;
     let mut delimiter = "\n".to_string();
     let mut seq = false;
+    let mut random_ratio: Option<f64> = None;
+    let mut payload_pool: Option<usize> = None;
+    let mut producers = 1usize;
     let mut threads = 1usize;
     let mut partitions = 3i32;
     let mut keys = 0u64;
+    let mut key_dist: Option<String> = None;
+    let mut zipf_exponent: Option<f64> = None;
+    let mut random_seed = None;
     let mut json = false;
     let mut client = Client::Ringkafka;
     let mut client_defaults = ClientDefaults::Own;
     let mut log_level = log::LevelFilter::Warn;
+    let mut reporting_interval = Duration::from_secs(5);
+    let mut progress = progress::Mode::Auto;
+    let mut interval_json = None;
+    let mut hdr_log = None;
+    let mut report = None;
+    let mut print_metrics = false;
 
     while let Some(flag) = it.next() {
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--bootstrap-server" | "--broker-list" => bootstrap_server = Some(value(&flag, &mut it)?),
-            "--topic" => topic = value(&flag, &mut it)?,
+            "--topic" => {
+                topic = value(&flag, &mut it)?;
+                topic_given = true;
+            }
+            "--topics" => {
+                let v = value(&flag, &mut it)?;
+                let list: Vec<String> = v.split(',').map(|t| t.trim().to_string()).collect();
+                if list.iter().any(String::is_empty) {
+                    return Err(UsageError(format!("--topics: `{v}` has an empty topic name")));
+                }
+                topic_list = Some(list);
+            }
+            "--topic-count" => {
+                let n: u32 = number(&flag, &value(&flag, &mut it)?)?;
+                if n == 0 {
+                    return Err(UsageError("--topic-count must be at least 1".into()));
+                }
+                topic_count = Some(n);
+            }
             "--num-records" => {
                 let n: i64 = number(&flag, &value(&flag, &mut it)?)?;
                 if n < 0 {
                     return Err(UsageError(format!("--num-records must not be negative, got {n}")));
                 }
                 num_records = Some(n as u64);
+            }
+            "--duration" => {
+                let d = parse_duration(&value(&flag, &mut it)?)
+                    .map_err(|e| UsageError(format!("--duration: {e}")))?;
+                if d.is_zero() {
+                    return Err(UsageError("--duration must be positive".into()));
+                }
+                duration = Some(d);
             }
             "--warmup-records" => {
                 let n: i64 = number(&flag, &value(&flag, &mut it)?)?;
@@ -233,6 +358,11 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
                     Some(t)
                 };
             }
+            "--throughput-schedule" => {
+                let v = value(&flag, &mut it)?;
+                throughput_schedule =
+                    Some(Schedule::parse(&v).map_err(|e| UsageError(format!("--throughput-schedule: {e}")))?);
+            }
             "--producer-props" => {
                 producer_props.push(split_prop(&value(&flag, &mut it)?)?);
                 while let Some(next) = it.peek() {
@@ -254,13 +384,47 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
                     _ => return Err(UsageError(format!("--payload: `{v}` is not `seq` or `random`"))),
                 }
             }
+            "--random-bytes-ratio" => {
+                let r: f64 = number(&flag, &value(&flag, &mut it)?)?;
+                if !(0.0..=1.0).contains(&r) {
+                    return Err(UsageError(format!("--random-bytes-ratio must be between 0 and 1, got {r}")));
+                }
+                random_ratio = Some(r);
+            }
+            "--payload-pool" => {
+                let n: usize = number(&flag, &value(&flag, &mut it)?)?;
+                if n == 0 {
+                    return Err(UsageError("--payload-pool must be at least 1".into()));
+                }
+                payload_pool = Some(n);
+            }
+            "--producers" => {
+                producers = number(&flag, &value(&flag, &mut it)?)?;
+                if producers == 0 || producers > 1024 {
+                    return Err(UsageError("--producers must be between 1 and 1024".into()));
+                }
+            }
             "--threads" => {
                 threads = number(&flag, &value(&flag, &mut it)?)?;
                 if threads == 0 {
                     return Err(UsageError("--threads must be at least 1".into()));
                 }
             }
-            "--keys" => keys = number(&flag, &value(&flag, &mut it)?)?,
+            "--keys" | "--record-key-range" => {
+                keys = number(&flag, &value(&flag, &mut it)?)?;
+                if keys > u32::MAX as u64 {
+                    return Err(UsageError(format!("{flag} must be at most {}", u32::MAX)));
+                }
+            }
+            "--key-distribution" => key_dist = Some(value(&flag, &mut it)?),
+            "--zipf-exponent" => {
+                let e: f64 = number(&flag, &value(&flag, &mut it)?)?;
+                if !(e > 0.0 && e.is_finite()) {
+                    return Err(UsageError(format!("--zipf-exponent must be positive, got {e}")));
+                }
+                zipf_exponent = Some(e);
+            }
+            "--random-seed" => random_seed = Some(number(&flag, &value(&flag, &mut it)?)?),
             "--partitions" => {
                 let n: u64 = number(&flag, &value(&flag, &mut it)?)?;
                 if n == 0 || n > 100_000 {
@@ -269,6 +433,27 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
                 partitions = n as i32;
             }
             "--json" => json = true,
+            "--interval-json" => interval_json = Some(value(&flag, &mut it)?),
+            "--hdr-log" => hdr_log = Some(value(&flag, &mut it)?),
+            "--report" => report = Some(value(&flag, &mut it)?),
+            "--print-metrics" => print_metrics = true,
+            "--reporting-interval" => {
+                let ms: u64 = number(&flag, &value(&flag, &mut it)?)?;
+                if ms < 100 {
+                    return Err(UsageError(format!("--reporting-interval is in ms, at least 100, got {ms}")));
+                }
+                reporting_interval = Duration::from_millis(ms);
+            }
+            "--progress" => {
+                let v = value(&flag, &mut it)?;
+                progress = match v.as_str() {
+                    "auto" => progress::Mode::Auto,
+                    "bar" => progress::Mode::Bar,
+                    "lines" => progress::Mode::Lines,
+                    "off" | "none" => progress::Mode::Off,
+                    _ => return Err(UsageError(format!("--progress: `{v}` is not auto, bar, lines or off"))),
+                };
+            }
             "--client" => {
                 let v = value(&flag, &mut it)?;
                 client = match v.as_str() {
@@ -301,50 +486,154 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
         }
     }
 
-    let num_records = num_records.ok_or_else(|| UsageError("--num-records is required".into()))?;
-    if warmup_records > 0 && warmup_records >= num_records {
+    if num_records.is_none() && duration.is_none() {
+        match &throughput_schedule {
+            Some(s) => duration = Some(s.length()),
+            None => {
+                return Err(UsageError(
+                    "--num-records is required (or --duration, or a --throughput-schedule to last)".into(),
+                ))
+            }
+        }
+    }
+    if let Some(n) = num_records {
+        if warmup_records > 0 && warmup_records >= n {
+            return Err(UsageError(format!(
+                "--warmup-records ({warmup_records}) must be less than --num-records ({n})"
+            )));
+        }
+    }
+    if throughput.is_some() && throughput_schedule.is_some() {
+        return Err(UsageError("give either --throughput or --throughput-schedule, not both".into()));
+    }
+    let topics = match (topic_list, topic_count) {
+        (Some(_), Some(_)) => {
+            return Err(UsageError("give either --topics or --topic-count, not both".into()))
+        }
+        (Some(_), None) if topic_given => {
+            return Err(UsageError("give either --topic or --topics, not both".into()))
+        }
+        (Some(list), None) => list,
+        (None, Some(n)) => (0..n).map(|i| format!("{topic}-{i}")).collect(),
+        (None, None) => vec![topic],
+    };
+    let key_distribution = match key_dist.as_deref() {
+        None if keys > 0 => KeyDistribution::Sequential,
+        None | Some("none") => KeyDistribution::None,
+        Some("sequential" | "range") => KeyDistribution::Sequential,
+        Some("uniform" | "random") => KeyDistribution::Uniform,
+        Some("zipf") => KeyDistribution::Zipf { exponent: zipf_exponent.unwrap_or(0.99) },
+        Some(v) => {
+            return Err(UsageError(format!(
+                "--key-distribution: `{v}` is not none, sequential, uniform or zipf"
+            )))
+        }
+    };
+    if key_distribution != KeyDistribution::None && keys == 0 {
         return Err(UsageError(format!(
-            "--warmup-records ({warmup_records}) must be less than --num-records ({num_records})"
+            "--key-distribution {} needs --keys K (K > 0)",
+            key_dist.unwrap_or_default()
         )));
     }
-    let payload = match (payload_file, record_size, seq) {
-        (Some(_), Some(_), _) => {
+    if zipf_exponent.is_some() && !matches!(key_distribution, KeyDistribution::Zipf { .. }) {
+        return Err(UsageError("--zipf-exponent goes with --key-distribution zipf".into()));
+    }
+    if payload_pool.is_some() && random_ratio.is_none() {
+        return Err(UsageError("--payload-pool goes with --random-bytes-ratio".into()));
+    }
+    let payload = match (payload_file, record_size, seq, random_ratio) {
+        (Some(_), Some(_), _, _) => {
             return Err(UsageError("give either --record-size or --payload-file, not both".into()))
         }
-        (Some(_), None, true) => {
+        (Some(_), None, true, _) => {
             return Err(UsageError("--payload seq needs --record-size, not --payload-file".into()))
         }
-        (Some(path), None, false) => {
+        (Some(_), None, _, Some(_)) | (None, _, true, Some(_)) => return Err(UsageError(
+            "--random-bytes-ratio makes values of --record-size; not with --payload-file or --payload seq"
+                .into(),
+        )),
+        (Some(path), None, false, None) => {
             if delimiter.is_empty() {
                 return Err(UsageError("--payload-delimiter must not be empty".into()));
             }
             PayloadKind::File { path, delimiter }
         }
-        (None, None, _) => return Err(UsageError("--record-size or --payload-file is required".into())),
-        (None, Some(n), true) if n < 8 => {
+        (None, None, _, _) => return Err(UsageError("--record-size or --payload-file is required".into())),
+        (None, Some(n), true, None) if n < 8 => {
             return Err(UsageError(format!("--payload seq needs --record-size of at least 8, got {n}")))
         }
-        (None, Some(_), true) => PayloadKind::Seq,
-        (None, Some(_), false) => PayloadKind::Random,
+        (None, Some(_), true, None) => PayloadKind::Seq,
+        (None, Some(_), false, Some(r)) => {
+            PayloadKind::Pool { random_ratio: r, pool: payload_pool.unwrap_or(1000) }
+        }
+        (None, Some(_), false, None) => PayloadKind::Random,
     };
     Ok(Some(Args {
         bootstrap_server,
-        topic,
+        topics,
         num_records,
+        duration,
         warmup_records,
         record_size,
         throughput,
+        throughput_schedule,
         producer_props,
         producer_config,
         payload,
+        producers,
         threads,
         keys,
+        key_distribution,
+        random_seed,
         partitions,
         json,
         client,
         client_defaults,
         log_level,
+        reporting_interval,
+        progress,
+        interval_json,
+        hdr_log,
+        report,
+        print_metrics,
     }))
+}
+
+/// `--flag=value` split into `--flag value`.
+fn expand(argv: impl IntoIterator<Item = String>) -> Vec<String> {
+    argv.into_iter()
+        .flat_map(|a| match a.split_once('=') {
+            Some((f, v)) if a.starts_with("--") => vec![f.to_string(), v.to_string()],
+            _ => vec![a],
+        })
+        .collect()
+}
+
+/// `ringkafka-perf merge`'s arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeArgs {
+    pub files: Vec<String>,
+    pub json: bool,
+    pub report: Option<String>,
+}
+
+/// Parses the arguments after `merge`. `Ok(None)` means `--help`.
+pub fn parse_merge(argv: impl IntoIterator<Item = String>) -> Result<Option<MergeArgs>, UsageError> {
+    let mut it = expand(argv).into_iter().peekable();
+    let mut m = MergeArgs { files: Vec::new(), json: false, report: None };
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--json" => m.json = true,
+            "--report" => m.report = Some(value(&a, &mut it)?),
+            f if f.starts_with("--") => return Err(UsageError(format!("merge: unknown argument `{f}`"))),
+            _ => m.files.push(a),
+        }
+    }
+    if m.files.is_empty() {
+        return Err(UsageError("merge needs at least one --hdr-log file".into()));
+    }
+    Ok(Some(m))
 }
 
 /// Parses Java `.properties` text: `key=value` or `key: value` (or `key value`) lines; `#` and
@@ -400,7 +689,14 @@ mod tests {
     #[test]
     fn defaults_follow_the_java_tool() {
         let a = ok("--num-records 10 --record-size 100");
-        assert_eq!(a.topic, "ringkafka-perf");
+        assert_eq!(a.topics, vec!["ringkafka-perf".to_string()]);
+        assert_eq!(a.producers, 1);
+        assert_eq!(a.key_distribution, KeyDistribution::None);
+        assert_eq!(a.reporting_interval, Duration::from_secs(5));
+        assert_eq!(a.progress, progress::Mode::Auto);
+        assert_eq!((a.duration, a.throughput_schedule.clone(), a.random_seed), (None, None, None));
+        assert_eq!((a.hdr_log.clone(), a.report.clone(), a.interval_json.clone()), (None, None, None));
+        assert!(!a.print_metrics);
         assert_eq!(a.throughput, None);
         assert_eq!(a.threads, 1);
         assert_eq!(a.keys, 0);
@@ -418,13 +714,14 @@ mod tests {
                     --throughput 5000 --producer-props linger.ms=5 acks=1 --threads 4 --keys 16 \
                     --payload seq --json --producer.config p.properties --client librdkafka");
         assert_eq!(a.bootstrap_server.as_deref(), Some("127.0.0.1:9092"));
-        assert_eq!(a.topic, "t");
-        assert_eq!(a.num_records, 200_000);
+        assert_eq!(a.topics, vec!["t".to_string()]);
+        assert_eq!(a.num_records, Some(200_000));
         assert_eq!(a.record_size, Some(100));
         assert_eq!(a.throughput, Some(5000.0));
         assert_eq!(a.producer_props, vec![("linger.ms".into(), "5".into()), ("acks".into(), "1".into())]);
         assert_eq!(a.threads, 4);
         assert_eq!(a.keys, 16);
+        assert_eq!(a.key_distribution, KeyDistribution::Sequential, "--keys alone: key n % K as before");
         assert_eq!(a.payload, PayloadKind::Seq);
         assert!(a.json);
         assert_eq!(a.producer_config.as_deref(), Some("p.properties"));
@@ -489,6 +786,132 @@ mod tests {
         assert!(p("--num-records x --record-size 8").is_err());
         assert!(p("--num-records 1 --record-size 8 --frobnicate").is_err());
         assert!(p("--num-records 1 --record-size").is_err(), "value missing");
+    }
+
+    #[test]
+    fn key_distributions_take_our_names_and_javas() {
+        let d = |s: &str| ok(&format!("--num-records 1 --record-size 1 {s}")).key_distribution;
+        assert_eq!(d("--keys 5 --key-distribution sequential"), KeyDistribution::Sequential);
+        assert_eq!(d("--record-key-range 5 --key-distribution range"), KeyDistribution::Sequential);
+        assert_eq!(d("--keys 5 --key-distribution uniform"), KeyDistribution::Uniform);
+        assert_eq!(d("--keys 5 --key-distribution random"), KeyDistribution::Uniform);
+        assert_eq!(d("--keys 5 --key-distribution zipf"), KeyDistribution::Zipf { exponent: 0.99 });
+        assert_eq!(
+            d("--keys 5 --key-distribution zipf --zipf-exponent 1.2"),
+            KeyDistribution::Zipf { exponent: 1.2 }
+        );
+        assert_eq!(d("--keys 5 --key-distribution none"), KeyDistribution::None);
+        assert_eq!(ok("--num-records 1 --record-size 1 --record-key-range 7").keys, 7);
+        let e = |s: &str| p(&format!("--num-records 1 --record-size 1 {s}")).unwrap_err().0;
+        assert!(e("--key-distribution zipf").contains("--keys"));
+        assert!(e("--keys 5 --key-distribution pareto").contains("not none"));
+        assert!(e("--keys 5 --key-distribution zipf --zipf-exponent 0").contains("positive"));
+        assert!(e("--keys 5 --zipf-exponent 1").contains("goes with"));
+        assert_eq!(ok("--num-records 1 --record-size 1 --random-seed 42").random_seed, Some(42));
+    }
+
+    #[test]
+    fn duration_and_schedule_bound_the_run_instead_of_a_count() {
+        let a = ok("--duration 90s --record-size 1");
+        assert_eq!((a.num_records, a.duration), (None, Some(Duration::from_secs(90))));
+        let a = ok("--duration 2m --num-records 5 --record-size 1");
+        assert_eq!((a.num_records, a.duration), (Some(5), Some(Duration::from_secs(120))));
+        // A schedule alone: the run lasts it.
+        let a = ok("--throughput-schedule 100:10s,100..500:20s --record-size 1");
+        assert_eq!(a.duration, Some(Duration::from_secs(30)));
+        assert!(a.throughput_schedule.is_some());
+        let e = |s: &str| p(s).unwrap_err().0;
+        assert!(e("--record-size 1").contains("--duration"));
+        assert!(e("--duration 0s --record-size 1").contains("positive"));
+        assert!(e("--duration soon --record-size 1").contains("--duration"));
+        assert!(e("--num-records 5 --record-size 1 --throughput 5 --throughput-schedule 5:1s")
+            .contains("not both"));
+        assert!(
+            e("--num-records 5 --record-size 1 --throughput-schedule 5").contains("--throughput-schedule")
+        );
+    }
+
+    #[test]
+    fn several_topics_by_list_or_count() {
+        let t = |s: &str| ok(&format!("--num-records 1 --record-size 1 {s}")).topics;
+        assert_eq!(t("--topics a,b,c"), vec!["a", "b", "c"]);
+        assert_eq!(t("--topic x --topic-count 3"), vec!["x-0", "x-1", "x-2"]);
+        assert_eq!(t("--topic-count 2"), vec!["ringkafka-perf-0", "ringkafka-perf-1"]);
+        let e = |s: &str| p(&format!("--num-records 1 --record-size 1 {s}")).unwrap_err().0;
+        assert!(e("--topics a,,b").contains("empty"));
+        assert!(e("--topics a --topic-count 2").contains("not both"));
+        assert!(e("--topics a --topic b").contains("not both"));
+        assert!(e("--topic-count 0").contains("at least 1"));
+    }
+
+    #[test]
+    fn producers_and_threads_per_producer() {
+        let a = ok("--num-records 1 --record-size 1 --producers 3 --threads 2");
+        assert_eq!((a.producers, a.threads), (3, 2));
+        assert!(p("--num-records 1 --record-size 1 --producers 0").is_err());
+    }
+
+    #[test]
+    fn random_bytes_ratio_makes_a_payload_pool() {
+        let a = ok("--num-records 1 --record-size 100 --random-bytes-ratio 0.5");
+        assert_eq!(a.payload, PayloadKind::Pool { random_ratio: 0.5, pool: 1000 });
+        let a = ok("--num-records 1 --record-size 100 --random-bytes-ratio 1 --payload-pool 10");
+        assert_eq!(a.payload, PayloadKind::Pool { random_ratio: 1.0, pool: 10 });
+        let e = |s: &str| p(&format!("--num-records 1 {s}")).unwrap_err().0;
+        assert!(e("--record-size 100 --random-bytes-ratio 1.5").contains("between 0 and 1"));
+        assert!(e("--record-size 100 --payload-pool 10").contains("goes with"));
+        assert!(e("--record-size 100 --payload seq --random-bytes-ratio 0.5").contains("not with"));
+        assert!(e("--payload-file f --random-bytes-ratio 0.5").contains("not with"));
+        assert!(e("--record-size 100 --random-bytes-ratio 0.5 --payload-pool 0").contains("at least 1"));
+    }
+
+    #[test]
+    fn result_flags_are_read() {
+        let a = ok("--num-records 1 --record-size 1 --hdr-log a.hlog --report r.html --interval-json - \
+                    --print-metrics --reporting-interval 1000 --progress lines");
+        assert_eq!(a.hdr_log.as_deref(), Some("a.hlog"));
+        assert_eq!(a.report.as_deref(), Some("r.html"));
+        assert_eq!(a.interval_json.as_deref(), Some("-"));
+        assert!(a.print_metrics);
+        assert_eq!(a.reporting_interval, Duration::from_secs(1));
+        assert_eq!(a.progress, progress::Mode::Lines);
+        assert_eq!(ok("--num-records 1 --record-size 1 --progress bar").progress, progress::Mode::Bar);
+        assert_eq!(ok("--num-records 1 --record-size 1 --progress off").progress, progress::Mode::Off);
+        assert!(p("--num-records 1 --record-size 1 --progress fancy").is_err());
+        assert!(p("--num-records 1 --record-size 1 --reporting-interval 5").is_err());
+    }
+
+    #[test]
+    fn merge_takes_files_and_its_own_flags() {
+        let m = |s: &str| parse_merge(s.split_whitespace().map(String::from));
+        assert_eq!(
+            m("a.hlog --json b.hlog --report r.html"),
+            Ok(Some(MergeArgs {
+                files: vec!["a.hlog".into(), "b.hlog".into()],
+                json: true,
+                report: Some("r.html".into())
+            }))
+        );
+        assert_eq!(m("--help"), Ok(None));
+        assert!(m("").is_err());
+        assert!(m("a.hlog --frobnicate").is_err());
+    }
+
+    #[test]
+    fn help_lists_every_flag_the_parser_takes() {
+        let src = include_str!("args.rs");
+        let parse_body = &src[src.find("pub fn parse(").unwrap()..src.find("fn expand(").unwrap()];
+        let flags: Vec<&str> = parse_body
+            .split('"')
+            .filter(|t| t.starts_with("--") && t.len() > 2 && !t.contains(' '))
+            .collect();
+        assert!(flags.len() > 30, "{flags:?}");
+        for f in flags {
+            if f == "--broker-list" {
+                continue; // Java's old spelling, kept quietly
+            }
+            assert!(HELP.contains(f), "--help does not list {f}");
+        }
     }
 
     #[test]

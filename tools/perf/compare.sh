@@ -131,6 +131,7 @@ for x in sys.argv[1:]:
     else:
         a.append(x)
 out, props, i = [], [], 0
+keys, dist = "0", None
 def val():
     global i
     if i + 1 >= len(a):
@@ -147,10 +148,20 @@ while i < len(a):
         while i + 1 < len(a) and not a[i + 1].startswith("--"):
             i += 1
             props.append(a[i])
-    elif f == "--keys":
-        k = val()
-        if k != "0":  # ringkafka-perf's key-{n % K}: Java's round-robin integer keys in [0, K)
-            out += ["--key-distribution", "range", "--record-key-range", k]
+    elif f in ("--keys", "--record-key-range"):
+        keys = val()
+    elif f == "--key-distribution":
+        d = val()
+        # Java 4.4's names: range (round-robin, our sequential) and random (our uniform).
+        dist = {"sequential": "range", "range": "range", "uniform": "random", "random": "random", "none": "none"}.get(d)
+        if dist is None:
+            sys.exit(f"java: ProducerPerformance has no --key-distribution {d}; leave java out (--clients)")
+    elif f in ("--reporting-interval", "--random-seed"):
+        out += [f, val()]
+    elif f == "--print-metrics":
+        out.append(f)
+    elif f == "--progress":
+        val()
     elif f == "--threads":
         if val() != "1":
             sys.exit("java: ProducerPerformance sends from one thread; drop --threads or leave java out (--clients)")
@@ -164,6 +175,9 @@ while i < len(a):
     else:
         sys.exit(f"java: cannot pass {f} to ProducerPerformance")
     i += 1
+if keys != "0" and dist != "none":
+    # ringkafka-perf's key-{n % K} (or uniform) over K keys: Java's integer keys in [0, K)
+    out += ["--key-distribution", dist or "range", "--record-key-range", keys]
 if "--throughput" not in out:
     out += ["--throughput", "-1"]
 if props:

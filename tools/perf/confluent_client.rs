@@ -29,8 +29,6 @@ use confluent_kafka::producer::{
 };
 use ringkafka::{Acks, Compression};
 
-use crate::pacer::Pacer;
-use crate::payload::Rng;
 use crate::stats::Stats;
 use crate::{Resolved, Target, Workload};
 
@@ -149,24 +147,20 @@ impl Confluent {
 
 impl Target for Confluent {
     fn send_range(&self, w: &Workload, t: usize, start: Instant, stats: &'static Stats) {
-        let mut rng = Rng::from_time(t as u64);
-        let mut pacer = Pacer::new(start, w.thread_rate(t));
+        let mut feed = w.feed(t, start, stats);
         let fixed = w.payloads.fixed();
         let mut buf = Vec::new();
-        for n in w.range(t) {
-            let intended = pacer.wait();
-            if n == w.warmup_records && n > 0 {
-                stats.start_steady_state(intended);
-            }
+        while let Some(slot) = feed.next() {
+            let intended = slot.intended;
             let payload: &[u8] = match fixed {
                 Some(p) => p,
                 None => {
-                    w.payloads.value_into(n, &mut rng, &mut buf);
+                    feed.value_into(&slot, &mut buf);
                     &buf
                 }
             };
             let len = payload.len();
-            let record = ProducerRecord::with_key(w.topic.clone(), w.key(n), Some(payload));
+            let record = ProducerRecord::with_key(w.topic(&slot).to_string(), w.key(&slot), Some(payload));
             let callback = move |_: Option<&RecordMetadata>, e: Option<&Error>| match e {
                 None => stats.record_ok(intended, len),
                 Some(e) => stats.record_err(e),

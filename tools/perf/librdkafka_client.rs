@@ -32,8 +32,6 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::ClientContext;
 use ringkafka::{Acks, Compression, ProducerConfig};
 
-use crate::pacer::Pacer;
-use crate::payload::Rng;
 use crate::stats::Stats;
 use crate::{Resolved, Target, Workload};
 
@@ -218,26 +216,21 @@ impl Target for Librdkafka {
     fn send_range(&self, w: &Workload, t: usize, start: Instant, stats: &'static Stats) {
         let ctx = self.producer.context();
         let _ = ctx.stats.set(stats);
-        let mut rng = Rng::from_time(t as u64);
-        let mut pacer = Pacer::new(start, w.thread_rate(t));
+        let mut feed = w.feed(t, start, stats);
         let fixed = w.payloads.fixed();
         let mut buf = Vec::new();
-        for n in w.range(t) {
-            let intended = pacer.wait();
-            if n == w.warmup_records && n > 0 {
-                stats.start_steady_state(intended);
-            }
-            let opaque = intended.saturating_duration_since(ctx.base).as_nanos() as usize;
+        while let Some(slot) = feed.next() {
+            let opaque = slot.intended.saturating_duration_since(ctx.base).as_nanos() as usize;
             let payload: &[u8] = match fixed {
                 Some(p) => p,
                 None => {
-                    w.payloads.value_into(n, &mut rng, &mut buf);
+                    feed.value_into(&slot, &mut buf);
                     &buf
                 }
             };
             let mut record: BaseRecord<'_, [u8], [u8], usize> =
-                BaseRecord::with_opaque_to(&w.topic, opaque).payload(payload);
-            if let Some(k) = w.key(n) {
+                BaseRecord::with_opaque_to(w.topic(&slot), opaque).payload(payload);
+            if let Some(k) = w.key(&slot) {
                 record = record.key(k);
             }
             loop {

@@ -24,7 +24,12 @@ impl Log for StderrLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let line = format_line(self.start.elapsed().as_secs_f64(), record);
+        // While a progress bar is up, its line is cleared first (the next redraw restores it).
+        let line = format!(
+            "{}{}",
+            crate::progress::before_log_line(),
+            format_line(self.start.elapsed().as_secs_f64(), record)
+        );
         // One write per line, so lines from several threads do not interleave; a failed write
         // to stderr has nowhere to be reported.
         let _ = std::io::stderr().lock().write_all(line.as_bytes());

@@ -1,9 +1,12 @@
 //! `ringkafka-perf`: a producer load generator that mirrors Kafka's `kafka-producer-perf-test`
-//! (same flags, same output lines), with a few additions: several sending threads, keys,
-//! sequence-numbered payloads, a JSON summary, and the same workload through librdkafka
-//! (`--client librdkafka`, built with `--features librdkafka`) or Confluent's native Rust client
-//! (`--client confluent`, `--features confluent`) for comparison. The clients' log lines
-//! (warnings by default) go to stderr.
+//! (same flags, same output lines), with what load generation and benchmark harnesses need on
+//! top: keys drawn from a distribution (zipf among them), payloads of chosen compressibility,
+//! several topics, several producers and sending threads, a duration or a rate schedule instead
+//! of a count, HdrHistogram interval logs (`--hdr-log`, merged across processes with
+//! `ringkafka-perf merge`), per-interval JSON lines, an HTML report, a JSON summary, and the same
+//! workload through librdkafka (`--client librdkafka`, built with `--features librdkafka`) or
+//! Confluent's native Rust client (`--client confluent`, `--features confluent`) for comparison.
+//! The clients' log lines (warnings by default) go to stderr.
 //!
 //! ```text
 //! tansu topic create --broker tcp://127.0.0.1:9092 --partitions 3 perf
@@ -15,78 +18,55 @@
 //! was *meant* to be sent (with `--throughput`, its slot in the schedule), so a stall is charged
 //! to every record it delayed. Topics are not created by the tool on a real broker: create them
 //! beforehand. Without `--bootstrap-server` an embedded mock cluster (`ringkafka::mock`) serves
-//! the run, with the topic created (`--partitions`, default 3).
+//! the run, with the topics created (`--partitions` each, default 3).
+//!
+//! Where things live: flags in `args.rs` (one arm in `parse`, one field in `Args`, one line in
+//! `HELP`); what every client shares (record numbers, pacing, the end of the run, topics, keys,
+//! values) in `workload.rs` as a per-thread [`workload::Feed`]; a client is a [`Target`] in its
+//! own file; outcome accounting in `stats.rs`; the outputs in `hlog.rs`, `report.rs` and
+//! `progress.rs`.
 #![forbid(unsafe_code)]
 
 mod args;
 #[cfg(feature = "confluent")]
 mod confluent_client;
+mod hlog;
 #[cfg(feature = "librdkafka")]
 mod librdkafka_client;
 mod logger;
 mod pacer;
 mod payload;
+mod progress;
+mod report;
 mod ringkafka_client;
+mod schedule;
 mod stats;
+mod workload;
 
-use std::ops::Range;
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use args::{Args, Client, UsageError};
 use payload::{Payloads, Rng};
-use ringkafka::ProducerConfig;
-use stats::Stats;
+use ringkafka::{ProducerConfig, SenderCpu};
+use schedule::Schedule;
+use stats::{Interval, Stats};
+pub use workload::Workload;
 
-/// How often a progress line is printed (as Java's tool).
-const PROGRESS_EVERY: Duration = Duration::from_secs(5);
-
-/// The workload every sending thread shares.
-#[derive(Debug)]
-pub struct Workload {
-    pub topic: String,
-    pub num_records: u64,
-    /// Records 0..warmup_records warm up (see `Stats::start_steady_state`).
-    pub warmup_records: u64,
-    pub threads: usize,
-    /// Records per second over all threads.
-    pub rate: Option<f64>,
-    pub payloads: Payloads,
-    /// `key-{n % K}`, or `None` for null keys.
-    pub keys: Option<Arc<[Box<[u8]>]>>,
-}
-
-impl Workload {
-    /// The global record numbers thread `t` sends (an even split).
-    pub fn range(&self, t: usize) -> Range<u64> {
-        let share = |t: usize| (self.num_records as u128 * t as u128 / self.threads as u128) as u64;
-        share(t)..share(t + 1)
-    }
-
-    /// Thread `t`'s rate: its share of the total.
-    pub fn thread_rate(&self, t: usize) -> Option<f64> {
-        let r = self.range(t);
-        let n = r.end - r.start;
-        self.rate
-            .map(|rate| if self.num_records == 0 { rate } else { rate * n as f64 / self.num_records as f64 })
-    }
-
-    /// The key of record `n`.
-    #[inline]
-    pub fn key(&self, n: u64) -> Option<&[u8]> {
-        self.keys.as_ref().map(|k| &*k[(n % k.len() as u64) as usize])
-    }
-}
-
-/// One client library driving the workload.
+/// One client library driving the workload. `--producers N` makes N of them.
 pub trait Target: Send + Sync + 'static {
-    /// Sends thread `t`'s share of the records; outcomes go to `stats`.
+    /// Sends thread `t`'s share of the records (`Workload::feed`); outcomes go to `stats`.
     fn send_range(&self, w: &Workload, t: usize, start: Instant, stats: &'static Stats);
     /// Waits until every record sent so far has an outcome.
     fn flush(&self) -> Result<(), String>;
     /// Shuts the client down (after `flush`).
     fn close(&self);
+    /// `--print-metrics`: the client's metrics as (name, value) lines; none by default.
+    fn metrics(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// The broker to bootstrap from: `--bootstrap-server`, else `bootstrap.servers` from the
@@ -171,10 +151,14 @@ fn usage_error(e: &str) -> ExitCode {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("merge") {
+        return merge_main(argv[1..].to_vec());
+    }
     if args::lists_properties(&argv) {
         print_properties();
         return ExitCode::SUCCESS;
     }
+    let command_line = std::iter::once("ringkafka-perf".to_string()).chain(argv.iter().cloned()).collect();
     let args = match args::parse(argv) {
         Ok(Some(a)) => a,
         Ok(None) => {
@@ -192,120 +176,297 @@ fn main() -> ExitCode {
     let mut _mock = None;
     let bootstrap = match bootstrap_address(&args, &props) {
         Some(b) => b,
-        None => match ringkafka::mock::MockServer::with_topics(1, &[(&args.topic, args.partitions)]) {
-            Ok(m) => {
-                // Offsets and counts only: a long run must not keep every record in memory.
-                m.cluster().set_retain_records(false);
-                let b = m.bootstrap();
-                eprintln!(
-                    "ringkafka-perf: no --bootstrap-server given; using the embedded mock cluster at {b} \
-                     (topic {} with {} partitions)",
-                    args.topic, args.partitions
-                );
-                _mock = Some(m);
-                b
+        None => {
+            let topics: Vec<(&str, i32)> =
+                args.topics.iter().map(|t| (t.as_str(), args.partitions)).collect();
+            match ringkafka::mock::MockServer::with_topics(1, &topics) {
+                Ok(m) => {
+                    // Offsets and counts only: a long run must not keep every record in memory.
+                    m.cluster().set_retain_records(false);
+                    let b = m.bootstrap();
+                    eprintln!(
+                        "ringkafka-perf: no --bootstrap-server given; using the embedded mock cluster at {b} \
+                         ({} with {} partitions)",
+                        topic_names(&args.topics),
+                        args.partitions
+                    );
+                    _mock = Some(m);
+                    b
+                }
+                Err(e) => {
+                    eprintln!("ringkafka-perf: cannot start the embedded mock cluster: {e}");
+                    return ExitCode::FAILURE;
+                }
             }
-            Err(e) => {
-                eprintln!("ringkafka-perf: cannot start the embedded mock cluster: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
+        }
     };
 
-    let mut rng = Rng::from_time(u64::MAX);
+    let mut rng = match args.random_seed {
+        Some(s) => Rng::new(s),
+        None => Rng::from_time(u64::MAX),
+    };
     let payloads = match Payloads::build(&args.payload, args.record_size, &mut rng) {
         Ok(p) => p,
         Err(e) => return usage_error(&e),
     };
     let workload = Arc::new(Workload {
-        topic: args.topic.clone(),
+        topics: args.topics.iter().map(|t| Arc::from(t.as_str())).collect(),
         num_records: args.num_records,
+        duration: args.duration,
         warmup_records: args.warmup_records,
-        threads: args.threads,
-        rate: args.throughput,
+        threads: args.producers * args.threads,
+        schedule: args.throughput_schedule.clone().or(args.throughput.map(Schedule::constant)),
         payloads,
-        keys: payload::make_keys(args.keys),
+        keys: workload::Keys::new(args.key_distribution, args.keys),
+        seed: args.random_seed,
     });
 
-    let target: Arc<dyn Target> = match args.client {
+    let mut targets: Vec<Arc<dyn Target>> = Vec::with_capacity(args.producers);
+    let cpus = allowed_cpus();
+    for i in 0..args.producers {
+        match make_target(&args, &props, &bootstrap, i, &cpus) {
+            Ok(t) => targets.push(t),
+            Err((code, e)) => {
+                eprintln!("ringkafka-perf: {e}");
+                return code;
+            }
+        }
+    }
+    run(&args, command_line, workload, targets)
+}
+
+fn topic_names(topics: &[String]) -> String {
+    match topics {
+        [one] => format!("topic {one}"),
+        [first, .., last] => format!("{} topics {first} .. {last}", topics.len()),
+        [] => "no topic".into(),
+    }
+}
+
+/// Producer `i` of `--producers`: the configuration, then the client. A usage error exits 2,
+/// a client that does not start 1.
+fn make_target(
+    args: &Args,
+    props: &[(String, String)],
+    bootstrap: &str,
+    i: usize,
+    cpus: &[usize],
+) -> Result<Arc<dyn Target>, (ExitCode, String)> {
+    let usage = |e: String| (ExitCode::from(2), format!("{e}\n(run with --help for usage)"));
+    match args.client {
         Client::Ringkafka => {
-            let cfg = match build_config(&props, &bootstrap, false) {
-                Ok((cfg, _)) => cfg,
-                Err(e) => return usage_error(&e),
-            };
+            let cfg = build_config(props, bootstrap, false).map_err(usage)?.0;
+            let cfg = per_producer(cfg, i, args.producers, cpus);
             match ringkafka_client::Ringkafka::new(cfg) {
-                Ok(t) => Arc::new(t),
-                Err(e) => {
-                    eprintln!("ringkafka-perf: the producer did not start: {e}");
-                    return ExitCode::FAILURE;
-                }
+                Ok(t) => Ok(Arc::new(t)),
+                Err(e) => Err((ExitCode::FAILURE, format!("the producer did not start: {e}"))),
             }
         }
         #[cfg(feature = "librdkafka")]
         Client::Librdkafka => {
-            let resolved = match resolve_for_others(&args, &props, &bootstrap) {
-                Ok(r) => r,
-                Err(e) => return usage_error(&e),
-            };
-            let p = librdkafka_client::properties(&bootstrap, &props, resolved.as_ref());
-            match librdkafka_client::Librdkafka::new(&p, &props) {
-                Ok(t) => Arc::new(t),
-                Err(e) => {
-                    eprintln!("ringkafka-perf: librdkafka did not start: {e}");
-                    return ExitCode::FAILURE;
-                }
+            let resolved = resolve_for_others(args, props, bootstrap).map_err(usage)?;
+            let p = librdkafka_client::properties(bootstrap, props, resolved.as_ref());
+            match librdkafka_client::Librdkafka::new(&p, if i == 0 { props } else { &[] }) {
+                Ok(t) => Ok(Arc::new(t)),
+                Err(e) => Err((ExitCode::FAILURE, format!("librdkafka did not start: {e}"))),
             }
         }
         #[cfg(not(feature = "librdkafka"))]
-        Client::Librdkafka => {
-            return usage_error(
-                "--client librdkafka needs a build with the librdkafka feature: \
-                 cargo run --release --features librdkafka -- …",
-            )
-        }
+        Client::Librdkafka => Err(usage(
+            "--client librdkafka needs a build with the librdkafka feature: \
+             cargo run --release --features librdkafka -- …"
+                .into(),
+        )),
         #[cfg(feature = "confluent")]
         Client::Confluent => {
-            let resolved = match resolve_for_others(&args, &props, &bootstrap) {
-                Ok(r) => r,
-                Err(e) => return usage_error(&e),
-            };
-            let p = confluent_client::properties(&bootstrap, &props, resolved.as_ref());
-            match confluent_client::Confluent::new(&p, &props) {
-                Ok(t) => Arc::new(t),
-                Err(e) => {
-                    eprintln!("ringkafka-perf: confluent-kafka did not start: {e}");
-                    return ExitCode::FAILURE;
-                }
+            let resolved = resolve_for_others(args, props, bootstrap).map_err(usage)?;
+            let p = confluent_client::properties(bootstrap, props, resolved.as_ref());
+            match confluent_client::Confluent::new(&p, if i == 0 { props } else { &[] }) {
+                Ok(t) => Ok(Arc::new(t)),
+                Err(e) => Err((ExitCode::FAILURE, format!("confluent-kafka did not start: {e}"))),
             }
         }
         #[cfg(not(feature = "confluent"))]
-        Client::Confluent => {
-            return usage_error(
-                "--client confluent needs a build with the confluent feature: \
-                 cargo run --release -p ringkafka-perf --features confluent -- …",
-            )
-        }
-    };
+        Client::Confluent => Err(usage(
+            "--client confluent needs a build with the confluent feature: \
+             cargo run --release -p ringkafka-perf --features confluent -- …"
+                .into(),
+        )),
+    }
+}
 
-    run(&args, workload, target)
+/// Producer `i` of `n`: its own sender CPU (`sender.cpu` `last`: the i-th allowed CPU from the
+/// last, wrapping; a number c: c + i; -1: none) and, with several, its own `client.id`
+/// (`-i` appended).
+fn per_producer(mut cfg: ProducerConfig, i: usize, n: usize, cpus: &[usize]) -> ProducerConfig {
+    if n > 1 {
+        cfg.client_id = format!("{}-{i}", cfg.client_id);
+        cfg.sender_cpu = match cfg.sender_cpu {
+            SenderCpu::Last if !cpus.is_empty() => SenderCpu::Cpu(cpus[cpus.len() - 1 - i % cpus.len()]),
+            SenderCpu::Cpu(c) => SenderCpu::Cpu(c + i),
+            other => other,
+        };
+    }
+    cfg
+}
+
+/// The CPUs this process may run on (`Cpus_allowed_list` in `/proc/self/status`; empty if
+/// unreadable).
+fn allowed_cpus() -> Vec<usize> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map(|l| parse_cpu_list(l.trim()))
+        })
+        .unwrap_or_default()
+}
+
+/// `0-3,8,10-11` → `[0, 1, 2, 3, 8, 10, 11]`.
+fn parse_cpu_list(s: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.trim().parse::<usize>(), b.trim().parse::<usize>()) {
+            out.extend(a..=b);
+        }
+    }
+    out
+}
+
+/// `ringkafka-perf merge`.
+fn merge_main(argv: Vec<String>) -> ExitCode {
+    let m = match args::parse_merge(argv) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            println!("{}", args::HELP);
+            return ExitCode::SUCCESS;
+        }
+        Err(UsageError(e)) => return usage_error(&e),
+    };
+    let mut logs = Vec::new();
+    for f in &m.files {
+        match hlog::read(f) {
+            Ok(l) => logs.push(l),
+            Err(e) => {
+                eprintln!("ringkafka-perf merge: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let merged = hlog::merge(&logs);
+    if m.json {
+        println!("{}", hlog::merged_json(&merged));
+    } else {
+        println!("{}", hlog::merged_text(&merged));
+    }
+    if let Some(path) = &m.report {
+        let h = &merged.hist;
+        let q = |x: f64| if h.is_empty() { 0.0 } else { h.value_at_quantile(x) as f64 / 1000.0 };
+        let r = report::Report {
+            title: format!("ringkafka-perf merge: {} logs", merged.files),
+            notes: vec![format!("ringkafka-perf merge {}", m.files.join(" "))],
+            summary: vec![
+                ("records acknowledged".into(), h.len().to_string()),
+                ("seconds (first interval start to last end)".into(), format!("{:.1}", merged.secs)),
+                (
+                    "records/sec".into(),
+                    format!("{:.1}", if merged.secs > 0.0 { h.len() as f64 / merged.secs } else { 0.0 }),
+                ),
+                ("latency p50 (ms)".into(), format!("{:.3}", q(0.5))),
+                ("latency p99 (ms)".into(), format!("{:.3}", q(0.99))),
+                ("latency p99.9 (ms)".into(), format!("{:.3}", q(0.999))),
+                ("latency max (ms)".into(), format!("{:.3}", h.max() as f64 / 1000.0)),
+            ],
+            timeline: merged
+                .timeline
+                .iter()
+                .map(|s| report::Point { start: s.start, secs: s.secs, records: s.records, hist: &s.hist })
+                .collect(),
+            hist: h,
+        };
+        if let Err(e) = write_report(path, &r) {
+            eprintln!("ringkafka-perf merge: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn write_report(path: &str, r: &report::Report<'_>) -> Result<(), String> {
+    let page = report::html(r)?;
+    std::fs::write(path, page).map_err(|e| format!("cannot write --report {path}: {e}"))
+}
+
+/// Where the outputs of each reporting interval go, besides Java's line.
+struct IntervalSinks {
+    json: Option<Box<dyn Write>>,
+    hlog: Option<hlog::HlogWriter>,
+    /// Kept for the report.
+    kept: Option<Vec<Interval>>,
+}
+
+impl IntervalSinks {
+    fn open(args: &Args, wall_start: SystemTime, command: &str) -> Result<Self, String> {
+        let json: Option<Box<dyn Write>> = match args.interval_json.as_deref() {
+            None => None,
+            Some("-") => Some(Box::new(std::io::stdout())),
+            Some(path) => Some(Box::new(std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .map_err(|e| format!("cannot create --interval-json {path}: {e}"))?,
+            ))),
+        };
+        let hlog = match &args.hdr_log {
+            Some(path) => Some(hlog::HlogWriter::create(path, wall_start, command)?),
+            None => None,
+        };
+        Ok(IntervalSinks { json, hlog, kept: args.report.as_ref().map(|_| Vec::new()) })
+    }
+
+    fn write(&mut self, iv: Interval) -> Result<(), String> {
+        if let Some(j) = &mut self.json {
+            writeln!(j, "{}", iv.json())
+                .and_then(|_| j.flush())
+                .map_err(|e| format!("--interval-json: {e}"))?;
+        }
+        if let Some(h) = &mut self.hlog {
+            h.write_interval(&iv)?;
+        }
+        if let Some(k) = &mut self.kept {
+            k.push(iv);
+        }
+        Ok(())
+    }
 }
 
 /// Runs the workload, prints progress and the summary; the exit status says whether every
 /// record was acknowledged.
-fn run(args: &Args, workload: Arc<Workload>, target: Arc<dyn Target>) -> ExitCode {
+fn run(
+    args: &Args,
+    command_line: Vec<String>,
+    workload: Arc<Workload>,
+    targets: Vec<Arc<dyn Target>>,
+) -> ExitCode {
+    let command = command_line.join(" ");
+    let wall_start = SystemTime::now();
+    let mut sinks = match IntervalSinks::open(args, wall_start, &command) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&e),
+    };
     let start = Instant::now();
     let stats: &'static Stats = Box::leak(Box::new(Stats::new(start)));
+    let progress = progress::Progress::new(args.progress);
 
     // A driver thread runs the senders and the final flush, so the main thread keeps printing
     // progress even if the flush is slow (or the client hangs: the lines then show it).
     let driver = {
-        let (w, t) = (workload.clone(), target.clone());
+        let (w, targets) = (workload.clone(), targets.clone());
+        let per_producer = args.threads;
         std::thread::Builder::new()
             .name("perf-driver".into())
             .spawn(move || {
                 let senders: Vec<_> = (0..w.threads)
                     .map(|i| {
-                        let (w, t) = (w.clone(), t.clone());
+                        let (w, t) = (w.clone(), targets[i / per_producer].clone());
                         std::thread::Builder::new()
                             .name(format!("perf-send-{i}"))
                             .spawn(move || t.send_range(&w, i, start, stats))
@@ -316,34 +477,67 @@ fn run(args: &Args, workload: Arc<Workload>, target: Arc<dyn Target>) -> ExitCod
                 for s in senders {
                     panicked |= s.join().is_err();
                 }
-                let flushed = t.flush();
+                let mut flushed = Ok(());
+                for t in &targets {
+                    if let Err(e) = t.flush() {
+                        flushed = flushed.and(Err(e));
+                    }
+                }
                 (start.elapsed(), flushed, panicked)
             })
             .expect("spawn the driver thread")
     };
 
-    let mut next = start + PROGRESS_EVERY;
+    let snapshot = |now: Instant| progress::Snapshot {
+        done: stats.completed(),
+        total: workload.num_records,
+        elapsed: now.saturating_duration_since(start),
+        duration: workload.duration,
+    };
+    let mut sink_error = None;
+    let mut next = start + args.reporting_interval;
+    let tick = progress.tick_every();
+    let mut next_tick = start;
     while !driver.is_finished() {
         let now = Instant::now();
         if now >= next {
-            let line = stats.take_window(now).to_string();
-            if args.json {
-                eprintln!("{line}");
-            } else {
-                println!("{line}");
+            let iv = stats.take_window(now);
+            progress.interval(&iv.progress.to_string(), args.json, &snapshot(now));
+            if let Err(e) = sinks.write(iv) {
+                sink_error.get_or_insert(e);
             }
-            next += PROGRESS_EVERY;
+            next += args.reporting_interval;
+        } else if tick.is_some_and(|_| now >= next_tick) {
+            progress.tick(&snapshot(now));
+            next_tick = now + tick.unwrap_or_default();
         } else {
-            std::thread::sleep((next - now).min(Duration::from_millis(50)));
+            let wake = tick.map_or(next, |_| next.min(next_tick));
+            std::thread::sleep(wake.saturating_duration_since(now).min(Duration::from_millis(50)));
         }
     }
     let (elapsed, flushed, panicked) = driver.join().expect("the driver thread does not panic");
-    target.close();
-    drop(target);
+    progress.clear();
+    // The last, partial window: no progress line (as Java's tool), but into the logs, so they
+    // hold every record.
+    if let Err(e) = sinks.write(stats.take_window(Instant::now())) {
+        sink_error.get_or_insert(e);
+    }
+    let metrics: Vec<Vec<(String, String)>> =
+        if args.print_metrics { targets.iter().map(|t| t.metrics()).collect() } else { Vec::new() };
+    for t in &targets {
+        t.close();
+    }
+    drop(targets);
     let cpu = stats::cpu_seconds();
 
-    let summary = stats.summary(workload.num_records, elapsed, cpu);
-    let steady_records = workload.num_records - workload.warmup_records;
+    // With a duration the records are those the threads sent; with a count, the count (so a
+    // thread that died shows as records with no outcome).
+    let records = match (workload.num_records, workload.duration) {
+        (Some(n), None) => n,
+        _ => stats.sent(),
+    };
+    let summary = stats.summary(records, elapsed, cpu);
+    let steady_records = records.saturating_sub(workload.warmup_records);
     let steady = stats.steady_summary(steady_records, elapsed, cpu);
     // As Java's tool (KIP-1052): the whole run's summary, then the steady state's. The JSON
     // line is the steady state's when there is one.
@@ -361,10 +555,25 @@ fn run(args: &Args, workload: Arc<Workload>, target: Arc<dyn Target>) -> ExitCod
             }
         }
     }
+    if args.print_metrics {
+        print_metrics(&metrics);
+    }
+    if let Some(path) = &args.report {
+        let kept = sinks.kept.take().unwrap_or_default();
+        let hist = stats.histogram();
+        let r = run_report(args, &command, &summary, &kept, &hist);
+        if let Err(e) = write_report(path, &r) {
+            sink_error.get_or_insert(e);
+        }
+    }
     if workload.warmup_records > 0 && steady.is_none() {
         eprintln!("ringkafka-perf: the warm-up never ended (no record past it was sent)");
     }
     let mut failed = panicked || summary.err > 0;
+    if let Some(e) = sink_error {
+        eprintln!("ringkafka-perf: {e}");
+        failed = true;
+    }
     if let Err(e) = flushed {
         eprintln!("ringkafka-perf: flush failed: {e}");
         failed = true;
@@ -372,7 +581,7 @@ fn run(args: &Args, workload: Arc<Workload>, target: Arc<dyn Target>) -> ExitCod
     if panicked {
         eprintln!("ringkafka-perf: a sending thread panicked");
     }
-    let missing = workload.num_records.saturating_sub(summary.ok + summary.err);
+    let missing = records.saturating_sub(summary.ok + summary.err);
     if missing > 0 {
         eprintln!("ringkafka-perf: {missing} records have no outcome after flush");
         failed = true;
@@ -390,30 +599,85 @@ fn run(args: &Args, workload: Arc<Workload>, target: Arc<dyn Target>) -> ExitCod
     }
 }
 
+/// `--print-metrics`, as Java's tool lays them out: a header, then `name : value`.
+fn print_metrics(per_producer: &[Vec<(String, String)>]) {
+    let lines: Vec<&(String, String)> = per_producer.iter().flatten().collect();
+    if lines.is_empty() {
+        println!("(this client gives no metrics to print)");
+        return;
+    }
+    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0).max(11);
+    println!("\n{:<width$}   Value", "Metric Name");
+    for (k, v) in lines {
+        println!("{k:<width$} : {v}");
+    }
+}
+
+/// The `--report` of this run.
+fn run_report<'a>(
+    args: &Args,
+    command: &str,
+    s: &stats::Summary,
+    kept: &'a [Interval],
+    hist: &'a hdrhistogram::Histogram<u64>,
+) -> report::Report<'a> {
+    let ms = |us: u64| format!("{:.3}", us as f64 / 1000.0);
+    report::Report {
+        title: format!("ringkafka-perf: {}", topic_names(&args.topics)),
+        notes: vec![command.to_string()],
+        summary: vec![
+            ("records sent".into(), s.records.to_string()),
+            ("acknowledged".into(), s.ok.to_string()),
+            ("failed".into(), s.err.to_string()),
+            ("seconds".into(), format!("{:.3}", s.secs)),
+            ("records/sec".into(), format!("{:.1}", s.rec_per_s())),
+            ("MB/sec".into(), format!("{:.2}", s.mb_per_s())),
+            ("latency avg (ms)".into(), format!("{:.3}", s.lat_us_avg / 1000.0)),
+            ("latency p50 (ms)".into(), ms(s.lat_us_p50)),
+            ("latency p95 (ms)".into(), ms(s.lat_us_p95)),
+            ("latency p99 (ms)".into(), ms(s.lat_us_p99)),
+            ("latency p99.9 (ms)".into(), ms(s.lat_us_p999)),
+            ("latency max (ms)".into(), ms(s.lat_us_max)),
+            ("CPU seconds".into(), s.cpu_s.map_or("-".into(), |c| format!("{c:.2}"))),
+        ],
+        timeline: kept
+            .iter()
+            .map(|iv| report::Point {
+                start: iv.start_s,
+                secs: iv.progress.secs,
+                records: iv.progress.records as f64,
+                hist: &iv.hist,
+            })
+            .collect(),
+        hist,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn workload(n: u64, threads: usize, rate: Option<f64>) -> Workload {
-        Workload {
-            topic: "t".into(),
-            num_records: n,
-            warmup_records: 0,
-            threads,
-            rate,
-            payloads: Payloads::Fixed(Arc::from(&b"x"[..])),
-            keys: payload::make_keys(3),
-        }
+    #[test]
+    fn producers_get_their_own_cpu_and_client_id() {
+        let cfg = || build_config(&[], "h:1", false).unwrap().0;
+        let one = per_producer(cfg(), 0, 1, &[0, 1]);
+        assert_eq!((one.sender_cpu, one.client_id.as_str()), (SenderCpu::Last, cfg().client_id.as_str()));
+        let cpus = [0, 1, 2, 3];
+        let got: Vec<SenderCpu> = (0..5).map(|i| per_producer(cfg(), i, 5, &cpus).sender_cpu).collect();
+        use SenderCpu::Cpu;
+        assert_eq!(got, vec![Cpu(3), Cpu(2), Cpu(1), Cpu(0), Cpu(3)], "from the last, wrapping");
+        assert_eq!(per_producer(cfg(), 1, 2, &cpus).client_id, format!("{}-1", cfg().client_id));
+        let fixed = build_config(&[("sender.cpu".into(), "2".into())], "h:1", false).unwrap().0;
+        assert_eq!(per_producer(fixed, 1, 3, &cpus).sender_cpu, Cpu(3));
+        let none = build_config(&[("sender.cpu".into(), "-1".into())], "h:1", false).unwrap().0;
+        assert_eq!(per_producer(none, 1, 3, &cpus).sender_cpu, SenderCpu::Unpinned);
     }
 
     #[test]
-    fn records_split_evenly_and_cover_all_numbers() {
-        let w = workload(10, 3, Some(1000.0));
-        let ranges: Vec<_> = (0..3).map(|t| w.range(t)).collect();
-        assert_eq!(ranges, vec![0..3, 3..6, 6..10]);
-        let total: f64 = (0..3).map(|t| w.thread_rate(t).unwrap()).sum();
-        assert!((total - 1000.0).abs() < 1e-9);
-        assert_eq!(w.key(4), Some(&b"key-1"[..]));
+    fn cpu_lists_parse_like_the_kernel_writes_them() {
+        assert_eq!(parse_cpu_list("0-3,8,10-11"), vec![0, 1, 2, 3, 8, 10, 11]);
+        assert_eq!(parse_cpu_list("5"), vec![5]);
+        assert!(!allowed_cpus().is_empty());
     }
 
     #[test]

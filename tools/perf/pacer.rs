@@ -1,12 +1,15 @@
 //! `--throughput` pacing: a schedule of intended send times that sleeps when ahead.
 //!
-//! Record `k` of a thread is due at `start + k / rate`. When the thread is ahead of the schedule
+//! Record `k` of a thread is due at `start + k / rate`, or with `--throughput-schedule` when the
+//! schedule's integral reaches `k` ([`Schedule::time_of`]). When the thread is ahead of the schedule
 //! it sleeps (in slices of at most [`MAX_SLICE`], never spinning); when it is behind it sends
 //! at once, so the average rate holds. The intended time is returned so latency can be measured
 //! from it: a stalled producer then shows up in the latency of every record that should have
 //! gone out during the stall (no coordinated omission).
 
 use std::time::{Duration, Instant};
+
+use crate::schedule::{Cursor, Schedule};
 
 /// The longest single sleep.
 pub const MAX_SLICE: Duration = Duration::from_millis(10);
@@ -15,20 +18,28 @@ pub const MAX_SLICE: Duration = Duration::from_millis(10);
 #[derive(Debug)]
 pub struct Pacer {
     start: Instant,
-    /// Nanoseconds between records; `None` = unlimited.
-    period_ns: Option<f64>,
+    /// This thread's rate over time; `None` = unlimited.
+    schedule: Option<Schedule>,
+    cursor: Cursor,
     sent: u64,
 }
 
 impl Pacer {
     /// `rate` records per second for this thread, `None` for unlimited.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn new(start: Instant, rate: Option<f64>) -> Self {
-        Pacer { start, period_ns: rate.map(|r| 1e9 / r), sent: 0 }
+        Self::with_schedule(start, rate.map(Schedule::constant))
+    }
+
+    /// This thread's rates over time, `None` for unlimited.
+    pub fn with_schedule(start: Instant, schedule: Option<Schedule>) -> Self {
+        Pacer { start, schedule, cursor: Cursor::default(), sent: 0 }
     }
 
     /// The time the next record is due, without waiting.
-    pub fn due(&self) -> Option<Instant> {
-        self.period_ns.map(|p| self.start + Duration::from_nanos((self.sent as f64 * p) as u64))
+    pub fn due(&mut self) -> Option<Instant> {
+        let secs = self.schedule.as_ref()?.time_of(self.sent as f64, &mut self.cursor);
+        Some(self.start + Duration::from_nanos((secs * 1e9) as u64))
     }
 
     /// Waits until the next record is due and returns the time it was due (the latency origin);

@@ -28,6 +28,16 @@ impl Rng {
     pub fn below(&mut self, n: usize) -> usize {
         self.0.below(n as u64) as usize
     }
+
+    /// Uniform in `[0, 1)`, from the top 53 bits.
+    pub fn unit(&mut self) -> f64 {
+        (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Eight random bytes.
+    pub fn bytes(&mut self) -> [u8; 8] {
+        self.0.next_u64().to_le_bytes()
+    }
 }
 
 /// The values to send, shared by all sending threads.
@@ -37,7 +47,8 @@ pub enum Payloads {
     Fixed(Arc<[u8]>),
     /// Filler whose first 8 bytes are overwritten with the record number.
     Seq(Arc<[u8]>),
-    /// Entries of `--payload-file`, one chosen at random per record.
+    /// Entries of `--payload-file`, or the `--random-bytes-ratio` pool: one chosen at random
+    /// per record.
     Choice(Arc<[Box<[u8]>]>),
 }
 
@@ -54,6 +65,10 @@ impl Payloads {
                 let n = record_size.unwrap_or(8).max(8);
                 let v: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
                 Ok(Payloads::Seq(v.into()))
+            }
+            PayloadKind::Pool { random_ratio, pool } => {
+                let n = record_size.unwrap_or(0);
+                Ok(Payloads::Choice(random_pool(n, *random_ratio, *pool, rng).into()))
             }
             PayloadKind::File { path, delimiter } => {
                 let text = std::fs::read_to_string(path)
@@ -105,6 +120,24 @@ impl Payloads {
     }
 }
 
+/// OMB's randomized payloads: `pool` values of `size` bytes, each its first `ratio · size` bytes
+/// random (any byte value) and the rest zeros. The ratio sets how well batches compress: 1.0 is
+/// incompressible, 0.0 all zeros. Records draw from the pool at random, so a batch holds
+/// different values (one value repeated would compress far better than real data).
+pub fn random_pool(size: usize, ratio: f64, pool: usize, rng: &mut Rng) -> Vec<Box<[u8]>> {
+    let random = ((size as f64 * ratio).round() as usize).min(size);
+    (0..pool)
+        .map(|_| {
+            let mut v = vec![0u8; size];
+            for chunk in v[..random].chunks_mut(8) {
+                let b = rng.bytes();
+                chunk.copy_from_slice(&b[..chunk.len()]);
+            }
+            v.into_boxed_slice()
+        })
+        .collect()
+}
+
 /// Java's `String.split`: entries between delimiters, trailing empty entries dropped.
 pub fn split_entries(text: &str, delimiter: &str) -> Vec<Box<[u8]>> {
     let mut v: Vec<Box<[u8]>> = text.split(delimiter).map(|s| s.as_bytes().into()).collect();
@@ -112,11 +145,6 @@ pub fn split_entries(text: &str, delimiter: &str) -> Vec<Box<[u8]>> {
         v.pop();
     }
     v
-}
-
-/// Keys `key-{i % K}`, made once. `None` for null keys (`--keys 0`).
-pub fn make_keys(k: u64) -> Option<Arc<[Box<[u8]>]>> {
-    (k > 0).then(|| (0..k).map(|i| format!("key-{i}").into_bytes().into_boxed_slice()).collect())
 }
 
 #[cfg(test)]
@@ -149,10 +177,27 @@ mod tests {
     }
 
     #[test]
-    fn keys_cycle_through_k_names() {
-        assert!(make_keys(0).is_none());
-        let k = make_keys(3).unwrap();
-        assert_eq!(&*k[2], b"key-2");
+    fn random_bytes_ratio_sets_how_much_of_each_value_is_random() {
+        let mut rng = Rng::new(9);
+        let pool = random_pool(100, 0.3, 50, &mut rng);
+        assert_eq!(pool.len(), 50);
+        assert!(pool.iter().all(|v| v.len() == 100 && v[30..].iter().all(|&b| b == 0)));
+        // 30 random bytes: all zero by chance is out of the question; and values differ.
+        assert!(pool.iter().all(|v| v[..30].iter().any(|&b| b != 0)));
+        assert_ne!(pool[0], pool[1]);
+        let p =
+            Payloads::build(&PayloadKind::Pool { random_ratio: 1.0, pool: 4 }, Some(16), &mut rng).unwrap();
+        let v = p.value(0, &mut rng);
+        assert_eq!(v.len(), 16);
+        assert!(p.fixed().is_none(), "a value per record, chosen from the pool");
+        // Zero random bytes: all zeros, compressible to nothing.
+        assert!(random_pool(10, 0.0, 2, &mut rng).iter().all(|v| v.iter().all(|&b| b == 0)));
+    }
+
+    #[test]
+    fn unit_is_in_zero_one() {
+        let mut r = Rng::new(3);
+        assert!((0..1000).map(|_| r.unit()).all(|u| (0.0..1.0).contains(&u)));
     }
 
     #[test]

@@ -3,10 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use ringkafka::{Producer, ProducerConfig, ProducerRecord, StartError};
+use ringkafka::{MetricsSnapshot, Producer, ProducerConfig, ProducerRecord, StartError};
 
-use crate::pacer::Pacer;
-use crate::payload::Rng;
 use crate::stats::Stats;
 use crate::{Target, Workload};
 
@@ -16,29 +14,25 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct Ringkafka {
     producer: Producer,
+    client_id: String,
 }
 
 impl Ringkafka {
     pub fn new(cfg: ProducerConfig) -> Result<Self, StartError> {
-        Ok(Ringkafka { producer: Producer::new(cfg)? })
+        let client_id = cfg.client_id.clone();
+        Ok(Ringkafka { producer: Producer::new(cfg)?, client_id })
     }
 }
 
 impl Target for Ringkafka {
     fn send_range(&self, w: &Workload, t: usize, start: Instant, stats: &'static Stats) {
-        let mut rng = Rng::from_time(t as u64);
-        let mut pacer = Pacer::new(start, w.thread_rate(t));
-        // One shared topic name: each record takes a reference count, not an allocation.
-        let topic: std::sync::Arc<str> = w.topic.as_str().into();
-        for n in w.range(t) {
-            let intended = pacer.wait();
-            if n == w.warmup_records && n > 0 {
-                stats.start_steady_state(intended);
-            }
-            // The value Vec is the only per-record allocation here; the producer takes it over.
-            let value = w.payloads.value(n, &mut rng);
-            let mut record = ProducerRecord::new(&topic, value);
-            if let Some(k) = w.key(n) {
+        let mut feed = w.feed(t, start, stats);
+        while let Some(slot) = feed.next() {
+            let intended = slot.intended;
+            // The value Vec is the only per-record allocation here (and the key's, if any); the
+            // producer takes both over. The topic is a shared `Arc<str>`: a reference count.
+            let mut record = ProducerRecord::new(w.topic(&slot), feed.value(&slot));
+            if let Some(k) = w.key(&slot) {
                 record = record.key(k.to_vec());
             }
             // The callback captures three words (fits the producer's inline room for one; the
@@ -59,5 +53,57 @@ impl Target for Ringkafka {
 
     fn close(&self) {
         self.producer.close(CLOSE_TIMEOUT);
+    }
+
+    fn metrics(&self) -> Vec<(String, String)> {
+        metric_lines(&self.producer.metrics(), &self.client_id)
+    }
+}
+
+/// `--print-metrics`: the snapshot as Java's tool prints a producer's metrics,
+/// `group:name:{client-id=…}` and the value.
+pub fn metric_lines(m: &MetricsSnapshot, client_id: &str) -> Vec<(String, String)> {
+    let name = |n: &str| format!("producer-metrics:{n}:{{client-id={client_id}}}");
+    let mut out: Vec<(String, String)> = [
+        ("records-sent", m.records_sent),
+        ("record-errors", m.record_errors),
+        ("bytes-sent", m.bytes_sent),
+        ("batches-sent", m.batches_sent),
+        ("requests-sent", m.requests_sent),
+        ("retries", m.retries),
+        ("buffer-available-bytes", m.buffer_available_bytes),
+        ("in-flight-requests", m.in_flight_requests),
+        ("throttled-responses", m.throttled_responses),
+        ("throttle-time-max-ms", m.throttle_time_max_ms),
+        ("connections-created", m.connections_created),
+        ("connections-closed", m.connections_closed),
+    ]
+    .iter()
+    .map(|(n, v)| (name(n), v.to_string()))
+    .collect();
+    for (prefix, p) in
+        [("latency-us", &m.latency_us), ("batch-records", &m.batch_records), ("batch-bytes", &m.batch_bytes)]
+    {
+        out.push((name(&format!("{prefix}-count")), p.count.to_string()));
+        out.push((name(&format!("{prefix}-avg")), format!("{:.3}", p.mean)));
+        for (q, v) in [("p50", p.p50), ("p95", p.p95), ("p99", p.p99), ("p999", p.p999), ("max", p.max)] {
+            out.push((name(&format!("{prefix}-{q}")), v.to_string()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_named_as_javas_tool_names_them() {
+        let m = MetricsSnapshot { records_sent: 42, ..Default::default() };
+        let lines = metric_lines(&m, "perf-0");
+        assert!(lines.contains(&("producer-metrics:records-sent:{client-id=perf-0}".into(), "42".into())));
+        assert!(lines.iter().any(|(k, _)| k == "producer-metrics:latency-us-p99:{client-id=perf-0}"));
+        assert!(lines.windows(2).all(|w| w[0] <= w[1]), "sorted, as Java prints them");
     }
 }

@@ -6,6 +6,7 @@
 //! progress line, and sending threads only when `send` itself refuses a record.
 
 use std::fmt::Display;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,8 @@ pub struct Stats {
     /// With `--warmup-records`: when the steady state began (the intended send time of the
     /// first record after the warm-up) and the process CPU seconds then.
     steady: OnceLock<(Instant, Option<f64>)>,
+    /// Records the sending threads handed to the client (added as each thread ends).
+    sent: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -40,18 +43,65 @@ struct Inner {
     steady_bytes: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Window {
     start: Instant,
     count: u64,
     bytes: u64,
+    err: u64,
     lat_sum_us: u64,
     lat_max_us: u64,
+    /// The window's latencies, for its percentiles, the `--hdr-log` and the `--report`.
+    hist: Histogram<u64>,
 }
 
 impl Window {
     fn new(start: Instant) -> Self {
-        Window { start, count: 0, bytes: 0, lat_sum_us: 0, lat_max_us: 0 }
+        Window { start, count: 0, bytes: 0, err: 0, lat_sum_us: 0, lat_max_us: 0, hist: new_histogram() }
+    }
+}
+
+/// A latency histogram in microseconds, 1 µs to an hour at three significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+/// One reporting interval: the progress line's numbers and the latencies behind them.
+#[derive(Debug, Clone)]
+pub struct Interval {
+    /// Seconds from the run's start to the interval's start.
+    pub start_s: f64,
+    pub progress: Progress,
+    /// Records that failed in the interval.
+    pub err: u64,
+    /// Latencies (µs) of the records acknowledged in the interval.
+    pub hist: Histogram<u64>,
+}
+
+impl Interval {
+    /// One JSON object per interval (`--interval-json`): where it ends (`t_s`, seconds since
+    /// the start), its length and its numbers.
+    pub fn json(&self) -> String {
+        let p = &self.progress;
+        let q = |x| if self.hist.is_empty() { 0 } else { self.hist.value_at_quantile(x) };
+        let avg = if self.hist.is_empty() { 0.0 } else { self.hist.mean() };
+        format!(
+            "{{\"t_s\":{:.3},\"secs\":{:.3},\"records\":{},\"err\":{},\"rec_per_s\":{:.1},\"mb_per_s\":{:.3},\
+             \"lat_us_avg\":{:.1},\"lat_us_p50\":{},\"lat_us_p95\":{},\"lat_us_p99\":{},\"lat_us_p999\":{},\
+             \"lat_us_max\":{}}}",
+            self.start_s + p.secs,
+            p.secs,
+            p.records,
+            self.err,
+            per_sec(p.records as f64, p.secs),
+            per_sec(p.bytes as f64 / MB, p.secs),
+            avg,
+            q(0.50),
+            q(0.95),
+            q(0.99),
+            q(0.999),
+            self.hist.max(),
+        )
     }
 }
 
@@ -111,7 +161,7 @@ fn per_sec(x: f64, secs: f64) -> f64 {
 
 impl Stats {
     pub fn new(start: Instant) -> Self {
-        let hist = || Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds");
+        let hist = new_histogram;
         Stats {
             inner: Mutex::new(Inner {
                 hist: hist(),
@@ -126,6 +176,7 @@ impl Stats {
             }),
             run_start: start,
             steady: OnceLock::new(),
+            sent: AtomicU64::new(0),
         }
     }
 
@@ -161,6 +212,7 @@ impl Stats {
         w.bytes += bytes as u64;
         w.lat_sum_us += us;
         w.lat_max_us = w.lat_max_us.max(us);
+        w.hist.saturating_record(us);
     }
 
     /// A record failed (refused by `send`, or its outcome was an error). The message is only
@@ -168,6 +220,7 @@ impl Stats {
     pub fn record_err(&self, e: &dyn Display) {
         let mut g = self.lock();
         g.err += 1;
+        g.window.err += 1;
         if g.errors.len() < KEEP_ERRORS {
             let msg = e.to_string();
             g.errors.push(msg);
@@ -180,16 +233,36 @@ impl Stats {
         g.ok + g.err
     }
 
+    /// A sending thread handed `n` more records to the client.
+    pub fn add_sent(&self, n: u64) {
+        self.sent.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Records handed to the client by the threads that have ended.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// The whole run's latency histogram (µs) so far.
+    pub fn histogram(&self) -> Histogram<u64> {
+        self.lock().hist.clone()
+    }
+
     /// The window since the last call, and a new window from `now`.
-    pub fn take_window(&self, now: Instant) -> Progress {
-        let mut g = self.lock();
-        let w = std::mem::replace(&mut g.window, Window::new(now));
-        Progress {
-            records: w.count,
-            secs: now.saturating_duration_since(w.start).as_secs_f64(),
-            bytes: w.bytes,
-            avg_ms: if w.count > 0 { w.lat_sum_us as f64 / w.count as f64 / 1000.0 } else { 0.0 },
-            max_ms: w.lat_max_us as f64 / 1000.0,
+    pub fn take_window(&self, now: Instant) -> Interval {
+        let fresh = Window::new(now);
+        let w = std::mem::replace(&mut self.lock().window, fresh);
+        Interval {
+            start_s: w.start.saturating_duration_since(self.run_start).as_secs_f64(),
+            progress: Progress {
+                records: w.count,
+                secs: now.saturating_duration_since(w.start).as_secs_f64(),
+                bytes: w.bytes,
+                avg_ms: if w.count > 0 { w.lat_sum_us as f64 / w.count as f64 / 1000.0 } else { 0.0 },
+                max_ms: w.lat_max_us as f64 / 1000.0,
+            },
+            err: w.err,
+            hist: w.hist,
         }
     }
 
@@ -392,13 +465,33 @@ mod tests {
         let s = Stats::new(t0);
         s.record_ok_at(t0, t0 + Duration::from_millis(2), 1024 * 1024);
         s.record_ok_at(t0, t0 + Duration::from_millis(4), 1024 * 1024);
-        let p = s.take_window(t0 + Duration::from_secs(2));
+        s.record_err(&"x");
+        let w = s.take_window(t0 + Duration::from_secs(2));
         assert_eq!(
-            p.to_string(),
+            w.progress.to_string(),
             "2 records sent, 1.0 records/sec (1.00 MB/sec), 3.0 ms avg latency, 4.0 ms max latency."
         );
-        assert_eq!(s.take_window(t0 + Duration::from_secs(3)).records, 0);
-        assert_eq!(s.completed(), 2);
+        assert_eq!((w.err, w.hist.len(), w.start_s), (1, 2, 0.0));
+        let next = s.take_window(t0 + Duration::from_secs(3));
+        assert_eq!((next.progress.records, next.err, next.hist.len()), (0, 0, 0));
+        assert_eq!(next.start_s, 2.0);
+        assert_eq!(s.completed(), 3);
+    }
+
+    #[test]
+    fn interval_json_has_the_windows_percentiles() {
+        let t0 = Instant::now();
+        let s = Stats::new(t0);
+        for ms in [1, 2, 3, 4] {
+            s.record_ok_at(t0, t0 + Duration::from_millis(ms), 1000);
+        }
+        let j = s.take_window(t0 + Duration::from_secs(2)).json();
+        assert!(
+            j.starts_with("{\"t_s\":2.000,\"secs\":2.000,\"records\":4,\"err\":0,\"rec_per_s\":2.0,"),
+            "{j}"
+        );
+        assert!(j.contains("\"lat_us_p50\":2000,"), "{j}");
+        assert!(j.contains("\"lat_us_max\":4001}") || j.contains("\"lat_us_max\":4000}"), "{j}");
     }
 
     #[test]
