@@ -35,7 +35,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ringkafka::{Producer, ProducerConfig, ProducerRecord};
 
-const USAGE: &str = "usage: ringkafka-leader-move --bootstrap-server HOST:PORT --topic T [--rate N] [--seconds S] \
+const USAGE: &str =
+    "usage: ringkafka-leader-move --bootstrap-server HOST:PORT --topic T [--rate N] [--seconds S] \
                      [--gap-ms MS] [--log-level LEVEL] [--producer-props k=v ...]";
 
 struct Args {
@@ -69,7 +70,9 @@ fn parse() -> Result<Args, String> {
             "--rate" => a.rate = number(i)?.max(1),
             "--seconds" => a.seconds = number(i)?,
             "--gap-ms" => a.gap = Duration::from_millis(number(i)?),
-            "--log-level" => a.log_level = value(i)?.parse().map_err(|_| format!("--log-level {}", argv[i + 1]))?,
+            "--log-level" => {
+                a.log_level = value(i)?.parse().map_err(|_| format!("--log-level {}", argv[i + 1]))?
+            }
             "--producer-props" => {
                 while let Some(kv) = argv.get(i + 1).filter(|s| !s.starts_with("--")) {
                     let (k, v) = kv.split_once('=').ok_or_else(|| format!("{kv}: not key=value"))?;
@@ -94,9 +97,12 @@ fn wall_ms() -> u128 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis())
 }
 
+/// When something happened: monotonic, and wall clock in ms since the epoch.
+type Stamp = (Instant, u128);
+
 /// Per partition, when an old leader first refused it (NOT_LEADER_OR_FOLLOWER) and no batch
-/// has been acknowledged since: (monotonic, wall ms).
-static REFUSED: OnceLock<Vec<Mutex<Option<(Instant, u128)>>>> = OnceLock::new();
+/// has been acknowledged since.
+static REFUSED: OnceLock<Vec<Mutex<Option<Stamp>>>> = OnceLock::new();
 /// The topic, to recognise its partitions in the library's retry warnings.
 static TOPIC: OnceLock<String> = OnceLock::new();
 /// The lines printed (`--log-level`).
@@ -133,7 +139,7 @@ impl log::Log for Stderr {
 /// One partition's acknowledgements as they come back (on the sender thread).
 #[derive(Default)]
 struct Acks {
-    last: Option<(Instant, u128)>,
+    last: Option<Stamp>,
     longest: Duration,
 }
 
