@@ -405,6 +405,21 @@ kafka_stop() {
     rm -f "$dir/cluster.env"
 }
 
+# Prints the CPU time the cluster's running nodes have used so far, in clock ticks (utime +
+# stime of each JVM, from /proc; `getconf CLK_TCK` per second): the difference around a run is
+# what the brokers spent on it, whatever else the machine runs.
+kafka_cpu_ticks() {
+    local n pid total=0 fields
+    kafka_load_state || return 1
+    for ((n = 1; n <= KAFKA_NODES; n++)); do
+        pid=$(kafka_node_pid "$n") || continue
+        # Fields 14 and 15 (utime, stime); the command name (field 2) has no spaces: java.
+        read -r -a fields <"/proc/$pid/stat" || continue
+        total=$((total + fields[13] + fields[14]))
+    done
+    echo "$total"
+}
+
 # Runs Kafka's TopicCommand against the running cluster: kafka_topics --list, ...
 kafka_topics() {
     local bootstrap
