@@ -75,7 +75,7 @@ usage() {
 }
 
 runs=3
-warmup=
+warm_runs=
 partitions=
 rf=
 clients=ringkafka,librdkafka,confluent,java
@@ -85,7 +85,7 @@ broker=
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --runs) runs=$2; shift 2 ;;
-        --warmup) warmup=$2; shift 2 ;;
+        --warmup) warm_runs=$2; shift 2 ;;
         --partitions) partitions=$2; shift 2 ;;
         --replication-factor) rf=$2; shift 2 ;;
         --clients) clients=$2; shift 2 ;;
@@ -268,11 +268,11 @@ mkdir -p "$logs"
 out=$(mktemp)
 # Tansu is started afresh for every run: nothing to warm up.
 case "$broker" in
-    tansu) : "${warmup:=0}" ;;
-    kafka | kafka-cluster) : "${warmup:=3}" ;;
-    *) : "${warmup:=1}" ;;
+    tansu) : "${warm_runs:=0}" ;;
+    kafka | kafka-cluster) : "${warm_runs:=3}" ;;
+    *) : "${warm_runs:=1}" ;;
 esac
-for ((w = 1; w <= warmup; w++)); do
+for ((w = 1; w <= warm_runs; w++)); do
     topic="cmp-warmup-$w-$$"
     case "$broker" in
         kafka | kafka-cluster) kafka_topic_create "$topic" --partitions "$partitions" --replication-factor "$rf" ;;
