@@ -41,6 +41,7 @@ mod report;
 mod ringkafka_client;
 mod schedule;
 mod stats;
+mod threads;
 mod workload;
 
 use std::io::Write;
@@ -469,7 +470,10 @@ fn run(
                         let (w, t) = (w.clone(), targets[i / per_producer].clone());
                         std::thread::Builder::new()
                             .name(format!("perf-send-{i}"))
-                            .spawn(move || t.send_range(&w, i, start, stats))
+                            .spawn(move || {
+                                t.send_range(&w, i, start, stats);
+                                threads::note_exit();
+                            })
                             .expect("spawn a sending thread")
                     })
                     .collect();
@@ -524,6 +528,8 @@ fn run(
     }
     let metrics: Vec<Vec<(String, String)>> =
         if args.print_metrics { targets.iter().map(|t| t.metrics()).collect() } else { Vec::new() };
+    // Per-thread CPU while the clients' threads still live (close ends them).
+    let (whole_threads, steady_threads) = (stats.thread_split(false), stats.thread_split(true));
     for t in &targets {
         t.close();
     }
@@ -536,9 +542,13 @@ fn run(
         (Some(n), None) => n,
         _ => stats.sent(),
     };
-    let summary = stats.summary(records, elapsed, cpu);
+    let mut summary = stats.summary(records, elapsed, cpu);
+    summary.threads = Some(whole_threads);
     let steady_records = records.saturating_sub(workload.warmup_records);
-    let steady = stats.steady_summary(steady_records, elapsed, cpu);
+    let steady = stats.steady_summary(steady_records, elapsed, cpu).map(|mut s| {
+        s.threads = Some(steady_threads);
+        s
+    });
     // As Java's tool (KIP-1052): the whole run's summary, then the steady state's. The JSON
     // line is the steady state's when there is one.
     match (&steady, args.json) {

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use crate::threads;
+
 /// How many error messages are kept.
 pub const KEEP_ERRORS: usize = 5;
 
@@ -22,8 +24,8 @@ pub struct Stats {
     inner: Mutex<Inner>,
     run_start: Instant,
     /// With `--warmup-records`: when the steady state began (the intended send time of the
-    /// first record after the warm-up) and the process CPU seconds then.
-    steady: OnceLock<(Instant, Option<f64>)>,
+    /// first record after the warm-up), the process CPU seconds then, and every thread's.
+    steady: OnceLock<(Instant, Option<f64>, threads::Snapshot)>,
     /// Records the sending threads handed to the client (added as each thread ends).
     sent: AtomicU64,
 }
@@ -145,6 +147,8 @@ pub struct Summary {
     pub lat_us_p999: u64,
     pub lat_us_max: u64,
     pub cpu_s: Option<f64>,
+    /// The CPU by thread group (see `threads`), set by the caller.
+    pub threads: Option<threads::Split>,
     pub errors: Vec<String>,
 }
 
@@ -186,7 +190,13 @@ impl Stats {
 
     /// The warm-up is over: records meant to be sent from `at` on make the steady state.
     pub fn start_steady_state(&self, at: Instant) {
-        let _ = self.steady.set((at, cpu_seconds()));
+        let _ = self.steady.set((at, cpu_seconds(), threads::snapshot()));
+    }
+
+    /// The CPU by thread group over the steady state (`steady`) or the whole run.
+    pub fn thread_split(&self, steady: bool) -> threads::Split {
+        let since = if steady { self.steady.get().map(|(_, _, s)| s) } else { None };
+        threads::split(since)
     }
 
     /// A record meant to be sent at `intended` was acknowledged now.
@@ -197,7 +207,7 @@ impl Stats {
 
     fn record_ok_at(&self, intended: Instant, now: Instant, bytes: usize) {
         let us = now.saturating_duration_since(intended).as_micros().min(u64::MAX as u128) as u64;
-        let steady = self.steady.get().is_some_and(|(s, _)| intended >= *s);
+        let steady = self.steady.get().is_some_and(|(s, _, _)| intended >= *s);
         let mut g = self.lock();
         g.hist.saturating_record(us);
         g.ok += 1;
@@ -276,7 +286,7 @@ impl Stats {
     /// after it began, over the time from then to the end of the run (`elapsed` after its
     /// start), and the CPU used in that time. Failures are the whole run's: none is forgiven.
     pub fn steady_summary(&self, records: u64, elapsed: Duration, cpu_s: Option<f64>) -> Option<Summary> {
-        let &(at, cpu_then) = self.steady.get()?;
+        let (at, cpu_then) = self.steady.get().map(|(a, c, _)| (*a, *c))?;
         let secs = (self.run_start + elapsed).saturating_duration_since(at);
         let cpu = cpu_s.zip(cpu_then).map(|(end, then)| end - then);
         let g = self.lock();
@@ -317,6 +327,7 @@ impl Stats {
             lat_us_p999: q(0.999),
             lat_us_max: h.max(),
             cpu_s,
+            threads: None,
             errors,
         }
     }
@@ -353,16 +364,23 @@ impl Summary {
         if let Some(c) = self.cpu_s {
             s.push_str(&format!(" {c:.2} s CPU."));
         }
+        if let Some(t) = &self.threads {
+            s.push_str(&format!(" {t}"));
+        }
         s
     }
 
     /// One JSON object with exactly the documented keys (`cpu_s` is `null` if unreadable).
     pub fn json(&self) -> String {
         let f = |x: f64| if x.is_finite() { format!("{x:.3}") } else { "null".to_string() };
+        let group = |ns: fn(&threads::Split) -> u64| {
+            self.threads.as_ref().map_or("null".to_string(), |t| format!("{:.3}", ns(t) as f64 / 1e9))
+        };
         format!(
             "{{\"records\":{},\"ok\":{},\"err\":{},\"secs\":{},\"rec_per_s\":{},\"mb_per_s\":{},\
              \"lat_us_p50\":{},\"lat_us_p95\":{},\"lat_us_p99\":{},\"lat_us_p999\":{},\"lat_us_max\":{},\
-             \"cpu_s\":{}}}",
+             \"cpu_s\":{},\"cpu_sender_s\":{},\"cpu_app_s\":{},\"cpu_mock_s\":{},\"cpu_tool_s\":{},\
+             \"wait_sender_s\":{},\"wait_app_s\":{},\"wait_mock_s\":{}}}",
             self.records,
             self.ok,
             self.err,
@@ -375,6 +393,13 @@ impl Summary {
             self.lat_us_p999,
             self.lat_us_max,
             self.cpu_s.map_or("null".to_string(), f),
+            group(|t| t.sender.run_ns),
+            group(|t| t.app.run_ns),
+            group(|t| t.mock.run_ns),
+            group(|t| t.tool.run_ns),
+            group(|t| t.sender.wait_ns),
+            group(|t| t.app.wait_ns),
+            group(|t| t.mock.wait_ns),
         )
     }
 }
@@ -439,11 +464,18 @@ mod tests {
                 "lat_us_p99",
                 "lat_us_p999",
                 "lat_us_max",
-                "cpu_s"
+                "cpu_s",
+                "cpu_sender_s",
+                "cpu_app_s",
+                "cpu_mock_s",
+                "cpu_tool_s",
+                "wait_sender_s",
+                "wait_app_s",
+                "wait_mock_s"
             ]
         );
         assert!(j.contains("\"records\":3,\"ok\":2,\"err\":1,\"secs\":2.000,\"rec_per_s\":1.000"));
-        assert!(j.contains("\"cpu_s\":0.500"));
+        assert!(j.contains("\"cpu_s\":0.500,\"cpu_sender_s\":null"));
         assert_eq!(sum.errors, vec!["boom".to_string()]);
     }
 
@@ -456,7 +488,7 @@ mod tests {
         let sum = s.summary(10, Duration::from_secs(1), None);
         assert_eq!(sum.err, 10);
         assert_eq!(sum.errors.len(), KEEP_ERRORS);
-        assert!(sum.json().ends_with("\"cpu_s\":null}"));
+        assert!(sum.json().contains("\"cpu_s\":null,"));
     }
 
     #[test]
