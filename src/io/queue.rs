@@ -285,6 +285,18 @@ impl<T> Rx<T> {
         }
     }
 
+    /// Whether the next message is published, or every sender is gone: for a spinning
+    /// consumer, which calls this in a loop. It reads the slot it would take next (a line the
+    /// producer writes anyway), not the producers' `tail`, so spinning does not pull their line
+    /// away from them on every send.
+    #[inline]
+    pub fn has_next(&self) -> bool {
+        let s = &*self.shared;
+        let h = s.head.0.load(Ordering::Relaxed);
+        s.slots[h & s.mask].seq.load(Ordering::Acquire) == h.wrapping_add(1)
+            || s.tx_gone.load(Ordering::Relaxed)
+    }
+
     /// Whether no message is claimed or published past `head`. A claimed message that is not
     /// yet published counts as present, so a parking sender does not miss one being written.
     pub fn is_empty(&self) -> bool {
@@ -340,7 +352,13 @@ mod tests {
         assert_eq!(got, [1, 2, 3, 4]);
         assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
         assert!(rx.is_empty());
+        assert!(!rx.has_next());
+        tx.try_send(5).unwrap();
+        assert!(rx.has_next(), "a published message is seen by a spinning consumer");
+        assert_eq!(rx.try_recv(), Ok(5));
+        assert!(!rx.has_next());
         drop(tx);
+        assert!(rx.has_next(), "so is the last sender's going");
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     }
 
