@@ -68,6 +68,18 @@ pub trait Target: Send + Sync + 'static {
     fn metrics(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+    /// The sender thread's parks, its wake-ups by `send`, and the produce requests, since the
+    /// steady state began (`steady`) or the start, for clients that count them.
+    fn sender_counters(&self, _steady: bool) -> Option<(u64, u64, u64)> {
+        None
+    }
+}
+
+/// [`Target::sender_counters`] summed over the producers (`None` if a client counts none).
+fn sender_counters(targets: &[Arc<dyn Target>], steady: bool) -> Option<(u64, u64, u64)> {
+    targets.iter().try_fold((0, 0, 0), |(p, w, r), t| {
+        t.sender_counters(steady).map(|(p2, w2, r2)| (p + p2, w + w2, r + r2))
+    })
 }
 
 /// The broker to bootstrap from: `--bootstrap-server`, else `bootstrap.servers` from the
@@ -220,6 +232,7 @@ fn main() -> ExitCode {
         payloads,
         keys: workload::Keys::new(args.key_distribution, args.keys),
         seed: args.random_seed,
+        pacer_spin: args.pacer_spin,
     });
 
     let mut targets: Vec<Arc<dyn Target>> = Vec::with_capacity(args.producers);
@@ -528,8 +541,10 @@ fn run(
     }
     let metrics: Vec<Vec<(String, String)>> =
         if args.print_metrics { targets.iter().map(|t| t.metrics()).collect() } else { Vec::new() };
-    // Per-thread CPU while the clients' threads still live (close ends them).
+    // Per-thread CPU and the senders' counters while the clients' threads still live (close
+    // ends them).
     let (whole_threads, steady_threads) = (stats.thread_split(false), stats.thread_split(true));
+    let (whole_sender, steady_sender) = (sender_counters(&targets, false), sender_counters(&targets, true));
     for t in &targets {
         t.close();
     }
@@ -544,9 +559,11 @@ fn run(
     };
     let mut summary = stats.summary(records, elapsed, cpu);
     summary.threads = Some(whole_threads);
+    summary.sender = whole_sender;
     let steady_records = records.saturating_sub(workload.warmup_records);
     let steady = stats.steady_summary(steady_records, elapsed, cpu).map(|mut s| {
         s.threads = Some(steady_threads);
+        s.sender = steady_sender;
         s
     });
     // As Java's tool (KIP-1052): the whole run's summary, then the steady state's. The JSON
@@ -555,13 +572,21 @@ fn run(
         (Some(st), true) => println!("{}", st.json()),
         (None, true) => println!("{}", summary.json()),
         (_, false) => {
+            // Java's lines on stdout, as its tool prints them; ours (the latency from the send
+            // call, the sender's counters, the CPU by thread) after each on stderr.
             println!("{}", summary.java_line());
+            for l in summary.detail_lines() {
+                eprintln!("{l}");
+            }
             if let Some(st) = &steady {
                 println!(
                     "Steady state (after {} warm-up records): {}",
                     workload.warmup_records,
                     st.java_line()
                 );
+                for l in st.detail_lines() {
+                    eprintln!("{l}");
+                }
             }
         }
     }

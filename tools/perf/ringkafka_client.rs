@@ -1,6 +1,8 @@
 //! The workload through ringkafka: `send_with_callback`, latency recorded in the callback (on the
-//! sender thread) from the record's intended send time.
+//! sender thread) from the record's intended send time, and from the `send` call (the intended
+//! time plus how late the pacer let the record go).
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ringkafka::{MetricsSnapshot, Producer, ProducerConfig, ProducerRecord, StartError};
@@ -15,12 +17,19 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Ringkafka {
     producer: Producer,
     client_id: String,
+    /// The sender's parks, wake-ups and requests when the steady state began.
+    steady_counters: OnceLock<(u64, u64, u64)>,
 }
 
 impl Ringkafka {
     pub fn new(cfg: ProducerConfig) -> Result<Self, StartError> {
         let client_id = cfg.client_id.clone();
-        Ok(Ringkafka { producer: Producer::new(cfg)?, client_id })
+        Ok(Ringkafka { producer: Producer::new(cfg)?, client_id, steady_counters: OnceLock::new() })
+    }
+
+    fn counters(&self) -> (u64, u64, u64) {
+        let m = self.producer.metrics();
+        (m.sender_parks, m.sender_wakeups, m.requests_sent)
     }
 }
 
@@ -28,7 +37,14 @@ impl Target for Ringkafka {
     fn send_range(&self, w: &Workload, t: usize, start: Instant, stats: &'static Stats) {
         let mut feed = w.feed(t, start, stats);
         while let Some(slot) = feed.next() {
-            let intended = slot.intended;
+            // This producer's first record of the steady state (several producers: each its own).
+            if slot.n >= w.warmup_records && w.warmup_records > 0 && self.steady_counters.get().is_none() {
+                let _ = self.steady_counters.set(self.counters());
+            }
+            // The slot as nanoseconds into the run, and how late the pacer let the record go:
+            // the callback stays at three words.
+            let at = stats.offset_ns(slot.intended);
+            let late = slot.late.as_nanos().min(u32::MAX as u128) as u32;
             // The value Vec is the only per-record allocation here (and the key's, if any); the
             // producer takes both over. The topic is a shared `Arc<str>`: a reference count.
             let mut record = ProducerRecord::new(w.topic(&slot), feed.value(&slot));
@@ -38,7 +54,7 @@ impl Target for Ringkafka {
             // The callback captures three words (fits the producer's inline room for one; the
             // value's size comes back in the metadata).
             let sent = self.producer.send_with_callback(record, move |r| match r {
-                Ok(m) => stats.record_ok(intended, m.serialized_value_size.max(0) as usize),
+                Ok(m) => stats.record_ok_paced(at, late, m.serialized_value_size.max(0) as usize),
                 Err(e) => stats.record_err(&e),
             });
             if let Err(e) = sent {
@@ -57,6 +73,12 @@ impl Target for Ringkafka {
 
     fn metrics(&self) -> Vec<(String, String)> {
         metric_lines(&self.producer.metrics(), &self.client_id)
+    }
+
+    fn sender_counters(&self, steady: bool) -> Option<(u64, u64, u64)> {
+        let (parks, wakeups, requests) = self.counters();
+        let (p0, w0, r0) = if steady { self.steady_counters.get().copied()? } else { (0, 0, 0) };
+        Some((parks - p0, wakeups - w0, requests - r0))
     }
 }
 
