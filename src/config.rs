@@ -564,6 +564,21 @@ static PROPERTIES: &[ConfigProperty] = &[
         current: Some(|c| c.sender_idle_spin.as_micros().to_string()),
     },
     ConfigProperty {
+        key: "sender.sched.slice.us",
+        aliases: &[],
+        default: "100",
+        doc: "The scheduler time slice the sender thread asks for (Linux 6.12+, microseconds, 100 to 100000): a short one lets it preempt the thread running on its CPU when it wakes; `0`: the kernel's default.",
+        apply: |c, k, v| {
+            let us: u64 = parse_num(k, v)?;
+            if us != 0 && !(100..=100_000).contains(&us) {
+                return Err(ConfigError::new(k, "must be 0 or between 100 and 100000"));
+            }
+            c.sender_slice = (us != 0).then(|| Duration::from_micros(us));
+            Ok(())
+        },
+        current: Some(|c| c.sender_slice.map_or(0, |d| d.as_micros()).to_string()),
+    },
+    ConfigProperty {
         key: "security.protocol",
         aliases: &[],
         default: "PLAINTEXT",
@@ -713,6 +728,7 @@ static PROPERTIES: &[ConfigProperty] = &[
 /// | `sender.cpu` |  | `last` | The CPU the sender thread is pinned to: a number, `last` (the last one the process may use) or `-1` (not pinned). |
 /// | `sender.idle.strategy` |  | `park` | What the sender thread does while it waits: `park` (sleep; no CPU while idle), `spin-park` (spin up to `sender.idle.spin.us`, then sleep) or `spin` (never sleep: a whole core). |
 /// | `sender.idle.spin.us` |  | `50` | With `sender.idle.strategy=spin-park`: how long the sender spins before it sleeps, in microseconds (at most 1000000). |
+/// | `sender.sched.slice.us` |  | `100` | The scheduler time slice the sender thread asks for (Linux 6.12+, microseconds, 100 to 100000): a short one lets it preempt the thread running on its CPU when it wakes; `0`: the kernel's default. |
 /// | `security.protocol` |  | `PLAINTEXT` | `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`. |
 /// | `ssl.ca.location` |  | `""` | A PEM file of the CA certificates to trust; none: the platform's. |
 /// | `ssl.certificate.location` |  | `""` | A PEM client certificate chain, for mutual TLS (with `ssl.key.location`). |
@@ -820,6 +836,12 @@ pub struct ProducerConfig {
     /// `sender.idle.spin.us`: how long [`IdleStrategy::SpinPark`] spins before it parks
     /// (default 50 µs).
     pub sender_idle_spin: Duration,
+    /// `sender.sched.slice.us`: the time slice the sender thread asks the scheduler for
+    /// (default 100 µs; `None`: the kernel's default). On Linux 6.12 and later (EEVDF), a
+    /// thread whose slice is shorter than the running thread's preempts it when it wakes;
+    /// otherwise a woken sender may wait for the running thread's slice to end, up to a timer
+    /// tick (4 ms at 250 Hz). Older kernels ignore it.
+    pub sender_slice: Option<Duration>,
     /// `security.protocol` (default PLAINTEXT).
     pub security_protocol: SecurityProtocol,
     /// `ssl.*` (used with SSL and SASL_SSL).
@@ -885,6 +907,7 @@ impl Default for ProducerConfig {
             sender_cpu: SenderCpu::Last,
             sender_idle: IdleStrategy::Park,
             sender_idle_spin: Duration::from_micros(50),
+            sender_slice: Some(Duration::from_micros(100)),
             security_protocol: SecurityProtocol::Plaintext,
             ssl: SslConfig::default(),
             sasl: SaslConfig::default(),
@@ -1813,6 +1836,20 @@ mod tests {
             "sender.idle.spin.us",
             "a field set directly meets the same rule"
         );
+    }
+
+    #[test]
+    fn sender_slice_is_zero_or_what_the_kernel_takes() {
+        let mut c = ProducerConfig::new("h:1");
+        assert_eq!(c.sender_slice, Some(Duration::from_micros(100)));
+        c.set("sender.sched.slice.us", "0").unwrap();
+        assert_eq!(c.sender_slice, None);
+        c.set("sender.sched.slice.us", "3000").unwrap();
+        assert_eq!(c.sender_slice, Some(Duration::from_millis(3)));
+        for bad in ["50", "100001", "-1"] {
+            let e = ProducerConfig::new("h:1").set("sender.sched.slice.us", bad).map(|_| ()).unwrap_err();
+            assert_eq!(e.key, "sender.sched.slice.us", "{bad}");
+        }
     }
 
     #[test]

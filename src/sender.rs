@@ -116,9 +116,15 @@ pub(crate) fn spawn(
     lookup: Lookup,
 ) -> io::Result<(JoinHandle<()>, Arc<Waker>)> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let cpu = cfg.sender_cpu;
+    let (cpu, slice) = (cfg.sender_cpu, cfg.sender_slice);
     let handle = std::thread::Builder::new().name("ringkafka-sender".into()).spawn(move || {
         pin(cpu);
+        if let Some(slice) = slice {
+            // Best effort: where it is refused (a sandbox), the sender waits for slices to end.
+            if let Err(e) = affinity::set_slice(slice) {
+                log::debug!("the sender thread keeps the kernel's time slice: {e}");
+            }
+        }
         let mut driver = match Driver::new(RING_ENTRIES) {
             Ok(d) => d,
             Err(e) => {

@@ -910,6 +910,35 @@ fn spinning_senders_honour_linger_flush_and_close() {
     }
 }
 
+/// The sender thread asks the scheduler for `sender.sched.slice.us` time slices (read back from
+/// the kernel's own account of the thread, `/proc/<tid>/sched`, which Linux 6.12+ keeps).
+#[test]
+fn the_sender_thread_runs_with_the_time_slice_it_was_given() {
+    let _g = serial();
+    let server = MockServer::with_topics(1, &[("slice", 1)]).unwrap();
+    let slice_of_sender = || {
+        for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if comm.trim() == "ringkafka-sende" {
+                let sched = std::fs::read_to_string(t.path().join("sched")).expect("/proc/<tid>/sched");
+                let line = sched.lines().find(|l| l.trim_start().starts_with("se.slice")).expect("se.slice");
+                return line.split(':').nth(1).unwrap().trim().parse::<f64>().unwrap() as u64;
+            }
+        }
+        panic!("no sender thread");
+    };
+    for (us, want_ns) in [(300, Some(300_000)), (0, None)] {
+        let cfg = config(&server).set("sender.sched.slice.us", &us.to_string()).unwrap().clone();
+        let p = Producer::new(cfg).unwrap();
+        let got = slice_of_sender();
+        match want_ns {
+            Some(ns) => assert_eq!(got, ns, "sender.sched.slice.us={us}"),
+            None => assert_ne!(got, 300_000, "0 leaves the kernel's default"),
+        }
+        p.close(Duration::from_secs(5));
+    }
+}
+
 /// `partitions_for` (Java's `partitionsFor`): the mock cluster's own partition table for a
 /// known topic; a topic created while the call waits; `MetadataTimeout` after `max.block.ms`
 /// for one that never appears; and errors, not a hang, from a callback or after close.
