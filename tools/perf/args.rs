@@ -97,6 +97,8 @@ pub struct Args {
     pub print_metrics: bool,
     /// `--pacer-spin-us`: how long before each record's slot the pacer spins (see `pacer`).
     pub pacer_spin: Duration,
+    /// `--isolate-sender`: the tool's own threads stay off the sender thread's CPU.
+    pub isolate_sender: bool,
 }
 
 /// A usage error: the message, printed with the usage text, exit status 2.
@@ -183,6 +185,9 @@ Keys and payloads:
                                    record's slot and spins the rest, where the gap between
                                    records is at least 5*US; at higher rates it sends in
                                    bursts, never spinning (default 20)
+    --isolate-sender               keep the tool's own threads (sending threads, embedded mock)
+                                   off the CPU the sender thread is pinned to (sender.cpu), as
+                                   a latency-sensitive application would; needs 2+ CPUs
 
 Results:
     --json                         print the summary as one JSON line
@@ -297,6 +302,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
     let mut random_seed = None;
     let mut json = false;
     let mut pacer_spin = crate::pacer::DEFAULT_SPIN;
+    let mut isolate_sender = false;
     let mut client = Client::Ringkafka;
     let mut client_defaults = ClientDefaults::Own;
     let mut log_level = log::LevelFilter::Warn;
@@ -441,6 +447,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
                 partitions = n as i32;
             }
             "--json" => json = true,
+            "--isolate-sender" => isolate_sender = true,
             "--pacer-spin-us" => {
                 let us: u64 = number(&flag, &value(&flag, &mut it)?)?;
                 pacer_spin = Duration::from_micros(us);
@@ -609,6 +616,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
         report,
         print_metrics,
         pacer_spin,
+        isolate_sender,
     }))
 }
 
@@ -720,6 +728,8 @@ mod tests {
         assert!(!a.json);
         assert_eq!(a.bootstrap_server, None);
         assert_eq!(a.pacer_spin, crate::pacer::DEFAULT_SPIN);
+        assert!(!a.isolate_sender);
+        assert!(ok("--num-records 10 --record-size 100 --isolate-sender").isolate_sender);
         assert_eq!(ok("--num-records 10 --record-size 100 --pacer-spin-us 0").pacer_spin, Duration::ZERO);
     }
 

@@ -157,6 +157,28 @@ fn print_properties() {
     }
 }
 
+/// `--isolate-sender`: keeps this thread, and so every thread started after it (the embedded
+/// mock's, the sending threads), off the CPU the sender will be pinned to, which it returns
+/// (to be given as `sender.cpu`, since `last` would now name another CPU).
+fn isolate_sender(props: &[(String, String)]) -> Result<usize, String> {
+    use ringkafka::internals::io::affinity;
+    let (cfg, _) = build_config(props, "127.0.0.1:1", true)?;
+    let allowed = affinity::allowed_cpus().map_err(|e| format!("--isolate-sender: {e}"))?;
+    let cpu = match cfg.sender_cpu {
+        ringkafka::SenderCpu::Cpu(c) => c,
+        ringkafka::SenderCpu::Last => *allowed.last().ok_or("--isolate-sender: no CPU allowed")?,
+        ringkafka::SenderCpu::Unpinned => {
+            return Err("--isolate-sender needs a pinned sender (sender.cpu)".into())
+        }
+    };
+    let others: Vec<usize> = allowed.into_iter().filter(|&c| c != cpu).collect();
+    if others.is_empty() {
+        return Err(format!("--isolate-sender needs a CPU besides the sender's ({cpu})"));
+    }
+    affinity::pin_current_thread_to(&others).map_err(|e| format!("--isolate-sender: {e}"))?;
+    Ok(cpu)
+}
+
 fn usage_error(e: &str) -> ExitCode {
     eprintln!("ringkafka-perf: {e}\n(run with --help for usage)");
     ExitCode::from(2)
@@ -181,10 +203,16 @@ fn main() -> ExitCode {
         Err(UsageError(e)) => return usage_error(&e),
     };
     logger::init(args.log_level, Instant::now());
-    let props = match collect_props(&args) {
+    let mut props = match collect_props(&args) {
         Ok(p) => p,
         Err(e) => return usage_error(&e),
     };
+    if args.isolate_sender {
+        match isolate_sender(&props) {
+            Ok(cpu) => props.push(("sender.cpu".to_string(), cpu.to_string())),
+            Err(e) => return usage_error(&e),
+        }
+    }
     // No broker given: the embedded mock cluster, kept alive until the run ends.
     let mut _mock = None;
     let bootstrap = match bootstrap_address(&args, &props) {
