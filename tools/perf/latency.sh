@@ -6,7 +6,7 @@
 #
 #   tools/perf/latency.sh [--runs N] [--rates "200000 50000"] [--strategies "park spin-park spin"]
 #                         [--mocks "embedded process"] [--secs S] [--warmup-secs W]
-#                         [--out FILE] [-- <more ringkafka-perf options>]
+#                         [--isolate] [--out FILE] [-- <more ringkafka-perf options>]
 #
 # Every run: 100 B records, acks=all, idempotence on, linger.ms=0, 3 partitions, W seconds of
 # warm-up (left out of the numbers) then S seconds measured, a fresh producer, and:
@@ -16,6 +16,9 @@
 # phase of the machine hits every configuration alike. `others %` is the CPU the rest of the
 # machine used during a run, in % of one core (from /proc/stat, less the perf process and the
 # mock process): anything but a few % means the run competed with something else.
+#
+# --isolate keeps everything but the sender off the sender's CPU (the last one): the perf
+# tool's own threads (--isolate-sender) and the ringkafka-mock process (taskset).
 #
 # Latency is measured from each record's scheduled send time (as Java's tool: a stall is
 # charged to every record it delays), `call` from its send() call (without the pacer's own
@@ -31,6 +34,7 @@ mocks="embedded process"
 secs=5
 warmup=1
 out=""
+isolate=false
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --runs) runs=$2; shift 2 ;;
@@ -40,11 +44,18 @@ while [[ $# -gt 0 ]]; do
         --secs) secs=$2; shift 2 ;;
         --warmup-secs) warmup=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
+        --isolate) isolate=true; shift ;;
         --) shift; break ;;
-        *) sed -n '2,24p' "$0" >&2; exit 2 ;;
+        *) sed -n '2,27p' "$0" >&2; exit 2 ;;
     esac
 done
 extra=("$@")
+mock_cmd=()
+if $isolate; then
+    extra+=(--isolate-sender)
+    last=$(nproc --all); last=$((last - 1))
+    mock_cmd=(taskset -c "0-$((last - 1))")
+fi
 
 cargo build --release -p ringkafka-perf -p ringkafka-mock >&2
 perf=target/release/ringkafka-perf
@@ -75,7 +86,7 @@ for ((i = 1; i <= runs; i++)); do
                 target=()
                 if [[ $mock == process ]]; then
                     fifo=$(mktemp -u); mkfifo "$fifo"
-                    "$mockbin" --topic "$topic:3" >"$fifo" 2>/dev/null &
+                    "${mock_cmd[@]}" "$mockbin" --topic "$topic:3" >"$fifo" 2>/dev/null &
                     mock_pid=$!
                     read -r bootstrap <"$fifo"; rm -f "$fifo"
                     target=(--bootstrap-server "$bootstrap")
