@@ -21,8 +21,6 @@ pub(crate) struct Metrics {
     pub throttle_time_max_ms: AtomicU64,
     pub connections_created: AtomicU64,
     pub connections_closed: AtomicU64,
-    /// Times the sender thread slept in the kernel waiting for work.
-    pub sender_parks: AtomicU64,
     pub hist: Mutex<Histograms>,
 }
 
@@ -52,7 +50,6 @@ impl Default for Metrics {
             throttle_time_max_ms: AtomicU64::new(0),
             connections_created: AtomicU64::new(0),
             connections_closed: AtomicU64::new(0),
-            sender_parks: AtomicU64::new(0),
             hist: Mutex::new(Histograms {
                 latency_us: h(3_600_000_000),
                 batch_records: h(10_000_000),
@@ -155,7 +152,7 @@ impl Metrics {
             throttle_time_max_ms: r(&self.throttle_time_max_ms),
             connections_created: r(&self.connections_created),
             connections_closed: r(&self.connections_closed),
-            sender_parks: r(&self.sender_parks),
+            sender_parks: 0,
             sender_wakeups: 0,
             latency_us: Percentiles::of(&h.latency_us),
             batch_records: Percentiles::of(&h.batch_records),

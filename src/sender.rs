@@ -151,8 +151,8 @@ pub(crate) fn spawn(
         let waker = driver.waker();
         let resolver = Resolver::new(lookup, Arc::new(move || waker.wake()));
         let idle = (cfg.sender_idle, cfg.sender_idle_spin);
-        let engine = Engine::new(cfg, partitioner, memory, metrics.clone(), rng_seed());
-        run(engine, driver, resolver, idle, &metrics, rx, spent, tls);
+        let engine = Engine::new(cfg, partitioner, memory, metrics, rng_seed());
+        run(engine, driver, resolver, idle, rx, spent, tls);
     })?;
     match ready_rx.recv() {
         Ok(Ok(waker)) => Ok((handle, waker)),
@@ -430,7 +430,6 @@ fn run(
     mut driver: Driver,
     mut resolver: Resolver,
     idle: (IdleStrategy, Duration),
-    metrics: &Metrics,
     rx: queue::Rx<Msg>,
     spent: crossbeam_channel::Sender<SpentBundle>,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -519,8 +518,6 @@ fn run(
             if !rx.is_empty() || resolver.has_answers() {
                 driver.cancel_park();
                 timeout = Some(Duration::ZERO);
-            } else {
-                Metrics::add(&metrics.sender_parks, 1);
             }
         }
         if let Err(e) = driver.poll(timeout, &mut events) {

@@ -254,8 +254,6 @@ pub struct Driver {
     socket_buffers: SocketBuffers,
     /// Reads the completion queue's head and tail without writing either (for spinning).
     cq_status: CqStatus,
-    /// `poll`s that waited in the kernel, since the driver was created.
-    waits: u64,
 }
 
 impl fmt::Debug for Driver {
@@ -322,7 +320,6 @@ impl Driver {
             cq_overflows: 0,
             socket_buffers: SocketBuffers::default(),
             cq_status,
-            waits: 0,
         };
         driver.arm_wake();
         Ok(driver)
@@ -432,7 +429,7 @@ impl Driver {
             short_writes: self.short_writes,
             sq_full: self.sq_full,
             cq_overflows: self.cq_overflows,
-            waits: self.waits,
+            waits: self.waker.parks(),
         }
     }
 
@@ -557,7 +554,7 @@ impl Driver {
                 ok_if_normal(self.ring.submit())?;
             }
         } else {
-            self.waits += 1;
+            self.waker.note_park();
             self.submit_and_wait(timeout)?;
         }
         loop {
