@@ -285,16 +285,16 @@ impl<T> Rx<T> {
         }
     }
 
-    /// Whether the next message is published, or every sender is gone: for a spinning
-    /// consumer, which calls this in a loop. It reads the slot it would take next (a line the
-    /// producer writes anyway), not the producers' `tail`, so spinning does not pull their line
-    /// away from them on every send.
+    /// Whether the next message is published: for a spinning consumer, which calls this in a
+    /// loop. It reads the slot it would take next (a line the producer writes anyway), not the
+    /// producers' `tail`, so spinning does not pull their line away from them on every send.
+    /// Senders going away is not reported (the producer's last handle queues a `Close` first);
+    /// reporting it would keep a closing spinner from ever waiting.
     #[inline]
     pub fn has_next(&self) -> bool {
         let s = &*self.shared;
         let h = s.head.0.load(Ordering::Relaxed);
         s.slots[h & s.mask].seq.load(Ordering::Acquire) == h.wrapping_add(1)
-            || s.tx_gone.load(Ordering::Relaxed)
     }
 
     /// Whether no message is claimed or published past `head`. A claimed message that is not
@@ -358,7 +358,6 @@ mod tests {
         assert_eq!(rx.try_recv(), Ok(5));
         assert!(!rx.has_next());
         drop(tx);
-        assert!(rx.has_next(), "so is the last sender's going");
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     }
 
