@@ -90,6 +90,25 @@ pub enum SenderCpu {
     Unpinned,
 }
 
+/// What the sender thread does while it waits for work (`sender.idle.strategy`): the trade
+/// between CPU and the latency of waking it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleStrategy {
+    /// Sleep in the kernel until a network completion, a deadline, or a wake-up from `send`
+    /// (the default). Costs no CPU while idle; waking the sender costs the sending thread a
+    /// system call and the record the scheduler's wake-up latency (tens of microseconds, more
+    /// in its tail).
+    Park,
+    /// Spin for up to `sender.idle.spin.us` (watching the record queue and the ring's
+    /// completions in memory, without system calls), then park. A send or a response that
+    /// comes within the bound is taken without any wake-up; the CPU spent is at most the bound
+    /// per wait.
+    SpinPark,
+    /// Never sleep: spin until there is work or a deadline. The lowest latency, and one whole
+    /// core for as long as the producer lives, idle or not.
+    Spin,
+}
+
 /// A configuration key had a bad value, was unknown, or conflicts with another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -534,6 +553,44 @@ static PROPERTIES: &[ConfigProperty] = &[
         }),
     },
     ConfigProperty {
+        key: "sender.idle.strategy",
+        aliases: &[],
+        default: "park",
+        doc: "What the sender thread does while it waits: `park` (sleep; no CPU while idle), `spin-park` (spin up to `sender.idle.spin.us`, then sleep) or `spin` (never sleep: a whole core).",
+        apply: |c, k, v| parse_idle_strategy(k, v).map(|x| c.sender_idle = x),
+        current: Some(|c| idle_strategy_text(c.sender_idle).to_string()),
+    },
+    ConfigProperty {
+        key: "sender.idle.spin.us",
+        aliases: &[],
+        default: "50",
+        doc: "With `sender.idle.strategy=spin-park`: how long the sender spins before it sleeps, in microseconds (at most 1000000).",
+        apply: |c, k, v| {
+            let us: u64 = parse_num(k, v)?;
+            if us > 1_000_000 {
+                return Err(ConfigError::new(k, "must be between 0 and 1000000"));
+            }
+            c.sender_idle_spin = Duration::from_micros(us);
+            Ok(())
+        },
+        current: Some(|c| c.sender_idle_spin.as_micros().to_string()),
+    },
+    ConfigProperty {
+        key: "sender.sched.slice.us",
+        aliases: &[],
+        default: "100",
+        doc: "The scheduler time slice the sender thread asks for (Linux 6.12+, microseconds, 100 to 100000): a short one lets it preempt the thread running on its CPU when it wakes; `0`: the kernel's default.",
+        apply: |c, k, v| {
+            let us: u64 = parse_num(k, v)?;
+            if us != 0 && !(100..=100_000).contains(&us) {
+                return Err(ConfigError::new(k, "must be 0 or between 100 and 100000"));
+            }
+            c.sender_slice = (us != 0).then(|| Duration::from_micros(us));
+            Ok(())
+        },
+        current: Some(|c| c.sender_slice.map_or(0, |d| d.as_micros()).to_string()),
+    },
+    ConfigProperty {
         key: "security.protocol",
         aliases: &[],
         default: "PLAINTEXT",
@@ -682,6 +739,9 @@ static PROPERTIES: &[ConfigProperty] = &[
 /// | `compression.zstd.level` |  | `3` | The zstd level, -131072 to 22. |
 /// | `compression.level` |  | `-1` | librdkafka's one level for whichever codec, -1 to 12 (`-1`: each codec's default); sets all three levels. |
 /// | `sender.cpu` |  | `last` | The CPU the sender thread is pinned to: a number, `last` (the last one the process may use) or `-1` (not pinned). |
+/// | `sender.idle.strategy` |  | `park` | What the sender thread does while it waits: `park` (sleep; no CPU while idle), `spin-park` (spin up to `sender.idle.spin.us`, then sleep) or `spin` (never sleep: a whole core). |
+/// | `sender.idle.spin.us` |  | `50` | With `sender.idle.strategy=spin-park`: how long the sender spins before it sleeps, in microseconds (at most 1000000). |
+/// | `sender.sched.slice.us` |  | `100` | The scheduler time slice the sender thread asks for (Linux 6.12+, microseconds, 100 to 100000): a short one lets it preempt the thread running on its CPU when it wakes; `0`: the kernel's default. |
 /// | `security.protocol` |  | `PLAINTEXT` | `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`. |
 /// | `ssl.ca.location` |  | `""` | A PEM file of the CA certificates to trust; none: the platform's. |
 /// | `ssl.certificate.location` |  | `""` | A PEM client certificate chain, for mutual TLS (with `ssl.key.location`). |
@@ -792,6 +852,18 @@ pub struct ProducerConfig {
     pub compression_zstd_level: i32,
     /// `sender.cpu`: the CPU the sender thread is pinned to.
     pub sender_cpu: SenderCpu,
+    /// `sender.idle.strategy`: what the sender thread does while it waits (default
+    /// [`IdleStrategy::Park`]).
+    pub sender_idle: IdleStrategy,
+    /// `sender.idle.spin.us`: how long [`IdleStrategy::SpinPark`] spins before it parks
+    /// (default 50 µs).
+    pub sender_idle_spin: Duration,
+    /// `sender.sched.slice.us`: the time slice the sender thread asks the scheduler for
+    /// (default 100 µs; `None`: the kernel's default). On Linux 6.12 and later (EEVDF), a
+    /// thread whose slice is shorter than the running thread's preempts it when it wakes;
+    /// otherwise a woken sender may wait for the running thread's slice to end, up to a timer
+    /// tick (4 ms at 250 Hz). Older kernels ignore it.
+    pub sender_slice: Option<Duration>,
     /// `security.protocol` (default PLAINTEXT).
     pub security_protocol: SecurityProtocol,
     /// `ssl.*` (used with SSL and SASL_SSL).
@@ -859,6 +931,9 @@ impl Default for ProducerConfig {
             compression_lz4_level: compression::LZ4_DEFAULT_LEVEL,
             compression_zstd_level: compression::ZSTD_DEFAULT_LEVEL,
             sender_cpu: SenderCpu::Last,
+            sender_idle: IdleStrategy::Park,
+            sender_idle_spin: Duration::from_micros(50),
+            sender_slice: Some(Duration::from_micros(100)),
             security_protocol: SecurityProtocol::Plaintext,
             ssl: SslConfig::default(),
             sasl: SaslConfig::default(),
@@ -1160,6 +1235,14 @@ impl ProducerConfig {
         self
     }
 
+    /// Sets `sender.idle.strategy`, and with it `sender.idle.spin.us` (used by
+    /// [`IdleStrategy::SpinPark`] only).
+    pub fn sender_idle(mut self, strategy: IdleStrategy, spin: Duration) -> Self {
+        self.sender_idle = strategy;
+        self.sender_idle_spin = spin;
+        self
+    }
+
     /// Sets `partitioner.ignore.keys`.
     pub fn partitioner_ignore_keys(mut self, on: bool) -> Self {
         self.partitioner_ignore_keys = on;
@@ -1332,6 +1415,23 @@ fn parse_sender_cpu(key: &str, v: &str) -> Result<SenderCpu, ConfigError> {
         -1 => Ok(SenderCpu::Unpinned),
         n if n >= 0 => Ok(SenderCpu::Cpu(n as usize)),
         _ => Err(ConfigError::new(key, "must be a CPU number, `last` or -1")),
+    }
+}
+
+fn parse_idle_strategy(key: &str, v: &str) -> Result<IdleStrategy, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "park" => Ok(IdleStrategy::Park),
+        "spin-park" => Ok(IdleStrategy::SpinPark),
+        "spin" => Ok(IdleStrategy::Spin),
+        _ => Err(ConfigError::new(key, format!("`{}` is not park, spin-park or spin", v.trim()))),
+    }
+}
+
+fn idle_strategy_text(s: IdleStrategy) -> &'static str {
+    match s {
+        IdleStrategy::Park => "park",
+        IdleStrategy::SpinPark => "spin-park",
+        IdleStrategy::Spin => "spin",
     }
 }
 
@@ -1784,6 +1884,44 @@ mod tests {
             if c.set(p.key, "-2x").is_err() {
                 assert_eq!(c, ProducerConfig::new("h:1"), "{}", p.key);
             }
+        }
+    }
+
+    #[test]
+    fn sender_idle_strategy_and_spin_bound_parse_and_reject_nonsense() {
+        let mut c = ProducerConfig::new("h:1");
+        assert_eq!(
+            (c.sender_idle, c.sender_idle_spin),
+            (IdleStrategy::Park, Duration::from_micros(50)),
+            "frugal"
+        );
+        c.set("sender.idle.strategy", " Spin-Park ").unwrap().set("sender.idle.spin.us", "20").unwrap();
+        assert_eq!((c.sender_idle, c.sender_idle_spin), (IdleStrategy::SpinPark, Duration::from_micros(20)));
+        c.set("sender.idle.strategy", "spin").unwrap();
+        assert_eq!(c.sender_idle, IdleStrategy::Spin);
+        let key = |k: &str, v: &str| ProducerConfig::new("h:1").set(k, v).map(|_| ()).unwrap_err().key;
+        assert_eq!(key("sender.idle.strategy", "yield"), "sender.idle.strategy");
+        assert_eq!(key("sender.idle.spin.us", "-1"), "sender.idle.spin.us");
+        assert_eq!(key("sender.idle.spin.us", "1000001"), "sender.idle.spin.us");
+        c.sender_idle_spin = Duration::from_secs(5);
+        assert_eq!(
+            c.validate().unwrap_err().key,
+            "sender.idle.spin.us",
+            "a field set directly meets the same rule"
+        );
+    }
+
+    #[test]
+    fn sender_slice_is_zero_or_what_the_kernel_takes() {
+        let mut c = ProducerConfig::new("h:1");
+        assert_eq!(c.sender_slice, Some(Duration::from_micros(100)));
+        c.set("sender.sched.slice.us", "0").unwrap();
+        assert_eq!(c.sender_slice, None);
+        c.set("sender.sched.slice.us", "3000").unwrap();
+        assert_eq!(c.sender_slice, Some(Duration::from_millis(3)));
+        for bad in ["50", "100001", "-1"] {
+            let e = ProducerConfig::new("h:1").set("sender.sched.slice.us", bad).map(|_| ()).unwrap_err();
+            assert_eq!(e.key, "sender.sched.slice.us", "{bad}");
         }
     }
 

@@ -11,6 +11,12 @@ pub mod protocol {
     pub use crate::protocol::*;
 }
 
+/// The batch codec a configuration asks for (`compression.type` and its level): for a tool
+/// that encodes batches itself (`ringkafka-perf --client ceiling`).
+pub fn codec(cfg: &crate::ProducerConfig) -> protocol::compression::Codec {
+    cfg.codec()
+}
+
 /// The io_uring TCP driver of the sender thread, and CPU affinity.
 pub mod io {
     pub use crate::io::*;
@@ -19,6 +25,13 @@ pub mod io {
 /// The default partitioner's hash (Java's `Utils.murmur2`) and key → partition mapping.
 pub mod partitioner {
     pub use crate::engine::partitioner::{murmur2, partition_for_key};
+}
+
+/// A whole producer on one thread with no ring, for counting instructions per record
+/// (`benches/instructions.rs`, `tools/perf/instr.sh`).
+#[cfg(feature = "mock")]
+pub mod harness {
+    pub use crate::harness::Pipeline;
 }
 
 /// What the mock cluster stored, batch by batch, and its internal counters and switches.

@@ -38,6 +38,11 @@ mod delivery;
 mod engine;
 #[forbid(unsafe_code)]
 mod error;
+// A whole producer on one thread, for counting instructions (benches/instructions.rs).
+#[cfg(any(test, all(feature = "internals", feature = "mock")))]
+#[forbid(unsafe_code)]
+#[cfg_attr(feature = "internals", allow(missing_docs))]
+mod harness;
 #[allow(unsafe_code)]
 #[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
 #[cfg_attr(feature = "internals", allow(missing_docs))]
@@ -78,7 +83,7 @@ mod mock;
 pub mod internals;
 
 pub use config::{
-    Acks, Compression, ConfigError, ConfigProperty, MetadataRecovery, ProducerConfig, SenderCpu,
+    Acks, Compression, ConfigError, ConfigProperty, IdleStrategy, MetadataRecovery, ProducerConfig, SenderCpu,
 };
 pub use delivery::{DeliveryFuture, DeliveryResult};
 pub use engine::partitioner::Partitioner;

@@ -11,21 +11,19 @@ use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
-
 use crate::config::{ConfigError, ProducerConfig};
 use crate::delivery::{AckHook, Completion, DeliveryFuture, DeliveryResult};
 use crate::engine::accumulator::SpentRecord;
 use crate::engine::accumulator::RECORD_BOOKKEEPING;
 use crate::engine::partitioner::Partitioner;
-use crate::engine::SpentBundle;
+use crate::engine::{Extras, Pending};
 use crate::error::{validate_topic, ProduceError, SendError};
 use crate::io::{queue, Waker};
 use crate::memory::BufferMemory;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::protocol::record_batch::{record_size_upper_bound, BATCH_HEADER_LEN};
 use crate::record::{ByteArraySerializer, IntoTopic, PartitionInfo, ProducerRecord, Serializer};
-use crate::sender::{self, Msg, Queued};
+use crate::sender::{self, Msg, SpentTake};
 
 /// The producer could not start.
 #[derive(Debug)]
@@ -60,7 +58,7 @@ impl From<ConfigError> for StartError {
 /// records, and those large allocations made glibc consolidate its free lists on every block (a
 /// third of the CPU in a profile). When it is full, `send` waits for room within
 /// `max.block.ms`, like for `buffer.memory`.
-const QUEUE_CAPACITY: usize = 8192;
+pub(crate) const QUEUE_CAPACITY: usize = 8192;
 /// A queue this long wakes the sender even if it planned to wake soon: Java wakes its sender for
 /// a full batch without waiting for `linger.ms`, and a backlog like this is (at least) one.
 const WAKE_BACKLOG: usize = 256;
@@ -68,12 +66,34 @@ const WAKE_BACKLOG: usize = 256;
 thread_local! {
     /// Spent records this thread drops, one per `send` (see `enqueue`).
     static SPENT: RefCell<Vec<SpentRecord>> = const { RefCell::new(Vec::new()) };
+    /// The last topic name this thread's `send` found legal. Held, so that its address cannot
+    /// be reused by another name while it is here.
+    static VALID_TOPIC: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+}
+
+/// [`validate_topic`], once per topic name (`Arc`) in a row on this thread: most callers send
+/// to one topic, whose name is the same `Arc` every time (see `IntoTopic`).
+#[inline]
+fn validate_topic_once(topic: &Arc<str>) -> Result<(), SendError> {
+    let known = VALID_TOPIC
+        .try_with(|v| v.try_borrow().is_ok_and(|v| v.as_ref().is_some_and(|v| Arc::ptr_eq(v, topic))))
+        .unwrap_or(false);
+    if known {
+        return Ok(());
+    }
+    validate_topic(topic)?;
+    let _ = VALID_TOPIC.try_with(|v| {
+        if let Ok(mut v) = v.try_borrow_mut() {
+            *v = Some(topic.clone());
+        }
+    });
+    Ok(())
 }
 
 struct Inner {
     tx: queue::Tx<Msg>,
     /// Records whose bytes the sender has copied into batches, dropped here (see `enqueue`).
-    spent: Receiver<SpentBundle>,
+    spent: SpentTake,
     waker: Arc<Waker>,
     closed: AtomicBool,
     memory: Arc<BufferMemory>,
@@ -237,14 +257,31 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         let memory = Arc::new(BufferMemory::new(config.buffer_memory));
         let metrics = Arc::new(Metrics::default());
         let (tx, rx) = queue::bounded(QUEUE_CAPACITY);
-        let (spent_tx, spent) = crossbeam_channel::bounded(sender::SPENT_BUNDLES);
-        let max_request_size = config.max_request_size;
-        let max_block = config.max_block;
-        let (handle, waker) =
-            sender::spawn(config, partitioner, memory.clone(), metrics.clone(), rx, spent_tx, lookup)
-                .map_err(StartError::Io)?;
+        let (spent_tx, spent) = sender::spent_line();
+        let parts = Parts {
+            tx,
+            spent,
+            memory: memory.clone(),
+            metrics: metrics.clone(),
+            max_request_size: config.max_request_size,
+            max_block: config.max_block,
+        };
+        let (handle, waker) = sender::spawn(config, partitioner, memory, metrics, rx, spent_tx, lookup)
+            .map_err(StartError::Io)?;
         let sender_thread = handle.thread().id();
-        Ok(Producer {
+        Ok(Self::from_parts(parts, waker, Some(handle), sender_thread, key_serializer, value_serializer))
+    }
+
+    fn from_parts(
+        parts: Parts,
+        waker: Arc<Waker>,
+        thread: Option<JoinHandle<()>>,
+        sender_thread: ThreadId,
+        key_serializer: impl Serializer<K>,
+        value_serializer: impl Serializer<V>,
+    ) -> Self {
+        let Parts { tx, spent, memory, metrics, max_request_size, max_block } = parts;
+        Producer {
             inner: Arc::new(Inner {
                 tx,
                 spent,
@@ -254,14 +291,62 @@ impl<K: 'static, V: 'static> Producer<K, V> {
                 metrics,
                 max_request_size,
                 max_block,
-                thread: Mutex::new(Some(handle)),
+                thread: Mutex::new(thread),
                 sender_thread,
             }),
             key_serializer: Arc::new(key_serializer),
             value_serializer: Arc::new(value_serializer),
             interceptors: Arc::new([]),
             ack_hook: None,
-        })
+        }
+    }
+}
+
+/// What a handle shares with its sender, besides the waker.
+struct Parts {
+    tx: queue::Tx<Msg>,
+    spent: SpentTake,
+    memory: Arc<BufferMemory>,
+    metrics: Arc<Metrics>,
+    max_request_size: usize,
+    max_block: Duration,
+}
+
+/// The sender's half of a producer without a sender thread (see [`Producer::unthreaded`]).
+#[cfg(any(test, all(feature = "internals", feature = "mock")))]
+pub(crate) struct SenderEnds {
+    /// The configuration, validated.
+    pub config: ProducerConfig,
+    pub rx: queue::Rx<Msg>,
+    pub spent: sender::SpentLine,
+    pub memory: Arc<BufferMemory>,
+    pub metrics: Arc<Metrics>,
+}
+
+#[cfg(any(test, all(feature = "internals", feature = "mock")))]
+impl Producer<Vec<u8>, Vec<u8>> {
+    /// A producer of raw bytes whose sender is no thread: whoever holds the returned ends drives
+    /// it, on any thread (`crate::harness` does, on the caller's own, with no ring). The waker is
+    /// never armed, so `send` never makes a syscall to wake it.
+    pub(crate) fn unthreaded(mut config: ProducerConfig) -> Result<(Self, SenderEnds), StartError> {
+        config.validate()?;
+        let memory = Arc::new(BufferMemory::new(config.buffer_memory));
+        let metrics = Arc::new(Metrics::default());
+        let (tx, rx) = queue::bounded(QUEUE_CAPACITY);
+        let (spent_tx, spent) = sender::spent_line();
+        let parts = Parts {
+            tx,
+            spent,
+            memory: memory.clone(),
+            metrics: metrics.clone(),
+            max_request_size: config.max_request_size,
+            max_block: config.max_block,
+        };
+        let waker = Arc::new(Waker::new().map_err(StartError::Io)?);
+        // No thread is the sender: an id no thread has any more.
+        let nobody = std::thread::spawn(|| {}).thread().id();
+        let producer = Self::from_parts(parts, waker, None, nobody, ByteArraySerializer, ByteArraySerializer);
+        Ok((producer, SenderEnds { config, rx, spent: spent_tx, memory, metrics }))
     }
 }
 
@@ -357,14 +442,13 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         if inner.closed.load(Ordering::Acquire) {
             return Err(SendError::Closed);
         }
-        validate_topic(&record.topic)?;
+        validate_topic_once(&record.topic)?;
         if let Some(p) = record.partition {
             if p < 0 {
                 return Err(SendError::InvalidPartition(p));
             }
         }
-        // Java's ProducerRecord refuses a negative timestamp; and i64::MIN would be taken for
-        // `Queued::NO_TIMESTAMP` and replaced by the clock.
+        // Java's ProducerRecord refuses a negative timestamp.
         if let Some(t) = record.timestamp {
             if t < 0 {
                 return Err(SendError::InvalidTimestamp(t));
@@ -415,13 +499,17 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             .map_err(|waited| SendError::BufferExhausted { waited, requested: size })?;
         // No clock is read here: the sender stamps the record (timestamp, linger and timeout
         // clocks) with its loop turn's clock when it takes it.
-        let pending = Queued {
+        let extras = if record.headers.is_empty() && record.timestamp.is_none() {
+            None
+        } else {
+            Some(Box::new(Extras { headers: record.headers, timestamp: record.timestamp }))
+        };
+        let pending = Pending {
             topic,
             key,
             value,
-            headers: (!record.headers.is_empty()).then(|| Box::new(record.headers)),
+            extras,
             completion: completion(),
-            timestamp: record.timestamp.unwrap_or(Queued::NO_TIMESTAMP),
             partition: record.partition.unwrap_or(-1),
             reserved,
         };
@@ -462,25 +550,29 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         // allocator's thread cache takes its buffers back and hands them out again for the
         // caller's next value. One per send, so the cache neither runs dry nor overflows.
         // (`try_with`: a send from another thread-local's destructor skips this.)
-        let spent = SPENT.try_with(|stash| {
+        // It is dropped where it lies in the stash (nothing it holds runs user code).
+        let reuse = SPENT.try_with(|stash| {
             let mut stash = stash.borrow_mut();
             if stash.is_empty() {
-                if let Ok(bundle) = inner.spent.try_recv() {
-                    stash.extend(bundle);
+                if let Ok(chunk) = inner.spent.full.try_recv() {
+                    // The emptied chunk goes back to be filled again (dropped here if the
+                    // sender has enough).
+                    let empty = std::mem::replace(&mut *stash, chunk);
+                    if empty.capacity() > 0 {
+                        let _ = inner.spent.empty.try_send(empty);
+                    }
                 }
             }
-            stash.pop()
+            let reuse = stash.last()?.value.as_ref().map(|v| (v.as_ptr(), v.capacity()));
+            let n = stash.len();
+            stash.truncate(n - 1);
+            reuse
         });
         // The allocator hands the value buffer freed here to this thread's next allocation of
         // that size (its thread cache is LIFO): most likely the caller's next value. The sender
         // read it last, so writing it would wait for the sender's core to give up its lines;
         // asking for them now overlaps that with the caller's work until then.
-        let reuse = match &spent {
-            Ok(Some(r)) => r.value.as_ref().map(|v| (v.as_ptr(), v.capacity())),
-            _ => None,
-        };
-        drop(spent);
-        if let Some((ptr, len)) = reuse {
+        if let Ok(Some((ptr, len))) = reuse {
             crate::io::prefetch_for_write(ptr, len.min(256));
         }
         Ok(())
@@ -557,6 +649,30 @@ impl<K: 'static, V: 'static> Producer<K, V> {
 
     /// A snapshot of the producer's metrics.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.inner.metrics.snapshot(self.inner.memory.available())
+        let mut m = self.inner.metrics.snapshot(self.inner.memory.available());
+        m.sender_parks = self.inner.waker.parks();
+        m.sender_wakeups = self.inner.waker.wakeups();
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name found legal is not checked again while it is the one in use; an illegal one is
+    /// refused every time, and a new name is checked.
+    #[test]
+    fn a_topic_is_validated_once_per_name_in_a_row() {
+        let good: Arc<str> = "orders".into();
+        validate_topic_once(&good).unwrap();
+        assert!(VALID_TOPIC.with(|v| v.borrow().as_ref().is_some_and(|v| Arc::ptr_eq(v, &good))));
+        validate_topic_once(&good).unwrap();
+        let bad: Arc<str> = "no/slash".into();
+        assert!(validate_topic_once(&bad).is_err());
+        assert!(validate_topic_once(&bad).is_err(), "an illegal name is never remembered");
+        let other: Arc<str> = "orders".into();
+        validate_topic_once(&other).unwrap();
+        assert!(VALID_TOPIC.with(|v| v.borrow().as_ref().is_some_and(|v| Arc::ptr_eq(v, &other))));
     }
 }

@@ -5,7 +5,11 @@
 //! One turn: read the clock once; hand the network events of the last wait and the host name
 //! lookups that came in to the engine; drain up to [`MAX_DRAIN`] application messages into it;
 //! let it poll (metadata, producer id, ready batches, expiry); carry out its transmits; then
-//! park in the ring until the next completion, deadline or wake-up.
+//! wait for the next completion, deadline or record, as `sender.idle.strategy` says: park in
+//! the ring (`park`), spin first (`spin-park`: up to `sender.idle.spin.us`), or spin only
+//! (`spin`). A spinning sender watches the queue's next slot and the ring's memory, and makes
+//! no system call; it is not parked, so `send` wakes nobody (see [`crate::io`]'s parking
+//! protocol).
 //!
 //! Host names are looked up by a [`Resolver`] on threads of its own (started with the first
 //! name to look up), never here: a slow DNS server delays the connections to that host only.
@@ -22,62 +26,21 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::config::{ProducerConfig, SenderCpu};
-use crate::delivery::Completion;
+use crate::config::{IdleStrategy, ProducerConfig, SenderCpu};
 use crate::engine::partitioner::Partitioner;
-use crate::engine::{Engine, FlushWaiter, PartitionsWaiter, Pending, SpentBundle, Transmit};
+use crate::engine::{Engine, FlushWaiter, PartitionsWaiter, Pending, SpentChunk, Transmit, SPENT_CHUNK};
 use crate::error::ProduceError;
-use crate::io::{affinity, queue, ConnId, Driver, Event, Waker};
+use crate::io::{affinity, queue, ConnId, Driver, Event, SendBuf, Waker};
 use crate::memory::BufferMemory;
 use crate::metrics::Metrics;
 use crate::protocol::frame::split_frame;
-use crate::record::Header;
 use crate::resolver::{Lookup, Resolver};
 use crate::security::tls::{self, TlsError, TlsStream};
 
-/// A record as it crosses the queue to the sender: what `send` knows of it, in 128 bytes, so a
-/// queue slot spans two cache lines rather than three (each slot the caller writes is a line
-/// the sender last read, and those transfers are most of what `send` costs). The sender turns
-/// it into a [`Pending`] when it takes it.
-pub(crate) struct Queued {
-    pub topic: Arc<str>,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    /// `None` for no headers (most records): eight bytes here instead of a `Vec`'s 24.
-    #[allow(clippy::box_collection, reason = "a thin pointer keeps the slot at 128 bytes")]
-    pub headers: Option<Box<Vec<Header>>>,
-    pub completion: Completion,
-    /// The record's own timestamp, or [`Queued::NO_TIMESTAMP`].
-    pub timestamp: i64,
-    /// The record's own partition, or -1.
-    pub partition: i32,
-    /// `buffer.memory` bytes reserved for it.
-    pub reserved: u32,
-}
-
-impl Queued {
-    /// No timestamp given: the sender stamps the record with its clock.
-    pub const NO_TIMESTAMP: i64 = i64::MIN;
-
-    fn into_pending(self, now: Instant) -> Pending {
-        Pending {
-            topic: self.topic,
-            partition: (self.partition >= 0).then_some(self.partition),
-            key: self.key,
-            value: self.value,
-            timestamp: (self.timestamp != Self::NO_TIMESTAMP).then_some(self.timestamp),
-            headers: self.headers.map(|h| *h).unwrap_or_default(),
-            reserved: self.reserved as usize,
-            enqueued: now,
-            completion: self.completion,
-            generation: 0,
-        }
-    }
-}
-
 /// What application threads send to the sender.
 pub(crate) enum Msg {
-    Record(Queued),
+    /// A record (120 bytes: see `Pending`).
+    Record(Pending),
     Flush(FlushWaiter),
     /// `Producer::partitions_for`.
     PartitionsFor {
@@ -93,8 +56,32 @@ pub(crate) enum Msg {
 
 /// Messages taken from the queue per loop turn: bounds the time between network polls.
 pub(crate) const MAX_DRAIN: usize = 4096;
-/// Bundles of spent buffers that may wait for an application thread.
-pub(crate) const SPENT_BUNDLES: usize = 256;
+/// Chunks of spent buffers that may wait for an application thread. Each `send` takes one
+/// spent record and each record the sender takes makes one, so the records in the queue and
+/// the spent ones waiting never add up to more than the queue holds (plus a chunk per
+/// application thread): with room for that many, the sender never has to free one itself.
+pub(crate) const SPENT_CHUNKS: usize = crate::producer::QUEUE_CAPACITY / SPENT_CHUNK + 16;
+
+/// The sender's ends of the spent-buffer cycle: full chunks out, empty ones back (see
+/// `hand_back`).
+pub(crate) struct SpentLine {
+    pub full: crossbeam_channel::Sender<SpentChunk>,
+    pub empty: crossbeam_channel::Receiver<SpentChunk>,
+}
+
+/// The application's ends of the spent-buffer cycle.
+#[derive(Debug)]
+pub(crate) struct SpentTake {
+    pub full: crossbeam_channel::Receiver<SpentChunk>,
+    pub empty: crossbeam_channel::Sender<SpentChunk>,
+}
+
+/// The two channels of the spent-buffer cycle.
+pub(crate) fn spent_line() -> (SpentLine, SpentTake) {
+    let (full_tx, full_rx) = crossbeam_channel::bounded(SPENT_CHUNKS);
+    let (empty_tx, empty_rx) = crossbeam_channel::bounded(SPENT_CHUNKS);
+    (SpentLine { full: full_tx, empty: empty_rx }, SpentTake { full: full_rx, empty: empty_tx })
+}
 /// Ring size.
 const RING_ENTRIES: u32 = 1024;
 /// The largest response frame accepted from a broker; anything larger drops the connection
@@ -108,13 +95,19 @@ pub(crate) fn spawn(
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
     rx: queue::Rx<Msg>,
-    spent: crossbeam_channel::Sender<SpentBundle>,
+    spent: SpentLine,
     lookup: Lookup,
 ) -> io::Result<(JoinHandle<()>, Arc<Waker>)> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let cpu = cfg.sender_cpu;
+    let (cpu, slice) = (cfg.sender_cpu, cfg.sender_slice);
     let handle = std::thread::Builder::new().name("ringkafka-sender".into()).spawn(move || {
         pin(cpu);
+        if let Some(slice) = slice {
+            // Best effort: where it is refused (a sandbox), the sender waits for slices to end.
+            if let Err(e) = affinity::set_slice(slice) {
+                log::debug!("the sender thread keeps the kernel's time slice: {e}");
+            }
+        }
         let mut driver = match Driver::new(RING_ENTRIES) {
             Ok(d) => d,
             Err(e) => {
@@ -140,8 +133,9 @@ pub(crate) fn spawn(
         let _ = ready_tx.send(Ok(driver.waker()));
         let waker = driver.waker();
         let resolver = Resolver::new(lookup, Arc::new(move || waker.wake()));
+        let idle = (cfg.sender_idle, cfg.sender_idle_spin);
         let engine = Engine::new(cfg, partitioner, memory, metrics, rng_seed());
-        run(engine, driver, resolver, rx, spent, tls);
+        run(engine, driver, resolver, idle, rx, spent, tls);
     })?;
     match ready_rx.recv() {
         Ok(Ok(waker)) => Ok((handle, waker)),
@@ -208,7 +202,7 @@ impl Links {
 
 /// Hands every whole frame at the start of `data` to the engine; returns the bytes used and the
 /// framing error, if any.
-fn deliver_frames(
+pub(crate) fn deliver_frames(
     engine: &mut Engine,
     n: i32,
     data: &[u8],
@@ -322,7 +316,7 @@ fn handle_events(
                 if links.tls.contains_key(&c) {
                     // Ciphertext: the engine got its buffer back when rustls took the plaintext.
                     if links.spare.len() < MAX_SPARE_TLS {
-                        links.spare.push(buf);
+                        links.spare.push(buf.bytes);
                     }
                 } else if let Some(&n) = links.node_of.get(&c) {
                     engine.on_sent(n, buf, now);
@@ -335,6 +329,15 @@ fn handle_events(
             }
         }
     }
+}
+
+/// Encrypts a request from its parts as they lie (a Produce request's batches are spliced in,
+/// not copied); gives the buffer back.
+fn write_plain(t: &mut TlsStream, buf: SendBuf) -> Result<SendBuf, TlsError> {
+    for s in buf.segments() {
+        t.write_plain(s)?;
+    }
+    Ok(buf)
 }
 
 fn transmit(
@@ -357,8 +360,8 @@ fn transmit(
             },
             Transmit::Send { node, buf } => match links.conn_of.get(&node) {
                 Some(&c) => match links.tls.get_mut(&c) {
-                    Some(t) => match t.write_plain(&buf) {
-                        Ok(()) => {
+                    Some(t) => match write_plain(t, buf) {
+                        Ok(buf) => {
                             flush_tls(driver, &mut links.spare, c, t);
                             // Encrypted (or queued in rustls until the handshake is done):
                             // for acks=0 that counts as written.
@@ -379,58 +382,147 @@ fn transmit(
     }
 }
 
+/// The loop turn's clock: one read of the monotonic clock per turn, with the wall clock (for
+/// record timestamps) derived from it and read again once [`WALL_RESYNC`] has passed, to follow
+/// the system's adjustments. Reading both every turn cost a second clock read per turn.
+pub(crate) struct TurnClock {
+    at: Instant,
+    wall_ms: i64,
+}
+
+/// How often [`TurnClock`] reads the wall clock again.
+const WALL_RESYNC: Duration = Duration::from_secs(1);
+
+impl TurnClock {
+    pub(crate) fn new() -> TurnClock {
+        TurnClock { at: Instant::now(), wall_ms: wall_clock_ms() }
+    }
+
+    /// The monotonic time and the wall clock in milliseconds since the epoch.
+    pub(crate) fn now(&mut self) -> (Instant, i64) {
+        let now = Instant::now();
+        let since = now.saturating_duration_since(self.at);
+        if since >= WALL_RESYNC {
+            self.at = now;
+            self.wall_ms = wall_clock_ms();
+            return (now, self.wall_ms);
+        }
+        (now, self.wall_ms + since.as_millis() as i64)
+    }
+}
+
+fn wall_clock_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Takes up to [`MAX_DRAIN`] application messages into the engine; a `Close` (or every handle
+/// gone) sets `close`. `now` and `wall_ms` are the turn's clock.
+pub(crate) fn take_messages(
+    engine: &mut Engine,
+    rx: &queue::Rx<Msg>,
+    close: &mut Option<Option<Instant>>,
+    now: Instant,
+    wall_ms: i64,
+) {
+    for _ in 0..MAX_DRAIN {
+        match rx.try_recv() {
+            Ok(Msg::Record(p)) => engine.append(p, now, wall_ms),
+            Ok(Msg::Flush(w)) => engine.flush(w, now),
+            Ok(Msg::PartitionsFor { topic, reply, called }) => {
+                engine.partitions_for(&topic, reply, called, now)
+            }
+            Ok(Msg::Close { deadline }) => {
+                // A close from another handle may bring the deadline forward, never back.
+                *close = Some(match *close {
+                    Some(Some(d)) => Some(deadline.map_or(d, |n| n.min(d))),
+                    _ => deadline,
+                });
+                engine.begin_close();
+            }
+            Err(queue::TryRecvError::Empty) => break,
+            Err(queue::TryRecvError::Disconnected) => {
+                close.get_or_insert(None);
+                engine.begin_close();
+                break;
+            }
+        }
+    }
+}
+
+/// Keys and values copied into batches go back to the application threads to be freed there
+/// (see `Spare::spend`), a chunk at a time; the chunks come back empty, to be filled again.
+/// When the application threads do not keep up, the engine frees them itself.
+pub(crate) fn hand_back(engine: &mut Engine, spent: &SpentLine) {
+    while let Ok(chunk) = spent.empty.try_recv() {
+        engine.recycle_spent(chunk);
+    }
+    while !spent.full.is_full() {
+        match engine.take_spent() {
+            Some(chunk) => {
+                let _ = spent.full.try_send(chunk);
+            }
+            None => break,
+        }
+    }
+}
+
+/// The idle part of a turn with nothing queued, as `sender.idle.strategy` says: spins (for
+/// `spin-park` at most its bound, for `spin` until the deadline, `now + timeout`) watching the
+/// ring and `work` (the record queue, the resolver's answers). Returns the timeout for the turn's `poll`: zero when the spin found
+/// work or reached the deadline, else what is left of `timeout` (then the caller parks).
+/// `park` returns `timeout` as it is, without reading the clock.
+fn spin(
+    driver: &mut Driver,
+    work: impl FnMut() -> bool,
+    (strategy, bound): (IdleStrategy, Duration),
+    timeout: Option<Duration>,
+    now: Instant,
+) -> io::Result<Option<Duration>> {
+    let bound = match strategy {
+        IdleStrategy::Park => return Ok(timeout),
+        IdleStrategy::SpinPark if bound.is_zero() => return Ok(timeout),
+        IdleStrategy::SpinPark => Some(bound),
+        IdleStrategy::Spin => None,
+    };
+    if timeout == Some(Duration::ZERO) {
+        return Ok(timeout);
+    }
+    let deadline = timeout.and_then(|t| now.checked_add(t));
+    let until = match (deadline, bound.and_then(|b| Instant::now().checked_add(b))) {
+        (Some(d), Some(b)) => Some(d.min(b)),
+        (d, b) => d.or(b),
+    };
+    if driver.spin(until, work)? {
+        return Ok(Some(Duration::ZERO));
+    }
+    // The spin ran out: at the deadline (and always for `spin`, which never parks) the turn
+    // comes round again at once; at the bound, park for what is left.
+    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    Ok(if strategy == IdleStrategy::Spin { Some(Duration::ZERO) } else { left })
+}
+
 fn run(
     mut engine: Engine,
     mut driver: Driver,
     mut resolver: Resolver,
+    idle: (IdleStrategy, Duration),
     rx: queue::Rx<Msg>,
-    spent: crossbeam_channel::Sender<SpentBundle>,
+    spent: SpentLine,
     tls: Option<Arc<rustls::ClientConfig>>,
 ) {
     let mut events: Vec<Event> = Vec::with_capacity(256);
     let mut links = Links::default();
     let mut close: Option<Option<Instant>> = None;
+    let mut clock = TurnClock::new();
     let linger = engine.linger();
     loop {
-        let now = Instant::now();
-        // The wall clock stamps the records taken in this turn (those without a timestamp of
-        // their own): `send` itself reads no clock.
-        let wall_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        // One clock read per turn. The wall clock stamps the records taken in this turn (those
+        // without a timestamp of their own): `send` itself reads no clock.
+        let (now, wall_ms) = clock.now();
         handle_events(&mut engine, &mut driver, &mut links, &mut events, tls.as_ref(), now);
         resolver.take_answers(now, |(host, result)| engine.on_resolved(&host, result, now));
-        for _ in 0..MAX_DRAIN {
-            match rx.try_recv() {
-                Ok(Msg::Record(q)) => engine.append(q.into_pending(now), now, wall_ms),
-                Ok(Msg::Flush(w)) => engine.flush(w, now),
-                Ok(Msg::PartitionsFor { topic, reply, called }) => {
-                    engine.partitions_for(&topic, reply, called, now)
-                }
-                Ok(Msg::Close { deadline }) => {
-                    // A close from another handle may bring the deadline forward, never back.
-                    close = Some(match close {
-                        Some(Some(d)) => Some(deadline.map_or(d, |n| n.min(d))),
-                        _ => deadline,
-                    });
-                    engine.begin_close();
-                }
-                Err(queue::TryRecvError::Empty) => break,
-                Err(queue::TryRecvError::Disconnected) => {
-                    close.get_or_insert(None);
-                    engine.begin_close();
-                    break;
-                }
-            }
-        }
-        // Keys and values copied into batches go back to the application threads to be freed
-        // there (see Spare::spend); when they do not keep up, they are freed here.
-        while !spent.is_full() {
-            match engine.take_spent() {
-                Some(bundle) => {
-                    let _ = spent.try_send(bundle);
-                }
-                None => break,
-            }
-        }
+        take_messages(&mut engine, &rx, &mut close, now, wall_ms);
+        hand_back(&mut engine, &spent);
         engine.poll(now);
         transmit(&mut engine, &mut driver, &mut links, &mut resolver, now);
         if let Some(deadline) = close {
@@ -451,6 +543,18 @@ fn run(
         if !rx.is_empty() || resolver.has_answers() {
             timeout = Some(Duration::ZERO);
         } else {
+            // Whatever ends a park ends a spin: a record, a host name looked up.
+            let work = || rx.has_next() || resolver.has_answers();
+            timeout = match spin(&mut driver, work, idle, timeout, now) {
+                Ok(t) => t,
+                Err(e) => {
+                    log::error!("io_uring failed: {e}");
+                    engine.fail_all(ProduceError::Fatal(format!("io_uring failed: {e}")), Instant::now());
+                    break;
+                }
+            };
+        }
+        if timeout != Some(Duration::ZERO) {
             // A sender due to wake within linger.ms needs no wake-up for a new record: the
             // record may wait that long anyway (see Waker::wake_lazy). Nor does one that cannot
             // send before a response wakes it.
@@ -470,7 +574,7 @@ fn run(
     // Whatever is still queued was sent after the end: complete it as closed.
     while let Ok(m) = rx.try_recv() {
         match m {
-            Msg::Record(q) => q.completion.complete(|| Err(ProduceError::Closed)),
+            Msg::Record(p) => p.completion.complete(|| Err(ProduceError::Closed)),
             Msg::Flush(w) => w(),
             Msg::PartitionsFor { reply, .. } => reply(Err(ProduceError::Closed)),
             Msg::Close { .. } => {}
@@ -478,5 +582,27 @@ fn run(
     }
 }
 
-// The queue's slots stay within two cache lines (see `Queued`).
-const _: () = assert!(std::mem::size_of::<Msg>() <= 128);
+// A queue slot (the message and the queue's stamp) is two cache lines (see `Pending`).
+const _: () = assert!(queue::slot_size::<Msg>() == 128);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The turn's wall clock, derived from the monotonic one, stays with the system's: within a
+    /// few milliseconds of it, and read again after a second.
+    #[test]
+    fn the_turn_clock_derives_the_wall_clock_from_one_read() {
+        let mut clock = TurnClock::new();
+        for _ in 0..3 {
+            let (_, wall) = clock.now();
+            let system = wall_clock_ms();
+            assert!((system - wall).abs() <= 5, "derived {wall}, system {system}");
+        }
+        // Pretend the last read of the wall clock is old: the next turn reads it again.
+        clock.at -= WALL_RESYNC;
+        clock.wall_ms -= 60_000;
+        let (_, wall) = clock.now();
+        assert!((wall_clock_ms() - wall).abs() <= 5, "resynced to the system's clock");
+    }
+}

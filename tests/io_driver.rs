@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringkafka::internals::io::{ConnId, Driver, Event};
+use ringkafka::internals::io::{ConnId, Driver, Event, SendBuf};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -82,7 +82,7 @@ fn echo_returns_bytes_in_order_and_sent_hands_back_each_buffer() {
             }
             Event::Sent(c, b) => {
                 assert_eq!(c, id);
-                sent.push(b);
+                sent.push(b.to_vec());
             }
             Event::Readable(c) => {
                 assert_eq!(c, id);
@@ -134,7 +134,7 @@ fn large_send_to_slow_reader_continues_short_writes_intact() {
         let Some(e) = ev else { return sent.len() == 2 };
         match e {
             Event::Connected(_) => {}
-            Event::Sent(_, b) => sent.push(b),
+            Event::Sent(_, b) => sent.push(b.to_vec()),
             other => panic!("unexpected {other:?}"),
         }
         false
@@ -146,6 +146,67 @@ fn large_send_to_slow_reader_continues_short_writes_intact() {
     assert!(got[..LEN] == data[..], "bytes differ");
     assert_eq!(&got[LEN..], b"tail");
     assert!(d.stats().short_writes > 0, "expected short writes");
+}
+
+/// A request with buffers spliced in (as a Produce request's batches are): more parts than
+/// one `sendmsg` takes (64 iovecs), and a reader slow enough to force short writes that end
+/// inside a spliced buffer. The bytes arrive in order, intact; `Sent` hands the buffer back with
+/// its references, and once it is dropped the splicer owns its buffers alone again.
+#[test]
+fn spliced_buffers_go_out_in_order_across_iovec_batches_and_short_writes() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let batches: Vec<std::sync::Arc<Vec<u8>>> =
+        (0..100u8).map(|i| std::sync::Arc::new(pattern(40_000 + i as usize * 977, i))).collect();
+    let mut req = SendBuf::from(b"head".to_vec());
+    for (i, b) in batches.iter().enumerate() {
+        req.bytes.extend_from_slice(&(i as u32).to_be_bytes());
+        req.splice(b.clone());
+    }
+    req.bytes.extend_from_slice(b"end");
+    let want = req.to_vec();
+    let len = want.len();
+    thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut all = Vec::with_capacity(len);
+        let mut buf = vec![0u8; 64 * 1024];
+        while all.len() < len {
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            if all.len() < len / 2 {
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+        tx.send(all).unwrap();
+        // Open until the driver goes: an EOF now could race the last `Sent`.
+        let _ = s.read(&mut buf);
+    });
+    let mut d = Driver::new(32).unwrap();
+    let id = d.connect(addr).unwrap();
+    d.send(id, req);
+    let mut back = None;
+    run(&mut d, |_d, ev| {
+        let Some(e) = ev else { return back.is_some() };
+        match e {
+            Event::Connected(_) => {}
+            Event::Sent(_, b) => back = Some(b),
+            other => panic!("unexpected {other:?}"),
+        }
+        false
+    });
+    let got = rx.recv_timeout(LIMIT).unwrap();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "bytes differ");
+    assert!(d.stats().short_writes > 0, "expected short writes");
+    let back = back.unwrap();
+    assert_eq!(back.to_vec(), want, "Sent hands back the same request");
+    assert!(batches.iter().all(|b| std::sync::Arc::strong_count(b) == 2));
+    drop(back);
+    assert!(batches.iter().all(|b| std::sync::Arc::strong_count(b) == 1), "the driver kept a reference");
 }
 
 #[test]
@@ -532,4 +593,52 @@ fn wake_lazy_skips_a_wake_the_parked_sender_does_not_need() {
     // Not parked: nothing to do.
     w.wake_lazy();
     assert_eq!(w.wakeups(), 2);
+}
+
+/// What the `spin` and `spin-park` idle strategies rest on: a spinning driver notices sends
+/// and receives completing (in the ring's memory, or as deferred task work the kernel flags)
+/// without any waiting `poll`; it stops at once when the caller has work, and at its deadline
+/// otherwise.
+#[test]
+fn spin_sees_completions_without_waiting_in_the_kernel_and_stops_at_its_deadline() {
+    let addr = echo_server();
+    let mut d = Driver::new(16).unwrap();
+    let id = d.connect(addr).unwrap();
+    wait_connected(&mut d, id);
+    let waits = d.stats().waits;
+    let payload = pattern(3000, 7);
+    d.send(id, payload.clone());
+    let (mut sent, mut echoed) = (false, Vec::new());
+    let mut events = Vec::new();
+    let start = Instant::now();
+    while !sent || echoed.len() < payload.len() {
+        assert!(start.elapsed() < LIMIT, "timed out: sent {sent}, {} bytes back", echoed.len());
+        if !d.spin(Some(Instant::now() + LIMIT), || false).unwrap() {
+            continue;
+        }
+        d.poll(Some(Duration::ZERO), &mut events).unwrap();
+        for e in events.drain(..) {
+            match e {
+                Event::Sent(c, buf) if c == id => sent = buf.to_vec() == payload,
+                Event::Readable(c) if c == id => {
+                    let n = d.rx(id).len();
+                    echoed.extend_from_slice(d.rx(id));
+                    d.consume(id, n);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(echoed, payload);
+    assert_eq!(d.stats().waits, waits, "every completion was found by spinning, none by waiting");
+
+    // Nothing outstanding: the spin runs to its deadline, or stops at once for the caller.
+    let start = Instant::now();
+    assert!(!d.spin(Some(start + Duration::from_millis(30)), || false).unwrap());
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(30) && took < Duration::from_secs(5), "spun {took:?}");
+    let start = Instant::now();
+    assert!(d.spin(None, || true).unwrap());
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert!(!d.waker().is_parked(), "a spinning driver is not parked: wakes write nothing");
 }

@@ -13,6 +13,7 @@
 mod strategies;
 
 use proptest::prelude::*;
+use ringkafka::internals::io::SendBuf;
 use ringkafka::internals::protocol::header::RequestHeader;
 use ringkafka::internals::protocol::messages::*;
 use ringkafka::internals::protocol::primitives::{DecodeError, Reader};
@@ -1025,6 +1026,38 @@ fn write_streaming(req: &ProduceRequest, version: i16, corr: i32, client: Option
     buf
 }
 
+/// The producer's form: each partition's records spliced in (`ProduceWriter::partition_spliced`
+/// and `io::SendBuf`), not copied; the driver writes the parts in order.
+fn write_spliced(req: &ProduceRequest, version: i16, corr: i32, client: Option<&str>) -> Vec<u8> {
+    let mut out = SendBuf::from(vec![0xee]);
+    let header = RequestHeader {
+        api_key: ApiKey::Produce,
+        api_version: version,
+        correlation_id: corr,
+        client_id: client,
+    };
+    let SendBuf { bytes, spliced } = &mut out;
+    let mut w = ProduceWriter::begin(
+        bytes,
+        header,
+        req.transactional_id.as_deref(),
+        req.acks,
+        req.timeout_ms,
+        req.topics.len(),
+    );
+    for t in &req.topics {
+        w.topic(&t.name, t.partitions.len());
+        for p in &t.partitions {
+            let records = p.records.clone().expect("writer writes non-null records");
+            let at = w.partition_spliced(p.index, records.len());
+            spliced.push((at, std::sync::Arc::new(records)));
+        }
+        w.end_topic();
+    }
+    w.finish();
+    out.to_vec()
+}
+
 #[test]
 fn produce_writer_matches_encode_request_at_every_version() {
     let mut req = produce_req();
@@ -1040,6 +1073,7 @@ fn produce_writer_matches_encode_request_at_every_version() {
         let mut want = vec![0xee];
         encode_request(&mut want, v, 42, Some("client"), &req);
         assert_eq!(write_streaming(&req, v, 42, Some("client")), want, "version {v}");
+        assert_eq!(write_spliced(&req, v, 42, Some("client")), want, "spliced, version {v}");
     }
 }
 
@@ -1154,7 +1188,8 @@ proptest! {
         }
         let mut want = vec![0xee];
         encode_request(&mut want, v, 1, None, &m);
-        prop_assert_eq!(write_streaming(&m, v, 1, None), want);
+        prop_assert_eq!(&write_streaming(&m, v, 1, None), &want);
+        prop_assert_eq!(write_spliced(&m, v, 1, None), want, "spliced");
     }
 
     /// Arbitrary bytes into every decoder at every version (including unsupported ones):

@@ -6,8 +6,8 @@
 //! ([`PartitionState::head_ready`]).
 //!
 //! A full batch is ready, not closed (KIP-782's expandable batch): until the drain takes it, it
-//! keeps taking records, up to `batch.max.size` ([`Batch::takes`]); only there does a record open
-//! a new batch. A batch is drained as soon as its broker's connection can take a request, so
+//! keeps taking records, up to `batch.max.size` ([`append`]); only there does a record open a
+//! new batch. A batch is drained as soon as its broker's connection can take a request, so
 //! with room in the pipeline it goes out at `batch.size` (plus what the same sender turn
 //! appended) as in Java. When the pipeline is full (`max.in.flight.requests.per.connection`
 //! requests out, throttled, or not connected), the records that arrive meanwhile gather in one
@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 
 use crate::delivery::Completion;
 use crate::engine::partitioner::StickyState;
-use crate::engine::Pending;
+use crate::engine::{Extras, Pending, SpentChunk, Stamp, Waiting, SPENT_CHUNK};
 use crate::protocol::compression::Codec;
 use crate::protocol::record_batch::{
-    decode_batches, seal, BatchWriter, ProducerFields, Record, BATCH_HEADER_LEN,
+    decode_batches, record_size_upper_bound, seal, BatchWriter, ProducerFields, Record, BATCH_HEADER_LEN,
 };
 
 /// What `buffer.memory` is charged per record beyond its wire bytes: what a batch keeps of it
@@ -50,10 +50,38 @@ pub(crate) struct RecordInfo {
 }
 
 /// The bytes of a batch: still being appended to, or closed and ready for the wire.
+///
+/// A closed batch is shared (`Arc`): a Produce request splices it in where it lies
+/// (`io::SendBuf`), and the driver holds a reference until the bytes are written, while the
+/// batch stays here to be completed or sent again. Writing to it afterwards (producer fields
+/// and CRC for a retry) goes through `Arc::make_mut`, which copies it only if the driver still
+/// holds the earlier attempt. An open batch keeps the `Arc` it will close into (empty
+/// meanwhile), so that closing allocates nothing.
 #[derive(Debug)]
-pub(crate) enum BatchData {
-    Open(BatchWriter),
-    Closed(Vec<u8>),
+pub(crate) struct BatchData {
+    /// `Some` while open: the records are appended here.
+    writer: Option<BatchWriter>,
+    /// The closed bytes (empty while open).
+    closed: Arc<Vec<u8>>,
+}
+
+impl BatchData {
+    /// An open batch writing into `buf`'s buffer, closing into `buf`.
+    pub fn open(mut buf: Arc<Vec<u8>>, start: impl FnOnce(Vec<u8>) -> BatchWriter) -> Self {
+        let bytes = Arc::get_mut(&mut buf).map(std::mem::take).unwrap_or_default();
+        BatchData { writer: Some(start(bytes)), closed: buf }
+    }
+
+    /// A closed batch of these bytes.
+    pub fn closed(bytes: Vec<u8>) -> Self {
+        BatchData { writer: None, closed: Arc::new(bytes) }
+    }
+
+    /// The closed bytes' buffer, for reuse: `None` while a request still holds it.
+    pub fn into_spare(mut self) -> Option<Arc<Vec<u8>>> {
+        Arc::get_mut(&mut self.closed)?;
+        Some(self.closed)
+    }
 }
 
 /// One record batch for one partition.
@@ -92,24 +120,14 @@ impl Batch {
 
     /// Bytes on the wire.
     pub fn size(&self) -> usize {
-        match &self.data {
-            BatchData::Open(w) => w.len(),
-            BatchData::Closed(b) => b.len(),
+        match &self.data.writer {
+            Some(w) => w.len(),
+            None => self.data.closed.len(),
         }
     }
 
     pub fn is_open(&self) -> bool {
-        matches!(self.data, BatchData::Open(_))
-    }
-
-    /// Whether the next record (`record_size` bytes at most) goes into this batch: it is open,
-    /// never sent, and either empty or still has room below `limits.max`. Past `limits.ready`
-    /// it is ready to send but keeps growing until the drain takes it (see the module docs).
-    #[inline]
-    pub fn takes(&self, record_size: usize, limits: BatchLimits) -> bool {
-        self.is_open()
-            && self.attempts == 0
-            && (self.records.is_empty() || self.size() + record_size <= limits.max)
+        self.data.writer.is_some()
     }
 
     /// Closes the batch if it is open (compresses, back-patches the header but not the CRC:
@@ -117,16 +135,16 @@ impl Batch {
     /// compression ratio it observed into the topic's estimate `ratio`
     /// ([`update_compression_ratio`]).
     pub fn close(&mut self, ratio: &mut f32) {
-        if let BatchData::Open(_) = self.data {
-            let BatchData::Open(w) = std::mem::replace(&mut self.data, BatchData::Closed(Vec::new())) else {
-                unreachable!("checked above")
-            };
+        if let Some(w) = self.data.writer.take() {
             let compressing = w.codec() != Codec::None;
             let uncompressed = w.len() - BATCH_HEADER_LEN;
             // Unsealed: the sender writes the producer fields and the CRC once, when it sends.
             let bytes = w.close_unsealed();
             let compressed = bytes.len() - BATCH_HEADER_LEN;
-            self.data = BatchData::Closed(bytes);
+            match Arc::get_mut(&mut self.data.closed) {
+                Some(v) => *v = bytes,
+                None => self.data.closed = Arc::new(bytes),
+            }
             // A small batch (one closed by linger.ms with a few records) tells little: the
             // codec's framing dominates it, and Java, which counts it, inflates its estimate on
             // every such batch. Only batches of 1 KiB or more count.
@@ -138,10 +156,7 @@ impl Batch {
 
     /// The closed bytes (the batch must be closed).
     pub fn bytes(&self) -> &[u8] {
-        match &self.data {
-            BatchData::Closed(b) => b,
-            BatchData::Open(_) => &[],
-        }
+        &self.data.closed
     }
 
     /// Splits a closed batch the broker found too large into two halves (Java's
@@ -153,8 +168,8 @@ impl Batch {
         let n = self.records.len();
         // Closed batches are sealed when sent; this one was, but a stale CRC must not make it
         // undecodable.
-        if let BatchData::Closed(b) = &mut self.data {
-            seal(b);
+        if !self.is_open() {
+            seal(Arc::make_mut(&mut self.data.closed).as_mut_slice());
         }
         let decoded = match decode_batches(self.bytes()) {
             Ok(mut v) if n >= 2 && v.len() == 1 && v[0].records.len() == n => v.pop().expect("one batch"),
@@ -190,7 +205,7 @@ impl Batch {
                 );
             }
             Batch {
-                data: BatchData::Closed(w.close()),
+                data: BatchData::closed(w.close()),
                 records: infos,
                 created,
                 reserved,
@@ -208,11 +223,18 @@ impl Batch {
         Ok((first, second))
     }
 
+    /// The closed bytes to write to (the batch must be closed); a copy of them if the driver
+    /// still holds an earlier attempt (see [`BatchData`]).
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        match &mut self.data {
-            BatchData::Closed(b) => b,
-            BatchData::Open(_) => &mut [],
+        if self.is_open() {
+            return &mut [];
         }
+        Arc::make_mut(&mut self.data.closed).as_mut_slice()
+    }
+
+    /// The closed bytes, shared (the batch must be closed): for the driver to write.
+    pub fn shared_bytes(&self) -> Arc<Vec<u8>> {
+        self.data.closed.clone()
     }
 }
 
@@ -297,7 +319,7 @@ pub(crate) struct TopicState {
     /// Partitions with a known leader (for the sticky partitioner).
     pub available: Vec<i32>,
     /// Records that arrived before the topic's metadata, in arrival order.
-    pub waiting: VecDeque<Pending>,
+    pub waiting: VecDeque<Waiting>,
     pub sticky: StickyState,
     /// The estimated compression ratio of this topic's batches (1.0 until batches show
     /// otherwise); see [`batch_limit`].
@@ -387,15 +409,26 @@ fn update_compression_ratio(estimate: &mut f32, observed: f32) {
 /// Growing vectors make large allocations, and those are what glibc makes expensive for us.
 #[derive(Debug, Default)]
 pub(crate) struct Spare {
-    pub batches: Vec<Vec<u8>>,
+    /// Closed batches' buffers, each the only reference to its `Arc` (see [`BatchData`]).
+    pub batches: Vec<Arc<Vec<u8>>>,
     pub records: Vec<Vec<RecordInfo>>,
     /// What is left of records whose bytes are in a batch, to be dropped by an application
-    /// thread ([`Engine::take_spent`](crate::engine::Engine::take_spent)).
-    pub spent: Vec<SpentRecord>,
+    /// thread ([`Engine::take_spent`](crate::engine::Engine::take_spent)): the chunk being
+    /// filled, the full ones, and empty ones back from the application for reuse.
+    pub spent: SpentChunk,
+    pub spent_full: Vec<SpentChunk>,
+    pub spent_empty: Vec<SpentChunk>,
+    /// Lists of a Produce request's batches (at most [`MAX_SPARE_LISTS`]).
+    pub in_flight: Vec<Vec<crate::engine::produce::InFlightBatch>>,
+    /// The nodes a poll found ready.
+    pub ready_nodes: Vec<i32>,
 }
 
-/// What is left of a record once its bytes are in a batch: its key and value buffers and its
-/// topic name. Handed back to be dropped on an application thread: glibc makes a buffer freed
+/// Bound on [`Spare::in_flight`]: a few more than the requests in flight.
+pub(crate) const MAX_SPARE_LISTS: usize = 16;
+
+/// What is left of a record once its bytes are in a batch: its key, value and headers buffers
+/// and its topic name. Handed back to be dropped on an application thread: glibc makes a buffer freed
 /// by another thread than the one that allocated it expensive on both sides (the allocating
 /// thread's next `malloc` misses its thread cache), and the topic's reference count, which
 /// every `send` increments, stays on the application's core instead of moving to the sender's
@@ -406,94 +439,146 @@ pub(crate) struct SpentRecord {
     pub topic: Option<Arc<str>>,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
+    pub extras: Option<Box<Extras>>,
 }
 
 /// A new batch's record list is allocated for at most this many records up front.
 const MAX_RECORDS_RESERVED: usize = 1024;
 
-/// At most this many spent records wait to be taken; beyond it the sender drops them itself.
-const MAX_SPENT: usize = 2048;
+/// At most this many spent records wait in the engine for the sender to hand them back; beyond
+/// it (the application threads stopped taking them) the sender drops them itself. The sender
+/// hands them back every loop turn, and a turn takes at most `sender::MAX_DRAIN` records.
+const MAX_SPENT: usize = 8192;
 
 impl Spare {
     #[inline]
     fn spend(&mut self, spent: SpentRecord) {
-        if self.spent.len() < MAX_SPENT {
-            self.spent.push(spent);
+        if self.spent.capacity() == 0 {
+            self.spent = self.spent_empty.pop().unwrap_or_else(|| Vec::with_capacity(SPENT_CHUNK));
+        }
+        self.spent.push(spent);
+        if self.spent.len() >= SPENT_CHUNK {
+            self.chunk_full();
+        }
+    }
+
+    #[cold]
+    fn chunk_full(&mut self) {
+        if self.spent_full.len() * SPENT_CHUNK >= MAX_SPENT {
+            // Nobody takes them: dropped here, the chunk kept.
+            self.spent.clear();
+            return;
+        }
+        let next = self.spent_empty.pop().unwrap_or_else(|| Vec::with_capacity(SPENT_CHUNK));
+        self.spent_full.push(std::mem::replace(&mut self.spent, next));
+    }
+
+    /// An empty chunk back from an application thread.
+    pub(crate) fn recycle(&mut self, mut chunk: SpentChunk) {
+        chunk.clear();
+        if self.spent_empty.len() * SPENT_CHUNK < MAX_SPENT && chunk.capacity() >= SPENT_CHUNK {
+            self.spent_empty.push(chunk);
         }
     }
 }
 
-/// Appends `p` to `part`'s queue: to the open batch at its tail if that [takes](Batch::takes)
-/// it, else to a new batch (the tail, if open, is closed: it reached `limits.max`). Returns
-/// `true` when the record's batch is full (`limits.ready`): ready to be sent.
+/// What appending a record did to its partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Appended {
+    /// Bytes the partition's batches grew by: the record, and the header of the batch it
+    /// opened, if it did (what Java's sticky partitioner counts).
+    pub bytes: usize,
+    /// The batch the record went into is full: it reached `batch.size` ([`BatchLimits::ready`])
+    /// and is ready to send, though it may grow on (Java's `allBatchesFull`, for the sticky
+    /// partitioner).
+    pub full: bool,
+}
+
+/// Appends `p` to `part`'s queue: into the open batch at its tail if the record fits within
+/// `limits.max` (its exact size, as Java's `hasRoomFor` does with `batch.size`), else into a
+/// new batch (the old one closes). So a batch past `limits.ready`, full and ready to send,
+/// keeps taking records until the drain takes it or it reaches `limits.max` (see the module
+/// docs); only there does it close here.
 ///
 /// With `codec` set a batch is compressed as it closes and its observed ratio is folded into
 /// `ratio`.
 #[allow(clippy::too_many_arguments)]
+#[inline]
 pub(crate) fn append(
     part: &mut PartitionState,
     p: Pending,
+    stamp: Stamp,
     producer: ProducerFields,
     limits: BatchLimits,
-    record_size: usize,
-    generation: u32,
     spare: &mut Spare,
     codec: Codec,
     ratio: &mut f32,
-) -> bool {
-    let needs_new = match part.queue.back_mut() {
-        Some(b) if b.takes(record_size, limits) => false,
-        Some(b) => {
-            b.close(ratio);
-            true
+) -> Appended {
+    let timestamp = stamp.timestamp;
+    let headers = p.headers();
+    let (key, value) = (p.key.as_deref(), p.value.as_deref());
+    let mut bytes = None;
+    if let Some(b) = part.queue.back_mut() {
+        if let (Some(w), 0) = (&mut b.data.writer, b.attempts) {
+            // Grow or close: the one decision of the expandable batch.
+            bytes = w.try_append(limits.max, timestamp, key, value, headers);
+            if bytes.is_none() {
+                b.close(ratio);
+            }
         }
-        None => true,
+    }
+    let bytes = match bytes {
+        Some(n) => n,
+        None => {
+            // Room for a full batch up front: growing it by doubling would copy it (compressed
+            // topics' batches grow to many times batch.size). A batch that grows on towards
+            // batch.max.size does copy, a few times per batch, while its broker cannot take it.
+            let limit = limits.ready;
+            let room = limit.max(BATCH_HEADER_LEN + record_size_upper_bound(key, value, headers)) + 64;
+            let mut data = BatchData::open(spare.batches.pop().unwrap_or_default(), |mut buf| {
+                buf.clear();
+                buf.reserve(room);
+                BatchWriter::with_codec(buf, producer, 0, codec)
+            });
+            let n = data.writer.as_mut().map_or(0, |w| w.append(timestamp, key, value, headers));
+            let mut records = spare.records.pop().unwrap_or_default();
+            if records.capacity() == 0 {
+                // Room for as many records of this one's size as the batch holds: growing the
+                // list by doubling copies it, and a run that outpaces its broker opens new lists
+                // all along. (The first record of a batch is its smallest: deltas of zero.)
+                records.reserve_exact((limit / n.max(1)).clamp(1, MAX_RECORDS_RESERVED));
+            }
+            part.queue.push_back(Batch {
+                data,
+                records,
+                created: stamp.enqueued,
+                reserved: 0,
+                attempts: 0,
+                sequence: None,
+                retry_at: None,
+                last_error: None,
+                unresolved: false,
+                may_be_written: false,
+            });
+            BATCH_HEADER_LEN + n
+        }
     };
-    if needs_new {
-        // Room for a full batch up front: growing it by doubling would copy it (compressed
-        // topics' batches grow to many times batch.size). A batch that grows on towards
-        // batch.max.size does copy, a few times per batch, while its broker cannot take it.
-        let limit = limits.ready;
-        let mut buf = spare.batches.pop().unwrap_or_default();
-        buf.clear();
-        buf.reserve(limit.max(record_size) + 64);
-        part.queue.push_back(Batch {
-            data: BatchData::Open(BatchWriter::with_codec(buf, producer, 0, codec)),
-            // Room for as many records of this size as the batch holds: growing the list by
-            // doubling copies it, and a run that outpaces its broker opens new lists all along.
-            records: spare.records.pop().unwrap_or_else(|| {
-                Vec::with_capacity((limit / record_size.max(1)).clamp(1, MAX_RECORDS_RESERVED))
-            }),
-            created: p.enqueued,
-            reserved: 0,
-            attempts: 0,
-            sequence: None,
-            retry_at: None,
-            last_error: None,
-            unresolved: false,
-            may_be_written: false,
-        });
-    }
-    let timestamp = p.timestamp.unwrap_or_default();
     let batch = part.queue.back_mut().expect("a batch was just ensured");
-    if let BatchData::Open(w) = &mut batch.data {
-        w.append(timestamp, p.key.as_deref(), p.value.as_deref(), &p.headers);
-    }
-    batch.reserved += p.reserved;
+    batch.reserved += p.reserved as usize;
     batch.records.push(RecordInfo {
         completion: p.completion,
-        enqueued: p.enqueued,
+        enqueued: stamp.enqueued,
         timestamp,
         key_size: p.key.as_ref().map_or(-1, |k| k.len() as i32),
         value_size: p.value.as_ref().map_or(-1, |v| v.len() as i32),
-        generation,
+        generation: stamp.generation,
     });
-    spare.spend(SpentRecord { topic: Some(p.topic), key: p.key, value: p.value });
+    spare.spend(SpentRecord { topic: Some(p.topic), key: p.key, value: p.value, extras: p.extras });
     let size = batch.size();
     if size >= limits.max {
         batch.close(ratio);
     }
-    size >= limits.ready
+    Appended { bytes, full: size >= limits.ready }
 }
 
 #[cfg(test)]
@@ -521,25 +606,18 @@ mod tests {
         let mut spare = Spare::default();
         let mut ratio = 1.0;
         for i in 0..(MAX_SPENT + 10) {
-            let p = Pending {
-                topic: topic.clone(),
-                partition: None,
-                key: (i % 2 == 0).then(|| vec![b'k'; i % 7]),
-                value: Some(i.to_be_bytes().to_vec()),
-                timestamp: Some(0),
-                headers: Vec::new(),
-                reserved: 40,
-                enqueued: crate::engine::sim_tests::origin(),
-                completion: Completion::forget(),
-                generation: 0,
-            };
+            let key = (i % 2 == 0).then(|| vec![b'k'; i % 7]);
+            let value = Some(i.to_be_bytes().to_vec());
+            let p = Pending::new(topic.clone(), key, value, Vec::new(), None, None, 40, Completion::forget());
+            let stamp = Stamp { enqueued: crate::engine::sim_tests::origin(), timestamp: 0, generation: 0 };
             let limits = BatchLimits { ready: 16_384, max: 16_384 };
-            append(&mut part, p, ProducerFields::NONE, limits, 40, 0, &mut spare, Codec::None, &mut ratio);
+            append(&mut part, p, stamp, ProducerFields::NONE, limits, &mut spare, Codec::None, &mut ratio);
         }
         // The first MAX_SPENT records wait to be dropped by an application thread; beyond that
         // the sender drops them itself.
-        assert_eq!(spare.spent.len(), MAX_SPENT);
-        for (i, s) in spare.spent.iter().enumerate() {
+        let waiting: Vec<&SpentRecord> = spare.spent_full.iter().flatten().collect();
+        assert_eq!(waiting.len(), MAX_SPENT);
+        for (i, s) in waiting.into_iter().enumerate() {
             assert_eq!(s.value.as_deref(), Some(&i.to_be_bytes()[..]));
             assert_eq!(s.key.as_ref().map(Vec::len), (i % 2 == 0).then_some(i % 7));
             assert!(s.topic.as_ref().is_some_and(|t| Arc::ptr_eq(t, &topic)));

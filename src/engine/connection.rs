@@ -19,6 +19,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::config::MetadataRecovery;
+use crate::io::SendBuf;
 use crate::metrics::Metrics;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::version::NegotiatedVersions;
@@ -45,7 +46,7 @@ pub(super) struct Connections {
     /// What is known of each host name's addresses (literal IPs are not kept here).
     pub(super) hosts: HashMap<String, HostAddrs>,
     /// Request buffers back from the driver, for reuse (at most [`MAX_SPARE_REQUESTS`]).
-    pub(super) spare_requests: Vec<Vec<u8>>,
+    pub(super) spare_requests: Vec<SendBuf>,
     /// Our version, as ApiVersions tells the broker.
     pub(super) client_software_version: &'static str,
 }
@@ -195,10 +196,13 @@ impl Engine {
     }
 
     /// A buffer was written in full to `node`.
-    pub fn on_sent(&mut self, node: i32, buf: Vec<u8>, now: Instant) {
+    pub fn on_sent(&mut self, node: i32, mut buf: SendBuf, now: Instant) {
         self.next_wakeup = Some(now);
+        // The driver is done with the batches spliced in: their references go first, so that
+        // a batch completed below (acks=0) finds itself the only owner of its buffer.
+        buf.spliced.clear();
         if self.net.spare_requests.len() < MAX_SPARE_REQUESTS
-            && buf.capacity() <= self.cfg.max_request_size * 2
+            && buf.bytes.capacity() <= self.cfg.max_request_size * 2
         {
             self.net.spare_requests.push(buf);
         }

@@ -64,13 +64,21 @@ impl Flushes {
 
     /// A record of generation `g` completed.
     pub(super) fn finish(&mut self, g: u32) {
+        self.finish_n(g, 1);
+    }
+
+    /// `n` records of generation `g` completed.
+    pub(super) fn finish_n(&mut self, g: u32, n: usize) {
+        if n == 0 {
+            return;
+        }
         if let Some(e) = self.outstanding.iter_mut().find(|(gen, _)| *gen == g) {
-            e.1 -= 1;
+            e.1 -= n;
         }
         while matches!(self.outstanding.front(), Some((_, 0))) {
             self.outstanding.pop_front();
         }
-        self.incomplete -= 1;
+        self.incomplete -= n;
     }
 
     /// Answers the flushes whose records have all completed.

@@ -267,8 +267,8 @@ impl Engine {
                     .collect();
                 topic.meta = TopicMeta::Known;
                 let waiting = std::mem::take(&mut topic.waiting);
-                for p in waiting {
-                    self.append_known(ti, p);
+                for w in waiting {
+                    self.append_known(ti, w.record, w.stamp);
                 }
             } else if t.error_code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
                 || t.error_code == ErrorCode::LEADER_NOT_AVAILABLE
@@ -279,8 +279,8 @@ impl Engine {
             } else {
                 // Not retriable (authorization, invalid topic): fail what waits.
                 let err = ProduceError::Broker { code: t.error_code, message: None };
-                while let Some(p) = self.topics[ti].waiting.pop_front() {
-                    self.fail_pending(p, err.clone());
+                while let Some(w) = self.topics[ti].waiting.pop_front() {
+                    self.fail_pending(w.record, w.stamp, err.clone());
                 }
                 failed.push((ti, err));
             }

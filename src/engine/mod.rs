@@ -52,6 +52,7 @@ use std::time::{Duration, Instant};
 use crate::config::ProducerConfig;
 use crate::delivery::Completion;
 use crate::error::ProduceError;
+use crate::io::SendBuf;
 use crate::memory::BufferMemory;
 use crate::metrics::Metrics;
 use crate::record::{Header, PartitionInfo};
@@ -66,31 +67,97 @@ use records::Records;
 use requests::Kind;
 use sasl::SaslState;
 
-/// A record handed over by `send`, already serialized.
+/// A record handed over by `send`, already serialized: what crosses the queue to the sender.
+///
+/// It takes 120 bytes, so that a queue slot (with the queue's own 8-byte stamp) is two cache
+/// lines, not three: each slot the caller writes is a line the sender read last, and those
+/// transfers are most of what `send` costs. What few records carry (headers, a timestamp of
+/// their own) is boxed in [`Extras`], which goes back to the application with the key and value
+/// (see `accumulator::SpentRecord`).
 #[derive(Debug)]
 pub(crate) struct Pending {
     pub topic: Arc<str>,
-    pub partition: Option<i32>,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
-    /// The record's own timestamp; `None` takes the sender's clock when it takes the record.
-    pub timestamp: Option<i64>,
-    pub headers: Vec<Header>,
-    /// `buffer.memory` bytes reserved for it (its worst-case size in a batch).
-    pub reserved: usize,
-    /// When the sender took the record (set by `Engine::append`): linger, delivery timeout and
-    /// the metadata wait count from here, normally microseconds after `send`.
-    pub enqueued: Instant,
+    pub extras: Option<Box<Extras>>,
     pub completion: Completion,
-    /// The flush generation the engine counted the record in (set by `Engine::append`).
+    /// The record's own partition, or -1.
+    pub partition: i32,
+    /// `buffer.memory` bytes reserved for it (its worst-case size in a batch and bookkeeping).
+    pub reserved: u32,
+}
+
+/// Headers and a timestamp of the record's own: what few records have (see [`Pending`]).
+#[derive(Debug, Default)]
+pub(crate) struct Extras {
+    pub headers: Vec<Header>,
+    /// `None` takes the sender's clock when it takes the record.
+    pub timestamp: Option<i64>,
+}
+
+impl Pending {
+    /// A record; `extras` are boxed only if there are any.
+    #[cfg(test)]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        topic: Arc<str>,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        headers: Vec<Header>,
+        timestamp: Option<i64>,
+        partition: Option<i32>,
+        reserved: u32,
+        completion: Completion,
+    ) -> Pending {
+        let extras =
+            (!headers.is_empty() || timestamp.is_some()).then(|| Box::new(Extras { headers, timestamp }));
+        Pending { topic, key, value, extras, completion, partition: partition.unwrap_or(-1), reserved }
+    }
+
+    /// The record's own partition.
+    #[inline]
+    pub(crate) fn partition(&self) -> Option<i32> {
+        (self.partition >= 0).then_some(self.partition)
+    }
+
+    /// The record's own timestamp.
+    #[inline]
+    pub(crate) fn timestamp(&self) -> Option<i64> {
+        self.extras.as_ref().and_then(|e| e.timestamp)
+    }
+
+    #[inline]
+    pub(crate) fn headers(&self) -> &[Header] {
+        self.extras.as_ref().map_or(&[], |e| &e.headers)
+    }
+}
+
+/// When and how the sender took a record (`Engine::append`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamp {
+    /// When the sender took the record: linger, delivery timeout and the metadata wait count
+    /// from here, normally microseconds after `send`.
+    pub enqueued: Instant,
+    /// The record's timestamp: its own, or the sender's wall clock when it took it.
+    pub timestamp: i64,
+    /// The flush generation the engine counted the record in.
     pub generation: u32,
 }
 
-/// Spent records (`accumulator::SpentRecord`) handed back at a time. Sent by value: a bundle
-/// allocates nothing.
-pub(crate) const SPENT_BUNDLE: usize = 8;
-/// A bundle of spent buffers (see `Spare::spend`).
-pub(crate) type SpentBundle = [accumulator::SpentRecord; SPENT_BUNDLE];
+/// A record waiting for its topic's metadata.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    pub record: Pending,
+    pub stamp: Stamp,
+}
+
+/// Spent records (`accumulator::SpentRecord`) handed back at a time, in one `Vec` (a chunk).
+/// An application thread sends each chunk back empty once it has dropped its records, and the
+/// engine fills it again: the chunks circulate, so handing back allocates nothing, and a
+/// channel message is a `Vec` (24 bytes) per 64 records.
+pub(crate) const SPENT_CHUNK: usize = 64;
+/// A chunk of spent records (see `Spare::spend`).
+pub(crate) type SpentChunk = Vec<accumulator::SpentRecord>;
 
 /// What the engine asks of the network.
 #[derive(Debug)]
@@ -101,8 +168,10 @@ pub enum Transmit {
     /// [`Engine::on_resolved`] (however long that takes: nothing waits for it but the
     /// connections to that host). Asked at most once at a time per host.
     Resolve { host: String },
-    /// Write these bytes (one or more whole requests) to `node`'s connection.
-    Send { node: i32, buf: Vec<u8> },
+    /// Write these bytes (one or more whole requests) to `node`'s connection. A Produce
+    /// request's batches are spliced in, not copied (see [`SendBuf`]); the buffer comes back
+    /// with `on_sent`.
+    Send { node: i32, buf: SendBuf },
     /// Close `node`'s connection; the engine has already forgotten it.
     Close { node: i32 },
 }
@@ -140,6 +209,8 @@ pub struct Engine {
     rng: Rng,
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
+    /// What is yet to be recorded in the metrics' histograms (see `Metrics::record`).
+    hist: crate::metrics::Pending,
 }
 
 impl std::fmt::Debug for Engine {
@@ -180,6 +251,7 @@ impl Engine {
             rng: Rng::new(seed),
             memory,
             metrics,
+            hist: Default::default(),
         }
     }
 
@@ -229,8 +301,8 @@ impl Engine {
             w(Err(err.clone()));
         }
         for ti in 0..self.topics.len() {
-            while let Some(p) = self.topics[ti].waiting.pop_front() {
-                self.fail_pending(p, err.clone());
+            while let Some(w) = self.topics[ti].waiting.pop_front() {
+                self.fail_pending(w.record, w.stamp, err.clone());
             }
             for pi in 0..self.topics[ti].partitions.len() {
                 while let Some(b) = self.topics[ti].partitions[pi].queue.pop_front() {
@@ -291,6 +363,8 @@ impl Engine {
             self.answer_partition_waiters(&[], now);
         }
         self.poll_partitions(now);
+        // What waited while `Producer::metrics` held the histograms: in by the next turn.
+        self.metrics.record(&mut self.hist, true);
         self.flushes.check();
     }
 

@@ -1,8 +1,9 @@
 //! Choosing a partition, as Java's producer does: an explicit partition wins; a custom
 //! [`Partitioner`] comes next; then keyed records go to `toPositive(murmur2(key)) % partitions`;
 //! null keys (or every key, with `partitioner.ignore.keys`) use the uniform sticky partitioner
-//! (KIP-480/KIP-794): stay on one partition until `batch.size` bytes have gone to it, then pick
-//! another at random among the partitions that have a leader.
+//! (KIP-480/KIP-794): stay on one partition until `batch.size` wire bytes have gone to it and
+//! its batch is full (or twice `batch.size` went to it), then pick another at random among the
+//! partitions that have a leader.
 
 /// A custom partitioner, run on the sender thread (so it must be quick). Return `None` to fall
 /// back to the built-in behaviour for this record, as Java's `-1` does.
@@ -66,7 +67,10 @@ pub fn partition_for_key(key: &[u8], partitions: i32) -> i32 {
 #[derive(Debug, Clone, Default)]
 pub struct StickyState {
     current: Option<i32>,
+    /// Bytes appended to the current partition's batches since it was picked.
     produced: usize,
+    /// The next record goes to a new partition.
+    switch: bool,
 }
 
 /// A small, fast xorshift generator: the sticky partitioner only needs spread, not secrecy.
@@ -96,64 +100,87 @@ impl Rng {
 }
 
 impl StickyState {
-    /// The sticky partition for the next record of `size` bytes. `available` lists partitions
-    /// with a known leader (all partitions are used when it is empty). After `batch_size` bytes
-    /// have gone to the current partition, a new one is picked at random, different from the
-    /// current one where there is a choice.
+    /// The partition for the next record. `available` lists partitions with a known leader (all
+    /// partitions are used when it is empty). A new one is picked, at random and different from
+    /// the current one where there is a choice, when there is none yet or [`appended`]
+    /// (Self::appended) said it is time.
     ///
     /// With `queued` (KIP-794's adaptive partitioning, Java's default), the pick among
     /// `available` is weighted by how little each has waiting: partition `p` with `queued(p)`
     /// batches gets weight `max + 1 - queued(p)`, so a partition whose broker drains slowly
     /// gets fewer new records. Without it, the pick is uniform.
-    pub fn next(
+    pub fn partition(
         &mut self,
         partitions: i32,
         available: &[i32],
-        batch_size: usize,
         rng: &mut Rng,
-        size: usize,
         queued: Option<&dyn Fn(i32) -> usize>,
     ) -> i32 {
-        let switch = match self.current {
-            None => true,
-            Some(p) => p >= partitions || self.produced >= batch_size.max(1),
-        };
-        if switch {
-            // Cumulative weights over `available`, when adaptive and there is a choice.
-            let weights: Option<Vec<u64>> = queued.filter(|_| available.len() > 1).map(|q| {
-                let loads: Vec<usize> = available.iter().map(|&p| q(p)).collect();
-                let max = loads.iter().copied().max().unwrap_or(0);
-                loads
-                    .iter()
-                    .scan(0u64, |acc, &l| {
-                        *acc += (max + 1 - l) as u64;
-                        Some(*acc)
-                    })
-                    .collect()
-            });
-            let pick = |rng: &mut Rng| {
-                if available.is_empty() {
-                    rng.below(partitions as u32) as i32
-                } else if let Some(cum) = &weights {
-                    let total = *cum.last().expect("two or more partitions");
-                    let r = u64::from(rng.below(total.min(u32::MAX as u64) as u32));
-                    available[cum.partition_point(|&c| c <= r)]
-                } else {
-                    available[rng.below(available.len() as u32) as usize]
-                }
-            };
-            let mut p = pick(rng);
-            let choices = if available.is_empty() { partitions as usize } else { available.len() };
-            if choices > 1 {
-                while Some(p) == self.current {
-                    p = pick(rng);
-                }
+        match self.current {
+            Some(p) if p < partitions && !self.switch => p,
+            _ => {
+                let p = self.pick(partitions, available, rng, queued);
+                self.current = Some(p);
+                self.produced = 0;
+                self.switch = false;
+                p
             }
-            self.current = Some(p);
-            self.produced = 0;
         }
-        self.produced += size;
-        self.current.unwrap_or(0)
+    }
+
+    /// `bytes` were appended to the current partition (a record, and the header of the batch it
+    /// opened, if it did; what Java's `BuiltInPartitioner.updatePartitionInfo` counts: the wire
+    /// bytes, not what the record reserved of `buffer.memory`). As in Java, the partition
+    /// changes once `batch_size` bytes have gone to it and the batch the record went into is
+    /// full (`full`: switching away from a batch still filling would leave it to linger half
+    /// empty), or once twice that went to it in any case.
+    pub fn appended(&mut self, bytes: usize, batch_size: usize, full: bool) {
+        self.produced += bytes;
+        let batch_size = batch_size.max(1);
+        if (self.produced >= batch_size && full) || self.produced >= batch_size.saturating_mul(2) {
+            self.switch = true;
+        }
+    }
+
+    fn pick(
+        &self,
+        partitions: i32,
+        available: &[i32],
+        rng: &mut Rng,
+        queued: Option<&dyn Fn(i32) -> usize>,
+    ) -> i32 {
+        // Adaptive (and a choice to make): weights `max + 1 - queued(p)`, drawn from their sum
+        // without a table (two passes over `available`).
+        let adaptive = queued.filter(|_| available.len() > 1).map(|q| {
+            let max = available.iter().map(|&p| q(p)).max().unwrap_or(0);
+            let total: u64 = available.iter().map(|&p| (max + 1 - q(p)) as u64).sum();
+            (q, max, total)
+        });
+        let pick = |rng: &mut Rng| {
+            if available.is_empty() {
+                rng.below(partitions as u32) as i32
+            } else if let Some((q, max, total)) = adaptive {
+                let mut r = u64::from(rng.below(total.min(u32::MAX as u64) as u32));
+                for &p in available {
+                    let w = (max + 1 - q(p)) as u64;
+                    if r < w {
+                        return p;
+                    }
+                    r -= w;
+                }
+                available[available.len() - 1]
+            } else {
+                available[rng.below(available.len() as u32) as usize]
+            }
+        };
+        let mut p = pick(rng);
+        let choices = if available.is_empty() { partitions as usize } else { available.len() };
+        if choices > 1 {
+            while Some(p) == self.current {
+                p = pick(rng);
+            }
+        }
+        p
     }
 }
 
@@ -183,21 +210,32 @@ mod tests {
         assert_eq!(partition_for_key(b"foobar", 3), to_positive(-790332482) % 3);
     }
 
+    /// The next record of `size` bytes, its batch full or not: the partition it goes to.
+    fn next(s: &mut StickyState, rng: &mut Rng, available: &[i32], size: usize, full: bool) -> i32 {
+        let p = s.partition(3, available, rng, None);
+        s.appended(size, 100, full);
+        p
+    }
+
     #[test]
-    fn sticky_switches_after_batch_size_and_spreads() {
-        let mut s = StickyState::default();
-        let mut rng = Rng(12345);
-        let first = s.next(3, &[], 100, &mut rng, 60, None);
-        assert_eq!(s.next(3, &[], 100, &mut rng, 60, None), first, "stays until batch.size");
-        let second = s.next(3, &[], 100, &mut rng, 60, None);
-        assert_ne!(second, first, "switches after batch.size bytes");
+    fn sticky_switches_after_batch_size_bytes_into_a_full_batch_and_spreads() {
+        let (mut s, mut rng) = (StickyState::default(), Rng(12345));
+        let first = next(&mut s, &mut rng, &[], 60, false);
+        assert_eq!(next(&mut s, &mut rng, &[], 60, true), first, "stays until batch.size");
+        let second = next(&mut s, &mut rng, &[], 60, false);
+        assert_ne!(second, first, "switches after batch.size bytes and a full batch");
+        // batch.size reached but the batch still filling: stays, up to twice batch.size.
+        assert_eq!(next(&mut s, &mut rng, &[], 60, false), second);
+        assert_eq!(next(&mut s, &mut rng, &[], 60, false), second);
+        assert_eq!(next(&mut s, &mut rng, &[], 60, false), second, "120 bytes: still filling");
+        assert_ne!(next(&mut s, &mut rng, &[], 60, false), second, "240 bytes: switches anyway");
         let mut seen = [0u32; 3];
         for _ in 0..3000 {
-            seen[s.next(3, &[], 100, &mut rng, 100, None) as usize] += 1;
+            seen[next(&mut s, &mut rng, &[], 100, true) as usize] += 1;
         }
         assert!(seen.iter().all(|&n| n > 500), "spread over partitions: {seen:?}");
         for _ in 0..100 {
-            assert_eq!(s.next(3, &[2], 100, &mut rng, 100, None), 2, "only available partitions");
+            assert_eq!(next(&mut s, &mut rng, &[2], 100, true), 2, "only available partitions");
         }
     }
 
@@ -217,7 +255,8 @@ mod tests {
             let (mut s, mut rng, mut seen) = (StickyState::default(), Rng(777), [0u32; 3]);
             for _ in 0..6000 {
                 let q = adaptive.then_some(&queued as &dyn Fn(i32) -> usize);
-                seen[s.next(3, &[0, 1, 2], 100, &mut rng, 100, q) as usize] += 1;
+                seen[s.partition(3, &[0, 1, 2], &mut rng, q) as usize] += 1;
+                s.appended(100, 100, true);
             }
             seen
         };
@@ -229,7 +268,8 @@ mod tests {
         let (mut s, mut rng, mut seen) = (StickyState::default(), Rng(99), [0u32; 3]);
         let flat = |_: i32| -> usize { 4 };
         for _ in 0..6000 {
-            seen[s.next(3, &[0, 1, 2], 100, &mut rng, 100, Some(&flat)) as usize] += 1;
+            seen[s.partition(3, &[0, 1, 2], &mut rng, Some(&flat)) as usize] += 1;
+            s.appended(100, 100, true);
         }
         assert!(seen.iter().all(|&n| n > 1700), "equal queues: {seen:?}");
     }

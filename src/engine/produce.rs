@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use crate::config::Acks;
 use crate::error::ProduceError;
+use crate::io::SendBuf;
 use crate::metrics::Metrics;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::header::RequestHeader;
@@ -23,7 +24,7 @@ use crate::protocol::record_batch::{seal, set_producer_fields, ProducerFields};
 use crate::protocol::version::ApiKey;
 use crate::record::RecordMetadata;
 
-use super::accumulator::{Batch, BatchData, TopicMeta};
+use super::accumulator::{Batch, TopicMeta};
 use super::connection::ConnState;
 use super::idempotence::{next_sequence, sent_epoch, sequence_after};
 use super::metadata::LeaderHint;
@@ -31,7 +32,7 @@ use super::requests::{InFlight, Kind};
 use super::{accumulator, Engine, Transmit};
 
 #[derive(Debug)]
-pub(super) struct InFlightBatch {
+pub(crate) struct InFlightBatch {
     pub(super) topic: usize,
     pub(super) partition: i32,
     pub(super) batch: Batch,
@@ -51,7 +52,8 @@ impl Engine {
         let can_produce =
             !self.cfg.enable_idempotence || (self.idem.producer.is_some() && !self.idem.bump_pending);
         // Nodes that have something ready to send, in first-seen order.
-        let mut ready_nodes: Vec<i32> = Vec::new();
+        let mut ready_nodes = std::mem::take(&mut self.spare.ready_nodes);
+        ready_nodes.clear();
         let mut need_metadata = false;
         for ti in 0..self.topics.len() {
             if self.topics[ti].meta != TopicMeta::Known {
@@ -106,15 +108,17 @@ impl Engine {
             self.wake_at(now + self.cfg.retry_backoff);
         }
         if !can_produce {
+            self.spare.ready_nodes = ready_nodes;
             return;
         }
-        for node in ready_nodes {
+        for &node in &ready_nodes {
             match self.net.conns.get(&node).map(|c| &c.state) {
                 Some(ConnState::Ready(_)) => self.drain_node(node, force, now),
                 Some(_) => {}
                 None => self.connect_leader(node, now),
             }
         }
+        self.spare.ready_nodes = ready_nodes;
     }
 
     /// Builds Produce requests for `node` from its partitions' ready batches, one batch per
@@ -133,7 +137,7 @@ impl Engine {
                 self.wake_at(until);
                 return;
             }
-            let mut picked: Vec<InFlightBatch> = Vec::new();
+            let mut picked = self.spare.in_flight.pop().unwrap_or_default();
             let mut size = 64usize;
             'topics: for ti in 0..self.topics.len() {
                 let tsize = self.topics[ti].name.len() + 16;
@@ -184,6 +188,7 @@ impl Engine {
                 }
             }
             if picked.is_empty() {
+                self.spare.in_flight.push(picked);
                 return;
             }
             self.send_produce(node, versions.produce, picked, now);
@@ -211,7 +216,10 @@ impl Engine {
         };
         let n_topics = 1 + picked.windows(2).filter(|w| w[0].topic != w[1].topic).count();
         let timeout_ms = self.cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32;
-        let mut w = ProduceWriter::begin(&mut buf, header, None, acks.as_i16(), timeout_ms, n_topics);
+        // The batches are not copied: each is spliced in where its records go, and the driver
+        // writes it from where it lies.
+        let SendBuf { bytes: head, spliced } = &mut buf;
+        let mut w = ProduceWriter::begin(head, header, None, acks.as_i16(), timeout_ms, n_topics);
         let mut i = 0;
         let mut bytes = 0u64;
         while i < picked.len() {
@@ -219,20 +227,18 @@ impl Engine {
             let n = picked[i..].iter().take_while(|b| b.topic == ti).count();
             w.topic(&self.topics[ti].name, n);
             for b in &picked[i..i + n] {
-                w.partition(b.partition, b.batch.bytes());
-                bytes += b.batch.bytes().len() as u64;
+                let at = w.partition_spliced(b.partition, b.batch.size());
+                spliced.push((at, b.batch.shared_bytes()));
+                bytes += b.batch.size() as u64;
             }
             w.end_topic();
             i += n;
         }
         w.finish();
-        {
-            let mut h = self.metrics.hist.lock().unwrap_or_else(|e| e.into_inner());
-            for b in &picked {
-                let _ = h.batch_records.record(b.batch.records.len().max(1) as u64);
-                let _ = h.batch_bytes.record(b.batch.bytes().len().max(1) as u64);
-            }
+        for b in &picked {
+            self.hist.batches.push((b.batch.records.len() as u64, b.batch.size() as u64));
         }
+        self.metrics.record(&mut self.hist, false);
         Metrics::add(&self.metrics.batches_sent, picked.len() as u64);
         Metrics::add(&self.metrics.bytes_sent, bytes);
         Metrics::add(&self.metrics.requests_sent, 1);
@@ -255,11 +261,11 @@ impl Engine {
     pub(super) fn handle_produce(
         &mut self,
         node: i32,
-        batches: Vec<InFlightBatch>,
+        mut batches: Vec<InFlightBatch>,
         r: crate::protocol::messages::ProduceResponse,
         now: Instant,
     ) {
-        for mut b in batches {
+        for mut b in batches.drain(..) {
             self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
             b.batch.unresolved = false; // answered: its fate is known
             let name = &self.topics[b.topic].name;
@@ -359,6 +365,9 @@ impl Engine {
                 self.fail_sequenced(b.topic, b.partition, b.batch, e, now);
             }
         }
+        if self.spare.in_flight.len() < accumulator::MAX_SPARE_LISTS {
+            self.spare.in_flight.push(batches);
+        }
     }
 
     /// A batch came back with a retriable problem (or its connection died): retry it in order,
@@ -450,13 +459,26 @@ impl Engine {
     ) {
         let topic: Arc<str> = self.topics[ti].name.clone();
         let n = batch.records.len() as u64;
-        {
-            let mut h = self.metrics.hist.lock().unwrap_or_else(|e| e.into_inner());
-            for r in &batch.records {
-                let us = now.saturating_duration_since(r.enqueued).as_micros() as u64;
-                let _ = h.latency_us.record(us.max(1));
+        // Latency per run of records taken in the same loop turn (they share `enqueued`), and
+        // flush counts per run of the same generation: a batch is one or a few runs of each.
+        let mut latency = (now, 0u64);
+        let mut generation = (0u32, 0usize);
+        for r in &batch.records {
+            if r.enqueued != latency.0 {
+                self.push_latency(latency, now);
+                latency = (r.enqueued, 0);
             }
+            latency.1 += 1;
+            if r.generation != generation.0 {
+                self.flushes.finish_n(generation.0, generation.1);
+                generation = (r.generation, 0);
+            }
+            generation.1 += 1;
         }
+        self.push_latency(latency, now);
+        self.flushes.finish_n(generation.0, generation.1);
+        // A flush returns only once the histograms hold its records.
+        self.metrics.record(&mut self.hist, self.flushes.waiting());
         match &result {
             Ok(_) => Metrics::add(&self.metrics.records_sent, n),
             Err(_) => Metrics::add(&self.metrics.record_errors, n),
@@ -465,7 +487,6 @@ impl Engine {
         // whoever watches the buffer sees it free once the outcome is known.
         self.memory.release(batch.reserved);
         for (i, r) in batch.records.drain(..).enumerate() {
-            self.flushes.finish(r.generation);
             let topic = &topic;
             let result = &result;
             r.completion.complete(|| match result {
@@ -483,7 +504,7 @@ impl Engine {
         if self.spare.records.len() < MAX_SPARE_BUFFERS {
             self.spare.records.push(batch.records);
         }
-        if let BatchData::Closed(buf) = batch.data {
+        if let Some(buf) = batch.data.into_spare() {
             // Keep buffers of about the size batches have now (compressed topics' batches grow
             // with their ratio), and no more of them than SPARE_BATCH_BYTES holds.
             let limit = accumulator::batch_limit(
@@ -494,9 +515,19 @@ impl Engine {
             ) * 2
                 + 1024;
             let keep = (SPARE_BATCH_BYTES / limit).clamp(4, MAX_SPARE_BUFFERS);
+            // Only a buffer no request still holds (see `on_sent`) can be written again.
             if self.spare.batches.len() < keep && buf.capacity() <= limit {
                 self.spare.batches.push(buf);
             }
+        }
+    }
+
+    /// `run.1` records taken at `run.0` completed at `now`: their latency, to be recorded.
+    #[inline]
+    fn push_latency(&mut self, run: (Instant, u64), now: Instant) {
+        if run.1 > 0 {
+            let us = now.saturating_duration_since(run.0).as_micros() as u64;
+            self.hist.latency.push((us, run.1));
         }
     }
 

@@ -20,7 +20,7 @@ use crate::protocol::record_batch::ProducerFields;
 
 use super::accumulator::{TopicMeta, TopicState};
 use super::partitioner::{partition_for_key, Partitioner};
-use super::{accumulator, Engine, Pending, SpentBundle, SPENT_BUNDLE};
+use super::{accumulator, Engine, Pending, SpentChunk, Stamp, Waiting};
 
 /// The records room's state (see the module docs). `metadata` looks topics up in `index`.
 pub(super) struct Records {
@@ -70,48 +70,53 @@ impl Engine {
     /// `metadata_topics`) gets its metadata refreshed at once: what was cached may be stale.
     fn touch_topic(&mut self, i: usize, now: Instant) {
         let t = &mut self.topics[i];
+        if t.last_used == now {
+            return; // already this turn
+        }
         if t.last_used + self.cfg.metadata_max_idle <= now {
             self.metadata.due = Some(now);
         }
         t.last_used = now;
     }
 
-    /// Hands over a bundle of the key and value buffers the engine is done with, once a
-    /// bundle's worth has gathered (see `Spare::spend`).
-    pub(crate) fn take_spent(&mut self) -> Option<SpentBundle> {
-        let n = self.spare.spent.len();
-        if n < SPENT_BUNDLE {
-            return None;
-        }
-        let mut drain = self.spare.spent.drain(n - SPENT_BUNDLE..);
-        Some(std::array::from_fn(|_| drain.next().unwrap_or_default()))
+    /// Hands over a full chunk of the key and value buffers the engine is done with (see
+    /// `Spare::spend`).
+    pub(crate) fn take_spent(&mut self) -> Option<SpentChunk> {
+        self.spare.spent_full.pop()
+    }
+
+    /// A chunk an application thread emptied, to be filled again.
+    pub(crate) fn recycle_spent(&mut self, chunk: SpentChunk) {
+        self.spare.recycle(chunk);
     }
 
     /// Accepts one record. `now` and `wall_ms` (milliseconds since the epoch) are the loop
     /// turn's clock: records are stamped by the sender, so `send` reads no clock.
-    pub(crate) fn append(&mut self, mut p: Pending, now: Instant, wall_ms: i64) {
+    pub(crate) fn append(&mut self, p: Pending, now: Instant, wall_ms: i64) {
         self.next_wakeup = Some(now);
-        p.enqueued = now;
-        p.timestamp.get_or_insert(wall_ms);
+        let stamp = Stamp {
+            enqueued: now,
+            timestamp: p.timestamp().unwrap_or(wall_ms),
+            generation: self.flushes.track(),
+        };
         let ti = self.topic_idx(&p.topic, now);
-        p.generation = self.flushes.track();
-        if let Some(err) = self.fatal.clone() {
-            self.fail_pending(p, err);
+        if let Some(err) = &self.fatal {
+            let err = err.clone();
+            self.fail_pending(p, stamp, err);
             return;
         }
         let topic = &mut self.topics[ti];
         if topic.meta == TopicMeta::Unknown || !topic.waiting.is_empty() {
-            self.topics[ti].waiting.push_back(p);
+            topic.waiting.push_back(Waiting { record: p, stamp });
             if self.metadata.due.is_none_or(|d| d > now) && !self.metadata.in_flight {
                 self.metadata.due = Some(now);
             }
             return;
         }
-        self.append_known(ti, p);
+        self.append_known(ti, p, stamp);
     }
 
-    pub(super) fn append_known(&mut self, ti: usize, p: Pending) {
-        let generation = p.generation;
+    pub(super) fn append_known(&mut self, ti: usize, p: Pending, stamp: Stamp) {
         let codec = self.cfg.codec();
         let topic = &mut self.topics[ti];
         let limits = accumulator::BatchLimits::new(
@@ -122,7 +127,8 @@ impl Engine {
             topic.compression_ratio,
         );
         let n = topic.partitions.len() as i32;
-        let partition = match p.partition {
+        let mut sticky = false;
+        let partition = match p.partition() {
             Some(pp) => pp,
             None => {
                 let custom = self.records.partitioner.as_mut().and_then(|f| {
@@ -138,21 +144,15 @@ impl Engine {
                             |q: i32| parts.get(q as usize).map_or(0, |s| s.queued_batches(limits.ready));
                         let adaptive =
                             self.cfg.partitioner_adaptive.then_some(&queued as &dyn Fn(i32) -> usize);
-                        topic.sticky.next(
-                            n,
-                            &topic.available,
-                            limits.ready,
-                            &mut self.rng,
-                            p.reserved,
-                            adaptive,
-                        )
+                        sticky = true;
+                        topic.sticky.partition(n, &topic.available, &mut self.rng, adaptive)
                     }
                 }
             }
         };
         if partition < 0 || partition >= n {
             let err = ProduceError::InvalidPartition { topic: p.topic.to_string(), partition, partitions: n };
-            self.fail_pending(p, err);
+            self.fail_pending(p, stamp, err);
             return;
         }
         let producer = match (self.cfg.enable_idempotence, self.idem.producer) {
@@ -161,32 +161,37 @@ impl Engine {
             }
             _ => ProducerFields::NONE,
         };
-        let size = p.reserved;
         let part = &mut topic.partitions[partition as usize];
         let ratio = &mut topic.compression_ratio;
-        accumulator::append(part, p, producer, limits, size, generation, &mut self.spare, codec, ratio);
+        let appended = accumulator::append(part, p, stamp, producer, limits, &mut self.spare, codec, ratio);
+        if sticky {
+            // Java's switch rule, with `batch.size` (limits.ready) as what fills a batch: a batch
+            // growing past it is full for the partitioner, so records keep spreading.
+            topic.sticky.appended(appended.bytes, limits.ready, appended.full);
+        }
     }
 
     /// Fails a record that never made it into a batch.
-    pub(super) fn fail_pending(&mut self, p: Pending, err: ProduceError) {
-        self.memory.release(p.reserved);
+    pub(super) fn fail_pending(&mut self, p: Pending, stamp: Stamp, err: ProduceError) {
+        self.memory.release(p.reserved as usize);
         Metrics::add(&self.metrics.record_errors, 1);
-        self.flushes.finish(p.generation);
+        self.flushes.finish(stamp.generation);
         p.completion.complete(|| Err(err));
     }
 
     pub(super) fn poll_waiting(&mut self, now: Instant) {
         let max_block = self.cfg.max_block;
         for ti in 0..self.topics.len() {
-            while let Some(p) = self.topics[ti].waiting.front() {
-                let deadline = p.enqueued + max_block;
+            while let Some(w) = self.topics[ti].waiting.front() {
+                let deadline = w.stamp.enqueued + max_block;
                 if deadline > now {
                     self.wake_at(deadline);
                     break;
                 }
-                let p = self.topics[ti].waiting.pop_front().expect("front exists");
-                let err = ProduceError::MetadataTimeout { topic: p.topic.to_string(), waited: max_block };
-                self.fail_pending(p, err);
+                let w = self.topics[ti].waiting.pop_front().expect("front exists");
+                let err =
+                    ProduceError::MetadataTimeout { topic: w.record.topic.to_string(), waited: max_block };
+                self.fail_pending(w.record, w.stamp, err);
             }
         }
     }

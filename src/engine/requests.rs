@@ -146,7 +146,7 @@ impl Engine {
         let Some(conn) = self.net.conns.get_mut(&node) else { return };
         let correlation_id = conn.next_correlation;
         conn.next_correlation = conn.next_correlation.wrapping_add(1);
-        encode_request(&mut buf, version, correlation_id, Some(&self.cfg.client_id), body);
+        encode_request(&mut buf.bytes, version, correlation_id, Some(&self.cfg.client_id), body);
         conn.in_flight.push_back(InFlight { correlation_id, deadline, kind });
         conn.unsent.push_back(None);
         self.outbox.push_back(Transmit::Send { node, buf });

@@ -61,19 +61,18 @@ impl Harness {
         let outcomes = self.outcomes.clone();
         let reserved = 61 + crate::protocol::record_batch::record_size_upper_bound(None, Some(value), &[]);
         self.memory.reserve(reserved, Duration::ZERO, || {}).unwrap();
-        let p = Pending {
-            topic: "t".into(),
-            partition: None,
-            key: None,
-            value: Some(value.to_vec()),
-            timestamp: Some(1000),
-            headers: Vec::new(),
-            reserved,
-            enqueued: self.now,
-            completion: Completion::callback(move |r| outcomes.lock().unwrap().push(r)),
-            generation: 0,
-        };
-        self.engine.append(p, self.now, 0);
+        let completion = Completion::callback(move |r| outcomes.lock().unwrap().push(r));
+        let p = Pending::new(
+            "t".into(),
+            None,
+            Some(value.to_vec()),
+            Vec::new(),
+            None,
+            None,
+            reserved as u32,
+            completion,
+        );
+        self.engine.append(p, self.now, 1000);
     }
 
     fn turn(&mut self) {
@@ -93,8 +92,9 @@ impl Harness {
                     Transmit::Resolve { host } => panic!("the mock brokers are literal IPs: {host}"),
                     Transmit::Send { node, buf } => {
                         let broker = self.links[&node];
+                        let wire = buf.to_vec();
                         let mut off = 0;
-                        while let Some((frame, used)) = split_frame(&buf[off..], usize::MAX).unwrap() {
+                        while let Some((frame, used)) = split_frame(&wire[off..], usize::MAX).unwrap() {
                             // A request before authentication is refused: drop the connection.
                             match self.cluster.handle(broker, frame) {
                                 Ok(Some(resp)) => self.inbound.push_back((node, resp)),

@@ -36,6 +36,15 @@
 //! not reported as an event). `poll` may return with no events (a wake, a timeout, a racing
 //! wake that found work already taken): callers loop.
 //!
+//! # Spinning instead of parking
+//! [`Driver::spin`] submits what is queued and then watches, without a system call, the
+//! completion queue, the submission queue's flags (with `COOP_TASKRUN` the kernel defers the
+//! completion of network operations to the sender's next `io_uring_enter` and says so with
+//! `IORING_SQ_TASKRUN`), and whatever the caller checks (its record queue). It never sets
+//! `parked`, so an application thread's wake costs its usual fence and load and writes
+//! nothing. It yields the CPU every [`SPIN_YIELD_EVERY`], so that a thread the scheduler
+//! queued behind the spinner (on a machine with few cores) does not wait a whole time slice.
+//!
 //! # Bounds
 //! - Submission queue: `entries` given to [`Driver::new`] (rounded up to a power of two by the
 //!   kernel); the completion queue is twice that. When the SQ is full, further entries wait in
@@ -53,6 +62,7 @@
 
 pub mod affinity;
 pub(crate) mod queue;
+mod sendbuf;
 mod sock;
 mod waker;
 
@@ -67,6 +77,7 @@ use std::time::{Duration, Instant};
 use io_uring::{opcode, squeue, types, IoUring};
 use slab::Slab;
 
+pub use sendbuf::SendBuf;
 use sock::SockAddr;
 pub use sock::SocketBuffers;
 pub use waker::Waker;
@@ -82,6 +93,8 @@ pub const MAX_CONNS: usize = 1 << INDEX_BITS;
 
 const INDEX_BITS: u32 = 20;
 const INDEX_MASK: u32 = (1 << INDEX_BITS) - 1;
+/// How long [`Driver::spin`] spins between two `sched_yield`s.
+pub const SPIN_YIELD_EVERY: Duration = Duration::from_micros(50);
 /// `user_data` of the eventfd read (slab keys never get this large).
 const WAKE_UD: u64 = u64::MAX;
 /// `user_data` of `AsyncCancel` entries; their completions are ignored.
@@ -113,8 +126,9 @@ pub enum Event {
     Connected(ConnId),
     /// New bytes were appended to the connection's receive buffer ([`Driver::rx`]).
     Readable(ConnId),
-    /// A buffer passed to [`Driver::send`] has been written in full; it is handed back for reuse.
-    Sent(ConnId, Vec<u8>),
+    /// A buffer passed to [`Driver::send`] has been written in full; it is handed back for reuse
+    /// (with its references to spliced buffers).
+    Sent(ConnId, SendBuf),
     /// The connection failed (connect error, reset, EOF, or closed by [`Driver::close`]). No more
     /// events follow for it; its unsent buffers are dropped. Reported exactly once per
     /// connection.
@@ -153,6 +167,9 @@ pub struct DriverStats {
     /// Times the kernel had completions parked on its overflow list (the CQ was full) that the
     /// driver fetched, since the driver was created.
     pub cq_overflows: u64,
+    /// [`Driver::poll`]s that waited in the kernel (with a timeout other than zero), since the
+    /// driver was created.
+    pub waits: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,8 +190,8 @@ struct Conn {
     connect_op: Option<usize>,
     send_op: Option<usize>,
     recv_op: Option<usize>,
-    sendq: VecDeque<Vec<u8>>,
-    /// Bytes of `sendq[0]` already written.
+    sendq: VecDeque<SendBuf>,
+    /// Bytes of `sendq[0]` already written (of all its parts, in order).
     send_off: usize,
     /// Received bytes live in `rx[rx_start..]`; the kernel writes into the spare capacity.
     rx: Vec<u8>,
@@ -188,17 +205,27 @@ impl Conn {
 }
 
 /// A `msghdr` and the iovec array it points at, boxed so both stay put until the send's final
-/// completion. The iovecs point into buffers in the connection's send queue.
+/// completion. The iovecs point into buffers in the connection's send queue. Kept for reuse
+/// once the send completes (`Driver::spare_msgs`).
 struct SendMsgBuf {
     msg: libc::msghdr,
     iov: Vec<libc::iovec>,
 }
 
 // SAFETY: the raw pointers inside only point at memory owned by the same `Driver` (this box's
-// `iov` and the heap data of `Vec`s in the connection's send queue); they are never
+// `iov`, and the heap data of the `SendBuf`s in the connection's send queue: their own bytes,
+// and spliced `Arc`'d buffers of which the send queue holds a reference); they are never
 // dereferenced by Rust code, only by the kernel, and the driver moves between threads as a
 // whole, so sending the pointers along with their owner is sound.
 unsafe impl Send for SendMsgBuf {}
+
+/// The completion queue's status (pointers into the ring), kept beside the ring it reads.
+struct CqStatus(io_uring::cqueue::CompletionStatus);
+
+// SAFETY: the pointers point into the ring's shared memory, which the same `Driver` owns; they
+// are only loaded from (never written) through that driver's methods, and the driver moves
+// between threads as a whole, ring included.
+unsafe impl Send for CqStatus {}
 
 enum Op {
     Connect { conn: usize, _addr: Box<SockAddr> },
@@ -230,6 +257,12 @@ pub struct Driver {
     cq_overflows: u64,
     /// Buffer sizes for new sockets.
     socket_buffers: SocketBuffers,
+    /// `SendMsgBuf`s of completed sends, for reuse (one per connection sending at most). Boxed:
+    /// the kernel holds a pointer into each while its send is in flight, so it must not move.
+    #[allow(clippy::vec_box, reason = "the box keeps the msghdr in place for the kernel")]
+    spare_msgs: Vec<Box<SendMsgBuf>>,
+    /// Reads the completion queue's head and tail without writing either (for spinning).
+    cq_status: CqStatus,
 }
 
 impl fmt::Debug for Driver {
@@ -274,6 +307,11 @@ impl Driver {
             return Err(io::Error::new(io::ErrorKind::Unsupported, MissingFeatures(missing)));
         }
         let ext_arg = ring.params().is_feature_ext_arg();
+        let mut ring = ring;
+        // SAFETY: the status holds pointers into the ring's shared memory, valid while the ring
+        // is mapped; the ring lives in the same `Driver` and is never replaced, and the status
+        // is only read through `&self` methods of that driver.
+        let cq_status = CqStatus(unsafe { ring.completion().status() });
         let mut driver = Driver {
             ring,
             ops: Slab::new(),
@@ -290,6 +328,8 @@ impl Driver {
             sq_full: 0,
             cq_overflows: 0,
             socket_buffers: SocketBuffers::default(),
+            spare_msgs: Vec::new(),
+            cq_status,
         };
         driver.arm_wake();
         Ok(driver)
@@ -327,6 +367,61 @@ impl Driver {
         self.waker.set_parked(false);
     }
 
+    /// Hands queued entries to the kernel without waiting, so that it works on them while the
+    /// caller spins. No system call when there is nothing to hand over.
+    pub fn submit(&mut self) -> io::Result<()> {
+        self.flush_backlog();
+        if self.needs_enter() {
+            ok_if_normal(self.ring.submit())?;
+        }
+        Ok(())
+    }
+
+    /// Whether [`poll`](Self::poll) has something to report or to hand to the kernel:
+    /// completions in the ring, events held, entries not yet submitted, or completions the
+    /// kernel keeps until the next `io_uring_enter` (deferred task work, CQ overflow). Reads
+    /// the ring's shared memory only: no system call.
+    pub fn ready(&mut self) -> bool {
+        !self.out.is_empty() || !self.backlog.is_empty() || !self.cq_status.0.is_empty() || self.needs_enter()
+    }
+
+    /// Spins until [`ready`](Self::ready), `work()` says there is work, or `until` passes
+    /// (`None`: no limit): the idle strategies `spin` and `spin-park`. Submits queued entries
+    /// first; makes no system call while it spins, except a `sched_yield` every
+    /// [`SPIN_YIELD_EVERY`], so that a thread the scheduler queued behind this one on its CPU
+    /// waits that long at most, not a whole time slice. Returns `true` when it stopped for work
+    /// (then [`poll`](Self::poll) with a zero timeout takes it), `false` at `until`. Does not
+    /// touch the parked flag: a spinning sender is not parked, and `send` wakes nobody.
+    pub fn spin(&mut self, until: Option<Instant>, mut work: impl FnMut() -> bool) -> io::Result<bool> {
+        self.submit()?;
+        let mut next_yield = Instant::now() + SPIN_YIELD_EVERY;
+        loop {
+            // A few rounds of checks between clock reads (a clock read costs about as much as
+            // the checks and a pause).
+            for _ in 0..8 {
+                if self.ready() || work() {
+                    return Ok(true);
+                }
+                std::hint::spin_loop();
+            }
+            let now = Instant::now();
+            if until.is_some_and(|u| now >= u) {
+                return Ok(false);
+            }
+            if now >= next_yield {
+                std::thread::yield_now();
+                next_yield = now + SPIN_YIELD_EVERY;
+            }
+        }
+    }
+
+    /// Whether an `io_uring_enter` has anything to do: entries to submit, or completions the
+    /// kernel only hands over on an enter.
+    fn needs_enter(&mut self) -> bool {
+        let sq = self.ring.submission();
+        !sq.is_empty() || sq.taskrun() || sq.cq_overflow()
+    }
+
     /// Forces (or stops forcing) the fallback wait with a `Timeout` operation instead of an
     /// `EXT_ARG` timespec, as on kernels before 5.11. For testing that path; has no effect if
     /// the kernel lacks `EXT_ARG` anyway.
@@ -344,6 +439,7 @@ impl Driver {
             short_writes: self.short_writes,
             sq_full: self.sq_full,
             cq_overflows: self.cq_overflows,
+            waits: self.waker.parks(),
         }
     }
 
@@ -392,11 +488,12 @@ impl Driver {
         }
     }
 
-    /// Queues `buf` to be written in full after what is already queued on `conn`. Short writes
-    /// are continued by the driver. `Sent` follows with the buffer. Buffers queued before
-    /// `Connected` go out once connected. On a closed or unknown connection the buffer is
-    /// dropped (its `Closed` event is or was reported).
-    pub fn send(&mut self, conn: ConnId, buf: Vec<u8>) {
+    /// Queues `buf` to be written in full after what is already queued on `conn`, its parts in
+    /// order (a `Vec<u8>` converts). Short writes are continued by the driver. `Sent` follows
+    /// with the buffer. Buffers queued before `Connected` go out once connected. On a closed or
+    /// unknown connection the buffer is dropped (its `Closed` event is or was reported).
+    pub fn send(&mut self, conn: ConnId, buf: impl Into<SendBuf>) {
+        let buf = buf.into();
         let Some(i) = self.lookup(conn) else { return };
         let c = &mut self.conns[i];
         if c.state == State::Closing {
@@ -464,8 +561,11 @@ impl Driver {
             || !self.backlog.is_empty()
             || !self.ring.completion().is_empty();
         if no_wait {
-            ok_if_normal(self.ring.submit())?;
+            if self.needs_enter() {
+                ok_if_normal(self.ring.submit())?;
+            }
         } else {
+            self.waker.note_park();
             self.submit_and_wait(timeout)?;
         }
         loop {
@@ -532,9 +632,11 @@ impl Driver {
     fn try_push(&mut self, sqe: &squeue::Entry) -> bool {
         // SAFETY: every entry the driver builds points only at memory the driver owns and keeps
         // in place until the entry's final completion: socket addresses and msghdr/iovec arrays
-        // are boxed in the operation's slab entry; iovecs point at heap data of `Vec`s in the
-        // connection's send queue, which are not dropped or modified while the send is in
-        // flight; recv points at the spare capacity of the connection's rx `Vec`, which is not
+        // are boxed in the operation's slab entry; iovecs point at heap data of the `SendBuf`s
+        // in the connection's send queue (their own `Vec`s, and the spliced `Arc<Vec<u8>>`s, of
+        // which the queue holds a reference, so that nobody can reach them mutably: `Arc`
+        // hands out `&mut` only to a sole owner), which are not dropped or modified while the
+        // send is in flight; recv points at the spare capacity of the connection's rx `Vec`, which is not
         // reallocated while the recv is in flight; the eventfd read points at `wake_buf`; the
         // timeout points at a boxed Timespec in its slab entry. Connection slots (and their
         // fds) outlive all their operations. On drop the driver waits for every operation or
@@ -634,6 +736,7 @@ impl Driver {
                 if res > 0 && (res as usize) < submitted {
                     self.short_writes += 1;
                 }
+                self.spare_msgs.push(buf);
                 self.conns[conn].send_op = None;
                 if self.conns[conn].state == State::Closing {
                     self.maybe_close_fd(conn);
@@ -740,15 +843,36 @@ impl Driver {
         let Some(fd) = c.fd.as_ref().map(|f| f.as_raw_fd()) else {
             return;
         };
-        let mut iov = Vec::with_capacity(c.sendq.len().min(MAX_IOVECS));
-        for (k, b) in c.sendq.iter().take(MAX_IOVECS).enumerate() {
-            let s = if k == 0 { &b[c.send_off..] } else { &b[..] };
-            iov.push(libc::iovec { iov_base: s.as_ptr() as *mut libc::c_void, iov_len: s.len() });
+        let mut buf = match self.spare_msgs.pop() {
+            Some(b) => b,
+            None => {
+                // SAFETY: msghdr is a plain C struct of integers and pointers; all-zero is a
+                // valid value (no name, no control data, no flags).
+                let msg: libc::msghdr = unsafe { std::mem::zeroed() };
+                Box::new(SendMsgBuf { msg, iov: Vec::with_capacity(MAX_IOVECS) })
+            }
+        };
+        buf.iov.clear();
+        // The queued buffers' parts from `send_off` on, empty parts left out, up to MAX_IOVECS.
+        let mut skip = c.send_off;
+        'bufs: for b in &c.sendq {
+            for s in b.segments() {
+                let s = if skip > 0 {
+                    let n = skip.min(s.len());
+                    skip -= n;
+                    &s[n..]
+                } else {
+                    s
+                };
+                if s.is_empty() {
+                    continue;
+                }
+                if buf.iov.len() == MAX_IOVECS {
+                    break 'bufs;
+                }
+                buf.iov.push(libc::iovec { iov_base: s.as_ptr() as *mut libc::c_void, iov_len: s.len() });
+            }
         }
-        // SAFETY: msghdr is a plain C struct of integers and pointers; all-zero is a valid
-        // value (no name, no control data, no flags).
-        let msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        let mut buf = Box::new(SendMsgBuf { msg, iov });
         buf.msg.msg_iov = buf.iov.as_mut_ptr();
         buf.msg.msg_iovlen = buf.iov.len() as _;
         let ptr: *const libc::msghdr = &buf.msg;

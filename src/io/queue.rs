@@ -110,6 +110,11 @@ pub(crate) enum TryRecvError {
 /// A waiter for room rechecks at least this often, notified or not.
 const REPOLL: Duration = Duration::from_millis(1);
 
+/// The bytes a slot of a queue of `T` takes: the message and its stamp.
+pub(crate) const fn slot_size<T>() -> usize {
+    std::mem::size_of::<Slot<T>>()
+}
+
 /// A queue holding up to `cap` messages (rounded up to a power of two).
 pub(crate) fn bounded<T>(cap: usize) -> (Tx<T>, Rx<T>) {
     bounded_repolling(cap, REPOLL)
@@ -285,6 +290,18 @@ impl<T> Rx<T> {
         }
     }
 
+    /// Whether the next message is published: for a spinning consumer, which calls this in a
+    /// loop. It reads the slot it would take next (a line the producer writes anyway), not the
+    /// producers' `tail`, so spinning does not pull their line away from them on every send.
+    /// Senders going away is not reported (the producer's last handle queues a `Close` first);
+    /// reporting it would keep a closing spinner from ever waiting.
+    #[inline]
+    pub fn has_next(&self) -> bool {
+        let s = &*self.shared;
+        let h = s.head.0.load(Ordering::Relaxed);
+        s.slots[h & s.mask].seq.load(Ordering::Acquire) == h.wrapping_add(1)
+    }
+
     /// Whether no message is claimed or published past `head`. A claimed message that is not
     /// yet published counts as present, so a parking sender does not miss one being written.
     pub fn is_empty(&self) -> bool {
@@ -340,6 +357,11 @@ mod tests {
         assert_eq!(got, [1, 2, 3, 4]);
         assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
         assert!(rx.is_empty());
+        assert!(!rx.has_next());
+        tx.try_send(5).unwrap();
+        assert!(rx.has_next(), "a published message is seen by a spinning consumer");
+        assert_eq!(rx.try_recv(), Ok(5));
+        assert!(!rx.has_next());
         drop(tx);
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     }

@@ -32,10 +32,12 @@ pub struct Waker {
     /// wait that long needs no wake-up.
     due_soon: AtomicBool,
     writes: AtomicU64,
+    /// Times the sender waited in the kernel (written by the sender only).
+    parks: AtomicU64,
 }
 
 impl Waker {
-    pub(super) fn new() -> io::Result<Waker> {
+    pub(crate) fn new() -> io::Result<Waker> {
         // SAFETY: eventfd takes no pointers; the flags are valid constants.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {
@@ -48,6 +50,7 @@ impl Waker {
             parked: AtomicBool::new(false),
             due_soon: AtomicBool::new(false),
             writes: AtomicU64::new(0),
+            parks: AtomicU64::new(0),
         })
     }
 
@@ -119,6 +122,17 @@ impl Waker {
     /// parked). For tests and metrics.
     pub fn wakeups(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
+    }
+
+    /// How many times the sender waited in the kernel ([`Driver::poll`](super::Driver::poll)
+    /// with a timeout other than zero). For metrics.
+    pub fn parks(&self) -> u64 {
+        self.parks.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn note_park(&self) {
+        // Only the sender writes it: a load and a store, no locked instruction.
+        self.parks.store(self.parks.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
     /// Whether the sender has announced it is about to park (and nobody woke it yet).

@@ -249,13 +249,26 @@ impl BatchWriter {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> usize {
-        if self.count == 0 {
-            self.base_timestamp = timestamp;
-            self.max_timestamp = timestamp;
-        } else if timestamp > self.max_timestamp {
-            self.max_timestamp = timestamp;
-        }
-        let timestamp_delta = timestamp.wrapping_sub(self.base_timestamp);
+        self.try_append(usize::MAX, timestamp, key, value, headers).expect("no limit")
+    }
+
+    /// Appends one record if the batch is empty or the record fits within `limit` bytes in all
+    /// (Java's `MemoryRecordsBuilder.hasRoomFor`, with the record's exact size); returns the
+    /// bytes it took, or `None` with nothing written.
+    ///
+    /// # Panics
+    /// If the record would exceed `i32::MAX` bytes (callers check `max.request.size` first).
+    #[inline]
+    pub fn try_append(
+        &mut self,
+        limit: usize,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> Option<usize> {
+        let base = if self.count == 0 { timestamp } else { self.base_timestamp };
+        let timestamp_delta = timestamp.wrapping_sub(base);
         let offset_delta = self.count;
         let body = 1
             + varlong_len(timestamp_delta)
@@ -263,9 +276,17 @@ impl BatchWriter {
             + payload_size(key, value, headers);
         assert!(body <= i32::MAX as usize, "record of {body} bytes exceeds the wire format");
         let total = varlong_len(body as i64) + body;
+        if self.count > 0 && self.buf.len() + total > limit {
+            return None;
+        }
+        if self.count == 0 {
+            self.base_timestamp = timestamp;
+            self.max_timestamp = timestamp;
+        } else if timestamp > self.max_timestamp {
+            self.max_timestamp = timestamp;
+        }
         self.buf.reserve(total);
         let start = self.buf.len();
-
         let b = &mut self.buf;
         b.put_varint(body as i32);
         b.put_i8(0); // record attributes: unused
@@ -279,10 +300,9 @@ impl BatchWriter {
             b.put_slice(h.key.as_bytes());
             put_nullable(b, h.value.as_deref());
         }
-
         self.count += 1;
         debug_assert_eq!(self.buf.len() - start, total, "record size precomputation is off");
-        total
+        Some(total)
     }
 
     /// Bytes written so far, header included (uncompressed: what `batch.size` counts).

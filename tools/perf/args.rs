@@ -19,6 +19,19 @@ pub enum Client {
     Librdkafka,
     /// Confluent's native Rust client, `confluent-kafka`.
     Confluent,
+    /// The broker's ceiling: pre-encoded requests over a plain socket (`ceiling_client`).
+    Ceiling,
+}
+
+/// How ringkafka's load generator learns each record's outcome (`--api`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// `send_with_callback` (Java's tool's way; the default).
+    Callback,
+    /// `send`, the returned futures collected in order by the sending thread.
+    Future,
+    /// `send_and_forget`: outcomes counted from the producer's metrics after `flush`.
+    Forget,
 }
 
 /// What another client (librdkafka, confluent-kafka) starts from.
@@ -80,6 +93,8 @@ pub struct Args {
     pub partitions: i32,
     pub json: bool,
     pub client: Client,
+    /// `--api`: ringkafka's send style.
+    pub api: Api,
     pub client_defaults: ClientDefaults,
     /// The most verbose library log lines shown on stderr (`--log-level`, `--quiet` = off).
     pub log_level: log::LevelFilter,
@@ -95,6 +110,10 @@ pub struct Args {
     pub report: Option<String>,
     /// `--print-metrics`: the producers' metrics after the summary (as Java's tool).
     pub print_metrics: bool,
+    /// `--pacer-spin-us`: how long before each record's slot the pacer spins (see `pacer`).
+    pub pacer_spin: Duration,
+    /// `--isolate-sender`: the tool's own threads stay off the sender thread's CPU.
+    pub isolate_sender: bool,
 }
 
 /// A usage error: the message, printed with the usage text, exit status 2.
@@ -177,6 +196,14 @@ Keys and payloads:
     --payload-pool N               values in that pool, one chosen at random per record
                                    (default 1000)
 
+    --pacer-spin-us US             with a throughput, the pacer sleeps until US before each
+                                   record's slot and spins the rest, where the gap between
+                                   records is at least 5*US; at higher rates it sends in
+                                   bursts, never spinning (default 20)
+    --isolate-sender               keep the tool's own threads (sending threads, embedded mock)
+                                   off the CPU the sender thread is pinned to (sender.cpu), as
+                                   a latency-sensitive application would; needs 2+ CPUs
+
 Results:
     --json                         print the summary as one JSON line
     --interval-json FILE           each reporting interval as one JSON line to FILE (- = stdout)
@@ -189,10 +216,16 @@ Results:
                                    pipe (auto, the default), or none
 
 ringkafka's options:
-    --client ringkafka|librdkafka|confluent
+    --client ringkafka|librdkafka|confluent|ceiling
                                    client library (librdkafka and confluent, Confluent's native
                                    Rust client confluent-kafka, need --features librdkafka /
-                                   --features confluent)
+                                   --features confluent); ceiling: pre-encoded Produce requests
+                                   pipelined over a plain socket, a client that costs next to
+                                   nothing (the broker's ceiling; one topic, --num-records; keys
+                                   and the schedule do not apply)
+    --api callback|future|forget   how ringkafka learns outcomes: send_with_callback (default),
+                                   send() with its futures collected in order, or
+                                   send_and_forget (counts from the metrics; no latency)
     --client-defaults own|ringkafka
                                    what librdkafka or confluent start from: `own` (default) their
                                    own defaults plus the given properties; `ringkafka` ringkafka's
@@ -289,7 +322,10 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
     let mut zipf_exponent: Option<f64> = None;
     let mut random_seed = None;
     let mut json = false;
+    let mut pacer_spin = crate::pacer::DEFAULT_SPIN;
+    let mut isolate_sender = false;
     let mut client = Client::Ringkafka;
+    let mut api = Api::Callback;
     let mut client_defaults = ClientDefaults::Own;
     let mut log_level = log::LevelFilter::Warn;
     let mut reporting_interval = Duration::from_secs(5);
@@ -433,6 +469,11 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
                 partitions = n as i32;
             }
             "--json" => json = true,
+            "--isolate-sender" => isolate_sender = true,
+            "--pacer-spin-us" => {
+                let us: u64 = number(&flag, &value(&flag, &mut it)?)?;
+                pacer_spin = Duration::from_micros(us);
+            }
             "--interval-json" => interval_json = Some(value(&flag, &mut it)?),
             "--hdr-log" => hdr_log = Some(value(&flag, &mut it)?),
             "--report" => report = Some(value(&flag, &mut it)?),
@@ -460,11 +501,21 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
                     "ringkafka" => Client::Ringkafka,
                     "librdkafka" | "rdkafka" => Client::Librdkafka,
                     "confluent" | "confluent-kafka" => Client::Confluent,
+                    "ceiling" => Client::Ceiling,
                     _ => {
                         return Err(UsageError(format!(
-                            "--client: `{v}` is not ringkafka, librdkafka or confluent"
+                            "--client: `{v}` is not ringkafka, librdkafka, confluent or ceiling"
                         )))
                     }
+                };
+            }
+            "--api" => {
+                let v = value(&flag, &mut it)?;
+                api = match v.as_str() {
+                    "callback" => Api::Callback,
+                    "future" => Api::Future,
+                    "forget" => Api::Forget,
+                    _ => return Err(UsageError(format!("--api: `{v}` is not callback, future or forget"))),
                 };
             }
             "--client-defaults" => {
@@ -588,6 +639,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
         partitions,
         json,
         client,
+        api,
         client_defaults,
         log_level,
         reporting_interval,
@@ -596,6 +648,8 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
         hdr_log,
         report,
         print_metrics,
+        pacer_spin,
+        isolate_sender,
     }))
 }
 
@@ -687,6 +741,16 @@ mod tests {
     }
 
     #[test]
+    fn api_and_the_ceiling_client_are_read_and_checked() {
+        assert_eq!(ok("--num-records 1 --record-size 1").api, Api::Callback);
+        assert_eq!(ok("--num-records 1 --record-size 1 --api future").api, Api::Future);
+        assert_eq!(ok("--num-records 1 --record-size 1 --api forget").api, Api::Forget);
+        assert_eq!(ok("--num-records 1 --record-size 1 --api=callback").api, Api::Callback);
+        assert_eq!(ok("--num-records 1 --record-size 1 --client ceiling").client, Client::Ceiling);
+        assert!(p("--num-records 1 --record-size 1 --api promise").is_err());
+    }
+
+    #[test]
     fn defaults_follow_the_java_tool() {
         let a = ok("--num-records 10 --record-size 100");
         assert_eq!(a.topics, vec!["ringkafka-perf".to_string()]);
@@ -706,6 +770,10 @@ mod tests {
         assert_eq!(a.log_level, log::LevelFilter::Warn);
         assert!(!a.json);
         assert_eq!(a.bootstrap_server, None);
+        assert_eq!(a.pacer_spin, crate::pacer::DEFAULT_SPIN);
+        assert!(!a.isolate_sender);
+        assert!(ok("--num-records 10 --record-size 100 --isolate-sender").isolate_sender);
+        assert_eq!(ok("--num-records 10 --record-size 100 --pacer-spin-us 0").pacer_spin, Duration::ZERO);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! v13 (topic ids instead of names) is not implemented: see [`ApiKey::supported`].
 //!
 //! The producer's hot path does not build a [`ProduceRequest`]: it streams the request into its
-//! send buffer with [`ProduceWriter`], copying each closed batch once. [`ProduceRequest`] is the
+//! send buffer with [`ProduceWriter`], and leaves a gap for each closed batch, which the driver
+//! writes from where it lies ([`ProduceWriter::partition_spliced`]). [`ProduceRequest`] is the
 //! owned form for the mock broker and tests.
 //!
 //! Field presence follows `ProduceRequest.json` / `ProduceResponse.json` (flexible from v9):
@@ -22,7 +23,7 @@
 
 use super::{check_version, decode_tagged, put_tagged_field, put_tags, skip_tags, Decode, Encode, Request};
 use crate::protocol::error_code::ErrorCode;
-use crate::protocol::frame::{begin_frame, end_frame};
+use crate::protocol::frame::{begin_frame, end_frame, PREFIX_LEN};
 use crate::protocol::header::RequestHeader;
 use crate::protocol::primitives::{DecodeResult, Reader, Writer};
 use crate::protocol::version::ApiKey;
@@ -382,6 +383,9 @@ pub struct ProduceWriter<'b> {
     topics_left: usize,
     /// Partitions of the current topic not yet written.
     partitions_left: usize,
+    /// Bytes the caller splices in ([`partition_spliced`](Self::partition_spliced)): part of
+    /// the frame, not of `buf`.
+    spliced: usize,
 }
 
 impl<'b> ProduceWriter<'b> {
@@ -404,7 +408,7 @@ impl<'b> ProduceWriter<'b> {
         buf.put_i16(acks);
         buf.put_i32(timeout_ms);
         buf.put_array_len(n_topics, flexible);
-        ProduceWriter { buf, frame_at, flexible, topics_left: n_topics, partitions_left: 0 }
+        ProduceWriter { buf, frame_at, flexible, topics_left: n_topics, partitions_left: 0, spliced: 0 }
     }
 
     /// Starts a topic with `n_partitions` partitions.
@@ -426,6 +430,26 @@ impl<'b> ProduceWriter<'b> {
         put_tags(self.buf, self.flexible);
     }
 
+    /// Writes one partition whose records (`len` bytes: one or more closed batches) are not
+    /// copied: the caller splices them in at the returned offset of the buffer (the driver
+    /// writes them from where they lie, see `io::SendBuf`). With them spliced in, the bytes are
+    /// those [`partition`](Self::partition) writes; [`finish`](Self::finish) counts them in the
+    /// frame size.
+    pub fn partition_spliced(&mut self, index: i32, len: usize) -> usize {
+        debug_assert!(self.partitions_left > 0, "more partitions than announced");
+        self.partitions_left = self.partitions_left.wrapping_sub(1);
+        self.buf.put_i32(index);
+        if self.flexible {
+            self.buf.put_uvarint(len as u32 + 1);
+        } else {
+            self.buf.put_i32(len as i32);
+        }
+        let at = self.buf.len();
+        self.spliced += len;
+        put_tags(self.buf, self.flexible);
+        at
+    }
+
     /// Ends the current topic.
     pub fn end_topic(&mut self) {
         debug_assert_eq!(self.partitions_left, 0, "fewer partitions than announced");
@@ -437,5 +461,9 @@ impl<'b> ProduceWriter<'b> {
         debug_assert_eq!(self.topics_left, 0, "fewer topics than announced");
         put_tags(self.buf, self.flexible);
         end_frame(self.buf, self.frame_at);
+        if self.spliced > 0 {
+            let size = (self.buf.len() - self.frame_at - PREFIX_LEN + self.spliced) as i32;
+            self.buf[self.frame_at..self.frame_at + PREFIX_LEN].copy_from_slice(&size.to_be_bytes());
+        }
     }
 }
