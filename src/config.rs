@@ -209,6 +209,18 @@ static PROPERTIES: &[ConfigProperty] = &[
         current: Some(|c| c.batch_size.to_string()),
     },
     ConfigProperty {
+        key: "batch.max.size",
+        aliases: &[],
+        default: "1000000",
+        doc: "How far a full batch keeps growing while its broker cannot take it yet (KIP-782); at most `max.request.size`, below `batch.size`: not at all.",
+        apply: |c, k, v| {
+            c.batch_max_size = parse_non_negative(k, v)? as usize;
+            c.explicit.batch_max_size = true;
+            Ok(())
+        },
+        current: Some(|c| c.batch_max_size.to_string()),
+    },
+    ConfigProperty {
         key: "buffer.memory",
         aliases: &[],
         default: "33554432",
@@ -693,6 +705,7 @@ static PROPERTIES: &[ConfigProperty] = &[
 /// | `acks` | `request.required.acks` | `all` | The acknowledgement to wait for: `0` none, `1` the leader's, `all` (`-1`) every in-sync replica's. |
 /// | `linger.ms` | `queue.buffering.max.ms` | `5` | How long a partition's batch waits for more records before it is sent. |
 /// | `batch.size` |  | `16384` | The bytes a partition's batch holds (with compression: its estimated compressed bytes). |
+/// | `batch.max.size` |  | `1000000` | How far a full batch keeps growing while its broker cannot take it yet (KIP-782); at most `max.request.size`, below `batch.size`: not at all. |
 /// | `buffer.memory` |  | `33554432` | The bytes of records the producer holds before `send` blocks. |
 /// | `queue.buffering.max.kbytes` |  | `32768` | librdkafka's `buffer.memory`, in KiB. |
 /// | `max.block.ms` |  | `60000` | How long `send` may block for buffer space, and a record wait for its topic's metadata. |
@@ -749,8 +762,17 @@ pub struct ProducerConfig {
     pub acks: Acks,
     /// `linger.ms` (default 5 ms, Kafka 4.0).
     pub linger: Duration,
-    /// `batch.size` in bytes (default 16384).
+    /// `batch.size` in bytes (default 16384): where a batch is full and ready to send.
     pub batch_size: usize,
+    /// `batch.max.size` in bytes (default 1000000, librdkafka's `batch.size`; KIP-782, not a
+    /// Java key): a full batch that
+    /// cannot be sent yet, because its broker's connection has
+    /// `max.in.flight.requests.per.connection` requests out, is throttled or is not up, keeps
+    /// taking records up to this size instead of closing, so that a backlog goes out in one
+    /// batch when the connection can take it. Below `batch.size`, batches stop at `batch.size`
+    /// as in Java. At most `max.request.size`: a larger value set explicitly is an error, the
+    /// default is lowered to it.
+    pub batch_max_size: usize,
     /// `buffer.memory` in bytes (default 32 MiB).
     pub buffer_memory: usize,
     /// `max.block.ms` (default 60 s): how long `send` may block for buffer space, and how long
@@ -855,6 +877,9 @@ pub struct ProducerConfig {
 /// The keys whose being set, not only their value, matters (as Java's `originals()` does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Explicit {
+    /// `batch.max.size`: an explicit value above `max.request.size` is an error, the default
+    /// is lowered to it.
+    batch_max_size: bool,
     /// `delivery.timeout.ms`: Java rejects an explicit value below `linger.ms +
     /// request.timeout.ms` but silently raises the default.
     delivery_timeout: bool,
@@ -875,6 +900,7 @@ impl Default for ProducerConfig {
             acks: Acks::All,
             linger: Duration::from_millis(5),
             batch_size: 16 * 1024,
+            batch_max_size: 1_000_000,
             buffer_memory: 32 * 1024 * 1024,
             max_block: Duration::from_secs(60),
             max_request_size: 1024 * 1024,
@@ -1017,6 +1043,15 @@ impl ProducerConfig {
                 self.enable_idempotence = false;
             }
         }
+        if self.batch_max_size > self.max_request_size {
+            if self.explicit.batch_max_size {
+                return Err(ConfigError::new(
+                    "batch.max.size",
+                    format!("must be at most max.request.size ({})", self.max_request_size),
+                ));
+            }
+            self.batch_max_size = self.max_request_size;
+        }
         let floor = self.linger + self.request_timeout;
         if self.delivery_timeout < floor {
             if self.explicit.delivery_timeout {
@@ -1139,6 +1174,15 @@ impl ProducerConfig {
     /// Sets `batch.size`.
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n;
+        self
+    }
+
+    /// Sets `batch.max.size` explicitly (KIP-782's expandable batch, described at the field of
+    /// the same name). `0`, or anything up to `batch.size`, keeps batches at `batch.size` as
+    /// Java's do.
+    pub fn batch_max_size(mut self, n: usize) -> Self {
+        self.batch_max_size = n;
+        self.explicit.batch_max_size = true;
         self
     }
 
@@ -1455,6 +1499,8 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.acks, Acks::All);
         assert_eq!(c.batch_size, 16384);
+        // Not Java's (it has no such key; KIP-782): see README, "Differences from Java".
+        assert_eq!(c.batch_max_size, 1_000_000);
         assert_eq!(c.buffer_memory, 33554432);
         assert_eq!(c.delivery_timeout, Duration::from_secs(120));
         assert!(c.enable_idempotence);
@@ -1781,6 +1827,33 @@ mod tests {
              the properties:begin and properties:end lines:\n{}",
             expected.lines().map(|l| format!("/// {l}\n")).collect::<String>()
         );
+    }
+
+    #[test]
+    fn batch_max_size_is_bounded_by_max_request_size() {
+        let e = ProducerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("max.request.size", "500000"),
+            ("batch.max.size", "600000"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "batch.max.size");
+        assert!(e.to_string().contains("max.request.size"), "{e}");
+        let e =
+            ProducerConfig::new("h:1").max_request_size(1000).batch_max_size(1001).validate().unwrap_err();
+        assert_eq!(e.key, "batch.max.size");
+        // The default follows a smaller max.request.size down instead.
+        let mut c = ProducerConfig::new("h:1").max_request_size(500_000);
+        c.validate().unwrap();
+        assert_eq!(c.batch_max_size, 500_000);
+        // Anything up to batch.size (0 too) is valid: batches then stay at batch.size.
+        let mut c =
+            ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("batch.max.size", "0")]).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.batch_max_size, 0);
+        let e = ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("batch.max.size", "-1")])
+            .unwrap_err();
+        assert_eq!(e.key, "batch.max.size");
     }
 
     #[test]

@@ -1,15 +1,27 @@
 //! The accumulator: per-partition queues of record batches, encoded in place in wire form.
 //!
-//! Records are appended to the open batch at the tail of their partition's queue; a batch closes
-//! when the next record would take it past `batch.size` (a record larger than that gets a batch
-//! of its own). The head batch of a queue is drained into a Produce request when it is full, its
-//! `linger.ms` has passed, or a flush, a close or a memory shortage asks for everything now.
+//! Records are appended to the open batch at the tail of their partition's queue. The head batch
+//! of a queue is drained into a Produce request when it is full (`batch.size`), its `linger.ms`
+//! has passed, or a flush, a close or a memory shortage asks for everything now
+//! ([`PartitionState::head_ready`]).
+//!
+//! A full batch is ready, not closed (KIP-782's expandable batch): until the drain takes it, it
+//! keeps taking records, up to `batch.max.size` ([`append`]); only there does a record open a
+//! new batch. A batch is drained as soon as its broker's connection can take a request, so
+//! with room in the pipeline it goes out at `batch.size` (plus what the same sender turn
+//! appended) as in Java. When the pipeline is full (`max.in.flight.requests.per.connection`
+//! requests out, throttled, or not connected), the records that arrive meanwhile gather in one
+//! large batch instead of a queue of small closed ones, and go out in one request when a slot
+//! frees: a Produce request carries one batch per partition, so with replication's round trips
+//! small batches would cap what a partition moves per round trip. A record larger than
+//! `batch.max.size` gets a batch of its own.
+//!
 //! Batches own the completions of their records, in append order, so callbacks fire in send
 //! order within each partition.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::delivery::Completion;
 use crate::engine::partitioner::StickyState;
@@ -258,6 +270,35 @@ impl PartitionState {
     pub fn must_wait(&self, head: &Batch, idempotent: bool) -> bool {
         self.in_flight > 0 && (head.sequence.is_some() || (idempotent && self.acked_next.is_none()))
     }
+
+    /// Whether `head`, this partition's first batch, is ready to be drained now: everything is
+    /// wanted now (`force`: a flush, a close, a memory shortage), it is closed (a retry, or
+    /// full at `batch.max.size`) or has batches behind it, it is full (`ready_at` uncompressed
+    /// bytes, [`BatchLimits::ready`]), or it has lingered `linger`. Retry backoff and ordering
+    /// waits are checked apart (`retry_at`, [`must_wait`](Self::must_wait)).
+    #[inline]
+    pub fn head_ready(
+        &self,
+        head: &Batch,
+        ready_at: usize,
+        linger: Duration,
+        force: bool,
+        now: Instant,
+    ) -> bool {
+        force
+            || !head.is_open()
+            || self.queue.len() > 1
+            || head.attempts > 0
+            || head.size() >= ready_at
+            || head.created + linger <= now
+    }
+
+    /// What waits in this partition's queue, in batches of `batch_size` bytes (at least one per
+    /// batch): the load KIP-794's adaptive partitioner weighs. Counting batches, as Java does,
+    /// would see one expanded batch of many times `batch.size` as one.
+    pub fn queued_batches(&self, batch_size: usize) -> usize {
+        self.queue.iter().map(|b| b.size().div_ceil(batch_size.max(1)).max(1)).sum()
+    }
 }
 
 /// Where a topic's metadata stands.
@@ -303,6 +344,28 @@ impl TopicState {
             compression_ratio: 1.0,
             replica_sets: Vec::new(),
         }
+    }
+}
+
+/// Where a topic's batches stand full and where they stop growing, in uncompressed bytes
+/// ([`batch_limit`] of `batch.size` and of `batch.max.size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchLimits {
+    /// Full: ready to send (`batch.size`). Also what the sticky partitioner puts into one
+    /// partition before it moves on, as Java's does.
+    pub ready: usize,
+    /// No record is added beyond this (`batch.max.size`, at least `ready`).
+    pub max: usize,
+}
+
+impl BatchLimits {
+    /// The limits for a topic whose compression ratio is estimated at `ratio`: `batch_size`,
+    /// `batch_max_size` (below `batch_size`: batches do not grow past it) and `max_bytes`
+    /// (`max.request.size`) as configured.
+    pub fn new(batch_size: usize, batch_max_size: usize, max_bytes: usize, codec: Codec, ratio: f32) -> Self {
+        let ready = batch_limit(batch_size, max_bytes, codec, ratio);
+        let max = batch_limit(batch_max_size.max(batch_size), max_bytes, codec, ratio).max(ready);
+        BatchLimits { ready, max }
     }
 }
 
@@ -425,16 +488,20 @@ pub(crate) struct Appended {
     /// Bytes the partition's batches grew by: the record, and the header of the batch it
     /// opened, if it did (what Java's sticky partitioner counts).
     pub bytes: usize,
-    /// The batch the record went into is full (and closed): Java's `allBatchesFull`.
+    /// The batch the record went into is full: it reached `batch.size` ([`BatchLimits::ready`])
+    /// and is ready to send, though it may grow on (Java's `allBatchesFull`, for the sticky
+    /// partitioner).
     pub full: bool,
 }
 
 /// Appends `p` to `part`'s queue: into the open batch at its tail if the record fits within
-/// `limit` (its exact size, as Java's `hasRoomFor`), else into a new batch (the old one
-/// closes). A batch that reaches `limit` closes.
+/// `limits.max` (its exact size, as Java's `hasRoomFor` does with `batch.size`), else into a
+/// new batch (the old one closes). So a batch past `limits.ready`, full and ready to send,
+/// keeps taking records until the drain takes it or it reaches `limits.max` (see the module
+/// docs); only there does it close here.
 ///
-/// `limit` is the uncompressed size at which a batch closes ([`batch_limit`]); with `codec` set
-/// a batch is compressed as it closes and its observed ratio is folded into `ratio`.
+/// With `codec` set a batch is compressed as it closes and its observed ratio is folded into
+/// `ratio`.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(crate) fn append(
@@ -442,7 +509,7 @@ pub(crate) fn append(
     p: Pending,
     stamp: Stamp,
     producer: ProducerFields,
-    limit: usize,
+    limits: BatchLimits,
     spare: &mut Spare,
     codec: Codec,
     ratio: &mut f32,
@@ -453,7 +520,8 @@ pub(crate) fn append(
     let mut bytes = None;
     if let Some(b) = part.queue.back_mut() {
         if let (Some(w), 0) = (&mut b.data.writer, b.attempts) {
-            bytes = w.try_append(limit, timestamp, key, value, headers);
+            // Grow or close: the one decision of the expandable batch.
+            bytes = w.try_append(limits.max, timestamp, key, value, headers);
             if bytes.is_none() {
                 b.close(ratio);
             }
@@ -462,8 +530,10 @@ pub(crate) fn append(
     let bytes = match bytes {
         Some(n) => n,
         None => {
-            // Room for a whole batch up front: growing it by doubling would copy it (compressed
-            // topics' batches grow to many times batch.size).
+            // Room for a full batch up front: growing it by doubling would copy it (compressed
+            // topics' batches grow to many times batch.size). A batch that grows on towards
+            // batch.max.size does copy, a few times per batch, while its broker cannot take it.
+            let limit = limits.ready;
             let room = limit.max(BATCH_HEADER_LEN + record_size_upper_bound(key, value, headers)) + 64;
             let mut data = BatchData::open(spare.batches.pop().unwrap_or_default(), |mut buf| {
                 buf.clear();
@@ -504,11 +574,11 @@ pub(crate) fn append(
         generation: stamp.generation,
     });
     spare.spend(SpentRecord { topic: Some(p.topic), key: p.key, value: p.value, extras: p.extras });
-    let full = batch.size() >= limit;
-    if full {
+    let size = batch.size();
+    if size >= limits.max {
         batch.close(ratio);
     }
-    Appended { bytes, full }
+    Appended { bytes, full: size >= limits.ready }
 }
 
 #[cfg(test)]
@@ -540,7 +610,8 @@ mod tests {
             let value = Some(i.to_be_bytes().to_vec());
             let p = Pending::new(topic.clone(), key, value, Vec::new(), None, None, 40, Completion::forget());
             let stamp = Stamp { enqueued: crate::engine::sim_tests::origin(), timestamp: 0, generation: 0 };
-            append(&mut part, p, stamp, ProducerFields::NONE, 16_384, &mut spare, Codec::None, &mut ratio);
+            let limits = BatchLimits { ready: 16_384, max: 16_384 };
+            append(&mut part, p, stamp, ProducerFields::NONE, limits, &mut spare, Codec::None, &mut ratio);
         }
         // The first MAX_SPENT records wait to be dropped by an application thread; beyond that
         // the sender drops them itself.

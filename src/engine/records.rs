@@ -119,8 +119,9 @@ impl Engine {
     pub(super) fn append_known(&mut self, ti: usize, p: Pending, stamp: Stamp) {
         let codec = self.cfg.codec();
         let topic = &mut self.topics[ti];
-        let batch_size = accumulator::batch_limit(
+        let limits = accumulator::BatchLimits::new(
             self.cfg.batch_size,
+            self.cfg.batch_max_size,
             self.cfg.max_request_size,
             codec,
             topic.compression_ratio,
@@ -139,7 +140,8 @@ impl Engine {
                     (None, Some(k)) if !self.cfg.partitioner_ignore_keys => partition_for_key(k, n),
                     _ => {
                         let parts = &topic.partitions;
-                        let queued = |q: i32| parts.get(q as usize).map_or(0, |s| s.queue.len());
+                        let queued =
+                            |q: i32| parts.get(q as usize).map_or(0, |s| s.queued_batches(limits.ready));
                         let adaptive =
                             self.cfg.partitioner_adaptive.then_some(&queued as &dyn Fn(i32) -> usize);
                         sticky = true;
@@ -161,10 +163,11 @@ impl Engine {
         };
         let part = &mut topic.partitions[partition as usize];
         let ratio = &mut topic.compression_ratio;
-        let appended =
-            accumulator::append(part, p, stamp, producer, batch_size, &mut self.spare, codec, ratio);
+        let appended = accumulator::append(part, p, stamp, producer, limits, &mut self.spare, codec, ratio);
         if sticky {
-            topic.sticky.appended(appended.bytes, batch_size, appended.full);
+            // Java's switch rule, with `batch.size` (limits.ready) as what fills a batch: a batch
+            // growing past it is full for the partitioner, so records keep spreading.
+            topic.sticky.appended(appended.bytes, limits.ready, appended.full);
         }
     }
 
