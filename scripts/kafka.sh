@@ -405,6 +405,21 @@ kafka_stop() {
     rm -f "$dir/cluster.env"
 }
 
+# Prints the CPU time the cluster's running nodes have used so far, in clock ticks (utime +
+# stime of each JVM, from /proc; `getconf CLK_TCK` per second): the difference around a run is
+# what the brokers spent on it, whatever else the machine runs.
+kafka_cpu_ticks() {
+    local n pid total=0 fields
+    kafka_load_state || return 1
+    for ((n = 1; n <= KAFKA_NODES; n++)); do
+        pid=$(kafka_node_pid "$n") || continue
+        # Fields 14 and 15 (utime, stime); the command name (field 2) has no spaces: java.
+        read -r -a fields <"/proc/$pid/stat" || continue
+        total=$((total + fields[13] + fields[14]))
+    done
+    echo "$total"
+}
+
 # Runs Kafka's TopicCommand against the running cluster: kafka_topics --list, ...
 kafka_topics() {
     local bootstrap
@@ -490,6 +505,40 @@ print(json.dumps({"partitions": [{"topic": sys.argv[1], "partition": p} for p in
     fi
     kafka_tool org.apache.kafka.tools.LeaderElectionCommand --bootstrap-server "$bootstrap" \
         --election-type PREFERRED "${scope[@]}"
+}
+
+# Moves partitions to the replica lists of a reassignment JSON file (Kafka's format:
+# {"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[2,3,1]},...]}) with
+# ReassignPartitionsCommand (kafka-reassign-partitions), and waits until it is complete. The
+# leaders stay where they are: a new first replica becomes the leader on the next
+# preferred-leader election (kafka_elect_preferred).
+kafka_reassign() {
+    local file=$1 bootstrap out
+    bootstrap=$(kafka_bootstrap) || return 1
+    [[ -f "$file" ]] || { echo "error: no reassignment file $file" >&2; return 1; }
+    if ! out=$(kafka_tool org.apache.kafka.tools.reassign.ReassignPartitionsCommand \
+        --bootstrap-server "$bootstrap" --reassignment-json-file "$file" --execute 2>&1); then
+        echo "error: the reassignment failed:" >&2
+        echo "$out" >&2
+        return 1
+    fi
+    local deadline=$((SECONDS + ${KAFKA_TOPIC_TIMEOUT_SECS:-60}))
+    while :; do
+        out=$(kafka_tool org.apache.kafka.tools.reassign.ReassignPartitionsCommand \
+            --bootstrap-server "$bootstrap" --reassignment-json-file "$file" --verify 2>&1) || true
+        grep -q 'still in progress' <<<"$out" || break
+        if ((SECONDS >= deadline)); then
+            echo "error: the reassignment is not complete after ${KAFKA_TOPIC_TIMEOUT_SECS:-60}s:" >&2
+            echo "$out" >&2
+            return 1
+        fi
+        sleep 0.5
+    done
+    if ! grep -q 'is complete' <<<"$out"; then
+        echo "error: the reassignment did not complete:" >&2
+        echo "$out" >&2
+        return 1
+    fi
 }
 
 # Runs Java's own producer benchmark (kafka-producer-perf-test) from the cached jars, with the

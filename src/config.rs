@@ -90,6 +90,25 @@ pub enum SenderCpu {
     Unpinned,
 }
 
+/// What the sender thread does while it waits for work (`sender.idle.strategy`): the trade
+/// between CPU and the latency of waking it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleStrategy {
+    /// Sleep in the kernel until a network completion, a deadline, or a wake-up from `send`
+    /// (the default). Costs no CPU while idle; waking the sender costs the sending thread a
+    /// system call and the record the scheduler's wake-up latency (tens of microseconds, more
+    /// in its tail).
+    Park,
+    /// Spin for up to `sender.idle.spin.us` (watching the record queue and the ring's
+    /// completions in memory, without system calls), then park. A send or a response that
+    /// comes within the bound is taken without any wake-up; the CPU spent is at most the bound
+    /// per wait.
+    SpinPark,
+    /// Never sleep: spin until there is work or a deadline. The lowest latency, and one whole
+    /// core for as long as the producer lives, idle or not.
+    Spin,
+}
+
 /// A configuration key had a bad value, was unknown, or conflicts with another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -188,6 +207,18 @@ static PROPERTIES: &[ConfigProperty] = &[
         doc: "The bytes a partition's batch holds (with compression: its estimated compressed bytes).",
         apply: |c, k, v| parse_non_negative(k, v).map(|n| c.batch_size = n as usize),
         current: Some(|c| c.batch_size.to_string()),
+    },
+    ConfigProperty {
+        key: "batch.max.size",
+        aliases: &[],
+        default: "1000000",
+        doc: "How far a full batch keeps growing while its broker cannot take it yet (KIP-782); at most `max.request.size`, below `batch.size`: not at all.",
+        apply: |c, k, v| {
+            c.batch_max_size = parse_non_negative(k, v)? as usize;
+            c.explicit.batch_max_size = true;
+            Ok(())
+        },
+        current: Some(|c| c.batch_max_size.to_string()),
     },
     ConfigProperty {
         key: "buffer.memory",
@@ -522,6 +553,44 @@ static PROPERTIES: &[ConfigProperty] = &[
         }),
     },
     ConfigProperty {
+        key: "sender.idle.strategy",
+        aliases: &[],
+        default: "park",
+        doc: "What the sender thread does while it waits: `park` (sleep; no CPU while idle), `spin-park` (spin up to `sender.idle.spin.us`, then sleep) or `spin` (never sleep: a whole core).",
+        apply: |c, k, v| parse_idle_strategy(k, v).map(|x| c.sender_idle = x),
+        current: Some(|c| idle_strategy_text(c.sender_idle).to_string()),
+    },
+    ConfigProperty {
+        key: "sender.idle.spin.us",
+        aliases: &[],
+        default: "50",
+        doc: "With `sender.idle.strategy=spin-park`: how long the sender spins before it sleeps, in microseconds (at most 1000000).",
+        apply: |c, k, v| {
+            let us: u64 = parse_num(k, v)?;
+            if us > 1_000_000 {
+                return Err(ConfigError::new(k, "must be between 0 and 1000000"));
+            }
+            c.sender_idle_spin = Duration::from_micros(us);
+            Ok(())
+        },
+        current: Some(|c| c.sender_idle_spin.as_micros().to_string()),
+    },
+    ConfigProperty {
+        key: "sender.sched.slice.us",
+        aliases: &[],
+        default: "100",
+        doc: "The scheduler time slice the sender thread asks for (Linux 6.12+, microseconds, 100 to 100000): a short one lets it preempt the thread running on its CPU when it wakes; `0`: the kernel's default.",
+        apply: |c, k, v| {
+            let us: u64 = parse_num(k, v)?;
+            if us != 0 && !(100..=100_000).contains(&us) {
+                return Err(ConfigError::new(k, "must be 0 or between 100 and 100000"));
+            }
+            c.sender_slice = (us != 0).then(|| Duration::from_micros(us));
+            Ok(())
+        },
+        current: Some(|c| c.sender_slice.map_or(0, |d| d.as_micros()).to_string()),
+    },
+    ConfigProperty {
         key: "security.protocol",
         aliases: &[],
         default: "PLAINTEXT",
@@ -636,6 +705,7 @@ static PROPERTIES: &[ConfigProperty] = &[
 /// | `acks` | `request.required.acks` | `all` | The acknowledgement to wait for: `0` none, `1` the leader's, `all` (`-1`) every in-sync replica's. |
 /// | `linger.ms` | `queue.buffering.max.ms` | `5` | How long a partition's batch waits for more records before it is sent. |
 /// | `batch.size` |  | `16384` | The bytes a partition's batch holds (with compression: its estimated compressed bytes). |
+/// | `batch.max.size` |  | `1000000` | How far a full batch keeps growing while its broker cannot take it yet (KIP-782); at most `max.request.size`, below `batch.size`: not at all. |
 /// | `buffer.memory` |  | `33554432` | The bytes of records the producer holds before `send` blocks. |
 /// | `queue.buffering.max.kbytes` |  | `32768` | librdkafka's `buffer.memory`, in KiB. |
 /// | `max.block.ms` |  | `60000` | How long `send` may block for buffer space, and a record wait for its topic's metadata. |
@@ -669,6 +739,9 @@ static PROPERTIES: &[ConfigProperty] = &[
 /// | `compression.zstd.level` |  | `3` | The zstd level, -131072 to 22. |
 /// | `compression.level` |  | `-1` | librdkafka's one level for whichever codec, -1 to 12 (`-1`: each codec's default); sets all three levels. |
 /// | `sender.cpu` |  | `last` | The CPU the sender thread is pinned to: a number, `last` (the last one the process may use) or `-1` (not pinned). |
+/// | `sender.idle.strategy` |  | `park` | What the sender thread does while it waits: `park` (sleep; no CPU while idle), `spin-park` (spin up to `sender.idle.spin.us`, then sleep) or `spin` (never sleep: a whole core). |
+/// | `sender.idle.spin.us` |  | `50` | With `sender.idle.strategy=spin-park`: how long the sender spins before it sleeps, in microseconds (at most 1000000). |
+/// | `sender.sched.slice.us` |  | `100` | The scheduler time slice the sender thread asks for (Linux 6.12+, microseconds, 100 to 100000): a short one lets it preempt the thread running on its CPU when it wakes; `0`: the kernel's default. |
 /// | `security.protocol` |  | `PLAINTEXT` | `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`. |
 /// | `ssl.ca.location` |  | `""` | A PEM file of the CA certificates to trust; none: the platform's. |
 /// | `ssl.certificate.location` |  | `""` | A PEM client certificate chain, for mutual TLS (with `ssl.key.location`). |
@@ -689,8 +762,17 @@ pub struct ProducerConfig {
     pub acks: Acks,
     /// `linger.ms` (default 5 ms, Kafka 4.0).
     pub linger: Duration,
-    /// `batch.size` in bytes (default 16384).
+    /// `batch.size` in bytes (default 16384): where a batch is full and ready to send.
     pub batch_size: usize,
+    /// `batch.max.size` in bytes (default 1000000, librdkafka's `batch.size`; KIP-782, not a
+    /// Java key): a full batch that
+    /// cannot be sent yet, because its broker's connection has
+    /// `max.in.flight.requests.per.connection` requests out, is throttled or is not up, keeps
+    /// taking records up to this size instead of closing, so that a backlog goes out in one
+    /// batch when the connection can take it. Below `batch.size`, batches stop at `batch.size`
+    /// as in Java. At most `max.request.size`: a larger value set explicitly is an error, the
+    /// default is lowered to it.
+    pub batch_max_size: usize,
     /// `buffer.memory` in bytes (default 32 MiB).
     pub buffer_memory: usize,
     /// `max.block.ms` (default 60 s): how long `send` may block for buffer space, and how long
@@ -770,6 +852,18 @@ pub struct ProducerConfig {
     pub compression_zstd_level: i32,
     /// `sender.cpu`: the CPU the sender thread is pinned to.
     pub sender_cpu: SenderCpu,
+    /// `sender.idle.strategy`: what the sender thread does while it waits (default
+    /// [`IdleStrategy::Park`]).
+    pub sender_idle: IdleStrategy,
+    /// `sender.idle.spin.us`: how long [`IdleStrategy::SpinPark`] spins before it parks
+    /// (default 50 µs).
+    pub sender_idle_spin: Duration,
+    /// `sender.sched.slice.us`: the time slice the sender thread asks the scheduler for
+    /// (default 100 µs; `None`: the kernel's default). On Linux 6.12 and later (EEVDF), a
+    /// thread whose slice is shorter than the running thread's preempts it when it wakes;
+    /// otherwise a woken sender may wait for the running thread's slice to end, up to a timer
+    /// tick (4 ms at 250 Hz). Older kernels ignore it.
+    pub sender_slice: Option<Duration>,
     /// `security.protocol` (default PLAINTEXT).
     pub security_protocol: SecurityProtocol,
     /// `ssl.*` (used with SSL and SASL_SSL).
@@ -783,6 +877,9 @@ pub struct ProducerConfig {
 /// The keys whose being set, not only their value, matters (as Java's `originals()` does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Explicit {
+    /// `batch.max.size`: an explicit value above `max.request.size` is an error, the default
+    /// is lowered to it.
+    batch_max_size: bool,
     /// `delivery.timeout.ms`: Java rejects an explicit value below `linger.ms +
     /// request.timeout.ms` but silently raises the default.
     delivery_timeout: bool,
@@ -803,6 +900,7 @@ impl Default for ProducerConfig {
             acks: Acks::All,
             linger: Duration::from_millis(5),
             batch_size: 16 * 1024,
+            batch_max_size: 1_000_000,
             buffer_memory: 32 * 1024 * 1024,
             max_block: Duration::from_secs(60),
             max_request_size: 1024 * 1024,
@@ -833,6 +931,9 @@ impl Default for ProducerConfig {
             compression_lz4_level: compression::LZ4_DEFAULT_LEVEL,
             compression_zstd_level: compression::ZSTD_DEFAULT_LEVEL,
             sender_cpu: SenderCpu::Last,
+            sender_idle: IdleStrategy::Park,
+            sender_idle_spin: Duration::from_micros(50),
+            sender_slice: Some(Duration::from_micros(100)),
             security_protocol: SecurityProtocol::Plaintext,
             ssl: SslConfig::default(),
             sasl: SaslConfig::default(),
@@ -941,6 +1042,15 @@ impl ProducerConfig {
                 }
                 self.enable_idempotence = false;
             }
+        }
+        if self.batch_max_size > self.max_request_size {
+            if self.explicit.batch_max_size {
+                return Err(ConfigError::new(
+                    "batch.max.size",
+                    format!("must be at most max.request.size ({})", self.max_request_size),
+                ));
+            }
+            self.batch_max_size = self.max_request_size;
         }
         let floor = self.linger + self.request_timeout;
         if self.delivery_timeout < floor {
@@ -1067,6 +1177,15 @@ impl ProducerConfig {
         self
     }
 
+    /// Sets `batch.max.size` explicitly (KIP-782's expandable batch, described at the field of
+    /// the same name). `0`, or anything up to `batch.size`, keeps batches at `batch.size` as
+    /// Java's do.
+    pub fn batch_max_size(mut self, n: usize) -> Self {
+        self.batch_max_size = n;
+        self.explicit.batch_max_size = true;
+        self
+    }
+
     /// Sets `buffer.memory`.
     pub fn buffer_memory(mut self, n: usize) -> Self {
         self.buffer_memory = n;
@@ -1113,6 +1232,14 @@ impl ProducerConfig {
     /// Sets `sender.cpu`.
     pub fn sender_cpu(mut self, cpu: SenderCpu) -> Self {
         self.sender_cpu = cpu;
+        self
+    }
+
+    /// Sets `sender.idle.strategy`, and with it `sender.idle.spin.us` (used by
+    /// [`IdleStrategy::SpinPark`] only).
+    pub fn sender_idle(mut self, strategy: IdleStrategy, spin: Duration) -> Self {
+        self.sender_idle = strategy;
+        self.sender_idle_spin = spin;
         self
     }
 
@@ -1291,6 +1418,23 @@ fn parse_sender_cpu(key: &str, v: &str) -> Result<SenderCpu, ConfigError> {
     }
 }
 
+fn parse_idle_strategy(key: &str, v: &str) -> Result<IdleStrategy, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "park" => Ok(IdleStrategy::Park),
+        "spin-park" => Ok(IdleStrategy::SpinPark),
+        "spin" => Ok(IdleStrategy::Spin),
+        _ => Err(ConfigError::new(key, format!("`{}` is not park, spin-park or spin", v.trim()))),
+    }
+}
+
+fn idle_strategy_text(s: IdleStrategy) -> &'static str {
+    match s {
+        IdleStrategy::Park => "park",
+        IdleStrategy::SpinPark => "spin-park",
+        IdleStrategy::Spin => "spin",
+    }
+}
+
 /// Free text (any is accepted; `Result` for the shape of the other parsers).
 fn text(v: &str) -> Result<String, ConfigError> {
     Ok(v.trim().to_string())
@@ -1355,6 +1499,8 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.acks, Acks::All);
         assert_eq!(c.batch_size, 16384);
+        // Not Java's (it has no such key; KIP-782): see README, "Differences from Java".
+        assert_eq!(c.batch_max_size, 1_000_000);
         assert_eq!(c.buffer_memory, 33554432);
         assert_eq!(c.delivery_timeout, Duration::from_secs(120));
         assert!(c.enable_idempotence);
@@ -1684,6 +1830,33 @@ mod tests {
     }
 
     #[test]
+    fn batch_max_size_is_bounded_by_max_request_size() {
+        let e = ProducerConfig::from_properties([
+            ("bootstrap.servers", "h:1"),
+            ("max.request.size", "500000"),
+            ("batch.max.size", "600000"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "batch.max.size");
+        assert!(e.to_string().contains("max.request.size"), "{e}");
+        let e =
+            ProducerConfig::new("h:1").max_request_size(1000).batch_max_size(1001).validate().unwrap_err();
+        assert_eq!(e.key, "batch.max.size");
+        // The default follows a smaller max.request.size down instead.
+        let mut c = ProducerConfig::new("h:1").max_request_size(500_000);
+        c.validate().unwrap();
+        assert_eq!(c.batch_max_size, 500_000);
+        // Anything up to batch.size (0 too) is valid: batches then stay at batch.size.
+        let mut c =
+            ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("batch.max.size", "0")]).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.batch_max_size, 0);
+        let e = ProducerConfig::from_properties([("bootstrap.servers", "h:1"), ("batch.max.size", "-1")])
+            .unwrap_err();
+        assert_eq!(e.key, "batch.max.size");
+    }
+
+    #[test]
     fn values_set_through_the_builder_or_fields_meet_the_keys_rules() {
         let e = ProducerConfig::new("h:1").max_in_flight(0).validate().unwrap_err();
         assert_eq!(e.key, "max.in.flight.requests.per.connection");
@@ -1711,6 +1884,44 @@ mod tests {
             if c.set(p.key, "-2x").is_err() {
                 assert_eq!(c, ProducerConfig::new("h:1"), "{}", p.key);
             }
+        }
+    }
+
+    #[test]
+    fn sender_idle_strategy_and_spin_bound_parse_and_reject_nonsense() {
+        let mut c = ProducerConfig::new("h:1");
+        assert_eq!(
+            (c.sender_idle, c.sender_idle_spin),
+            (IdleStrategy::Park, Duration::from_micros(50)),
+            "frugal"
+        );
+        c.set("sender.idle.strategy", " Spin-Park ").unwrap().set("sender.idle.spin.us", "20").unwrap();
+        assert_eq!((c.sender_idle, c.sender_idle_spin), (IdleStrategy::SpinPark, Duration::from_micros(20)));
+        c.set("sender.idle.strategy", "spin").unwrap();
+        assert_eq!(c.sender_idle, IdleStrategy::Spin);
+        let key = |k: &str, v: &str| ProducerConfig::new("h:1").set(k, v).map(|_| ()).unwrap_err().key;
+        assert_eq!(key("sender.idle.strategy", "yield"), "sender.idle.strategy");
+        assert_eq!(key("sender.idle.spin.us", "-1"), "sender.idle.spin.us");
+        assert_eq!(key("sender.idle.spin.us", "1000001"), "sender.idle.spin.us");
+        c.sender_idle_spin = Duration::from_secs(5);
+        assert_eq!(
+            c.validate().unwrap_err().key,
+            "sender.idle.spin.us",
+            "a field set directly meets the same rule"
+        );
+    }
+
+    #[test]
+    fn sender_slice_is_zero_or_what_the_kernel_takes() {
+        let mut c = ProducerConfig::new("h:1");
+        assert_eq!(c.sender_slice, Some(Duration::from_micros(100)));
+        c.set("sender.sched.slice.us", "0").unwrap();
+        assert_eq!(c.sender_slice, None);
+        c.set("sender.sched.slice.us", "3000").unwrap();
+        assert_eq!(c.sender_slice, Some(Duration::from_millis(3)));
+        for bad in ["50", "100001", "-1"] {
+            let e = ProducerConfig::new("h:1").set("sender.sched.slice.us", bad).map(|_| ()).unwrap_err();
+            assert_eq!(e.key, "sender.sched.slice.us", "{bad}");
         }
     }
 

@@ -83,7 +83,7 @@ mod mock;
 pub mod internals;
 
 pub use config::{
-    Acks, Compression, ConfigError, ConfigProperty, MetadataRecovery, ProducerConfig, SenderCpu,
+    Acks, Compression, ConfigError, ConfigProperty, IdleStrategy, MetadataRecovery, ProducerConfig, SenderCpu,
 };
 pub use delivery::{DeliveryFuture, DeliveryResult};
 pub use engine::partitioner::Partitioner;

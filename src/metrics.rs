@@ -127,6 +127,11 @@ pub struct MetricsSnapshot {
     pub connections_created: u64,
     /// Broker connections closed or lost, for any reason (Java's `connection-close-total`).
     pub connections_closed: u64,
+    /// Times the sender thread went to sleep waiting for work (see `sender.idle.strategy`).
+    pub sender_parks: u64,
+    /// Times `send` (or `flush`, `close`) had to wake a sleeping sender thread: one system call
+    /// each on the caller's thread. A spinning sender is never woken.
+    pub sender_wakeups: u64,
     /// Latency from the sender taking the record (normally microseconds after `send`) to its
     /// outcome, microseconds.
     pub latency_us: Percentiles,
@@ -192,6 +197,8 @@ impl Metrics {
             throttle_time_max_ms: r(&self.throttle_time_max_ms),
             connections_created: r(&self.connections_created),
             connections_closed: r(&self.connections_closed),
+            sender_parks: 0,
+            sender_wakeups: 0,
             latency_us: Percentiles::of(&h.latency_us),
             batch_records: Percentiles::of(&h.batch_records),
             batch_bytes: Percentiles::of(&h.batch_bytes),

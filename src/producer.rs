@@ -641,7 +641,10 @@ impl<K: 'static, V: 'static> Producer<K, V> {
 
     /// A snapshot of the producer's metrics.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.inner.metrics.snapshot(self.inner.memory.available())
+        let mut m = self.inner.metrics.snapshot(self.inner.memory.available());
+        m.sender_parks = self.inner.waker.parks();
+        m.sender_wakeups = self.inner.waker.wakeups();
+        m
     }
 }
 

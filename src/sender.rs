@@ -5,7 +5,11 @@
 //! One turn: read the clock once; hand the network events of the last wait and the host name
 //! lookups that came in to the engine; drain up to [`MAX_DRAIN`] application messages into it;
 //! let it poll (metadata, producer id, ready batches, expiry); carry out its transmits; then
-//! park in the ring until the next completion, deadline or wake-up.
+//! wait for the next completion, deadline or record, as `sender.idle.strategy` says: park in
+//! the ring (`park`), spin first (`spin-park`: up to `sender.idle.spin.us`), or spin only
+//! (`spin`). A spinning sender watches the queue's next slot and the ring's memory, and makes
+//! no system call; it is not parked, so `send` wakes nobody (see [`crate::io`]'s parking
+//! protocol).
 //!
 //! Host names are looked up by a [`Resolver`] on threads of its own (started with the first
 //! name to look up), never here: a slow DNS server delays the connections to that host only.
@@ -22,7 +26,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::config::{ProducerConfig, SenderCpu};
+use crate::config::{IdleStrategy, ProducerConfig, SenderCpu};
 use crate::engine::partitioner::Partitioner;
 use crate::engine::{Engine, FlushWaiter, PartitionsWaiter, Pending, Transmit};
 use crate::error::ProduceError;
@@ -98,9 +102,15 @@ pub(crate) fn spawn(
     lookup: Lookup,
 ) -> io::Result<(JoinHandle<()>, Arc<Waker>)> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let cpu = cfg.sender_cpu;
+    let (cpu, slice) = (cfg.sender_cpu, cfg.sender_slice);
     let handle = std::thread::Builder::new().name("ringkafka-sender".into()).spawn(move || {
         pin(cpu);
+        if let Some(slice) = slice {
+            // Best effort: where it is refused (a sandbox), the sender waits for slices to end.
+            if let Err(e) = affinity::set_slice(slice) {
+                log::debug!("the sender thread keeps the kernel's time slice: {e}");
+            }
+        }
         let mut driver = match Driver::new(RING_ENTRIES) {
             Ok(d) => d,
             Err(e) => {
@@ -126,8 +136,9 @@ pub(crate) fn spawn(
         let _ = ready_tx.send(Ok(driver.waker()));
         let waker = driver.waker();
         let resolver = Resolver::new(lookup, Arc::new(move || waker.wake()));
+        let idle = (cfg.sender_idle, cfg.sender_idle_spin);
         let engine = Engine::new(cfg, partitioner, memory, metrics, rng_seed());
-        run(engine, driver, resolver, rx, tls);
+        run(engine, driver, resolver, idle, rx, tls);
     })?;
     match ready_rx.recv() {
         Ok(Ok(waker)) => Ok((handle, waker)),
@@ -453,10 +464,46 @@ fn other_message(engine: &mut Engine, m: Msg, close: &mut Option<Option<Instant>
     }
 }
 
+/// The idle part of a turn with nothing queued, as `sender.idle.strategy` says: spins (for
+/// `spin-park` at most its bound, for `spin` until the deadline, `now + timeout`) watching the
+/// ring and `work` (the record queue, the resolver's answers). Returns the timeout for the turn's `poll`: zero when the spin found
+/// work or reached the deadline, else what is left of `timeout` (then the caller parks).
+/// `park` returns `timeout` as it is, without reading the clock.
+fn spin(
+    driver: &mut Driver,
+    work: impl FnMut() -> bool,
+    (strategy, bound): (IdleStrategy, Duration),
+    timeout: Option<Duration>,
+    now: Instant,
+) -> io::Result<Option<Duration>> {
+    let bound = match strategy {
+        IdleStrategy::Park => return Ok(timeout),
+        IdleStrategy::SpinPark if bound.is_zero() => return Ok(timeout),
+        IdleStrategy::SpinPark => Some(bound),
+        IdleStrategy::Spin => None,
+    };
+    if timeout == Some(Duration::ZERO) {
+        return Ok(timeout);
+    }
+    let deadline = timeout.and_then(|t| now.checked_add(t));
+    let until = match (deadline, bound.and_then(|b| Instant::now().checked_add(b))) {
+        (Some(d), Some(b)) => Some(d.min(b)),
+        (d, b) => d.or(b),
+    };
+    if driver.spin(until, work)? {
+        return Ok(Some(Duration::ZERO));
+    }
+    // The spin ran out: at the deadline (and always for `spin`, which never parks) the turn
+    // comes round again at once; at the bound, park for what is left.
+    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    Ok(if strategy == IdleStrategy::Spin { Some(Duration::ZERO) } else { left })
+}
+
 fn run(
     mut engine: Engine,
     mut driver: Driver,
     mut resolver: Resolver,
+    idle: (IdleStrategy, Duration),
     rx: queue::Rx<Msg>,
     tls: Option<Arc<rustls::ClientConfig>>,
 ) {
@@ -492,6 +539,18 @@ fn run(
         if !rx.is_empty() || resolver.has_answers() {
             timeout = Some(Duration::ZERO);
         } else {
+            // Whatever ends a park ends a spin: a record, a host name looked up.
+            let work = || rx.has_next() || resolver.has_answers();
+            timeout = match spin(&mut driver, work, idle, timeout, now) {
+                Ok(t) => t,
+                Err(e) => {
+                    log::error!("io_uring failed: {e}");
+                    engine.fail_all(ProduceError::Fatal(format!("io_uring failed: {e}")), Instant::now());
+                    break;
+                }
+            };
+        }
+        if timeout != Some(Duration::ZERO) {
             // A sender due to wake within linger.ms needs no wake-up for a new record: the
             // record may wait that long anyway (see Waker::wake_lazy). Nor does one that cannot
             // send before a response wakes it.

@@ -594,3 +594,51 @@ fn wake_lazy_skips_a_wake_the_parked_sender_does_not_need() {
     w.wake_lazy();
     assert_eq!(w.wakeups(), 2);
 }
+
+/// What the `spin` and `spin-park` idle strategies rest on: a spinning driver notices sends
+/// and receives completing (in the ring's memory, or as deferred task work the kernel flags)
+/// without any waiting `poll`; it stops at once when the caller has work, and at its deadline
+/// otherwise.
+#[test]
+fn spin_sees_completions_without_waiting_in_the_kernel_and_stops_at_its_deadline() {
+    let addr = echo_server();
+    let mut d = Driver::new(16).unwrap();
+    let id = d.connect(addr).unwrap();
+    wait_connected(&mut d, id);
+    let waits = d.stats().waits;
+    let payload = pattern(3000, 7);
+    d.send(id, payload.clone());
+    let (mut sent, mut echoed) = (false, Vec::new());
+    let mut events = Vec::new();
+    let start = Instant::now();
+    while !sent || echoed.len() < payload.len() {
+        assert!(start.elapsed() < LIMIT, "timed out: sent {sent}, {} bytes back", echoed.len());
+        if !d.spin(Some(Instant::now() + LIMIT), || false).unwrap() {
+            continue;
+        }
+        d.poll(Some(Duration::ZERO), &mut events).unwrap();
+        for e in events.drain(..) {
+            match e {
+                Event::Sent(c, buf) if c == id => sent = buf.to_vec() == payload,
+                Event::Readable(c) if c == id => {
+                    let n = d.rx(id).len();
+                    echoed.extend_from_slice(d.rx(id));
+                    d.consume(id, n);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(echoed, payload);
+    assert_eq!(d.stats().waits, waits, "every completion was found by spinning, none by waiting");
+
+    // Nothing outstanding: the spin runs to its deadline, or stops at once for the caller.
+    let start = Instant::now();
+    assert!(!d.spin(Some(start + Duration::from_millis(30)), || false).unwrap());
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(30) && took < Duration::from_secs(5), "spun {took:?}");
+    let start = Instant::now();
+    assert!(d.spin(None, || true).unwrap());
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert!(!d.waker().is_parked(), "a spinning driver is not parked: wakes write nothing");
+}

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use ringkafka::internals::mock::{MockClusterInternals, MockServerInternals, SplitMix64, StoredBatch};
 use ringkafka::mock::{Api, Chaos, Fault, Hostile, MockServer};
 use ringkafka::ErrorCode;
-use ringkafka::{DeliveryResult, ProduceError, Producer, ProducerConfig, ProducerRecord, SendError};
+use ringkafka::{
+    DeliveryResult, IdleStrategy, ProduceError, Producer, ProducerConfig, ProducerRecord, SendError,
+};
 
 fn soak() -> bool {
     std::env::var("RINGKAFKA_SOAK").is_ok_and(|v| v == "1")
@@ -826,6 +828,115 @@ fn a_sender_parking_between_records_never_misses_one() {
     }
     println!("RESULT a_sender_parking_between_records_never_misses_one: {} records", 2 * PER_THREAD);
     p.close(Duration::from_secs(5));
+}
+
+/// Every idle strategy delivers records sent from two threads racing the sender, one at a time
+/// (each `send` waits for its outcome, linger.ms=0, so each finds the sender idle). A spinning
+/// sender is never parked, so `send` never has to wake it: no wake-up, and with `spin` no park
+/// at all.
+#[test]
+fn every_idle_strategy_delivers_records_racing_the_sender_and_spinning_needs_no_wakeup() {
+    let _g = serial();
+    for (strategy, name) in
+        [(IdleStrategy::Park, "park"), (IdleStrategy::SpinPark, "spin-park"), (IdleStrategy::Spin, "spin")]
+    {
+        let topics = [format!("idle-{name}-0"), format!("idle-{name}-1")];
+        let server = MockServer::with_topics(1, &[(&topics[0], 2), (&topics[1], 2)]).unwrap();
+        let cfg = config(&server).linger(Duration::ZERO).sender_idle(strategy, Duration::from_micros(30));
+        let p = Producer::new(cfg).unwrap();
+        const PER_THREAD: u64 = 1_000;
+        std::thread::scope(|s| {
+            for t in 0..2u64 {
+                let (p, topic) = (p.clone(), topics[t as usize].clone());
+                s.spawn(move || {
+                    for i in 0..PER_THREAD {
+                        let mut f = p.send(record(&topic, i)).unwrap();
+                        let r = f.wait_timeout(Duration::from_secs(10));
+                        assert!(matches!(r, Some(Ok(_))), "{name}: thread {t} record {i}: {r:?}");
+                    }
+                });
+            }
+        });
+        for topic in &topics {
+            assert_eq!(stored(&server, topic).len() as u64, PER_THREAD, "{name}");
+        }
+        let m = p.metrics();
+        match strategy {
+            IdleStrategy::Park => assert!(m.sender_wakeups > 0 && m.sender_parks > 0, "{name}: {m:?}"),
+            IdleStrategy::SpinPark => assert!(m.sender_parks > 0, "{name} parks when idle longer than 30 µs"),
+            IdleStrategy::Spin => {
+                assert_eq!((m.sender_parks, m.sender_wakeups), (0, 0), "{name}: never parked, never woken")
+            }
+        }
+        p.close(Duration::from_secs(5));
+        if strategy == IdleStrategy::Spin {
+            assert_eq!(p.metrics().sender_wakeups, 0, "{name}: nor does close wake it");
+        }
+    }
+}
+
+/// A spinning sender still keeps time: a record lingers its `linger.ms` and then goes out
+/// without anything waking the sender; `flush` cuts the linger short; `close` returns at once.
+#[test]
+fn spinning_senders_honour_linger_flush_and_close() {
+    let _g = serial();
+    for (strategy, name) in [(IdleStrategy::SpinPark, "spin-park"), (IdleStrategy::Spin, "spin")] {
+        let topic = format!("idle-timers-{name}");
+        let server = MockServer::with_topics(1, &[(&topic, 1)]).unwrap();
+        let linger = Duration::from_millis(150);
+        let cfg = config(&server).linger(linger).sender_idle(strategy, Duration::from_micros(50));
+        let p = Producer::new(cfg).unwrap();
+        // Metadata and the producer id first, so the timing below is the linger alone.
+        p.send(record(&topic, 0)).unwrap().wait_timeout(Duration::from_secs(10)).unwrap().unwrap();
+
+        let start = Instant::now();
+        let r = p.send(record(&topic, 1)).unwrap().wait_timeout(Duration::from_secs(10));
+        let took = start.elapsed();
+        assert!(matches!(r, Some(Ok(_))), "{name}: {r:?}");
+        assert!(took >= linger, "{name}: sent after {took:?}, before linger.ms");
+        assert!(took < Duration::from_secs(5), "{name}: the linger deadline was missed: {took:?}");
+
+        let mut f = p.send(record(&topic, 2)).unwrap();
+        let start = Instant::now();
+        p.flush().unwrap();
+        assert!(matches!(f.wait_timeout(Duration::ZERO), Some(Ok(_))), "{name}: flushed");
+        assert!(start.elapsed() < linger, "{name}: flush waited for the linger: {:?}", start.elapsed());
+
+        let start = Instant::now();
+        p.close(Duration::from_secs(5));
+        assert!(start.elapsed() < Duration::from_secs(2), "{name}: close took {:?}", start.elapsed());
+        assert!(matches!(p.send(record(&topic, 3)), Err(SendError::Closed)), "{name}: closed");
+        assert_eq!(stored(&server, &topic).len(), 3, "{name}");
+    }
+}
+
+/// The sender thread asks the scheduler for `sender.sched.slice.us` time slices (read back from
+/// the kernel's own account of the thread, `/proc/<tid>/sched`, which Linux 6.12+ keeps).
+#[test]
+fn the_sender_thread_runs_with_the_time_slice_it_was_given() {
+    let _g = serial();
+    let server = MockServer::with_topics(1, &[("slice", 1)]).unwrap();
+    let slice_of_sender = || {
+        for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if comm.trim() == "ringkafka-sende" {
+                let sched = std::fs::read_to_string(t.path().join("sched")).expect("/proc/<tid>/sched");
+                let line = sched.lines().find(|l| l.trim_start().starts_with("se.slice")).expect("se.slice");
+                return line.split(':').nth(1).unwrap().trim().parse::<f64>().unwrap() as u64;
+            }
+        }
+        panic!("no sender thread");
+    };
+    for (us, want_ns) in [(300, Some(300_000)), (0, None)] {
+        let cfg = config(&server).set("sender.sched.slice.us", &us.to_string()).unwrap().clone();
+        let p = Producer::new(cfg).unwrap();
+        let got = slice_of_sender();
+        match want_ns {
+            Some(ns) => assert_eq!(got, ns, "sender.sched.slice.us={us}"),
+            None => assert_ne!(got, 300_000, "0 leaves the kernel's default"),
+        }
+        p.close(Duration::from_secs(5));
+    }
 }
 
 /// `partitions_for` (Java's `partitionsFor`): the mock cluster's own partition table for a

@@ -1,15 +1,27 @@
 //! The accumulator: per-partition queues of record batches, encoded in place in wire form.
 //!
-//! Records are appended to the open batch at the tail of their partition's queue; a batch closes
-//! when the next record would take it past `batch.size` (a record larger than that gets a batch
-//! of its own). The head batch of a queue is drained into a Produce request when it is full, its
-//! `linger.ms` has passed, or a flush, a close or a memory shortage asks for everything now.
+//! Records are appended to the open batch at the tail of their partition's queue. The head batch
+//! of a queue is drained into a Produce request when it is full (`batch.size`), its `linger.ms`
+//! has passed, or a flush, a close or a memory shortage asks for everything now
+//! ([`PartitionState::head_ready`]).
+//!
+//! A full batch is ready, not closed (KIP-782's expandable batch): until the drain takes it, it
+//! keeps taking records, up to `batch.max.size` ([`append`]); only there does a record open a
+//! new batch. A batch is drained as soon as its broker's connection can take a request, so
+//! with room in the pipeline it goes out at `batch.size` (plus what the same sender turn
+//! appended) as in Java. When the pipeline is full (`max.in.flight.requests.per.connection`
+//! requests out, throttled, or not connected), the records that arrive meanwhile gather in one
+//! large batch instead of a queue of small closed ones, and go out in one request when a slot
+//! frees: a Produce request carries one batch per partition, so with replication's round trips
+//! small batches would cap what a partition moves per round trip. A record larger than
+//! `batch.max.size` gets a batch of its own.
+//!
 //! Batches own the completions of their records, in append order, so callbacks fire in send
 //! order within each partition.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::delivery::Completion;
 use crate::engine::partitioner::StickyState;
@@ -258,6 +270,35 @@ impl PartitionState {
     pub fn must_wait(&self, head: &Batch, idempotent: bool) -> bool {
         self.in_flight > 0 && (head.sequence.is_some() || (idempotent && self.acked_next.is_none()))
     }
+
+    /// Whether `head`, this partition's first batch, is ready to be drained now: everything is
+    /// wanted now (`force`: a flush, a close, a memory shortage), it is closed (a retry, or
+    /// full at `batch.max.size`) or has batches behind it, it is full (`ready_at` uncompressed
+    /// bytes, [`BatchLimits::ready`]), or it has lingered `linger`. Retry backoff and ordering
+    /// waits are checked apart (`retry_at`, [`must_wait`](Self::must_wait)).
+    #[inline]
+    pub fn head_ready(
+        &self,
+        head: &Batch,
+        ready_at: usize,
+        linger: Duration,
+        force: bool,
+        now: Instant,
+    ) -> bool {
+        force
+            || !head.is_open()
+            || self.queue.len() > 1
+            || head.attempts > 0
+            || head.size() >= ready_at
+            || head.created + linger <= now
+    }
+
+    /// What waits in this partition's queue, in batches of `batch_size` bytes (at least one per
+    /// batch): the load KIP-794's adaptive partitioner weighs. Counting batches, as Java does,
+    /// would see one expanded batch of many times `batch.size` as one.
+    pub fn queued_batches(&self, batch_size: usize) -> usize {
+        self.queue.iter().map(|b| b.size().div_ceil(batch_size.max(1)).max(1)).sum()
+    }
 }
 
 /// Where a topic's metadata stands.
@@ -303,6 +344,28 @@ impl TopicState {
             compression_ratio: 1.0,
             replica_sets: Vec::new(),
         }
+    }
+}
+
+/// Where a topic's batches stand full and where they stop growing, in uncompressed bytes
+/// ([`batch_limit`] of `batch.size` and of `batch.max.size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchLimits {
+    /// Full: ready to send (`batch.size`). Also what the sticky partitioner puts into one
+    /// partition before it moves on, as Java's does.
+    pub ready: usize,
+    /// No record is added beyond this (`batch.max.size`, at least `ready`).
+    pub max: usize,
+}
+
+impl BatchLimits {
+    /// The limits for a topic whose compression ratio is estimated at `ratio`: `batch_size`,
+    /// `batch_max_size` (below `batch_size`: batches do not grow past it) and `max_bytes`
+    /// (`max.request.size`) as configured.
+    pub fn new(batch_size: usize, batch_max_size: usize, max_bytes: usize, codec: Codec, ratio: f32) -> Self {
+        let ready = batch_limit(batch_size, max_bytes, codec, ratio);
+        let max = batch_limit(batch_max_size.max(batch_size), max_bytes, codec, ratio).max(ready);
+        BatchLimits { ready, max }
     }
 }
 
@@ -375,24 +438,28 @@ pub(crate) struct Appended {
     /// Bytes the partition's batches grew by: the record, and the header of the batch it
     /// opened, if it did (what Java's sticky partitioner counts).
     pub bytes: usize,
-    /// The batch the record went into is full (and closed): Java's `allBatchesFull`.
+    /// The batch the record went into is full: it reached `batch.size` ([`BatchLimits::ready`])
+    /// and is ready to send, though it may grow on (Java's `allBatchesFull`, for the sticky
+    /// partitioner).
     pub full: bool,
 }
 
 /// Appends `p` to the open batch at the tail of `part`'s queue, if there is one (never sent)
-/// and the record fits within `limit` (its exact size, as Java's `hasRoomFor`); a batch that
-/// does not take it is closed. `None` if the record went nowhere: it goes to a new batch
-/// ([`append_to_new`]). The record's completion goes into the batch; its buffers stay in `p`
-/// (dropped here if larger than [`LEFTOVER_MAX`]).
+/// and the record fits within `limits.max` (its exact size, as Java's `hasRoomFor` does with
+/// `batch.size`); a batch that does not take it is closed. So a batch past `limits.ready`,
+/// full and ready to send, keeps taking records until the drain takes it or it reaches
+/// `limits.max` (see the module docs); only there does it close here. `None` if the record went
+/// nowhere: it goes to a new batch ([`append_to_new`]). The record's completion goes into the
+/// batch; its buffers stay in `p` (dropped here if larger than [`LEFTOVER_MAX`]).
 ///
-/// `limit` is the uncompressed size at which a batch closes ([`batch_limit`]); a closing batch
-/// is compressed (with the codec it was opened with) and its observed ratio folded into `ratio`.
+/// A closing batch is compressed (with the codec it was opened with) and its observed ratio
+/// folded into `ratio`.
 #[inline]
 pub(crate) fn append_to_open(
     part: &mut PartitionState,
     p: &mut Pending,
     stamp: Stamp,
-    limit: usize,
+    limits: BatchLimits,
     ratio: &mut f32,
 ) -> Option<Appended> {
     let batch = part.queue.back_mut()?;
@@ -401,8 +468,9 @@ pub(crate) fn append_to_open(
         _ => return None,
     };
     let (key, value, headers) = (p.key.as_deref(), p.value.as_deref(), p.headers());
-    match writer.try_append_sized(limit, stamp.timestamp, key, value, headers, p.payload as usize) {
-        Some(bytes) => Some(appended(batch, p, stamp, bytes, limit, ratio)),
+    // Grow or close: the one decision of the expandable batch.
+    match writer.try_append_sized(limits.max, stamp.timestamp, key, value, headers, p.payload as usize) {
+        Some(bytes) => Some(appended(batch, p, stamp, bytes, limits, ratio)),
         None => {
             batch.close(ratio);
             None
@@ -418,14 +486,16 @@ pub(crate) fn append_to_new(
     p: &mut Pending,
     stamp: Stamp,
     producer: ProducerFields,
-    limit: usize,
+    limits: BatchLimits,
     spare: &mut Spare,
     codec: Codec,
     ratio: &mut f32,
 ) -> Appended {
     let (key, value, headers) = (p.key.as_deref(), p.value.as_deref(), p.headers());
-    // Room for a whole batch up front: growing it by doubling would copy it (compressed
-    // topics' batches grow to many times batch.size).
+    // Room for a full batch up front: growing it by doubling would copy it (compressed topics'
+    // batches grow to many times batch.size). A batch that grows on towards batch.max.size
+    // does copy, a few times per batch, while its broker cannot take it.
+    let limit = limits.ready;
     let room = limit.max(BATCH_HEADER_LEN + record_size_upper_bound(key, value, headers)) + 64;
     let mut data = BatchData::open(spare.batches.pop().unwrap_or_default(), |mut buf| {
         // What a reused buffer holds is written over, not cleared first (the writer zeroes
@@ -457,18 +527,18 @@ pub(crate) fn append_to_new(
         may_be_written: false,
     });
     let batch = part.queue.back_mut().expect("a batch was just pushed");
-    appended(batch, p, stamp, BATCH_HEADER_LEN + n, limit, ratio)
+    appended(batch, p, stamp, BATCH_HEADER_LEN + n, limits, ratio)
 }
 
 /// `p`, whose `bytes` are in `batch`: its completion and what else the batch keeps of it go in
-/// too; the batch closes if it reached `limit`.
+/// too; the batch closes if it reached `limits.max`, and is full at `limits.ready`.
 #[inline(always)]
 fn appended(
     batch: &mut Batch,
     p: &mut Pending,
     stamp: Stamp,
     bytes: usize,
-    limit: usize,
+    limits: BatchLimits,
     ratio: &mut f32,
 ) -> Appended {
     batch.reserved += p.reserved();
@@ -484,11 +554,11 @@ fn appended(
     if held > LEFTOVER_MAX || p.extras.is_some() {
         drop_large_buffers(p, held);
     }
-    let full = batch.size() >= limit;
-    if full {
+    let size = batch.size();
+    if size >= limits.max {
         batch.close(ratio);
     }
-    Appended { bytes, full }
+    Appended { bytes, full: size >= limits.ready }
 }
 
 /// Drops a record's buffers on the sender if with its headers they hold more than
@@ -521,9 +591,10 @@ mod tests {
         codec: Codec,
         ratio: &mut f32,
     ) -> Appended {
-        match append_to_open(part, p, stamp, limit, ratio) {
+        let limits = BatchLimits { ready: limit, max: limit };
+        match append_to_open(part, p, stamp, limits, ratio) {
             Some(a) => a,
-            None => append_to_new(part, p, stamp, producer, limit, spare, codec, ratio),
+            None => append_to_new(part, p, stamp, producer, limits, spare, codec, ratio),
         }
     }
 

@@ -216,6 +216,8 @@ pub struct Engine {
     cfg: ProducerConfig,
     /// `cfg.codec()`, once.
     codec: Codec,
+    /// The batch limits without a codec (which do not depend on a topic's compression ratio).
+    plain_limits: accumulator::BatchLimits,
     /// The accumulator: each topic's partitions, their leaders and their batches. Shared by
     /// the rooms: `records` appends, `metadata` sets leaders, `produce` drains and completes,
     /// `idempotence` resequences.
@@ -265,8 +267,16 @@ impl Engine {
         seed: u64,
     ) -> Self {
         let bootstrap = cfg.bootstrap_servers.clone();
+        let plain_limits = accumulator::BatchLimits::new(
+            cfg.batch_size,
+            cfg.batch_max_size,
+            cfg.max_request_size,
+            Codec::None,
+            1.0,
+        );
         Engine {
             codec: cfg.codec(),
+            plain_limits,
             cfg,
             topics: Vec::new(),
             spare: accumulator::Spare::default(),

@@ -59,6 +59,7 @@ impl Engine {
             if self.topics[ti].meta != TopicMeta::Known {
                 continue;
             }
+            let ready_at = self.ready_at(ti);
             for pi in 0..self.topics[ti].partitions.len() {
                 // Expire what waited too long (never what is in flight: its fate is unknown).
                 loop {
@@ -93,12 +94,10 @@ impl Engine {
                 if part.must_wait(head, self.cfg.enable_idempotence) {
                     continue;
                 }
-                let linger_at = head.created + linger;
-                let ready =
-                    force || !head.is_open() || part.queue.len() > 1 || head.attempts > 0 || linger_at <= now;
+                let ready = part.head_ready(head, ready_at, linger, force, now);
                 let leader = part.leader;
                 if !ready {
-                    self.wake_at(linger_at);
+                    self.wake_at(head.created + linger);
                 } else if !ready_nodes.contains(&leader) {
                     ready_nodes.push(leader);
                 }
@@ -142,6 +141,7 @@ impl Engine {
             let mut size = 64usize;
             'topics: for ti in 0..self.topics.len() {
                 let tsize = self.topics[ti].name.len() + 16;
+                let ready_at = self.ready_at(ti);
                 let mut first_of_topic = true;
                 let topic = &mut self.topics[ti];
                 for pi in 0..topic.partitions.len() {
@@ -153,12 +153,7 @@ impl Engine {
                     if head.retry_at.is_some_and(|t| t > now) || part.must_wait(head, idempotent) {
                         continue;
                     }
-                    let ready = force
-                        || !head.is_open()
-                        || part.queue.len() > 1
-                        || head.attempts > 0
-                        || head.created + linger <= now;
-                    if !ready {
+                    if !part.head_ready(head, ready_at, linger, force, now) {
                         continue;
                     }
                     // Closed (and compressed) first, so the request is sized by what is sent.
@@ -198,6 +193,12 @@ impl Engine {
             }
             self.send_produce(node, versions.produce, picked, now);
         }
+    }
+
+    /// The uncompressed bytes at which topic `ti`'s batches are full and ready to send.
+    fn ready_at(&self, ti: usize) -> usize {
+        let ratio = self.topics[ti].compression_ratio;
+        accumulator::batch_limit(self.cfg.batch_size, self.cfg.max_request_size, self.cfg.codec(), ratio)
     }
 
     fn send_produce(&mut self, node: i32, version: i16, picked: Vec<InFlightBatch>, now: Instant) {
@@ -408,6 +409,15 @@ impl Engine {
             self.exponential_backoff(self.cfg.retry_backoff, self.cfg.retry_backoff_max, batch.attempts);
         batch.retry_at = Some(now + backoff);
         Metrics::add(&self.metrics.retries, 1);
+        // As Java's Sender does, one line per batch retried: during an outage it is what says
+        // why records are late.
+        log::warn!(
+            "{}-{partition}: {}; retrying {} records (attempt {}) in {backoff:?}",
+            self.topics[ti].name,
+            batch.last_error.as_deref().unwrap_or(""),
+            batch.records.len(),
+            batch.attempts,
+        );
         if err.invalidates_metadata() {
             self.metadata.due = Some(now);
         }

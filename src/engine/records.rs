@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::config::ProducerConfig;
 use crate::error::ProduceError;
 use crate::metrics::Metrics;
 use crate::protocol::compression::Codec;
@@ -119,19 +120,16 @@ impl Engine {
             && (p.key.is_none() || self.cfg.partitioner_ignore_keys);
         if let Some(partition) = sticky.then(|| topic.sticky.current(topic.partitions.len() as i32)).flatten()
         {
-            let limit = match self.codec {
-                Codec::None => self.cfg.batch_size,
-                codec => accumulator::batch_limit(
-                    self.cfg.batch_size,
-                    self.cfg.max_request_size,
-                    codec,
-                    topic.compression_ratio,
-                ),
+            let limits = match self.codec {
+                Codec::None => self.plain_limits,
+                codec => limits_with(&self.cfg, codec, topic.compression_ratio),
             };
             let part = &mut topic.partitions[partition as usize];
-            if let Some(a) = accumulator::append_to_open(part, p, stamp, limit, &mut topic.compression_ratio)
+            if let Some(a) = accumulator::append_to_open(part, p, stamp, limits, &mut topic.compression_ratio)
             {
-                topic.sticky.appended(a.bytes, limit, a.full);
+                // Java's switch rule, with `batch.size` (limits.ready) as what fills a batch: a
+                // batch growing past it is full for the partitioner, so records keep spreading.
+                topic.sticky.appended(a.bytes, limits.ready, a.full);
                 return;
             }
         }
@@ -171,30 +169,27 @@ impl Engine {
             self.fail_pending(p.take(), stamp, err);
             return;
         }
-        let limit = self.batch_limit(ti);
+        let limits = self.batch_limits(ti);
         let topic = &mut self.topics[ti];
         let part = &mut topic.partitions[partition as usize];
-        let appended = match accumulator::append_to_open(part, p, stamp, limit, &mut topic.compression_ratio)
+        let appended = match accumulator::append_to_open(part, p, stamp, limits, &mut topic.compression_ratio)
         {
             Some(a) => a,
-            None => self.append_to_new(ti, partition, p, stamp, limit),
+            None => self.append_to_new(ti, partition, p, stamp, limits),
         };
         if sticky {
-            self.topics[ti].sticky.appended(appended.bytes, limit, appended.full);
+            // See `append`: batch.size is what fills a batch for the partitioner.
+            self.topics[ti].sticky.appended(appended.bytes, limits.ready, appended.full);
         }
     }
 
-    /// The uncompressed size at which topic `ti`'s batches close ([`accumulator::batch_limit`]).
+    /// Where topic `ti`'s batches are full and where they stop growing
+    /// ([`accumulator::BatchLimits`]).
     #[inline]
-    pub(super) fn batch_limit(&self, ti: usize) -> usize {
+    pub(super) fn batch_limits(&self, ti: usize) -> accumulator::BatchLimits {
         match self.codec {
-            Codec::None => self.cfg.batch_size,
-            codec => accumulator::batch_limit(
-                self.cfg.batch_size,
-                self.cfg.max_request_size,
-                codec,
-                self.topics[ti].compression_ratio,
-            ),
+            Codec::None => self.plain_limits,
+            codec => limits_with(&self.cfg, codec, self.topics[ti].compression_ratio),
         }
     }
 
@@ -214,8 +209,13 @@ impl Engine {
             (Some(c), _) => (c, false),
             (None, Some(k)) if !self.cfg.partitioner_ignore_keys => (partition_for_key(k, n), false),
             _ => {
+                let ready = match self.codec {
+                    Codec::None => self.plain_limits.ready,
+                    codec => limits_with(&self.cfg, codec, topic.compression_ratio).ready,
+                };
+                let topic = &mut self.topics[ti];
                 let parts = &topic.partitions;
-                let queued = |q: i32| parts.get(q as usize).map_or(0, |s| s.queue.len());
+                let queued = |q: i32| parts.get(q as usize).map_or(0, |s| s.queued_batches(ready));
                 let adaptive = self.cfg.partitioner_adaptive.then_some(&queued as &dyn Fn(i32) -> usize);
                 (topic.sticky.partition(n, &topic.available, &mut self.rng, adaptive), true)
             }
@@ -230,7 +230,7 @@ impl Engine {
         partition: i32,
         p: &mut Pending,
         stamp: Stamp,
-        limit: usize,
+        limits: accumulator::BatchLimits,
     ) -> accumulator::Appended {
         let producer = match (self.cfg.enable_idempotence, self.idem.producer) {
             (true, Some((id, epoch))) => {
@@ -241,7 +241,7 @@ impl Engine {
         let topic = &mut self.topics[ti];
         let part = &mut topic.partitions[partition as usize];
         let ratio = &mut topic.compression_ratio;
-        accumulator::append_to_new(part, p, stamp, producer, limit, &mut self.spare, self.codec, ratio)
+        accumulator::append_to_new(part, p, stamp, producer, limits, &mut self.spare, self.codec, ratio)
     }
 
     /// Fails a record that never made it into a batch.
@@ -268,4 +268,10 @@ impl Engine {
             }
         }
     }
+}
+
+/// The batch limits for a topic compressed with `codec` at the estimated `ratio`.
+#[inline(never)]
+fn limits_with(cfg: &ProducerConfig, codec: Codec, ratio: f32) -> accumulator::BatchLimits {
+    accumulator::BatchLimits::new(cfg.batch_size, cfg.batch_max_size, cfg.max_request_size, codec, ratio)
 }

@@ -584,7 +584,8 @@ fn sequence_errors_behind_a_batch_being_retried_are_retried_without_epoch_bump()
     // whose fate may be unknown (written, ack lost) elsewhere, which duplicated records under
     // chaos. (The partition has a batch acknowledged first: before that, its batches go one at a
     // time, see `first_batch_of_a_fresh_partition_is_not_overtaken_by_the_batches_behind_it`.)
-    let mut sim = Sim::new(Sim::cfg().batch_size(2_000), 1);
+    // Batches that stay at batch.size (no expansion): several of them in flight.
+    let mut sim = Sim::new(Sim::cfg().batch_size(2_000).batch_max_size(0), 1);
     sim.cluster.create_topic("t", 2);
     sim.send_to("t", Some(0), None, b"warm-up");
     sim.run_to_completion(Duration::from_secs(5));
@@ -666,8 +667,12 @@ fn compressed_batches_fill_batch_size_by_estimated_compressed_size() {
     use crate::config::Compression;
     let batch_size = 16_384;
     let run = |value: &dyn Fn(u64) -> Vec<u8>| {
-        let cfg =
-            Sim::cfg().linger(Duration::from_secs(10)).batch_size(batch_size).compression(Compression::Lz4);
+        // Batches that do not grow past batch.size (see the expandable ones' own test).
+        let cfg = Sim::cfg()
+            .linger(Duration::from_secs(10))
+            .batch_size(batch_size)
+            .batch_max_size(0)
+            .compression(Compression::Lz4);
         let mut sim = Sim::new(cfg, 1);
         sim.cluster.create_topic("t", 1);
         sim.send("t", None, b"warm-up"); // metadata and producer id first
@@ -721,6 +726,164 @@ fn compressed_batches_fill_batch_size_by_estimated_compressed_size() {
     assert!(sizes.len() > 40_000 * 110 / batch_size, "{} batches", sizes.len());
 }
 
+/// The sizes of the batches the mock stored for `t`-`partition`: (records, uncompressed bytes).
+fn stored_batches(sim: &Sim, partition: i32) -> Vec<(usize, usize)> {
+    sim.cluster
+        .log("t", partition)
+        .iter()
+        .map(|b| {
+            let records = &b.batch.records;
+            let bytes = records.iter().map(|r| r.value.as_ref().map_or(0, Vec::len) + 10).sum::<usize>();
+            (records.len(), crate::protocol::record_batch::BATCH_HEADER_LEN + bytes)
+        })
+        .collect()
+}
+
+/// KIP-782's expandable batch: while the connection has max.in.flight requests out, a full
+/// batch keeps taking records instead of closing, so what arrives meanwhile goes out as one
+/// batch when a slot frees, not as a queue of batch.size batches one request each.
+#[test]
+fn a_full_batch_grows_while_the_pipeline_is_full_and_goes_out_whole() {
+    let cfg = Sim::cfg().batch_size(1_000).batch_max_size(50_000).max_in_flight(1).linger(Duration::ZERO);
+    let mut sim = Sim::warmed_up(cfg, 1);
+    sim.held = Some(Vec::new());
+    for i in 0..200 {
+        sim.send("t", None, &numbered(i));
+        sim.turn();
+    }
+    assert_eq!(sim.held.as_ref().unwrap().len(), 1, "record 0's request is out, the pipeline full");
+    let queue = &sim.engine.topics[0].partitions[0].queue;
+    assert_eq!(queue.len(), 1, "one growing batch, not {} closed ones", queue.len());
+    assert!(queue[0].is_open() && queue[0].size() > 10 * 1_000, "grown past batch.size: {}", queue[0].size());
+    sim.inbound.extend(sim.held.take().unwrap());
+    sim.run_to_completion(Duration::from_secs(5));
+    let records: Vec<usize> = stored_batches(&sim, 0).iter().map(|b| b.0).collect();
+    assert_eq!(records, [1, 1, 199], "warm-up, record 0, then the backlog in one batch");
+    let want: Vec<Vec<u8>> = std::iter::once(b"warm-up".to_vec()).chain((0..200).map(numbered)).collect();
+    assert_eq!(values(&sim.cluster.records("t", 0)), want);
+    assert_eq!(sim.memory.available(), sim.memory.total(), "every record's buffer.memory released");
+}
+
+/// With room in the pipeline a batch goes out when it is full, at batch.size, as in Java:
+/// batch.max.size is only for batches that cannot be sent yet.
+#[test]
+fn with_room_in_the_pipeline_a_full_batch_goes_out_at_batch_size() {
+    let batch_size = 1_000;
+    // Virtual time stands still between the turns below: linger never sends them.
+    let cfg = Sim::cfg().batch_size(batch_size).batch_max_size(50_000).linger(Duration::from_secs(1));
+    let mut sim = Sim::warmed_up(cfg, 1);
+    for i in 0..200 {
+        sim.send("t", None, &numbered(i));
+        sim.turn();
+    }
+    sim.engine.flush(Box::new(|| {}), sim.now);
+    sim.run_to_completion(Duration::from_secs(5));
+    let batches = stored_batches(&sim, 0);
+    let full = &batches[1..batches.len() - 1]; // not the warm-up, not the flushed rest
+    assert!(full.len() >= 15, "{batches:?}");
+    for &(_, bytes) in full {
+        assert!((batch_size..batch_size + 120).contains(&bytes), "sent at batch.size: {batches:?}");
+    }
+}
+
+/// A batch stops growing at batch.max.size; the records after it open the next batch, in order.
+#[test]
+fn a_growing_batch_stops_at_batch_max_size() {
+    let max = 10_000;
+    let cfg = Sim::cfg().batch_size(1_000).batch_max_size(max).max_in_flight(1).linger(Duration::ZERO);
+    let mut sim = Sim::warmed_up(cfg, 1);
+    sim.held = Some(Vec::new());
+    for i in 0..1_000 {
+        sim.send("t", None, &numbered(i));
+        sim.turn();
+    }
+    let queue = &sim.engine.topics[0].partitions[0].queue;
+    assert!(queue.len() >= 9, "batches closed at batch.max.size: {}", queue.len());
+    assert!(queue.iter().all(|b| b.size() <= max));
+    while let Some(held) = sim.held.replace(Vec::new()).filter(|h| !h.is_empty()) {
+        sim.inbound.extend(held);
+        sim.turn();
+    }
+    sim.held = None;
+    sim.run_to_completion(Duration::from_secs(5));
+    let batches = stored_batches(&sim, 0);
+    assert!(batches.iter().all(|&(_, bytes)| bytes <= max), "{batches:?}");
+    assert!(batches.iter().filter(|&&(_, bytes)| bytes > max - 200).count() >= 8, "{batches:?}");
+    let want: Vec<Vec<u8>> = std::iter::once(b"warm-up".to_vec()).chain((0..1_000).map(numbered)).collect();
+    assert_eq!(values(&sim.cluster.records("t", 0)), want, "no loss, no duplicate, order kept");
+}
+
+/// On a compressed topic a growing batch is bounded as a full one is, by its estimated
+/// compressed size: batch.max.size on the wire (within the estimate's margin), more than that
+/// uncompressed as the estimate learns the ratio (slowly, as Java's does).
+#[test]
+fn a_growing_batch_on_a_compressed_topic_is_bounded_by_its_estimated_compressed_size() {
+    use crate::config::Compression;
+    let max = 20_000;
+    let cfg = Sim::cfg()
+        .batch_size(2_000)
+        .batch_max_size(max)
+        .max_in_flight(1)
+        .linger(Duration::ZERO)
+        .compression(Compression::Lz4);
+    let mut sim = Sim::warmed_up(cfg, 1);
+    // Very compressible: the numbered values are mostly zeros.
+    for round in 0..5 {
+        sim.held = Some(Vec::new());
+        for i in 0..3_000 {
+            sim.send("t", None, &numbered(round * 3_000 + i));
+            sim.turn();
+        }
+        while let Some(held) = sim.held.replace(Vec::new()).filter(|h| !h.is_empty()) {
+            sim.inbound.extend(held);
+            sim.turn();
+        }
+        sim.held = None;
+        sim.run_to_completion(Duration::from_secs(5));
+    }
+    let largest_request = sim.produce_sizes.iter().copied().max().unwrap_or(0);
+    assert!(
+        largest_request <= max * 105 / 100 + 300,
+        "{largest_request} bytes sent for batch.max.size {max}"
+    );
+    let biggest = stored_batches(&sim, 0).iter().map(|b| b.1).max().unwrap_or(0);
+    assert!(biggest > max * 5 / 4, "the estimate let batches outgrow batch.max.size uncompressed: {biggest}");
+    let want: Vec<Vec<u8>> = std::iter::once(b"warm-up".to_vec()).chain((0..15_000).map(numbered)).collect();
+    assert_eq!(values(&sim.cluster.records("t", 0)), want, "no loss, no duplicate, order kept");
+}
+
+/// While partitions' batches grow, the sticky partitioner still moves on after batch.size bytes
+/// (Java's rule): records spread over the partitions instead of filling one batch up to
+/// batch.max.size.
+#[test]
+fn sticky_partitioner_moves_on_after_batch_size_while_batches_grow() {
+    let cfg = Sim::cfg().batch_size(1_000).batch_max_size(1_000_000).max_in_flight(1).linger(Duration::ZERO);
+    let mut sim = Sim::new(cfg, 1);
+    sim.cluster.create_topic("t", 3);
+    sim.send_to("t", Some(0), None, b"warm-up");
+    sim.run_to_completion(Duration::from_secs(5));
+    sim.held = Some(Vec::new());
+    for i in 0..3_000 {
+        sim.send("t", None, &numbered(i));
+        sim.turn();
+    }
+    let queued: Vec<usize> = sim.engine.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.queue.iter().map(|b| b.records.len()).sum())
+        .collect();
+    assert!(queued.iter().all(|&n| n > 400), "spread over the partitions: {queued:?}");
+    for p in &sim.engine.topics[0].partitions {
+        assert!(p.queue.len() <= 1, "one growing batch per partition");
+        // KIP-794's load counts an expanded batch by its size, in batches of batch.size.
+        let bytes: usize = p.queue.iter().map(|b| b.size()).sum();
+        assert_eq!(p.queued_batches(1_000), bytes.div_ceil(1_000).max(p.queue.len()));
+    }
+    sim.inbound.extend(sim.held.take().unwrap());
+    sim.run_to_completion(Duration::from_secs(5));
+    assert!(sim.outcomes().iter().all(|(_, r)| r.is_ok()));
+}
+
 /// A record that arrives while every broker has max.in.flight requests out cannot be sent
 /// before a response, which wakes the sender anyway: the engine says so (the sender then skips
 /// the record's wake-up), and stops saying so once a response frees a slot.
@@ -754,7 +917,7 @@ fn first_batch_of_a_fresh_partition_is_not_overtaken_by_the_batches_behind_it() 
     // written in order: OUT_OF_ORDER_SEQUENCE_NUMBER for good (seen against Kafka 4.4.0,
     // KAFKA-15591). Until the broker has acknowledged a batch of the partition, batches go one
     // at a time.
-    let mut sim = Sim::new(Sim::cfg().batch_size(2_000), 1);
+    let mut sim = Sim::new(Sim::cfg().batch_size(2_000).batch_max_size(0), 1);
     sim.cluster.set_accept_any_first_sequence(true);
     sim.cluster.create_topic("t", 1);
     sim.cluster.push_produce_errors("t", 0, &[ErrorCode::NOT_LEADER_OR_FOLLOWER]);
@@ -807,7 +970,7 @@ fn batches_in_flight_behind_one_that_failed_for_good_are_retried_after_the_epoch
     // answers the ones behind it OUT_OF_ORDER_SEQUENCE_NUMBER, since it never got the first.
     // Java retries them (they are not the next sequence the broker expects) and rewrites their
     // sequences with the epoch bump the failure asked for; they must not fail with it.
-    let mut sim = Sim::warmed_up(Sim::cfg().batch_size(2_000), 1);
+    let mut sim = Sim::warmed_up(Sim::cfg().batch_size(2_000).batch_max_size(0), 1);
     sim.cluster.push_produce_errors("t", 0, &[ErrorCode::INVALID_RECORD]);
     for i in 0..100 {
         sim.send("t", None, &numbered(i));
@@ -835,7 +998,7 @@ fn out_of_sequence_for_the_next_expected_batch_bumps_the_epoch_and_retries_it() 
     // the batch was not written: as Java's idempotent producer does, bump the epoch and retry it
     // (it used to fail). The batches in flight behind it, refused too, go after it under the new
     // epoch, each written once.
-    let mut sim = Sim::warmed_up(Sim::cfg().batch_size(2_000), 1);
+    let mut sim = Sim::warmed_up(Sim::cfg().batch_size(2_000).batch_max_size(0), 1);
     sim.cluster.push_produce_errors("t", 0, &[ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER]);
     sim.send_numbered_with_several_in_flight(None);
     let out = sim.outcomes();

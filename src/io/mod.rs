@@ -36,6 +36,15 @@
 //! not reported as an event). `poll` may return with no events (a wake, a timeout, a racing
 //! wake that found work already taken): callers loop.
 //!
+//! # Spinning instead of parking
+//! [`Driver::spin`] submits what is queued and then watches, without a system call, the
+//! completion queue, the submission queue's flags (with `COOP_TASKRUN` the kernel defers the
+//! completion of network operations to the sender's next `io_uring_enter` and says so with
+//! `IORING_SQ_TASKRUN`), and whatever the caller checks (its record queue). It never sets
+//! `parked`, so an application thread's wake costs its usual fence and load and writes
+//! nothing. It yields the CPU every [`SPIN_YIELD_EVERY`], so that a thread the scheduler
+//! queued behind the spinner (on a machine with few cores) does not wait a whole time slice.
+//!
 //! # Bounds
 //! - Submission queue: `entries` given to [`Driver::new`] (rounded up to a power of two by the
 //!   kernel); the completion queue is twice that. When the SQ is full, further entries wait in
@@ -87,6 +96,8 @@ pub const MAX_CONNS: usize = 1 << INDEX_BITS;
 
 const INDEX_BITS: u32 = 20;
 const INDEX_MASK: u32 = (1 << INDEX_BITS) - 1;
+/// How long [`Driver::spin`] spins between two `sched_yield`s.
+pub const SPIN_YIELD_EVERY: Duration = Duration::from_micros(50);
 /// `user_data` of the eventfd read (slab keys never get this large).
 const WAKE_UD: u64 = u64::MAX;
 /// `user_data` of `AsyncCancel` entries; their completions are ignored.
@@ -159,6 +170,9 @@ pub struct DriverStats {
     /// Times the kernel had completions parked on its overflow list (the CQ was full) that the
     /// driver fetched, since the driver was created.
     pub cq_overflows: u64,
+    /// [`Driver::poll`]s that waited in the kernel (with a timeout other than zero), since the
+    /// driver was created.
+    pub waits: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,6 +222,14 @@ struct SendMsgBuf {
 // whole, so sending the pointers along with their owner is sound.
 unsafe impl Send for SendMsgBuf {}
 
+/// The completion queue's status (pointers into the ring), kept beside the ring it reads.
+struct CqStatus(io_uring::cqueue::CompletionStatus);
+
+// SAFETY: the pointers point into the ring's shared memory, which the same `Driver` owns; they
+// are only loaded from (never written) through that driver's methods, and the driver moves
+// between threads as a whole, ring included.
+unsafe impl Send for CqStatus {}
+
 enum Op {
     Connect { conn: usize, _addr: Box<SockAddr> },
     Send { conn: usize, buf: Box<SendMsgBuf> },
@@ -242,6 +264,8 @@ pub struct Driver {
     /// the kernel holds a pointer into each while its send is in flight, so it must not move.
     #[allow(clippy::vec_box, reason = "the box keeps the msghdr in place for the kernel")]
     spare_msgs: Vec<Box<SendMsgBuf>>,
+    /// Reads the completion queue's head and tail without writing either (for spinning).
+    cq_status: CqStatus,
 }
 
 impl fmt::Debug for Driver {
@@ -286,6 +310,11 @@ impl Driver {
             return Err(io::Error::new(io::ErrorKind::Unsupported, MissingFeatures(missing)));
         }
         let ext_arg = ring.params().is_feature_ext_arg();
+        let mut ring = ring;
+        // SAFETY: the status holds pointers into the ring's shared memory, valid while the ring
+        // is mapped; the ring lives in the same `Driver` and is never replaced, and the status
+        // is only read through `&self` methods of that driver.
+        let cq_status = CqStatus(unsafe { ring.completion().status() });
         let mut driver = Driver {
             ring,
             ops: Slab::new(),
@@ -303,6 +332,7 @@ impl Driver {
             cq_overflows: 0,
             socket_buffers: SocketBuffers::default(),
             spare_msgs: Vec::new(),
+            cq_status,
         };
         driver.arm_wake();
         Ok(driver)
@@ -340,6 +370,61 @@ impl Driver {
         self.waker.set_parked(false);
     }
 
+    /// Hands queued entries to the kernel without waiting, so that it works on them while the
+    /// caller spins. No system call when there is nothing to hand over.
+    pub fn submit(&mut self) -> io::Result<()> {
+        self.flush_backlog();
+        if self.needs_enter() {
+            ok_if_normal(self.ring.submit())?;
+        }
+        Ok(())
+    }
+
+    /// Whether [`poll`](Self::poll) has something to report or to hand to the kernel:
+    /// completions in the ring, events held, entries not yet submitted, or completions the
+    /// kernel keeps until the next `io_uring_enter` (deferred task work, CQ overflow). Reads
+    /// the ring's shared memory only: no system call.
+    pub fn ready(&mut self) -> bool {
+        !self.out.is_empty() || !self.backlog.is_empty() || !self.cq_status.0.is_empty() || self.needs_enter()
+    }
+
+    /// Spins until [`ready`](Self::ready), `work()` says there is work, or `until` passes
+    /// (`None`: no limit): the idle strategies `spin` and `spin-park`. Submits queued entries
+    /// first; makes no system call while it spins, except a `sched_yield` every
+    /// [`SPIN_YIELD_EVERY`], so that a thread the scheduler queued behind this one on its CPU
+    /// waits that long at most, not a whole time slice. Returns `true` when it stopped for work
+    /// (then [`poll`](Self::poll) with a zero timeout takes it), `false` at `until`. Does not
+    /// touch the parked flag: a spinning sender is not parked, and `send` wakes nobody.
+    pub fn spin(&mut self, until: Option<Instant>, mut work: impl FnMut() -> bool) -> io::Result<bool> {
+        self.submit()?;
+        let mut next_yield = Instant::now() + SPIN_YIELD_EVERY;
+        loop {
+            // A few rounds of checks between clock reads (a clock read costs about as much as
+            // the checks and a pause).
+            for _ in 0..8 {
+                if self.ready() || work() {
+                    return Ok(true);
+                }
+                std::hint::spin_loop();
+            }
+            let now = Instant::now();
+            if until.is_some_and(|u| now >= u) {
+                return Ok(false);
+            }
+            if now >= next_yield {
+                std::thread::yield_now();
+                next_yield = now + SPIN_YIELD_EVERY;
+            }
+        }
+    }
+
+    /// Whether an `io_uring_enter` has anything to do: entries to submit, or completions the
+    /// kernel only hands over on an enter.
+    fn needs_enter(&mut self) -> bool {
+        let sq = self.ring.submission();
+        !sq.is_empty() || sq.taskrun() || sq.cq_overflow()
+    }
+
     /// Forces (or stops forcing) the fallback wait with a `Timeout` operation instead of an
     /// `EXT_ARG` timespec, as on kernels before 5.11. For testing that path; has no effect if
     /// the kernel lacks `EXT_ARG` anyway.
@@ -357,6 +442,7 @@ impl Driver {
             short_writes: self.short_writes,
             sq_full: self.sq_full,
             cq_overflows: self.cq_overflows,
+            waits: self.waker.parks(),
         }
     }
 
@@ -478,8 +564,11 @@ impl Driver {
             || !self.backlog.is_empty()
             || !self.ring.completion().is_empty();
         if no_wait {
-            ok_if_normal(self.ring.submit())?;
+            if self.needs_enter() {
+                ok_if_normal(self.ring.submit())?;
+            }
         } else {
+            self.waker.note_park();
             self.submit_and_wait(timeout)?;
         }
         loop {

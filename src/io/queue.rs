@@ -377,6 +377,18 @@ impl<T> Rx<T> {
         }
     }
 
+    /// Whether the next message is published: for a spinning consumer, which calls this in a
+    /// loop. It reads the slot it would take next (a line the producer writes anyway), not the
+    /// producers' `tail`, so spinning does not pull their line away from them on every send.
+    /// Senders going away is not reported (the producer's last handle queues a `Close` first);
+    /// reporting it would keep a closing spinner from ever waiting.
+    #[inline]
+    pub fn has_next(&self) -> bool {
+        let s = &*self.shared;
+        let h = s.head.0.load(Ordering::Relaxed);
+        s.slots[h & s.mask].seq.load(Ordering::Acquire) == h.wrapping_add(1)
+    }
+
     /// Whether no message is claimed or published past `head`. A claimed message that is not
     /// yet published counts as present, so a parking sender does not miss one being written.
     pub fn is_empty(&self) -> bool {
@@ -429,6 +441,11 @@ mod tests {
         assert_eq!(got, [1, 2, 3, 4]);
         assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
         assert!(rx.is_empty());
+        assert!(!rx.has_next());
+        tx.try_send(5).unwrap();
+        assert!(rx.has_next(), "a published message is seen by a spinning consumer");
+        assert_eq!(rx.try_recv(), Ok(5));
+        assert!(!rx.has_next());
         drop(tx);
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
     }

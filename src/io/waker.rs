@@ -32,6 +32,8 @@ pub struct Waker {
     /// wait that long needs no wake-up.
     due_soon: AtomicBool,
     writes: AtomicU64,
+    /// Times the sender waited in the kernel (written by the sender only).
+    parks: AtomicU64,
 }
 
 impl Waker {
@@ -48,6 +50,7 @@ impl Waker {
             parked: AtomicBool::new(false),
             due_soon: AtomicBool::new(false),
             writes: AtomicU64::new(0),
+            parks: AtomicU64::new(0),
         })
     }
 
@@ -128,6 +131,17 @@ impl Waker {
     /// parked). For tests and metrics.
     pub fn wakeups(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
+    }
+
+    /// How many times the sender waited in the kernel ([`Driver::poll`](super::Driver::poll)
+    /// with a timeout other than zero). For metrics.
+    pub fn parks(&self) -> u64 {
+        self.parks.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn note_park(&self) {
+        // Only the sender writes it: a load and a store, no locked instruction.
+        self.parks.store(self.parks.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
     /// Whether the sender has announced it is about to park (and nobody woke it yet).

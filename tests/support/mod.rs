@@ -120,8 +120,19 @@ pub struct ConsumedRecord {
 /// (partition, offset), so that the test's own assertion shows any gap. Broker errors met while
 /// polling are printed (they are visible with `--nocapture` or on failure).
 pub fn consume_all(topic: &str, partitions: i32, expected: usize, timeout: Duration) -> Vec<ConsumedRecord> {
+    consume_all_from(&bootstrap(), topic, partitions, expected, timeout)
+}
+
+/// [`consume_all`] from the broker(s) at `bootstrap` (the Kafka cluster's, say).
+pub fn consume_all_from(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<ConsumedRecord> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", bootstrap)
         // rdkafka wants a group id even for a manual assignment; nothing is ever committed.
         .set("group.id", unique_topic("ringkafka-test-reader"))
         .set("enable.auto.commit", "false")

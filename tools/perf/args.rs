@@ -110,6 +110,10 @@ pub struct Args {
     pub report: Option<String>,
     /// `--print-metrics`: the producers' metrics after the summary (as Java's tool).
     pub print_metrics: bool,
+    /// `--pacer-spin-us`: how long before each record's slot the pacer spins (see `pacer`).
+    pub pacer_spin: Duration,
+    /// `--isolate-sender`: the tool's own threads stay off the sender thread's CPU.
+    pub isolate_sender: bool,
 }
 
 /// A usage error: the message, printed with the usage text, exit status 2.
@@ -191,6 +195,14 @@ Keys and payloads:
                                    randomBytesRatio; 1.0 incompressible, 0.0 all zeros)
     --payload-pool N               values in that pool, one chosen at random per record
                                    (default 1000)
+
+    --pacer-spin-us US             with a throughput, the pacer sleeps until US before each
+                                   record's slot and spins the rest, where the gap between
+                                   records is at least 5*US; at higher rates it sends in
+                                   bursts, never spinning (default 20)
+    --isolate-sender               keep the tool's own threads (sending threads, embedded mock)
+                                   off the CPU the sender thread is pinned to (sender.cpu), as
+                                   a latency-sensitive application would; needs 2+ CPUs
 
 Results:
     --json                         print the summary as one JSON line
@@ -310,6 +322,8 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
     let mut zipf_exponent: Option<f64> = None;
     let mut random_seed = None;
     let mut json = false;
+    let mut pacer_spin = crate::pacer::DEFAULT_SPIN;
+    let mut isolate_sender = false;
     let mut client = Client::Ringkafka;
     let mut api = Api::Callback;
     let mut client_defaults = ClientDefaults::Own;
@@ -455,6 +469,11 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
                 partitions = n as i32;
             }
             "--json" => json = true,
+            "--isolate-sender" => isolate_sender = true,
+            "--pacer-spin-us" => {
+                let us: u64 = number(&flag, &value(&flag, &mut it)?)?;
+                pacer_spin = Duration::from_micros(us);
+            }
             "--interval-json" => interval_json = Some(value(&flag, &mut it)?),
             "--hdr-log" => hdr_log = Some(value(&flag, &mut it)?),
             "--report" => report = Some(value(&flag, &mut it)?),
@@ -629,6 +648,8 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
         hdr_log,
         report,
         print_metrics,
+        pacer_spin,
+        isolate_sender,
     }))
 }
 
@@ -749,6 +770,10 @@ mod tests {
         assert_eq!(a.log_level, log::LevelFilter::Warn);
         assert!(!a.json);
         assert_eq!(a.bootstrap_server, None);
+        assert_eq!(a.pacer_spin, crate::pacer::DEFAULT_SPIN);
+        assert!(!a.isolate_sender);
+        assert!(ok("--num-records 10 --record-size 100 --isolate-sender").isolate_sender);
+        assert_eq!(ok("--num-records 10 --record-size 100 --pacer-spin-us 0").pacer_spin, Duration::ZERO);
     }
 
     #[test]

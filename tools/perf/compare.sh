@@ -3,7 +3,7 @@
 # each, and prints medians and ratios (ringkafka / the other). Every comparison row of PERF.md
 # comes from one invocation of this script.
 #
-#   tools/perf/compare.sh [--broker tansu|kafka|kafka-cluster|external] [--runs N]
+#   tools/perf/compare.sh [--broker tansu|kafka|kafka-cluster|external] [--runs N] [--warmup N]
 #       [--partitions P] [--replication-factor R] [--clients LIST] [--same-settings LIST|none]
 #       -- <ringkafka-perf options>
 #
@@ -45,6 +45,11 @@
 #                  before its partitions have leaders, as Apache Kafka does).
 # Every run gets a fresh topic, so no run reads or competes with another's data, and the clients
 # take turns going first (the order rotates each round), which keeps a shared broker fair.
+# A shared broker first gets --warmup runs of the workload through ringkafka, not counted
+# (default 3 for kafka and kafka-cluster, 1 for external): a freshly started Kafka's JVMs spend
+# 3-5 CPU-microseconds per record on the first few million records and ~1.4 once warm (JIT;
+# measured on the 3-node cluster, 1M x 100 B runs), which would fall on whoever goes first. The
+# brokers' own CPU per record is printed for Kafka (broker_us_per_rec).
 #
 # Clients' differences to keep in mind when reading the numbers (printed with the tables):
 # - Partitioning: with null keys (the default) all spread records the same way (sticky per
@@ -70,6 +75,7 @@ usage() {
 }
 
 runs=3
+warm_runs=
 partitions=
 rf=
 clients=ringkafka,librdkafka,confluent,java
@@ -79,6 +85,7 @@ broker=
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --runs) runs=$2; shift 2 ;;
+        --warmup) warm_runs=$2; shift 2 ;;
         --partitions) partitions=$2; shift 2 ;;
         --replication-factor) rf=$2; shift 2 ;;
         --clients) clients=$2; shift 2 ;;
@@ -259,6 +266,25 @@ else: print(0)' "${perf_args[@]}")
 logs=target/compare
 mkdir -p "$logs"
 out=$(mktemp)
+# Tansu is started afresh for every run: nothing to warm up.
+case "$broker" in
+    tansu) : "${warm_runs:=0}" ;;
+    kafka | kafka-cluster) : "${warm_runs:=3}" ;;
+    *) : "${warm_runs:=1}" ;;
+esac
+for ((w = 1; w <= warm_runs; w++)); do
+    topic="cmp-warmup-$w-$$"
+    case "$broker" in
+        kafka | kafka-cluster) kafka_topic_create "$topic" --partitions "$partitions" --replication-factor "$rf" ;;
+        external)
+            "$TANSU_BIN" topic create --broker "tcp://${RINGKAFKA_ADMIN:-$RINGKAFKA_BOOTSTRAP}" --partitions "$partitions" "$topic" >/dev/null
+            sleep "${RINGKAFKA_TOPIC_SETTLE:-0}"
+            ;;
+    esac
+    echo "warm-up $w (not counted)" >&2
+    "$perf" --bootstrap-server "$RINGKAFKA_BOOTSTRAP" --topic "$topic" --json "${perf_args[@]}" \
+        >"$logs/warmup-$w.log" 2>&1 || { echo "error: the warm-up run failed ($logs/warmup-$w.log)" >&2; exit 1; }
+done
 for ((i = 1; i <= runs; i++)); do
     # Round i starts with entry (i-1) mod n: every client goes first in turn.
     n=${#entries[@]}
@@ -285,6 +311,10 @@ for ((i = 1; i <= runs; i++)); do
                 ;;
         esac
         log="$logs/$i-${entry/@/-}.log"
+        # The brokers' own CPU during the run (Kafka only): with them on the same cores, client
+        # and broker CPU per record together bound the throughput.
+        broker_ticks=
+        [[ "$broker" == kafka* ]] && broker_ticks=$(kafka_cpu_ticks)
         line=
         case "$entry" in
             java)
@@ -308,6 +338,10 @@ for ((i = 1; i <= runs; i++)); do
                 rm -f "$log.out"
                 ;;
         esac
+        if [[ -n "$line" && -n "$broker_ticks" ]]; then
+            broker_ticks=$(($(kafka_cpu_ticks) - broker_ticks))
+            line="${line%\}},\"broker_cpu_s\":$(python3 -c "print(round($broker_ticks / $(getconf CLK_TCK), 3))")}"
+        fi
         if [[ -z "$line" ]]; then
             echo "error: $entry (round $i) printed no result; its output ($log):" >&2
             tail -n 40 "$log" >&2
@@ -329,14 +363,17 @@ for line in open(sys.argv[1]):
     rows.setdefault(entry, []).append(json.loads(js))
 runs, broker = sys.argv[2], sys.argv[3]
 keys = ["rec_per_s", "mb_per_s", "cpu_us_per_rec", "lat_us_p50", "lat_us_p99", "lat_us_p999", "err"]
+if any("broker_cpu_s" in r for rs in rows.values() for r in rs):
+    keys.insert(3, "broker_us_per_rec")
 
 def med(entry, k):
     vals = []
     for r in rows[entry]:
-        if k == "cpu_us_per_rec":
-            if r.get("cpu_s") is None:
+        if k in ("cpu_us_per_rec", "broker_us_per_rec"):
+            field = "cpu_s" if k == "cpu_us_per_rec" else "broker_cpu_s"
+            if r.get(field) is None:
                 continue
-            vals.append(r["cpu_s"] * 1e6 / max(r["ok"], 1))
+            vals.append(r[field] * 1e6 / max(r["ok"], 1))
         else:
             vals.append(r[k])
     return statistics.median(vals) if vals else float("nan")
@@ -363,6 +400,8 @@ if same:
           "(--client-defaults ringkafka; ringkafka column = the runs above) ==",
           ["ringkafka"] + same, ["ringkafka"] + [c.replace("@same", "") for c in same])
 print("\nrk/X = ringkafka / X (above 1 is ringkafka's more: good for rec_per_s, bad for cpu and latency).")
+if "broker_us_per_rec" in keys:
+    print("broker_us_per_rec: the Kafka nodes' own CPU during the run, per record (their JVMs' utime+stime).")
 notes = []
 if "confluent" in rows or "confluent@same" in rows:
     notes.append("confluent-kafka's default partitioner hashes keys with CRC-32, not murmur2 "

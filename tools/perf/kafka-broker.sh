@@ -11,6 +11,7 @@
 #   tools/perf/kafka-broker.sh restart N               # start node N again (same ports and data)
 #   tools/perf/kafka-broker.sh shutdown N              # controlled shutdown of node N
 #   tools/perf/kafka-broker.sh elect-leaders [TOPIC [PARTITION]]  # preferred-leader election
+#   tools/perf/kafka-broker.sh reassign FILE           # kafka-reassign-partitions --execute, waited for
 #   tools/perf/kafka-broker.sh status
 #   tools/perf/kafka-broker.sh stop                    # every node; the data is deleted
 #
@@ -26,6 +27,7 @@ cd "$(dirname "$0")/../.."
 
 usage() {
     echo "usage: $0 start [--nodes N] | stop | status | kill N | restart N | shutdown N | elect-leaders [TOPIC [PARTITION]] |" >&2
+    echo "       reassign FILE |" >&2
     echo "       topic create NAME [--partitions P] [--replication-factor R] [--config k=v]... |" >&2
     echo "       topic <TopicCommand action> [args]   (e.g. topic describe NAME, topic --list)" >&2
     exit 2
@@ -77,6 +79,10 @@ case "${1:-}" in
         ;;
     elect-leaders)
         kafka_elect_preferred "${2:-}" "${3:-}"
+        ;;
+    reassign)
+        [[ -n "${2:-}" ]] || usage
+        kafka_reassign "$2"
         ;;
     topic)
         shift

@@ -42,6 +42,7 @@ mod report;
 mod ringkafka_client;
 mod schedule;
 mod stats;
+mod threads;
 mod workload;
 
 use std::io::Write;
@@ -68,6 +69,18 @@ pub trait Target: Send + Sync + 'static {
     fn metrics(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+    /// The sender thread's parks, its wake-ups by `send`, and the produce requests, since the
+    /// steady state began (`steady`) or the start, for clients that count them.
+    fn sender_counters(&self, _steady: bool) -> Option<(u64, u64, u64)> {
+        None
+    }
+}
+
+/// [`Target::sender_counters`] summed over the producers (`None` if a client counts none).
+fn sender_counters(targets: &[Arc<dyn Target>], steady: bool) -> Option<(u64, u64, u64)> {
+    targets.iter().try_fold((0, 0, 0), |(p, w, r), t| {
+        t.sender_counters(steady).map(|(p2, w2, r2)| (p + p2, w + w2, r + r2))
+    })
 }
 
 /// The broker to bootstrap from: `--bootstrap-server`, else `bootstrap.servers` from the
@@ -145,6 +158,28 @@ fn print_properties() {
     }
 }
 
+/// `--isolate-sender`: keeps this thread, and so every thread started after it (the embedded
+/// mock's, the sending threads), off the CPU the sender will be pinned to, which it returns
+/// (to be given as `sender.cpu`, since `last` would now name another CPU).
+fn isolate_sender(props: &[(String, String)]) -> Result<usize, String> {
+    use ringkafka::internals::io::affinity;
+    let (cfg, _) = build_config(props, "127.0.0.1:1", true)?;
+    let allowed = affinity::allowed_cpus().map_err(|e| format!("--isolate-sender: {e}"))?;
+    let cpu = match cfg.sender_cpu {
+        ringkafka::SenderCpu::Cpu(c) => c,
+        ringkafka::SenderCpu::Last => *allowed.last().ok_or("--isolate-sender: no CPU allowed")?,
+        ringkafka::SenderCpu::Unpinned => {
+            return Err("--isolate-sender needs a pinned sender (sender.cpu)".into())
+        }
+    };
+    let others: Vec<usize> = allowed.into_iter().filter(|&c| c != cpu).collect();
+    if others.is_empty() {
+        return Err(format!("--isolate-sender needs a CPU besides the sender's ({cpu})"));
+    }
+    affinity::pin_current_thread_to(&others).map_err(|e| format!("--isolate-sender: {e}"))?;
+    Ok(cpu)
+}
+
 fn usage_error(e: &str) -> ExitCode {
     eprintln!("ringkafka-perf: {e}\n(run with --help for usage)");
     ExitCode::from(2)
@@ -169,10 +204,16 @@ fn main() -> ExitCode {
         Err(UsageError(e)) => return usage_error(&e),
     };
     logger::init(args.log_level, Instant::now());
-    let props = match collect_props(&args) {
+    let mut props = match collect_props(&args) {
         Ok(p) => p,
         Err(e) => return usage_error(&e),
     };
+    if args.isolate_sender {
+        match isolate_sender(&props) {
+            Ok(cpu) => props.push(("sender.cpu".to_string(), cpu.to_string())),
+            Err(e) => return usage_error(&e),
+        }
+    }
     // No broker given: the embedded mock cluster, kept alive until the run ends.
     let mut _mock = None;
     let bootstrap = match bootstrap_address(&args, &props) {
@@ -220,6 +261,7 @@ fn main() -> ExitCode {
         payloads,
         keys: workload::Keys::new(args.key_distribution, args.keys),
         seed: args.random_seed,
+        pacer_spin: args.pacer_spin,
     });
 
     let mut targets: Vec<Arc<dyn Target>> = Vec::with_capacity(args.producers);
@@ -474,7 +516,10 @@ fn run(
                         let (w, t) = (w.clone(), targets[i / per_producer].clone());
                         std::thread::Builder::new()
                             .name(format!("perf-send-{i}"))
-                            .spawn(move || t.send_range(&w, i, start, stats))
+                            .spawn(move || {
+                                t.send_range(&w, i, start, stats);
+                                threads::note_exit();
+                            })
                             .expect("spawn a sending thread")
                     })
                     .collect();
@@ -529,6 +574,10 @@ fn run(
     }
     let metrics: Vec<Vec<(String, String)>> =
         if args.print_metrics { targets.iter().map(|t| t.metrics()).collect() } else { Vec::new() };
+    // Per-thread CPU and the senders' counters while the clients' threads still live (close
+    // ends them).
+    let (whole_threads, steady_threads) = (stats.thread_split(false), stats.thread_split(true));
+    let (whole_sender, steady_sender) = (sender_counters(&targets, false), sender_counters(&targets, true));
     for t in &targets {
         t.close();
     }
@@ -541,22 +590,36 @@ fn run(
         (Some(n), None) => n,
         _ => stats.sent(),
     };
-    let summary = stats.summary(records, elapsed, cpu);
+    let mut summary = stats.summary(records, elapsed, cpu);
+    summary.threads = Some(whole_threads);
+    summary.sender = whole_sender;
     let steady_records = records.saturating_sub(workload.warmup_records);
-    let steady = stats.steady_summary(steady_records, elapsed, cpu);
+    let steady = stats.steady_summary(steady_records, elapsed, cpu).map(|mut s| {
+        s.threads = Some(steady_threads);
+        s.sender = steady_sender;
+        s
+    });
     // As Java's tool (KIP-1052): the whole run's summary, then the steady state's. The JSON
     // line is the steady state's when there is one.
     match (&steady, args.json) {
         (Some(st), true) => println!("{}", st.json()),
         (None, true) => println!("{}", summary.json()),
         (_, false) => {
+            // Java's lines on stdout, as its tool prints them; ours (the latency from the send
+            // call, the sender's counters, the CPU by thread) after each on stderr.
             println!("{}", summary.java_line());
+            for l in summary.detail_lines() {
+                eprintln!("{l}");
+            }
             if let Some(st) = &steady {
                 println!(
                     "Steady state (after {} warm-up records): {}",
                     workload.warmup_records,
                     st.java_line()
                 );
+                for l in st.detail_lines() {
+                    eprintln!("{l}");
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The workload through ringkafka, in one of three send styles (`--api`):
 //! - `callback` (the default): `send_with_callback`, latency recorded in the callback (on the
-//!   sender thread) from the record's intended send time;
+//!   sender thread) from the record's intended send time, and from the `send` call (the
+//!   intended time plus how late the pacer let the record go);
 //! - `future`: `send`, the futures kept in order and collected by the sending thread as they
 //!   complete (checked every [`FUTURE_CHECK_EVERY`] sends, waited on once
 //!   [`MAX_OUTSTANDING_FUTURES`] are outstanding, and all waited on at the end); latency is
@@ -33,6 +34,8 @@ pub struct Ringkafka {
     api: Api,
     /// `--api forget`: what the outcome counts apply to.
     forgot: Forgot,
+    /// The sender's parks, wake-ups and requests when the steady state began.
+    steady_counters: OnceLock<(u64, u64, u64)>,
 }
 
 #[derive(Debug, Default)]
@@ -48,7 +51,18 @@ struct Forgot {
 impl Ringkafka {
     pub fn new(cfg: ProducerConfig, api: Api) -> Result<Self, StartError> {
         let client_id = cfg.client_id.clone();
-        Ok(Ringkafka { producer: Producer::new(cfg)?, client_id, api, forgot: Forgot::default() })
+        Ok(Ringkafka {
+            producer: Producer::new(cfg)?,
+            client_id,
+            api,
+            forgot: Forgot::default(),
+            steady_counters: OnceLock::new(),
+        })
+    }
+
+    fn counters(&self) -> (u64, u64, u64) {
+        let m = self.producer.metrics();
+        (m.sender_parks, m.sender_wakeups, m.requests_sent)
     }
 }
 
@@ -67,7 +81,14 @@ impl Target for Ringkafka {
         let (mut forgot, mut forgot_bytes, mut steady, mut steady_bytes) = (0u64, 0u64, 0u64, 0u64);
         let mut sends = 0u64;
         while let Some(slot) = feed.next() {
-            let intended = slot.intended;
+            // This producer's first record of the steady state (several producers: each its own).
+            if slot.n >= w.warmup_records && w.warmup_records > 0 && self.steady_counters.get().is_none() {
+                let _ = self.steady_counters.set(self.counters());
+            }
+            // The slot as nanoseconds into the run, and how late the pacer let the record go:
+            // the callback stays at three words.
+            let at = stats.offset_ns(slot.intended);
+            let late = slot.late.as_nanos().min(u32::MAX as u128) as u32;
             // The value Vec is the only per-record allocation here (and the key's, if any); the
             // producer takes both over. The topic is a shared `Arc<str>`: a reference count.
             let value = feed.value(&slot);
@@ -77,11 +98,12 @@ impl Target for Ringkafka {
                 record = record.key(k.to_vec());
             }
             sends += 1;
+            let intended = slot.intended;
             let sent = match self.api {
                 // The callback captures three words (fits the producer's inline room for one;
                 // the value's size comes back in the metadata).
                 Api::Callback => self.producer.send_with_callback(record, move |r| match r {
-                    Ok(m) => stats.record_ok(intended, m.serialized_value_size.max(0) as usize),
+                    Ok(m) => stats.record_ok_paced(at, late, m.serialized_value_size.max(0) as usize),
                     Err(e) => stats.record_err(&e),
                 }),
                 Api::Future => self.producer.send(record).map(|f| {
@@ -157,6 +179,12 @@ impl Target for Ringkafka {
 
     fn metrics(&self) -> Vec<(String, String)> {
         metric_lines(&self.producer.metrics(), &self.client_id)
+    }
+
+    fn sender_counters(&self, steady: bool) -> Option<(u64, u64, u64)> {
+        let (parks, wakeups, requests) = self.counters();
+        let (p0, w0, r0) = if steady { self.steady_counters.get().copied()? } else { (0, 0, 0) };
+        Some((parks - p0, wakeups - w0, requests - r0))
     }
 }
 

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use crate::threads;
+
 /// How many error messages are kept.
 pub const KEEP_ERRORS: usize = 5;
 
@@ -22,8 +24,8 @@ pub struct Stats {
     inner: Mutex<Inner>,
     run_start: Instant,
     /// With `--warmup-records`: when the steady state began (the intended send time of the
-    /// first record after the warm-up) and the process CPU seconds then.
-    steady: OnceLock<(Instant, Option<f64>)>,
+    /// first record after the warm-up), the process CPU seconds then, and every thread's.
+    steady: OnceLock<(Instant, Option<f64>, threads::Snapshot)>,
     /// Records the sending threads handed to the client (added as each thread ends).
     sent: AtomicU64,
 }
@@ -41,6 +43,56 @@ struct Inner {
     steady_hist: Histogram<u64>,
     steady_ok: u64,
     steady_bytes: u64,
+    /// From the `send` call, and the pacer's lateness: the whole run's, the steady state's.
+    paced: [Paced; 2],
+}
+
+/// For clients that report how late the pacer let each record go (`record_ok_paced`): the
+/// latency from the `send` call (the intended time plus that lateness), and the lateness.
+#[derive(Debug)]
+struct Paced {
+    call: Histogram<u64>,
+    late: Histogram<u64>,
+}
+
+impl Paced {
+    fn new() -> Self {
+        Paced { call: new_histogram(), late: new_histogram() }
+    }
+}
+
+/// Percentiles of one distribution, microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lat {
+    pub p50: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+impl Lat {
+    fn of(h: &Histogram<u64>) -> Option<Lat> {
+        (!h.is_empty()).then(|| Lat {
+            p50: h.value_at_quantile(0.50),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        })
+    }
+}
+
+impl Display for Lat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |us: u64| us as f64 / 1000.0;
+        write!(
+            f,
+            "{:.3} ms 50th, {:.3} ms 99th, {:.3} ms 99.9th, {:.3} ms max",
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.p999),
+            ms(self.max)
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +197,15 @@ pub struct Summary {
     pub lat_us_p999: u64,
     pub lat_us_max: u64,
     pub cpu_s: Option<f64>,
+    /// The CPU by thread group (see `threads`), set by the caller.
+    pub threads: Option<threads::Split>,
+    /// Latency from the `send` call (without the pacer's lateness), for clients that report it.
+    pub call: Option<Lat>,
+    /// How late the pacer let records go, for clients that report it.
+    pub late: Option<Lat>,
+    /// The sender threads' parks, wake-ups and produce requests over the same records, for
+    /// clients that count them (set by the caller).
+    pub sender: Option<(u64, u64, u64)>,
     pub errors: Vec<String>,
 }
 
@@ -173,6 +234,7 @@ impl Stats {
                 steady_hist: hist(),
                 steady_ok: 0,
                 steady_bytes: 0,
+                paced: [Paced::new(), Paced::new()],
             }),
             run_start: start,
             steady: OnceLock::new(),
@@ -186,28 +248,48 @@ impl Stats {
 
     /// The warm-up is over: records meant to be sent from `at` on make the steady state.
     pub fn start_steady_state(&self, at: Instant) {
-        let _ = self.steady.set((at, cpu_seconds()));
+        let _ = self.steady.set((at, cpu_seconds(), threads::snapshot()));
+    }
+
+    /// The CPU by thread group over the steady state (`steady`) or the whole run.
+    pub fn thread_split(&self, steady: bool) -> threads::Split {
+        let since = if steady { self.steady.get().map(|(_, _, s)| s) } else { None };
+        threads::split(since)
     }
 
     /// A record meant to be sent at `intended` was acknowledged now.
     #[inline]
     pub fn record_ok(&self, intended: Instant, bytes: usize) {
-        self.record_ok_at(intended, Instant::now(), bytes);
+        self.record_ok_at(intended, Instant::now(), None, bytes);
     }
 
-    fn record_ok_at(&self, intended: Instant, now: Instant, bytes: usize) {
-        self.record_ok_n_at(intended, now, bytes, 1);
+    fn record_ok_at(&self, intended: Instant, now: Instant, late: Option<Duration>, bytes: usize) {
+        self.record_ok_n_at(intended, now, late, bytes, 1);
     }
 
     /// `n` records of `bytes` each, meant to be sent at `intended`, were acknowledged now (one
     /// histogram update: for a client that learns outcomes a batch at a time).
     pub fn record_ok_n(&self, intended: Instant, bytes: usize, n: u64) {
-        self.record_ok_n_at(intended, Instant::now(), bytes, n);
+        self.record_ok_n_at(intended, Instant::now(), None, bytes, n);
     }
 
-    fn record_ok_n_at(&self, intended: Instant, now: Instant, bytes: usize, n: u64) {
-        let us = now.saturating_duration_since(intended).as_micros().min(u64::MAX as u128) as u64;
-        let steady = self.steady.get().is_some_and(|(s, _)| intended >= *s);
+    /// `t` as nanoseconds since the run's start (for a callback that must stay small).
+    pub fn offset_ns(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.run_start).as_nanos().min(u64::MAX as u128) as u64
+    }
+
+    /// A record meant to be sent at [`offset_ns`](Self::offset_ns) `slot`, which the pacer let
+    /// go `late_ns` after that, was acknowledged now.
+    #[inline]
+    pub fn record_ok_paced(&self, slot: u64, late_ns: u32, bytes: usize) {
+        let intended = self.run_start + Duration::from_nanos(slot);
+        self.record_ok_at(intended, Instant::now(), Some(Duration::from_nanos(late_ns.into())), bytes);
+    }
+
+    fn record_ok_n_at(&self, intended: Instant, now: Instant, late: Option<Duration>, bytes: usize, n: u64) {
+        let micros = |d: Duration| d.as_micros().min(u64::MAX as u128) as u64;
+        let us = micros(now.saturating_duration_since(intended));
+        let steady = self.steady.get().is_some_and(|(s, _, _)| intended >= *s);
         let bytes = bytes as u64 * n;
         let mut g = self.lock();
         g.hist.saturating_record_n(us, n);
@@ -217,6 +299,13 @@ impl Stats {
             g.steady_hist.saturating_record_n(us, n);
             g.steady_ok += n;
             g.steady_bytes += bytes;
+        }
+        if let Some(late) = late {
+            let call = micros(now.saturating_duration_since(intended + late));
+            for p in if steady { &mut g.paced[..] } else { &mut g.paced[..1] } {
+                p.call.saturating_record(call);
+                p.late.saturating_record(micros(late));
+            }
         }
         let w = &mut g.window;
         w.count += n;
@@ -292,18 +381,21 @@ impl Stats {
     /// The final numbers for `records` requested over `elapsed`.
     pub fn summary(&self, records: u64, elapsed: Duration, cpu_s: Option<f64>) -> Summary {
         let g = self.lock();
-        Self::summarize(&g.hist, records, g.ok, g.err, g.ok_bytes, elapsed, cpu_s, g.errors.clone())
+        let mut s =
+            Self::summarize(&g.hist, records, g.ok, g.err, g.ok_bytes, elapsed, cpu_s, g.errors.clone());
+        (s.call, s.late) = (Lat::of(&g.paced[0].call), Lat::of(&g.paced[0].late));
+        s
     }
 
     /// The steady state's numbers (`None` without a warm-up): the records meant to be sent
     /// after it began, over the time from then to the end of the run (`elapsed` after its
     /// start), and the CPU used in that time. Failures are the whole run's: none is forgiven.
     pub fn steady_summary(&self, records: u64, elapsed: Duration, cpu_s: Option<f64>) -> Option<Summary> {
-        let &(at, cpu_then) = self.steady.get()?;
+        let (at, cpu_then) = self.steady.get().map(|(a, c, _)| (*a, *c))?;
         let secs = (self.run_start + elapsed).saturating_duration_since(at);
         let cpu = cpu_s.zip(cpu_then).map(|(end, then)| end - then);
         let g = self.lock();
-        Some(Self::summarize(
+        let mut s = Self::summarize(
             &g.steady_hist,
             records,
             g.steady_ok,
@@ -312,7 +404,9 @@ impl Stats {
             secs,
             cpu,
             g.errors.clone(),
-        ))
+        );
+        (s.call, s.late) = (Lat::of(&g.paced[1].call), Lat::of(&g.paced[1].late));
+        Some(s)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -340,6 +434,10 @@ impl Stats {
             lat_us_p999: q(0.999),
             lat_us_max: h.max(),
             cpu_s,
+            threads: None,
+            call: None,
+            late: None,
+            sender: None,
             errors,
         }
     }
@@ -379,13 +477,45 @@ impl Summary {
         s
     }
 
+    /// Our lines after Java's: the latency from the `send` call and the pacer's lateness, the
+    /// sender's parks and wake-ups, and the CPU by thread group (each where known).
+    pub fn detail_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let (Some(call), Some(late)) = (&self.call, &self.late) {
+            lines.push(format!("  From the send call: {call}. The pacer's lateness: {late}."));
+        }
+        if let Some((parks, wakeups, requests)) = self.sender {
+            let per = |n: u64| if self.ok > 0 { n as f64 / self.ok as f64 } else { 0.0 };
+            lines.push(format!(
+                "  Sender: {parks} parks ({:.3} per record), {wakeups} wake-ups by send ({:.3} per record), \
+                 {requests} produce requests ({:.3} per record).",
+                per(parks),
+                per(wakeups),
+                per(requests)
+            ));
+        }
+        if let Some(t) = &self.threads {
+            lines.push(format!("  {t}"));
+        }
+        lines
+    }
+
     /// One JSON object with exactly the documented keys (`cpu_s` is `null` if unreadable).
     pub fn json(&self) -> String {
         let f = |x: f64| if x.is_finite() { format!("{x:.3}") } else { "null".to_string() };
+        let lat =
+            |l: &Option<Lat>, f: fn(&Lat) -> u64| l.as_ref().map_or("null".to_string(), |l| f(l).to_string());
+        let group = |ns: fn(&threads::Split) -> u64| {
+            self.threads.as_ref().map_or("null".to_string(), |t| format!("{:.3}", ns(t) as f64 / 1e9))
+        };
         format!(
             "{{\"records\":{},\"ok\":{},\"err\":{},\"secs\":{},\"rec_per_s\":{},\"mb_per_s\":{},\
              \"lat_us_p50\":{},\"lat_us_p95\":{},\"lat_us_p99\":{},\"lat_us_p999\":{},\"lat_us_max\":{},\
-             \"cpu_s\":{}}}",
+             \"cpu_s\":{},\"cpu_sender_s\":{},\"cpu_app_s\":{},\"cpu_mock_s\":{},\"cpu_tool_s\":{},\
+             \"wait_sender_s\":{},\"wait_app_s\":{},\"wait_mock_s\":{},\
+             \"call_us_p50\":{},\"call_us_p99\":{},\"call_us_p999\":{},\"call_us_max\":{},\
+             \"late_us_p50\":{},\"late_us_p99\":{},\"late_us_p999\":{},\"late_us_max\":{},\
+             \"sender_parks\":{},\"sender_wakeups\":{},\"requests\":{}}}",
             self.records,
             self.ok,
             self.err,
@@ -398,6 +528,24 @@ impl Summary {
             self.lat_us_p999,
             self.lat_us_max,
             self.cpu_s.map_or("null".to_string(), f),
+            group(|t| t.sender.run_ns),
+            group(|t| t.app.run_ns),
+            group(|t| t.mock.run_ns),
+            group(|t| t.tool.run_ns),
+            group(|t| t.sender.wait_ns),
+            group(|t| t.app.wait_ns),
+            group(|t| t.mock.wait_ns),
+            lat(&self.call, |l| l.p50),
+            lat(&self.call, |l| l.p99),
+            lat(&self.call, |l| l.p999),
+            lat(&self.call, |l| l.max),
+            lat(&self.late, |l| l.p50),
+            lat(&self.late, |l| l.p99),
+            lat(&self.late, |l| l.p999),
+            lat(&self.late, |l| l.max),
+            self.sender.map_or("null".to_string(), |(p, _, _)| p.to_string()),
+            self.sender.map_or("null".to_string(), |(_, w, _)| w.to_string()),
+            self.sender.map_or("null".to_string(), |(_, _, r)| r.to_string()),
         )
     }
 }
@@ -438,8 +586,8 @@ mod tests {
     fn json_has_exactly_the_documented_keys() {
         let t0 = Instant::now();
         let s = Stats::new(t0);
-        s.record_ok_at(t0, t0 + Duration::from_micros(1500), 100);
-        s.record_ok_at(t0, t0 + Duration::from_micros(500), 100);
+        s.record_ok_at(t0, t0 + Duration::from_micros(1500), None, 100);
+        s.record_ok_at(t0, t0 + Duration::from_micros(500), None, 100);
         s.record_err(&"boom");
         let sum = s.summary(3, Duration::from_secs(2), Some(0.5));
         let j = sum.json();
@@ -462,11 +610,29 @@ mod tests {
                 "lat_us_p99",
                 "lat_us_p999",
                 "lat_us_max",
-                "cpu_s"
+                "cpu_s",
+                "cpu_sender_s",
+                "cpu_app_s",
+                "cpu_mock_s",
+                "cpu_tool_s",
+                "wait_sender_s",
+                "wait_app_s",
+                "wait_mock_s",
+                "call_us_p50",
+                "call_us_p99",
+                "call_us_p999",
+                "call_us_max",
+                "late_us_p50",
+                "late_us_p99",
+                "late_us_p999",
+                "late_us_max",
+                "sender_parks",
+                "sender_wakeups",
+                "requests"
             ]
         );
         assert!(j.contains("\"records\":3,\"ok\":2,\"err\":1,\"secs\":2.000,\"rec_per_s\":1.000"));
-        assert!(j.contains("\"cpu_s\":0.500"));
+        assert!(j.contains("\"cpu_s\":0.500,\"cpu_sender_s\":null"));
         assert_eq!(sum.errors, vec!["boom".to_string()]);
     }
 
@@ -479,15 +645,15 @@ mod tests {
         let sum = s.summary(10, Duration::from_secs(1), None);
         assert_eq!(sum.err, 10);
         assert_eq!(sum.errors.len(), KEEP_ERRORS);
-        assert!(sum.json().ends_with("\"cpu_s\":null}"));
+        assert!(sum.json().contains("\"cpu_s\":null,"));
     }
 
     #[test]
     fn window_resets_and_formats_like_java() {
         let t0 = Instant::now();
         let s = Stats::new(t0);
-        s.record_ok_at(t0, t0 + Duration::from_millis(2), 1024 * 1024);
-        s.record_ok_at(t0, t0 + Duration::from_millis(4), 1024 * 1024);
+        s.record_ok_at(t0, t0 + Duration::from_millis(2), None, 1024 * 1024);
+        s.record_ok_at(t0, t0 + Duration::from_millis(4), None, 1024 * 1024);
         s.record_err(&"x");
         let w = s.take_window(t0 + Duration::from_secs(2));
         assert_eq!(
@@ -506,7 +672,7 @@ mod tests {
         let t0 = Instant::now();
         let s = Stats::new(t0);
         for ms in [1, 2, 3, 4] {
-            s.record_ok_at(t0, t0 + Duration::from_millis(ms), 1000);
+            s.record_ok_at(t0, t0 + Duration::from_millis(ms), None, 1000);
         }
         let j = s.take_window(t0 + Duration::from_secs(2)).json();
         assert!(
@@ -523,12 +689,12 @@ mod tests {
         let s = Stats::new(t0);
         let ms = Duration::from_millis;
         // A warm-up record acknowledged late, after the steady state began: left out.
-        s.record_ok_at(t0, t0 + ms(50), 10);
+        s.record_ok_at(t0, t0 + ms(50), None, 10);
         assert!(s.steady_summary(2, ms(100), None).is_none(), "no warm-up, no steady state");
         s.start_steady_state(t0 + ms(40));
-        s.record_ok_at(t0 + ms(30), t0 + ms(60), 10);
-        s.record_ok_at(t0 + ms(40), t0 + ms(42), 10);
-        s.record_ok_at(t0 + ms(50), t0 + ms(51), 10);
+        s.record_ok_at(t0 + ms(30), t0 + ms(60), None, 10);
+        s.record_ok_at(t0 + ms(40), t0 + ms(42), None, 10);
+        s.record_ok_at(t0 + ms(50), t0 + ms(51), None, 10);
         s.record_err(&"lost");
         let whole = s.summary(5, ms(90), Some(3.0));
         assert_eq!((whole.ok, whole.err), (4, 1));

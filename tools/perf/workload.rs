@@ -34,6 +34,8 @@ pub struct Workload {
     pub keys: Keys,
     /// `--random-seed`: each thread's random stream is derived from it (else from the clock).
     pub seed: Option<u64>,
+    /// `--pacer-spin-us`: how long before each record's slot the pacer spins (see `pacer`).
+    pub pacer_spin: Duration,
 }
 
 impl Workload {
@@ -67,7 +69,7 @@ impl Workload {
         let (range, step) = self.range(t);
         Feed {
             w: self,
-            pacer: Pacer::with_schedule(start, self.thread_schedule(t)),
+            pacer: Pacer::with_schedule(start, self.thread_schedule(t), self.pacer_spin),
             rng: match self.seed {
                 Some(s) => Rng::new(s ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
                 None => Rng::from_time(t as u64),
@@ -102,6 +104,8 @@ pub struct Slot {
     pub n: u64,
     /// When it was meant to be sent: latency is measured from here.
     pub intended: Instant,
+    /// How late the pacer let it go after `intended` (the tool's own share of its latency).
+    pub late: Duration,
     /// Index into `Workload::topics`.
     pub topic: usize,
     /// Index into the key names; `None` for a null key.
@@ -148,7 +152,7 @@ impl Feed<'_> {
         }
         let topic = (n % self.w.topics.len() as u64) as usize;
         let key = self.w.keys.pick(n, &mut self.rng);
-        Some(Slot { n, intended, topic, key })
+        Some(Slot { n, intended, late: self.pacer.last_late(), topic, key })
     }
 
     /// The value of a record, in a `Vec` the producer takes over.
@@ -308,6 +312,7 @@ mod tests {
             payloads: Payloads::Fixed(Arc::from(&b"x"[..])),
             keys: Keys::new(KeyDistribution::Sequential, 3),
             seed: Some(1),
+            pacer_spin: crate::pacer::DEFAULT_SPIN,
         }
     }
 
