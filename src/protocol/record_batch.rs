@@ -230,9 +230,10 @@ impl BatchWriter {
     /// ```
     pub fn with_codec(mut buf: Vec<u8>, producer: ProducerFields, attributes: i16, codec: Codec) -> Self {
         let attributes = (attributes & !attributes::COMPRESSION_MASK) | codec.id();
-        // All of the capacity is room to write into; what it holds does not matter, it is
-        // written before it is read (only what was never initialized is zeroed here).
-        let room = buf.capacity().max(BATCH_HEADER_LEN + MIN_ROOM);
+        // What the buffer holds (a reused buffer's last batch) is room to write into: it does
+        // not matter, it is written before it is read. Room beyond that is initialized as the
+        // batch grows into it ([`grow`](Self::grow)), a step at a time.
+        let room = buf.len().max(BATCH_HEADER_LEN + GROW_STEP);
         buf.resize(room, 0);
         // baseOffset (0), batchLength, crc, lastOffsetDelta, timestamps and recordCount stay
         // zero until close() back-patches them.
@@ -356,8 +357,9 @@ impl BatchWriter {
     /// Makes room for `needed` bytes in all (at least doubling it).
     #[cold]
     fn grow(&mut self, needed: usize) {
-        let room = needed.max(self.buf.len() * 2);
-        self.buf.resize(room, 0);
+        // The vector's own growth doubles its capacity; what is zeroed here is a step past what
+        // the record needs, so each byte is zeroed about once whatever the batch grows to.
+        self.buf.resize(needed + GROW_STEP, 0);
     }
 
     /// Bytes written so far, header included (uncompressed: what `batch.size` counts).
@@ -433,8 +435,10 @@ impl BatchWriter {
     }
 }
 
-/// A record batch writer's least room, for a buffer that comes with no capacity.
-const MIN_ROOM: usize = 1024;
+/// How much room a batch writer initializes at a time beyond what it needs now: small enough
+/// for memset's vector loop (glibc switches to `rep stosb` from 2 KiB), large enough to be
+/// done about once per ten records.
+const GROW_STEP: usize = 1024;
 
 /// Zig-zag encoding (a varint's and a varlong's are the same for what an `i32` holds).
 #[inline(always)]
