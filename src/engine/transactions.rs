@@ -638,6 +638,18 @@ impl Engine {
             }
             return;
         }
+        // The state may have moved on between the call's start and its arrival here (an error
+        // in between): then it fails with that error.
+        if let Some(e) = t.shared.last_error() {
+            match call {
+                TxnCall::Op(TxnOp::Abort, done) if t.shared.state() == TxnState::Aborting => {
+                    t.op = Some(done);
+                    self.txn_begin_abort();
+                }
+                TxnCall::Op(_, done) | TxnCall::Offsets(_, done) => done.complete(Err(e)),
+            }
+            return;
+        }
         match call {
             TxnCall::Op(TxnOp::Init, done) => {
                 t.op = Some(done);
@@ -911,6 +923,14 @@ impl Engine {
             t.retry_at = None;
         }
         let Some(i) = (0..t.queue.len()).min_by_key(|&i| t.queue[i].priority()) else { return };
+        if let Some(e) = t.shared.last_error() {
+            // In an error state only a coordinator lookup may go (Java's
+            // maybeTerminateRequestWithError); the rest fails with the error.
+            if !matches!(t.queue[i], Req::FindCoordinator { .. }) {
+                t.queue.remove(i).fail(&e);
+                return self.txn_send_next(now);
+            }
+        }
         match &t.queue[i] {
             // EndTxn waits for the transaction's records (commit flushes; abort waits for
             // what is in flight).
@@ -1050,8 +1070,9 @@ impl Engine {
         };
         if sent.is_none() {
             let e = TransactionError::Unsupported { api: req.api(), broker: self.broker_name(node) };
+            self.txn_fatal(e.clone());
             req.fail(&e);
-            return self.txn_fatal(e);
+            return;
         }
         let t = self.txn.as_mut().expect("checked");
         log::debug!("transactional.id {}: {} to node {node}", t.id, req.api());
@@ -1382,13 +1403,15 @@ impl Engine {
             }
             Verdict::Retry => self.txn_retry(req, false, now),
             Verdict::Moved => self.txn_retry(req, true, now),
+            // The state changes before the caller learns of it: a call it makes next must
+            // find the error.
             Verdict::Abortable(e) => {
+                self.txn_abortable(e.clone());
                 req.fail(&e);
-                self.txn_abortable(e);
             }
             Verdict::Fatal(e) => {
+                self.txn_fatal(e.clone());
                 req.fail(&e);
-                self.txn_fatal(e);
             }
         }
         self.next_wakeup = Some(now);
