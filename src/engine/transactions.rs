@@ -805,11 +805,18 @@ impl Engine {
         // error, and the bump follows the abort.
         if std::mem::take(&mut self.idem.bump_pending) {
             t.bump_required |= !t.tv2;
+            // The batch that met it waits for a retry with its error (`last_error`).
+            let why = self
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().flat_map(|p| p.queue.iter()))
+                .find_map(|b| b.last_error.as_deref().filter(|_| b.attempts > 0))
+                .map_or(String::new(), |e| format!(": {e}"));
             self.txn_abortable(TransactionError::Abortable {
                 code: None,
-                message: "a batch of the transaction failed its producer-state check (sequence, epoch or \
-                          producer id)"
-                    .into(),
+                message: format!(
+                    "a batch of the transaction failed its producer-state check (sequence, epoch or producer id){why}"
+                ),
             });
         }
         let Some(t) = self.txn.as_mut() else { return };
@@ -817,6 +824,7 @@ impl Engine {
         match state {
             TxnState::AbortableError | TxnState::Aborting => {
                 let reason = match (state, t.shared.last_error()) {
+                    (TxnState::AbortableError, Some(TransactionError::Abortable { message, .. })) => message,
                     (TxnState::AbortableError, Some(e)) => e.to_string(),
                     _ if t.closing => "the producer is closing".to_string(),
                     _ => "abort_transaction was called".to_string(),
@@ -875,7 +883,17 @@ impl Engine {
             }
             for pi in 0..self.topics[ti].partitions.len() {
                 while let Some(b) = self.topics[ti].partitions[pi].queue.pop_front() {
-                    let e = err(Some(b.sequence.is_some()));
+                    let e = match (err(Some(b.sequence.is_some())), &b.last_error) {
+                        // A retry's own error is worth knowing.
+                        (ProduceError::TransactionAborted { reason }, Some(last))
+                            if !reason.contains(last.as_str()) =>
+                        {
+                            ProduceError::TransactionAborted {
+                                reason: format!("{reason} (its last error: {last})"),
+                            }
+                        }
+                        (e, _) => e,
+                    };
                     self.complete_batch(ti, pi as i32, b, Err(e), now);
                 }
             }
