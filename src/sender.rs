@@ -91,6 +91,10 @@ const RING_ENTRIES: u32 = 1024;
 /// instead of allocating.
 const MAX_RESPONSE_FRAME: usize = 100 * 1024 * 1024;
 
+/// A started sender: its thread, its wake-up, and the transaction state machine of a
+/// transactional producer.
+pub(crate) type Started = (JoinHandle<()>, Arc<Waker>, Option<Arc<TxnShared>>);
+
 /// Starts the sender thread. Returns once its io_uring driver is up (or failed to start).
 pub(crate) fn spawn(
     cfg: ProducerConfig,
@@ -100,7 +104,7 @@ pub(crate) fn spawn(
     rx: queue::Rx<Msg>,
     spent: SpentLine,
     lookup: Lookup,
-) -> io::Result<(JoinHandle<()>, Arc<Waker>, Option<Arc<TxnShared>>)> {
+) -> io::Result<Started> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (cpu, slice) = (cfg.sender_cpu, cfg.sender_slice);
     let handle = std::thread::Builder::new().name("ringkafka-sender".into()).spawn(move || {

@@ -7,51 +7,6 @@
 //! The state machine and the protocol behind them (coordinator lookup, InitProducerId,
 //! AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn, transaction versions 1 and 2)
 //! are the engine's `transactions` room; this module only hands calls to it and waits.
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use ringkafka::{
-//!     ConsumerGroupMetadata, Producer, ProducerConfig, ProducerRecord, TransactionError,
-//! };
-//!
-//! let config = ProducerConfig::from_properties([
-//!     ("bootstrap.servers", "127.0.0.1:9092"),
-//!     ("transactional.id", "orders-enricher-1"),
-//! ])
-//! .unwrap();
-//! let producer = Producer::new(config).unwrap();
-//! producer.init_transactions().unwrap(); // fences older producers with the same id
-//!
-//! // A consume-transform-produce loop: `poll_batch` stands for your consumer's poll. Each
-//! // batch's output and the consumer's offsets commit together, or not at all.
-//! # fn poll_batch() -> Vec<(String, i32, i64, Vec<u8>)> { Vec::new() }
-//! # let group = ConsumerGroupMetadata::new("enricher");
-//! loop {
-//!     let input = poll_batch(); // (topic, partition, offset, value)
-//!     if input.is_empty() { break; }
-//!     producer.begin_transaction().unwrap();
-//!     for (_, _, _, value) in &input {
-//!         producer.send_and_forget(ProducerRecord::new("enriched", value.clone())).unwrap();
-//!     }
-//!     // The offsets to commit: the next record to read in each input partition.
-//!     let offsets = input.iter().map(|(t, p, o, _)| (t.clone(), *p, o + 1));
-//!     let outcome = producer
-//!         .send_offsets_to_transaction(offsets, &group)
-//!         .and_then(|()| producer.commit_transaction());
-//!     match outcome {
-//!         Ok(()) => {}
-//!         // A record failed, or the broker asked for it: nothing of this batch is visible.
-//!         // Abort, rewind the consumer to its committed offsets, and go on.
-//!         Err(e) if e.is_abortable() => producer.abort_transaction().unwrap(),
-//!         // The call ran out of max.block.ms; it goes on in the background. Calling it again
-//!         // waits for the same commit.
-//!         Err(TransactionError::Timeout { .. }) => producer.commit_transaction().unwrap(),
-//!         // Fenced by a newer instance, or a fatal error: this producer is done.
-//!         Err(e) => panic!("{e}"),
-//!     }
-//! }
-//! producer.close(Duration::from_secs(10));
-//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -427,37 +382,6 @@ impl Future for TransactionFuture {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_call_state_is_filled_once_and_a_dropped_completion_reports_closed() {
-        let (done, state) = TxnDone::new();
-        let mut a = TransactionFuture::pending(state.clone(), "commit_transaction");
-        let b = TransactionFuture::pending(state.clone(), "commit_transaction");
-        assert_eq!(a.wait_timeout(Duration::from_millis(1)), None);
-        assert!(!state.is_done());
-        done.complete(Ok(()));
-        assert_eq!(a.wait(), Ok(()));
-        assert_eq!(b.wait(), Ok(()), "every future of the call gets the outcome");
-        assert!(state.is_seen());
-        let (done, state) = TxnDone::new();
-        drop(done);
-        assert_eq!(TransactionFuture::pending(state, "x").wait(), Err(TransactionError::Closed));
-    }
-
-    #[test]
-    fn a_blocking_wait_that_runs_out_is_a_retriable_timeout() {
-        let (_done, state) = TxnDone::new();
-        let r =
-            TransactionFuture::pending(state, "init_transactions").wait_blocking(Duration::from_millis(5));
-        let e = r.unwrap_err();
-        assert!(e.is_retriable() && !e.is_abortable() && !e.is_fatal(), "{e}");
-        assert!(e.to_string().contains("init_transactions"), "{e}");
-    }
-}
-
 /// The transactional calls. Each blocking one waits up to `max.block.ms`, then fails with the
 /// retriable [`TransactionError::Timeout`] (the call goes on; calling it again waits for it);
 /// its `_async` form returns a [`TransactionFuture`] at once. On a producer without
@@ -468,6 +392,53 @@ impl<K: 'static, V: 'static> Producer<K, V> {
     /// next transactional call fails with [`TransactionError::Fenced`]) and aborts a
     /// transaction it left unfinished. Call it once, before the first
     /// [`begin_transaction`](Self::begin_transaction).
+    ///
+    /// A consume → transform → produce loop (more in `docs/transactions.md`):
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use ringkafka::{
+    ///     ConsumerGroupMetadata, Producer, ProducerConfig, ProducerRecord, TransactionError,
+    /// };
+    ///
+    /// let config = ProducerConfig::from_properties([
+    ///     ("bootstrap.servers", "127.0.0.1:9092"),
+    ///     ("transactional.id", "orders-enricher-1"),
+    /// ])
+    /// .unwrap();
+    /// let producer = Producer::new(config).unwrap();
+    /// producer.init_transactions().unwrap(); // fences older producers with the same id
+    ///
+    /// // A consume-transform-produce loop: `poll_batch` stands for your consumer's poll. Each
+    /// // batch's output and the consumer's offsets commit together, or not at all.
+    /// # fn poll_batch() -> Vec<(String, i32, i64, Vec<u8>)> { Vec::new() }
+    /// # let group = ConsumerGroupMetadata::new("enricher");
+    /// loop {
+    ///     let input = poll_batch(); // (topic, partition, offset, value)
+    ///     if input.is_empty() { break; }
+    ///     producer.begin_transaction().unwrap();
+    ///     for (_, _, _, value) in &input {
+    ///         producer.send_and_forget(ProducerRecord::new("enriched", value.clone())).unwrap();
+    ///     }
+    ///     // The offsets to commit: the next record to read in each input partition.
+    ///     let offsets = input.iter().map(|(t, p, o, _)| (t.clone(), *p, o + 1));
+    ///     let outcome = producer
+    ///         .send_offsets_to_transaction(offsets, &group)
+    ///         .and_then(|()| producer.commit_transaction());
+    ///     match outcome {
+    ///         Ok(()) => {}
+    ///         // A record failed, or the broker asked for it: nothing of this batch is visible.
+    ///         // Abort, rewind the consumer to its committed offsets, and go on.
+    ///         Err(e) if e.is_abortable() => producer.abort_transaction().unwrap(),
+    ///         // The call ran out of max.block.ms; it goes on in the background. Calling it again
+    ///         // waits for the same commit.
+    ///         Err(TransactionError::Timeout { .. }) => producer.commit_transaction().unwrap(),
+    ///         // Fenced by a newer instance, or a fatal error: this producer is done.
+    ///         Err(e) => panic!("{e}"),
+    ///     }
+    /// }
+    /// producer.close(Duration::from_secs(10));
+    /// ```
     pub fn init_transactions(&self) -> Result<(), TransactionError> {
         self.init_transactions_async().wait_blocking(self.max_block())
     }
@@ -593,4 +564,35 @@ impl<K: 'static, V: 'static> Producer<K, V> {
 
 fn not_transactional() -> TransactionError {
     TransactionError::InvalidState("not a transactional producer: set transactional.id".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_state_is_filled_once_and_a_dropped_completion_reports_closed() {
+        let (done, state) = TxnDone::new();
+        let mut a = TransactionFuture::pending(state.clone(), "commit_transaction");
+        let b = TransactionFuture::pending(state.clone(), "commit_transaction");
+        assert_eq!(a.wait_timeout(Duration::from_millis(1)), None);
+        assert!(!state.is_done());
+        done.complete(Ok(()));
+        assert_eq!(a.wait(), Ok(()));
+        assert_eq!(b.wait(), Ok(()), "every future of the call gets the outcome");
+        assert!(state.is_seen());
+        let (done, state) = TxnDone::new();
+        drop(done);
+        assert_eq!(TransactionFuture::pending(state, "x").wait(), Err(TransactionError::Closed));
+    }
+
+    #[test]
+    fn a_blocking_wait_that_runs_out_is_a_retriable_timeout() {
+        let (_done, state) = TxnDone::new();
+        let r =
+            TransactionFuture::pending(state, "init_transactions").wait_blocking(Duration::from_millis(5));
+        let e = r.unwrap_err();
+        assert!(e.is_retriable() && !e.is_abortable() && !e.is_fatal(), "{e}");
+        assert!(e.to_string().contains("init_transactions"), "{e}");
+    }
 }

@@ -398,7 +398,7 @@ fn a_fenced_producer_that_sends_first_gets_nothing_visible() {
     let end = if commit.is_abortable() { first.abort_transaction().unwrap_err() } else { commit };
     assert!(matches!(end, TransactionError::Fenced { .. }), "{end:?}");
     second.begin_transaction().unwrap();
-    second.send(ProducerRecord::new(topic.as_str(), b"second".to_vec())).unwrap();
+    second.send_and_forget(ProducerRecord::new(topic.as_str(), b"second".to_vec())).unwrap();
     second.commit_transaction().unwrap();
     let got: Vec<Vec<u8>> = k.read(&topic, 1, "read_committed").into_iter().filter_map(|r| r.value).collect();
     assert_eq!(got, [b"second".to_vec()]);

@@ -35,7 +35,7 @@ fn producer(server: &MockServer, id: &str) -> Producer {
     Producer::new(config(server, id, &[])).unwrap()
 }
 
-fn values(records: &[(i64, Option<Vec<u8>>, Option<Vec<u8>>)]) -> Vec<String> {
+fn values(records: &[ringkafka::mock::StoredRecord]) -> Vec<String> {
     records.iter().map(|r| String::from_utf8(r.2.clone().unwrap_or_default()).unwrap()).collect()
 }
 
