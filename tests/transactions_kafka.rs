@@ -108,9 +108,17 @@ impl Kafka {
 
     /// A new topic with `partitions` partitions.
     fn create_topic(&self, prefix: &str, partitions: i32) -> String {
+        self.create_topic_with(prefix, partitions, &[])
+    }
+
+    /// A new topic with `partitions` partitions and topic configs.
+    fn create_topic_with(&self, prefix: &str, partitions: i32, configs: &[(&str, &str)]) -> String {
         let name = unique_topic(prefix);
         let admin: AdminClient<DefaultClientContext> = self.client().create().expect("rdkafka admin client");
-        let topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
+        let mut topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
+        for (k, v) in configs {
+            topic = topic.set(k, v);
+        }
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         let results = block_on(admin.create_topics([&topic], &opts)).expect("CreateTopics");
         for r in results {
@@ -444,6 +452,51 @@ fn offsets_sent_to_a_transaction_commit_with_it_and_only_with_it() {
 #[test]
 fn offsets_sent_to_a_transaction_commit_with_it_and_only_with_it_tv1() {
     offsets_commit_atomically(&tv1());
+}
+
+/// A record the broker refuses (larger than the topic's `max.message.bytes`) makes the
+/// transaction abortable: the commit fails with `Abortable`, the abort goes through (under
+/// version 1 followed by the epoch bump of KIP-360, under 2 by EndTxn's own), the next
+/// transaction commits, and nothing of the aborted one is visible.
+fn failed_record_aborts(k: &Kafka) {
+    let topic = k.create_topic_with("txn-too-large", 1, &[("max.message.bytes", "2000")]);
+    let p = k.producer(&unique_topic("txn-too-large-id"));
+    p.init_transactions().unwrap();
+    p.begin_transaction().unwrap();
+    let small = p.send(ProducerRecord::new(topic.as_str(), b"small".to_vec())).unwrap();
+    p.flush().unwrap();
+    small.wait().unwrap();
+    let big = p.send(ProducerRecord::new(topic.as_str(), vec![b'x'; 10_000])).unwrap();
+    match big.wait() {
+        Err(ProduceError::Broker { code: ringkafka::ErrorCode::MESSAGE_TOO_LARGE, .. }) => {}
+        other => panic!("a record over max.message.bytes: {other:?}"),
+    }
+    match p.commit_transaction() {
+        Err(e @ TransactionError::Abortable { .. }) => {
+            assert!(e.to_string().contains("MESSAGE_TOO_LARGE"), "{e}")
+        }
+        other => panic!("commit after a failed record: {other:?}"),
+    }
+    assert!(matches!(
+        p.send(ProducerRecord::new(topic.as_str(), b"refused".to_vec())),
+        Err(SendError::Transaction(TransactionError::Abortable { .. }))
+    ));
+    p.abort_transaction().unwrap();
+    p.begin_transaction().unwrap();
+    let after = send_tagged(&p, &topic, 1, "after", 3);
+    p.commit_transaction().unwrap();
+    let after = acked(after);
+    assert_eq!(k.read(&topic, 1, "read_committed"), after);
+}
+
+#[test]
+fn a_record_the_broker_refuses_makes_the_transaction_abortable_and_abort_recovers() {
+    failed_record_aborts(&tv2());
+}
+
+#[test]
+fn a_record_the_broker_refuses_makes_the_transaction_abortable_and_abort_recovers_tv1() {
+    failed_record_aborts(&tv1());
 }
 
 /// Set in the child process of the killed-producer test: `bootstrap|topic|transactional id`.
