@@ -79,18 +79,16 @@ impl TxnSim {
         self.memory.reserve(reserved, Duration::ZERO, || {}).unwrap();
         self.gate.check_send().expect("a send inside a transaction");
         let outcomes = self.outcomes.clone();
-        let p = Pending {
-            topic: "t".into(),
-            partition: Some(partition),
-            key: None,
-            value: Some(value.to_vec()),
-            timestamp: Some(1),
-            headers: Vec::new(),
-            reserved,
-            enqueued: self.now,
-            completion: Completion::callback(move |r| outcomes.lock().unwrap().push(r)),
-            generation: 0,
-        };
+        let p = Pending::new(
+            "t".into(),
+            None,
+            Some(value.to_vec()),
+            Vec::new(),
+            Some(1),
+            Some(partition),
+            reserved as u32,
+            Completion::callback(move |r| outcomes.lock().unwrap().push(r)),
+        );
         self.engine.append(p, self.now, 0);
     }
 
@@ -143,9 +141,10 @@ impl TxnSim {
                 }
                 Transmit::Send { node, buf } => {
                     let broker = self.links[&node];
+                    let wire = buf.to_vec();
                     let mut off = 0;
                     let mut closed = false;
-                    while let Some((frame, used)) = split_frame(&buf[off..], usize::MAX).unwrap() {
+                    while let Some((frame, used)) = split_frame(&wire[off..], usize::MAX).unwrap() {
                         self.sent.push(describe(frame));
                         let reply = self.cluster.handle_request(broker, frame).unwrap();
                         if let Some(resp) = reply.response {
