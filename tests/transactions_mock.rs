@@ -631,3 +631,19 @@ fn many_transactions_in_a_row_lose_and_duplicate_nothing() {
         assert!((20..=40).contains(&aborts), "tv{tv}: {aborts} aborts");
     }
 }
+
+#[test]
+fn an_abortable_init_is_left_by_abort_which_gets_the_producer_id() {
+    let server = MockServer::with_topics(1, &[("out", 1)]).unwrap();
+    server.cluster().push_request_errors(Api::InitProducerId, &[ErrorCode::TRANSACTION_ABORTABLE]);
+    let p = producer(&server, "tx-init-abortable");
+    let e = p.init_transactions().unwrap_err();
+    assert!(
+        matches!(e, TransactionError::Abortable { code: Some(ErrorCode::TRANSACTION_ABORTABLE), .. }),
+        "{e:?}"
+    );
+    assert!(matches!(p.begin_transaction(), Err(TransactionError::Abortable { .. })));
+    p.abort_transaction().unwrap();
+    commit_one(&p, "ok", 2);
+    assert_eq!(values(&server.cluster().committed_records("out", 0)), ["ok0", "ok1"]);
+}

@@ -434,6 +434,9 @@ pub(crate) struct Transactions {
     coordinator_can_bump: bool,
     /// The transaction is being aborted because the producer is closing (nobody waits for it).
     closing: bool,
+    /// The engine's clock as of the last poll or call: an error state entered from a room that
+    /// has no `now` at hand asks for a poll at once with it (see `txn_wake`).
+    last_now: Option<Instant>,
 }
 
 impl Transactions {
@@ -457,6 +460,7 @@ impl Transactions {
             bump_required: false,
             coordinator_can_bump: false,
             closing: false,
+            last_now: None,
         }
     }
 
@@ -626,6 +630,7 @@ impl Engine {
             }
             return;
         };
+        t.last_now = Some(now);
         if let Some(err) = self.fatal.clone() {
             let e = match err {
                 ProduceError::Transaction(e) => e,
@@ -738,8 +743,17 @@ impl Engine {
         }
     }
 
+    /// Asks for a poll at once: an error state was entered, and what it fails (unsent records,
+    /// or everything after a fatal error) is failed by the next poll.
+    fn txn_wake(&mut self) {
+        if let Some(now) = self.txn.as_ref().and_then(|t| t.last_now) {
+            self.wake_at(now);
+        }
+    }
+
     /// Moves to `AbortableError` (from a transaction that can still end), failing what waits.
     fn txn_abortable(&mut self, e: TransactionError) {
+        self.txn_wake();
         let Some(t) = self.txn.as_mut() else { return };
         if !t.tv2 && !t.coordinator_can_bump && t.shared.state() != TxnState::Initializing {
             // Recovering needs an epoch bump this coordinator cannot do (Java:
@@ -785,6 +799,7 @@ impl Engine {
 
     /// Moves to `FatalError`: every call, record and later send fails with `e`.
     fn txn_fatal(&mut self, e: TransactionError) {
+        self.txn_wake();
         let Some(t) = self.txn.as_mut() else { return };
         log::error!("transactional.id {}: {e}", t.id);
         t.shared.fatal(&e);
@@ -799,6 +814,7 @@ impl Engine {
     /// send the next request.
     pub(super) fn poll_transactions(&mut self, now: Instant) {
         let Some(t) = self.txn.as_mut() else { return };
+        t.last_now = Some(now);
         // A batch met a sequence or producer-state error (OUT_OF_ORDER_SEQUENCE_NUMBER,
         // UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH), or a sequenced batch failed: the
         // idempotent producer would bump its epoch; in a transaction that is an abortable
@@ -959,7 +975,8 @@ impl Engine {
                 t.queue.remove(i);
                 log::debug!("transactional.id {}: empty transaction ended locally (commit: {commit})", t.id);
                 self.txn_transaction_ended(None, now);
-                return;
+                // What that queued (an InitProducerId) goes now: nothing else would wake us.
+                return self.txn_send_next(now);
             }
             _ => {}
         }
@@ -1482,6 +1499,11 @@ impl Engine {
         } else if !t.tv2 && cluster && t.coordinator_can_bump {
             t.tv2_after_bump = true;
             t.bump_required = true;
+        }
+        if self.idem.producer.is_none() {
+            // The producer id never came (InitProducerId itself failed abortably): get one.
+            t.enqueue(Req::InitProducerId { bump: false });
+            return;
         }
         if t.bump_required && !t.tv2 {
             t.enqueue(Req::InitProducerId { bump: true });
