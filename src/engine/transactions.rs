@@ -475,7 +475,9 @@ impl Transactions {
         !self.tv2 && self.added(ti, pi) != Added::Yes
     }
 
-    /// The Produce version and transactional id for a request (see [`Engine::txn_produce`]).
+    /// The Produce version and transactional id of a request: transaction version 1 caps
+    /// Produce at v11 (v12 would add partitions implicitly, which a version 1 coordinator does
+    /// not expect).
     pub(super) fn produce(&self, version: i16) -> (i16, Option<&str>) {
         if self.tv2 {
             return (version, Some(&self.id));
@@ -573,10 +575,6 @@ impl Engine {
     pub(super) fn txn_holds(&self, ti: usize, pi: usize) -> bool {
         self.txn.as_ref().is_some_and(|t| t.holds(ti, pi))
     }
-
-    // The Produce version and transactional id of a request: `Transactions::produce`.
-    // Transaction version 1 caps Produce at v11 (v12 would add partitions implicitly, which a
-    // version 1 coordinator does not expect).
 
     /// A record failed: in a transaction that is an abortable error (the transaction cannot
     /// commit without it), or a fatal one (fenced, not authorized).
@@ -683,7 +681,8 @@ impl Engine {
                 self.txn_begin_abort();
             }
             TxnCall::Op(TxnOp::SendOffsets, done) => {
-                done.complete(Err(TransactionError::InvalidState("offsets without offsets".into())))
+                // Offsets always come as `TxnCall::Offsets`; this one has none to send.
+                done.complete(Err(TransactionError::InvalidState("send_offsets_to_transaction without offsets".into())))
             }
         }
     }
