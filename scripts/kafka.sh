@@ -33,7 +33,9 @@
 #
 # Environment: KAFKA_VERSION (4.4.0), KAFKA_CACHE, KAFKA_DIR, KAFKA_HEAP_OPTS,
 # KAFKA_START_TIMEOUT_SECS (default 90 for one node, 180 for a cluster: three JVMs starting at
-# once on two loaded cores), KAFKA_TOPIC_TIMEOUT_SECS (60).
+# once on two loaded cores), KAFKA_TOPIC_TIMEOUT_SECS (60), KAFKA_FORMAT_ARGS (more arguments
+# for the storage format, e.g. `--feature transaction.version=1` for a cluster on the older
+# transaction protocol; the default finalizes version 2).
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 KAFKA_CACHE="${KAFKA_CACHE:-$HOME/.cache/ringkafka/kafka-$KAFKA_VERSION}"
@@ -308,12 +310,15 @@ KAFKA_CONTROLLER_PORTS="${controllers[*]}"
 EOF
     KAFKA_NODES=$nodes
     # A random cluster id: 16 bytes, URL-safe base64 without padding, as Kafka's Uuid wants.
+    # It may start with '-' (1 in 64): it goes as --cluster-id=ID, or the format tool takes it
+    # for an option and the start fails.
     cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
     for ((i = 1; i <= nodes; i++)); do
         kafka_write_node_config "$i" "$nodes" "${ports[i - 1]}" "${controllers[i - 1]}" "$voters"
         # Static quorum (controller.quorum.voters): format needs only the cluster id.
-        kafka_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/node$i/server.properties" \
-            >"$dir/node$i/format.log" 2>&1 &
+        # shellcheck disable=SC2086 # KAFKA_FORMAT_ARGS: words on purpose
+        kafka_tool kafka.tools.StorageTool format --cluster-id="$cluster_id" -c "$dir/node$i/server.properties" \
+            ${KAFKA_FORMAT_ARGS:-} >"$dir/node$i/format.log" 2>&1 &
         pids+=($!)
     done
     for ((i = 1; i <= nodes; i++)); do

@@ -15,8 +15,10 @@
 #                         Kafka nodes' to ./target/kafka-{single,cluster}/node*/kafka.log.
 #
 # The tests find the brokers in RINGKAFKA_BOOTSTRAP (Tansu), RINGKAFKA_KAFKA_BOOTSTRAP (one Kafka
-# node) and RINGKAFKA_KAFKA_CLUSTER_BOOTSTRAP (the cluster; RINGKAFKA_KAFKA_CLUSTER_DIR is the
-# KAFKA_DIR that `tools/perf/kafka-broker.sh kill|restart N` act on).
+# node), RINGKAFKA_KAFKA_TV1_BOOTSTRAP (one Kafka node formatted with transaction.version=1, for
+# the transaction tests of the older protocol) and RINGKAFKA_KAFKA_CLUSTER_BOOTSTRAP (the cluster;
+# RINGKAFKA_KAFKA_CLUSTER_DIR is the KAFKA_DIR that `tools/perf/kafka-broker.sh kill|restart N`
+# act on).
 #
 # Prerequisites it installs when missing (as root, with apt-get): cmake, a C/C++ compiler and
 # make (rdkafka-sys builds librdkafka from source with cmake; zlib is built from the vendored
@@ -102,10 +104,12 @@ step "cargo test --workspace --all-targets --no-run"
 cargo test --workspace --all-targets --no-run
 
 KAFKA_SINGLE_DIR=$PWD/target/kafka-single
+KAFKA_TV1_DIR=$PWD/target/kafka-tv1
 KAFKA_CLUSTER_DIR=$PWD/target/kafka-cluster
 stop_brokers() {
     [[ -n "$use_external" ]] || tansu_stop
     KAFKA_DIR=$KAFKA_SINGLE_DIR kafka_stop
+    KAFKA_DIR=$KAFKA_TV1_DIR kafka_stop
     KAFKA_DIR=$KAFKA_CLUSTER_DIR kafka_stop
 }
 trap stop_brokers EXIT
@@ -114,20 +118,28 @@ trap 'exit 130' INT TERM
 step "starting Apache Kafka: one node, and a 3-node cluster (replication factor 3, min.insync.replicas=2)"
 (KAFKA_DIR=$KAFKA_SINGLE_DIR kafka_start_single) &
 single_pid=$!
+# Transaction version 1 (AddPartitionsToTxn, no epoch bump per transaction) needs a cluster
+# formatted for it: Kafka 4.4 finalizes version 2 by default.
+(KAFKA_DIR=$KAFKA_TV1_DIR KAFKA_HEAP_OPTS="-Xms512m -Xmx512m" \
+    KAFKA_FORMAT_ARGS="--feature transaction.version=1" kafka_start_single) &
+tv1_pid=$!
 (KAFKA_DIR=$KAFKA_CLUSTER_DIR kafka_start_cluster 3) &
 cluster_pid=$!
 if [[ -z "$use_external" ]]; then
     tansu_start
 fi
 wait "$single_pid" || { echo "error: the single-node Kafka did not start" >&2; exit 1; }
+wait "$tv1_pid" || { echo "error: the single-node Kafka with transaction.version=1 did not start" >&2; exit 1; }
 wait "$cluster_pid" || { echo "error: the 3-node Kafka cluster did not start" >&2; exit 1; }
 export RINGKAFKA_BOOTSTRAP
 # The tests' view of the brokers (tests/support): Tansu at RINGKAFKA_BOOTSTRAP, the single Kafka
 # node, and the cluster with the directory its control functions (kill, restart) act on.
 RINGKAFKA_KAFKA_BOOTSTRAP=$(KAFKA_DIR=$KAFKA_SINGLE_DIR kafka_bootstrap)
+RINGKAFKA_KAFKA_TV1_BOOTSTRAP=$(KAFKA_DIR=$KAFKA_TV1_DIR kafka_bootstrap)
 RINGKAFKA_KAFKA_CLUSTER_BOOTSTRAP=$(KAFKA_DIR=$KAFKA_CLUSTER_DIR kafka_bootstrap)
 RINGKAFKA_KAFKA_CLUSTER_DIR=$KAFKA_CLUSTER_DIR
-export RINGKAFKA_KAFKA_BOOTSTRAP RINGKAFKA_KAFKA_CLUSTER_BOOTSTRAP RINGKAFKA_KAFKA_CLUSTER_DIR
+export RINGKAFKA_KAFKA_BOOTSTRAP RINGKAFKA_KAFKA_TV1_BOOTSTRAP RINGKAFKA_KAFKA_CLUSTER_BOOTSTRAP \
+    RINGKAFKA_KAFKA_CLUSTER_DIR
 
 step "cargo test --workspace --all-targets"
 cargo test --workspace --all-targets

@@ -396,7 +396,7 @@ static PROPERTIES: &[ConfigProperty] = &[
         key: "transactional.id",
         aliases: &[],
         default: "",
-        doc: "Makes the producer transactional: implies idempotence and `acks=all` (checked and stored; transactions come later).",
+        doc: "Makes the producer transactional (`init_transactions`, `begin_transaction`, …): implies idempotence and `acks=all`.",
         // Empty means none, as in librdkafka (Java has no value for none but its default).
         apply: |c, _, v| optional_text(v).map(|s| c.transactional_id = s),
         current: Some(|c| c.transactional_id.clone().unwrap_or_default()),
@@ -405,7 +405,7 @@ static PROPERTIES: &[ConfigProperty] = &[
         key: "transaction.timeout.ms",
         aliases: &[],
         default: "60000",
-        doc: "How long a transaction may stay open before the coordinator aborts it (checked and stored; transactions come later).",
+        doc: "How long a transaction may stay open before the coordinator aborts it.",
         apply: |c, k, v| parse_positive_ms(k, v).map(|d| c.transaction_timeout = d),
         current: Some(|c| ms(c.transaction_timeout)),
     },
@@ -724,8 +724,8 @@ static PROPERTIES: &[ConfigProperty] = &[
 /// | `request.timeout.ms` |  | `30000` | How long a request may wait for its response. |
 /// | `max.in.flight.requests.per.connection` | `max.in.flight` | `5` | The requests awaiting a response per connection (at most 5 with idempotence). |
 /// | `enable.idempotence` |  | `true` | No duplicates or reordering from retries; left at the default, conflicting `acks` or in-flight settings turn it off. |
-/// | `transactional.id` |  | `""` | Makes the producer transactional: implies idempotence and `acks=all` (checked and stored; transactions come later). |
-/// | `transaction.timeout.ms` |  | `60000` | How long a transaction may stay open before the coordinator aborts it (checked and stored; transactions come later). |
+/// | `transactional.id` |  | `""` | Makes the producer transactional (`init_transactions`, `begin_transaction`, …): implies idempotence and `acks=all`. |
+/// | `transaction.timeout.ms` |  | `60000` | How long a transaction may stay open before the coordinator aborts it. |
 /// | `metadata.max.age.ms` | `topic.metadata.refresh.interval.ms` | `300000` | Refresh the metadata at least this often. |
 /// | `metadata.max.idle.ms` |  | `300000` | A topic not sent to for this long leaves the metadata requests (at least 5000). |
 /// | `metadata.recovery.strategy` |  | `rebootstrap` | `rebootstrap`: when no known broker can give metadata, start over from `bootstrap.servers` (KIP-899); `none`: keep to the known brokers. |
@@ -814,11 +814,13 @@ pub struct ProducerConfig {
     pub max_in_flight: usize,
     /// `enable.idempotence` (default true).
     pub enable_idempotence: bool,
-    /// `transactional.id` (default none). Checked as Java does (it needs idempotence, so
-    /// `acks=all`), and stored: transactions themselves are not implemented yet, so the
-    /// producer is idempotent but not transactional.
+    /// `transactional.id` (default none): makes the producer transactional
+    /// ([`Producer::init_transactions`](crate::Producer::init_transactions) and the calls after
+    /// it). Checked as Java does: it needs idempotence, so `acks=all`.
     pub transactional_id: Option<String>,
-    /// `transaction.timeout.ms` (default 60 s). Checked and stored for the transactions to come.
+    /// `transaction.timeout.ms` (default 60 s): how long the coordinator lets a transaction stay
+    /// open before it aborts it (a producer that died mid-transaction leaves nothing open for
+    /// longer).
     pub transaction_timeout: Duration,
     /// `metadata.max.age.ms` (default 5 min).
     pub metadata_max_age: Duration,

@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::protocol::ErrorCode;
+use crate::transaction::TransactionError;
 
 /// Why `send` refused a record. Nothing was queued; no callback will fire for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,10 @@ pub enum SendError {
     InvalidTimestamp(i64),
     /// The producer was closed (or its sender thread stopped) before this send.
     Closed,
+    /// A transactional producer refused the record: no transaction is in progress
+    /// ([`TransactionError::InvalidState`]: call `begin_transaction` first), or the transaction
+    /// is in an error state (abortable: abort it; fatal: close the producer).
+    Transaction(TransactionError),
 }
 
 impl fmt::Display for SendError {
@@ -59,6 +64,7 @@ impl fmt::Display for SendError {
                 write!(f, "invalid timestamp {t}: a record's timestamp must not be negative")
             }
             SendError::Closed => write!(f, "the producer is closed"),
+            SendError::Transaction(e) => write!(f, "not sent: {e}"),
         }
     }
 }
@@ -124,6 +130,18 @@ pub enum ProduceError {
     /// [`partitions_for`](crate::Producer::partitions_for) from a delivery callback (it would
     /// wait for the thread it runs on).
     InvalidCall(String),
+    /// The record's transaction was aborted before it was acknowledged (by
+    /// `abort_transaction`, or because the transaction hit an abortable error first, named in
+    /// `reason`): it was not written, or is invisible to `read_committed` readers (Java's
+    /// `TransactionAbortedException`).
+    TransactionAborted {
+        /// Why the transaction is aborted.
+        reason: String,
+    },
+    /// The transactional producer failed fatally (fenced by a newer producer with the same
+    /// `transactional.id`, an authorization failure…): the record is not part of any committed
+    /// transaction.
+    Transaction(TransactionError),
 }
 
 impl ProduceError {
@@ -162,6 +180,8 @@ impl fmt::Display for ProduceError {
             ProduceError::Authentication(m) => write!(f, "authentication failed: {m}"),
             ProduceError::Tls { broker, message } => write!(f, "TLS with broker {broker} failed: {message}"),
             ProduceError::InvalidCall(m) => write!(f, "invalid call: {m}"),
+            ProduceError::TransactionAborted { reason } => write!(f, "the transaction was aborted: {reason}"),
+            ProduceError::Transaction(e) => e.fmt(f),
         }
     }
 }

@@ -66,6 +66,8 @@ mod resolver;
 mod security;
 #[forbid(unsafe_code)]
 mod sender;
+#[forbid(unsafe_code)]
+mod transaction;
 
 // The mock cluster: public with the `mock` feature; the engine's own tests use it either way,
 // and some of its parts only they do.
@@ -98,3 +100,4 @@ pub use record::{
 };
 pub use security::sasl::{OAuthToken, OAuthTokenCallback, Password, SaslConfig, SaslMechanism};
 pub use security::{SecurityProtocol, SslConfig};
+pub use transaction::{ConsumerGroupMetadata, OffsetAndMetadata, TransactionError, TransactionFuture};

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::config::{ConfigError, ProducerConfig};
 use crate::delivery::{AckHook, Completion, DeliveryFuture, DeliveryResult};
 use crate::engine::partitioner::Partitioner;
+use crate::engine::transactions::{TxnCall, TxnShared};
 use crate::engine::{Extras, Pending};
 use crate::error::{validate_topic, ProduceError, SendError};
 use crate::io::{queue, Waker};
@@ -22,6 +23,7 @@ use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::protocol::record_batch::{payload_size, record_size_upper_bound_for, BATCH_HEADER_LEN};
 use crate::record::{ByteArraySerializer, IntoTopic, PartitionInfo, ProducerRecord, Serializer};
 use crate::sender::{self, Msg};
+use crate::transaction::TransactionError;
 
 /// The producer could not start.
 #[derive(Debug)]
@@ -117,6 +119,8 @@ struct Inner {
     max_block: Duration,
     thread: Mutex<Option<JoinHandle<()>>>,
     sender_thread: ThreadId,
+    /// With `transactional.id`: the transaction state `send` checks (see `transaction`).
+    txn: Option<Arc<TxnShared>>,
 }
 
 impl Inner {
@@ -279,10 +283,10 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             max_request_size: config.max_request_size,
             max_block: config.max_block,
         };
-        let (handle, waker) =
+        let (handle, waker, txn) =
             sender::spawn(config, partitioner, memory, metrics, rx, lookup).map_err(StartError::Io)?;
         let sender_thread = handle.thread().id();
-        Ok(Self::from_parts(parts, waker, Some(handle), sender_thread, key_serializer, value_serializer))
+        Ok(Self::from_parts(parts, waker, Some(handle), sender_thread, txn, key_serializer, value_serializer))
     }
 
     fn from_parts(
@@ -290,6 +294,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         waker: Arc<Waker>,
         thread: Option<JoinHandle<()>>,
         sender_thread: ThreadId,
+        txn: Option<Arc<TxnShared>>,
         key_serializer: impl Serializer<K>,
         value_serializer: impl Serializer<V>,
     ) -> Self {
@@ -305,6 +310,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
                 max_block,
                 thread: Mutex::new(thread),
                 sender_thread,
+                txn,
             }),
             key_serializer: Arc::new(key_serializer),
             value_serializer: Arc::new(value_serializer),
@@ -353,7 +359,8 @@ impl Producer<Vec<u8>, Vec<u8>> {
         let waker = Arc::new(Waker::new().map_err(StartError::Io)?);
         // No thread is the sender: an id no thread has any more.
         let nobody = std::thread::spawn(|| {}).thread().id();
-        let producer = Self::from_parts(parts, waker, None, nobody, ByteArraySerializer, ByteArraySerializer);
+        let producer =
+            Self::from_parts(parts, waker, None, nobody, None, ByteArraySerializer, ByteArraySerializer);
         Ok((producer, SenderEnds { config, rx, memory, metrics }))
     }
 }
@@ -449,6 +456,10 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         let inner = &*self.inner;
         if inner.closed.load(Ordering::Acquire) {
             return Err(SendError::Closed);
+        }
+        // A transactional producer sends only inside a transaction (one load; nothing for others).
+        if let Some(t) = &inner.txn {
+            t.check_send()?;
         }
         validate_topic_once(&record.topic)?;
         if let Some(p) = record.partition {
@@ -637,6 +648,39 @@ impl<K: 'static, V: 'static> Producer<K, V> {
     /// callback, it does not wait.
     pub fn close(&self, timeout: Duration) {
         self.inner.shutdown(Some(timeout));
+    }
+
+    /// The transaction state machine, if the producer is transactional (see `transaction`).
+    pub(crate) fn txn_gate(&self) -> Option<&Arc<TxnShared>> {
+        self.inner.txn.as_ref()
+    }
+
+    /// `max.block.ms`: how long a blocking transactional call waits.
+    pub(crate) fn max_block(&self) -> Duration {
+        self.inner.max_block
+    }
+
+    /// Whether a transactional call can be made here: not when closed, nor from a delivery
+    /// callback (waiting for it would wait for the thread it runs on).
+    pub(crate) fn txn_callable(&self) -> Result<(), TransactionError> {
+        let inner = &*self.inner;
+        if std::thread::current().id() == inner.sender_thread {
+            return Err(TransactionError::InvalidState(
+                "a transactional call from a delivery callback would wait for its own thread".into(),
+            ));
+        }
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(TransactionError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Hands a transactional call to the sender thread.
+    pub(crate) fn post_txn(&self, call: TxnCall) -> Result<(), TransactionError> {
+        let inner = &*self.inner;
+        inner.tx.send(Msg::Txn(Box::new(call))).map_err(|_| TransactionError::Closed)?;
+        inner.waker.wake();
+        Ok(())
     }
 
     /// A snapshot of the producer's metrics.

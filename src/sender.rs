@@ -28,6 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{IdleStrategy, ProducerConfig, SenderCpu};
 use crate::engine::partitioner::Partitioner;
+use crate::engine::transactions::{TxnCall, TxnShared};
 use crate::engine::{Engine, FlushWaiter, PartitionsWaiter, Pending, Transmit};
 use crate::error::ProduceError;
 use crate::io::{affinity, queue, ConnId, Driver, Event, SendBuf, Waker};
@@ -48,6 +49,8 @@ pub(crate) enum Msg {
         reply: PartitionsWaiter,
         called: Instant,
     },
+    /// A transactional call (boxed: the queue's slots stay small).
+    Txn(Box<TxnCall>),
     /// Stop accepting, deliver what is pending, and exit; at `deadline` fail what is left.
     Close {
         deadline: Option<Instant>,
@@ -92,6 +95,10 @@ const RING_ENTRIES: u32 = 1024;
 /// instead of allocating.
 const MAX_RESPONSE_FRAME: usize = 100 * 1024 * 1024;
 
+/// A started sender: its thread, its wake-up, and the transaction state machine of a
+/// transactional producer.
+pub(crate) type Started = (JoinHandle<()>, Arc<Waker>, Option<Arc<TxnShared>>);
+
 /// Starts the sender thread. Returns once its io_uring driver is up (or failed to start).
 pub(crate) fn spawn(
     cfg: ProducerConfig,
@@ -100,7 +107,7 @@ pub(crate) fn spawn(
     metrics: Arc<Metrics>,
     rx: queue::Rx<Msg>,
     lookup: Lookup,
-) -> io::Result<(JoinHandle<()>, Arc<Waker>)> {
+) -> io::Result<Started> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (cpu, slice) = (cfg.sender_cpu, cfg.sender_slice);
     let handle = std::thread::Builder::new().name("ringkafka-sender".into()).spawn(move || {
@@ -133,15 +140,15 @@ pub(crate) fn spawn(
             send: cfg.send_buffer_bytes,
             receive: cfg.receive_buffer_bytes,
         });
-        let _ = ready_tx.send(Ok(driver.waker()));
-        let waker = driver.waker();
-        let resolver = Resolver::new(lookup, Arc::new(move || waker.wake()));
         let idle = (cfg.sender_idle, cfg.sender_idle_spin);
         let engine = Engine::new(cfg, partitioner, memory, metrics, rng_seed());
+        let _ = ready_tx.send(Ok((driver.waker(), engine.transactions_gate())));
+        let waker = driver.waker();
+        let resolver = Resolver::new(lookup, Arc::new(move || waker.wake()));
         run(engine, driver, resolver, idle, rx, tls);
     })?;
     match ready_rx.recv() {
-        Ok(Ok(waker)) => Ok((handle, waker)),
+        Ok(Ok((waker, txn))) => Ok((handle, waker, txn)),
         Ok(Err(e)) => {
             let _ = handle.join();
             Err(e)
@@ -452,6 +459,7 @@ fn other_message(engine: &mut Engine, m: Msg, close: &mut Option<Option<Instant>
     match m {
         Msg::Flush(w) => engine.flush(w, now),
         Msg::PartitionsFor { topic, reply, called } => engine.partitions_for(&topic, reply, called, now),
+        Msg::Txn(call) => engine.on_transaction_call(*call, now),
         Msg::Close { deadline } => {
             // A close from another handle may bring the deadline forward, never back.
             *close = Some(match *close {
@@ -573,6 +581,7 @@ fn run(
             Msg::Record(p) => p.completion.complete(|| Err(ProduceError::Closed)),
             Msg::Flush(w) => w(),
             Msg::PartitionsFor { reply, .. } => reply(Err(ProduceError::Closed)),
+            Msg::Txn(call) => drop(call), // its completion reports Closed
             Msg::Close { .. } | Msg::Spent => {}
         }
     }

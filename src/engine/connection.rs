@@ -497,6 +497,7 @@ impl Engine {
                     self.idem.retry_at = Some(now + self.cfg.retry_backoff);
                 }
                 Kind::ApiVersions { .. } | Kind::SaslHandshake { .. } | Kind::SaslAuthenticate { .. } => {}
+                Kind::Txn { .. } => self.txn_request_lost(node, now),
                 Kind::Produce { batches, .. } => {
                     for mut b in batches {
                         self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;

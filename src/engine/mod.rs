@@ -25,6 +25,7 @@
 //! | `connection` | connections: opening, backoff, broker endpoints and their hosts' addresses (looked up by the sender), timeouts, idle close, loss, rebootstrap |
 //! | `requests` | requests in flight, the ApiVersions handshake, throttling, response dispatch |
 //! | `sasl` | SASL authentication and re-authentication (KIP-368) |
+//! | `transactions` | the transaction state machine, coordinators, AddPartitions/Offsets, EndTxn |
 //!
 //! This file holds what they share: the [`Engine`] itself, the batches (`topics`, see
 //! `accumulator`), the driving surface, and [`Engine::poll`], which runs each room's turn.
@@ -43,6 +44,9 @@ mod sasl;
 mod security_tests;
 #[cfg(test)]
 mod sim_tests;
+pub(crate) mod transactions;
+#[cfg(test)]
+mod txn_tests;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -68,6 +72,7 @@ use partitioner::{Partitioner, Rng};
 use records::Records;
 use requests::Kind;
 use sasl::SaslState;
+use transactions::Transactions;
 
 /// A record handed over by `send`, already serialized: what crosses the queue to the sender.
 ///
@@ -230,6 +235,9 @@ pub struct Engine {
     idem: Idempotence,
     flushes: Flushes,
     sasl: SaslState,
+    /// With `transactional.id`: the transaction manager (`None` otherwise, and then no
+    /// transactional code runs).
+    txn: Option<Transactions>,
     /// What the network is asked to do, in order (`poll_transmit`).
     outbox: VecDeque<Transmit>,
     /// See `poll_timeout`.
@@ -274,6 +282,7 @@ impl Engine {
             Codec::None,
             1.0,
         );
+        let txn = cfg.transactional_id.clone().map(|id| Transactions::new(id, cfg.transaction_timeout));
         Engine {
             codec: cfg.codec(),
             plain_limits,
@@ -286,6 +295,7 @@ impl Engine {
             idem: Idempotence::default(),
             flushes: Flushes::default(),
             sasl: SaslState::default(),
+            txn,
             outbox: VecDeque::new(),
             next_wakeup: None,
             closing: false,
@@ -315,9 +325,10 @@ impl Engine {
             })
     }
 
-    /// Records accepted and not yet completed.
+    /// Records accepted and not yet completed (and a transactional call under way counts as
+    /// one: the sender does not stop before it ends).
     pub fn incomplete(&self) -> usize {
-        self.flushes.incomplete()
+        self.flushes.incomplete() + usize::from(self.txn_busy())
     }
 
     /// Next thing the network should do.
@@ -334,6 +345,7 @@ impl Engine {
     /// Stops lingering: everything is sent as soon as it can be.
     pub(crate) fn begin_close(&mut self) {
         self.closing = true;
+        self.txn_close();
     }
 
     /// Fails every record not yet completed with `err` (forced close, fatal error). `now` is
@@ -372,6 +384,7 @@ impl Engine {
                 }
             }
         }
+        self.txn_fail_calls(&err);
         self.metrics_in_flight();
         self.flushes.check();
     }
@@ -388,7 +401,7 @@ impl Engine {
     pub fn poll(&mut self, now: Instant) {
         self.next_wakeup = None;
         if let Some(err) = self.fatal.clone() {
-            if self.flushes.incomplete() > 0 || !self.metadata.waiters.is_empty() {
+            if self.flushes.incomplete() > 0 || !self.metadata.waiters.is_empty() || self.txn_busy() {
                 log::error!("producer failed: {err}");
                 self.fail_all(err, now);
             }
@@ -397,7 +410,9 @@ impl Engine {
         self.poll_request_timeouts(now);
         self.poll_reauth(now);
         self.poll_metadata(now);
-        if self.cfg.enable_idempotence {
+        if self.txn.is_some() {
+            self.poll_transactions(now);
+        } else if self.cfg.enable_idempotence {
             self.poll_producer_id(now);
         }
         self.poll_waiting(now);

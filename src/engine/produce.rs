@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::header::RequestHeader;
 use crate::protocol::messages::ProduceWriter;
-use crate::protocol::record_batch::{seal, set_producer_fields, ProducerFields};
+use crate::protocol::record_batch::{seal, set_producer_fields, set_transactional, ProducerFields};
 use crate::protocol::version::ApiKey;
 use crate::record::RecordMetadata;
 
@@ -91,7 +91,7 @@ impl Engine {
                         continue;
                     }
                 }
-                if part.must_wait(head, self.cfg.enable_idempotence) {
+                if part.must_wait(head, self.cfg.enable_idempotence) || self.txn_holds(ti, pi) {
                     continue;
                 }
                 let ready = part.head_ready(head, ready_at, linger, force, now);
@@ -150,7 +150,10 @@ impl Engine {
                         continue;
                     }
                     let Some(head) = part.queue.front() else { continue };
-                    if head.retry_at.is_some_and(|t| t > now) || part.must_wait(head, idempotent) {
+                    if head.retry_at.is_some_and(|t| t > now)
+                        || part.must_wait(head, idempotent)
+                        || self.txn.as_ref().is_some_and(|t| t.holds(ti, pi))
+                    {
                         continue;
                     }
                     if !part.head_ready(head, ready_at, linger, force, now) {
@@ -179,6 +182,9 @@ impl Engine {
                         };
                         set_producer_fields(batch.bytes_mut(), fields);
                     }
+                    if self.txn.is_some() {
+                        set_transactional(batch.bytes_mut());
+                    }
                     // The one CRC over the batch's final bytes (closing leaves it to here).
                     seal(batch.bytes_mut());
                     part.in_flight += 1;
@@ -203,6 +209,10 @@ impl Engine {
 
     fn send_produce(&mut self, node: i32, version: i16, picked: Vec<InFlightBatch>, now: Instant) {
         let acks = self.cfg.acks;
+        let (version, txn_id) = match &self.txn {
+            None => (version, None),
+            Some(t) => t.produce(version),
+        };
         let mut buf = self.net.spare_requests.pop().unwrap_or_default();
         buf.clear();
         let Some(conn) = self.net.conns.get_mut(&node) else { return };
@@ -219,7 +229,7 @@ impl Engine {
         // The batches are not copied: each is spliced in where its records go, and the driver
         // writes it from where it lies.
         let SendBuf { bytes: head, spliced } = &mut buf;
-        let mut w = ProduceWriter::begin(head, header, None, acks.as_i16(), timeout_ms, n_topics);
+        let mut w = ProduceWriter::begin(head, header, txn_id, acks.as_i16(), timeout_ms, n_topics);
         let mut i = 0;
         let mut bytes = 0u64;
         while i < picked.len() {
@@ -457,6 +467,9 @@ impl Engine {
         result: Result<(i64, i64), ProduceError>,
         now: Instant,
     ) {
+        if let (Err(e), true) = (&result, self.txn.is_some()) {
+            self.txn_record_failed(e);
+        }
         let topic: Arc<str> = self.topics[ti].name.clone();
         let n = batch.records.len() as u64;
         // Latency per run of records taken in the same loop turn (they share `enqueued`), and

@@ -246,6 +246,9 @@ impl Engine {
 
     /// Fails a record that never made it into a batch.
     pub(super) fn fail_pending(&mut self, p: Pending, stamp: Stamp, err: ProduceError) {
+        if self.txn.is_some() {
+            self.txn_record_failed(&err);
+        }
         self.memory.release(p.reserved());
         Metrics::add(&self.metrics.record_errors, 1);
         self.flushes.finish(stamp.generation);

@@ -26,12 +26,29 @@ use std::time::{Duration, Instant};
 /// What a request in flight asked, so its response goes to the room that sent it.
 #[derive(Debug)]
 pub(super) enum Kind {
-    ApiVersions { version: i16 },
-    Metadata { version: i16 },
-    InitProducerId { version: i16 },
-    Produce { version: i16, batches: Vec<InFlightBatch> },
-    SaslHandshake { version: i16 },
-    SaslAuthenticate { version: i16 },
+    ApiVersions {
+        version: i16,
+    },
+    Metadata {
+        version: i16,
+    },
+    InitProducerId {
+        version: i16,
+    },
+    Produce {
+        version: i16,
+        batches: Vec<InFlightBatch>,
+    },
+    SaslHandshake {
+        version: i16,
+    },
+    SaslAuthenticate {
+        version: i16,
+    },
+    /// A transactional request (its kind is the `transactions` room's: one is in flight).
+    Txn {
+        version: i16,
+    },
 }
 
 /// A request awaiting its response.
@@ -72,6 +89,7 @@ impl Engine {
             Kind::ApiVersions { version } => self.handle_api_versions(node, version, frame, now),
             Kind::SaslHandshake { version } => self.handle_sasl_handshake(node, version, frame, now),
             Kind::SaslAuthenticate { version } => self.handle_sasl_authenticate(node, version, frame, now),
+            Kind::Txn { version } => self.handle_txn_response(node, version, frame, now),
             Kind::Metadata { version } => match decode_response::<MetadataRequest>(frame, version) {
                 Ok((_, r)) => {
                     self.throttled(node, ApiKey::Metadata, version, r.throttle_time_ms, now);
@@ -184,6 +202,7 @@ impl Engine {
             return Err(format!("ApiVersions failed: {}", resp.error_code));
         }
         self.throttled(node, ApiKey::ApiVersions, version, resp.throttle_time_ms, now);
+        self.txn_observe_features(&resp);
         let lookup = |k: i16| {
             resp.api_keys
                 .iter()
@@ -213,7 +232,14 @@ impl Engine {
     /// A response from `node` to `api` at `version` carried `throttle_time_ms`: counted, and
     /// the connection held back if the version leaves that to the client
     /// ([`ApiKey::client_throttles`]).
-    fn throttled(&mut self, node: i32, api: ApiKey, version: i16, throttle_time_ms: i32, now: Instant) {
+    pub(super) fn throttled(
+        &mut self,
+        node: i32,
+        api: ApiKey,
+        version: i16,
+        throttle_time_ms: i32,
+        now: Instant,
+    ) {
         if throttle_time_ms <= 0 {
             return;
         }

@@ -30,6 +30,16 @@ pub enum Api {
     SaslHandshake,
     /// SaslAuthenticate: the SASL exchange.
     SaslAuthenticate,
+    /// FindCoordinator: a transactional id's or a group's coordinator.
+    FindCoordinator,
+    /// AddPartitionsToTxn: partitions joining a transaction (transaction version 1).
+    AddPartitionsToTxn,
+    /// AddOffsetsToTxn: a consumer group joining a transaction (transaction version 1).
+    AddOffsetsToTxn,
+    /// TxnOffsetCommit: a group's offsets committed in a transaction.
+    TxnOffsetCommit,
+    /// EndTxn: a transaction's commit or abort.
+    EndTxn,
 }
 
 impl Api {
@@ -42,6 +52,11 @@ impl Api {
             Api::InitProducerId => ApiKey::InitProducerId,
             Api::SaslHandshake => ApiKey::SaslHandshake,
             Api::SaslAuthenticate => ApiKey::SaslAuthenticate,
+            Api::FindCoordinator => ApiKey::FindCoordinator,
+            Api::AddPartitionsToTxn => ApiKey::AddPartitionsToTxn,
+            Api::AddOffsetsToTxn => ApiKey::AddOffsetsToTxn,
+            Api::TxnOffsetCommit => ApiKey::TxnOffsetCommit,
+            Api::EndTxn => ApiKey::EndTxn,
         }
     }
 }

@@ -38,6 +38,7 @@ pub(crate) mod faults;
 pub(crate) mod inspect;
 pub(crate) mod sasl;
 mod server;
+mod txn;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
@@ -51,10 +52,12 @@ use crate::protocol::error_code::ErrorCode;
 use crate::protocol::frame::{begin_frame, end_frame};
 use crate::protocol::header::{encode_response_header, RequestHeader};
 use crate::protocol::messages::{
-    ApiVersion, ApiVersionsRequest, ApiVersionsResponse, Decode, Encode, InitProducerIdRequest,
-    InitProducerIdResponse, LeaderIdAndEpoch, MetadataBroker, MetadataPartition, MetadataRequest,
-    MetadataResponse, MetadataTopic, NodeEndpoint, PartitionProduceResponse, ProduceRequest, ProduceResponse,
-    TopicProduceResponse,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiVersion, ApiVersionsRequest, ApiVersionsResponse,
+    Coordinator, Decode, Encode, EndTxnRequest, FinalizedFeature, FindCoordinatorRequest,
+    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, LeaderIdAndEpoch, MetadataBroker,
+    MetadataPartition, MetadataRequest, MetadataResponse, MetadataTopic, NodeEndpoint,
+    PartitionProduceResponse, ProduceRequest, ProduceResponse, SupportedFeature, TopicProduceResponse,
+    TxnOffsetCommitRequest, TRANSACTION_VERSION_FEATURE,
 };
 use crate::protocol::primitives::{DecodeError, Reader};
 use crate::protocol::record_batch::{decode_batch_header, decode_batches};
@@ -130,6 +133,8 @@ pub struct MockCluster {
     any_first_sequence: bool,
     /// Whether a NOT_LEADER_OR_FOLLOWER answer names the partition's leader (KIP-951).
     leader_hints: bool,
+    /// Transactions: the coordinator's state, and what read_committed readers see.
+    txn: txn::MockTxns,
 }
 
 impl MockCluster {
@@ -156,6 +161,7 @@ impl MockCluster {
             any_first_sequence: false,
             leader_hints: true,
             sasl: None,
+            txn: txn::MockTxns::default(),
         }
     }
 
@@ -302,6 +308,53 @@ impl MockCluster {
         self.drop_records = !retain;
     }
 
+    /// The finalized `transaction.version` the brokers advertise in ApiVersions (KIP-890): 2 by
+    /// default, as Apache Kafka 4.x (Produce v12 adds partitions to a transaction, EndTxn v5
+    /// bumps the epoch); 1 or 0 for the older protocol (AddPartitionsToTxn, AddOffsetsToTxn).
+    pub fn set_transaction_version(&mut self, version: i16) {
+        if self.txn.transaction_version != version {
+            self.txn.transaction_version = version;
+            self.txn.features_epoch += 1;
+        }
+    }
+
+    /// Makes `node` the coordinator of every transactional id and group (node 0 by default).
+    /// Requests a coordinator gets on another node are answered NOT_COORDINATOR: a coordinator
+    /// move, as the producer sees one.
+    pub fn set_transaction_coordinator(&mut self, node: i32) {
+        self.txn.coordinator = node;
+    }
+
+    /// The records of a partition a `read_committed` consumer would see: those outside
+    /// transactions and those of committed ones (a transaction still open hides its records,
+    /// and nothing after them is held back, unlike a real broker's last stable offset).
+    pub fn committed_records(&self, topic: &str, partition: i32) -> Vec<StoredRecord> {
+        self.log(topic, partition)
+            .iter()
+            .filter(|b| {
+                b.batch.attributes & crate::protocol::record_batch::attributes::TRANSACTIONAL == 0
+                    || self.txn.visible(topic, partition, b.base_offset)
+            })
+            .flat_map(|b| {
+                b.batch
+                    .records
+                    .iter()
+                    .map(move |r| (b.base_offset + i64::from(r.offset_delta), r.key.clone(), r.value.clone()))
+            })
+            .collect()
+    }
+
+    /// The offset `group` committed for a partition in a transaction that committed.
+    pub fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
+        self.txn.committed_offset(group, topic, partition)
+    }
+
+    /// Transactions committed and aborted so far (EndTxn, and aborts by a newer producer's
+    /// InitProducerId).
+    pub fn transactions_ended(&self) -> (u64, u64) {
+        (self.txn.commits, self.txn.aborts)
+    }
+
     /// The next offset of a partition (the number of records it holds).
     pub fn end_offset(&self, topic: &str, partition: i32) -> i64 {
         self.topics.get(topic).and_then(|p| p.get(partition as usize)).map_or(0, |p| p.next_offset)
@@ -436,10 +489,8 @@ impl MockCluster {
                 if version <= supported.max {
                     ApiVersionsRequest::decode(&mut r, version)?;
                 }
-                // The transaction APIs are not answered (yet): not offered either.
                 let mut api_keys: Vec<ApiVersion> = ApiKey::ALL
                     .iter()
-                    .filter(|k| !ApiKey::TRANSACTIONAL.contains(k))
                     .map(|k| ApiVersion {
                         api_key: *k as i16,
                         min_version: k.supported().min,
@@ -447,11 +498,22 @@ impl MockCluster {
                     })
                     .collect();
                 api_keys.push(FETCH_FOR_LIBRDKAFKA);
+                let tv = self.txn.transaction_version;
                 let resp = ApiVersionsResponse {
                     error_code: code,
                     api_keys,
                     throttle_time_ms: throttle,
-                    ..Default::default()
+                    supported_features: vec![SupportedFeature {
+                        name: TRANSACTION_VERSION_FEATURE.into(),
+                        min_version: 0,
+                        max_version: 2,
+                    }],
+                    finalized_features_epoch: self.txn.features_epoch,
+                    finalized_features: vec![FinalizedFeature {
+                        name: TRANSACTION_VERSION_FEATURE.into(),
+                        max_version_level: tv,
+                        min_version_level: tv,
+                    }],
                 };
                 resp.encode(v, &mut out);
             }
@@ -470,6 +532,9 @@ impl MockCluster {
             ApiKey::InitProducerId => {
                 let req = InitProducerIdRequest::decode(&mut r, version)?;
                 let mut resp = match error {
+                    None if req.transactional_id.is_some() => {
+                        self.txn.init_producer_id(node, &req, &mut self.next_producer_id)
+                    }
                     None => self.init_producer_id(&req),
                     Some(code) => InitProducerIdResponse {
                         throttle_time_ms: 0,
@@ -483,7 +548,7 @@ impl MockCluster {
             }
             ApiKey::Produce => {
                 let req = ProduceRequest::decode(&mut r, version)?;
-                let mut resp = self.produce(node, &req, error);
+                let mut resp = self.produce(node, version, &req, error);
                 resp.throttle_time_ms = throttle;
                 if req.acks == 0 {
                     return Ok(reply);
@@ -493,15 +558,63 @@ impl MockCluster {
             ApiKey::SaslHandshake | ApiKey::SaslAuthenticate => {
                 return Err(DecodeError::InvalidValue { field: "api_key (SASL is off)", value: key.into() })
             }
-            ApiKey::FindCoordinator
-            | ApiKey::AddPartitionsToTxn
-            | ApiKey::AddOffsetsToTxn
-            | ApiKey::EndTxn
-            | ApiKey::TxnOffsetCommit => {
-                return Err(DecodeError::InvalidValue {
-                    field: "api_key (not offered by the mock)",
-                    value: key.into(),
-                })
+            ApiKey::FindCoordinator => {
+                let req = FindCoordinatorRequest::decode(&mut r, version)?;
+                let c = self.brokers.iter().find(|b| b.node_id == self.txn.coordinator).cloned();
+                let coordinators = req
+                    .keys
+                    .iter()
+                    .map(|k| {
+                        let key = if version >= 4 { k.clone() } else { String::new() };
+                        match (error, &c) {
+                            (None, Some(b)) => Coordinator {
+                                key,
+                                node_id: b.node_id,
+                                host: b.host.clone(),
+                                port: b.port,
+                                error_code: ErrorCode::NONE,
+                                error_message: None,
+                            },
+                            (e, _) => Coordinator {
+                                key,
+                                node_id: -1,
+                                host: String::new(),
+                                port: -1,
+                                error_code: e.unwrap_or(ErrorCode::COORDINATOR_NOT_AVAILABLE),
+                                error_message: None,
+                            },
+                        }
+                    })
+                    .collect();
+                FindCoordinatorResponse { throttle_time_ms: throttle, coordinators }
+                    .encode(version, &mut out);
+            }
+            ApiKey::AddPartitionsToTxn => {
+                let req = AddPartitionsToTxnRequest::decode(&mut r, version)?;
+                let topics = &self.topics;
+                let exists =
+                    |t: &str, p: i32| topics.get(t).is_some_and(|ps| p >= 0 && (p as usize) < ps.len());
+                let mut resp = self.txn.add_partitions(node, &req, error, exists);
+                resp.throttle_time_ms = throttle;
+                resp.encode(version, &mut out);
+            }
+            ApiKey::AddOffsetsToTxn => {
+                let req = AddOffsetsToTxnRequest::decode(&mut r, version)?;
+                let mut resp = self.txn.add_offsets(node, &req, error);
+                resp.throttle_time_ms = throttle;
+                resp.encode(version, &mut out);
+            }
+            ApiKey::TxnOffsetCommit => {
+                let req = TxnOffsetCommitRequest::decode(&mut r, version)?;
+                let mut resp = self.txn.txn_offset_commit(node, version, &req, error);
+                resp.throttle_time_ms = throttle;
+                resp.encode(version, &mut out);
+            }
+            ApiKey::EndTxn => {
+                let req = EndTxnRequest::decode(&mut r, version)?;
+                let mut resp = self.txn.end_txn(node, version, &req, error);
+                resp.throttle_time_ms = throttle;
+                resp.encode(version, &mut out);
             }
         }
         end_frame(&mut out, at);
@@ -585,15 +698,40 @@ impl MockCluster {
         }
     }
 
-    fn produce(&mut self, node: i32, req: &ProduceRequest, error: Option<ErrorCode>) -> ProduceResponse {
+    fn produce(
+        &mut self,
+        node: i32,
+        version: i16,
+        req: &ProduceRequest,
+        error: Option<ErrorCode>,
+    ) -> ProduceResponse {
         self.produce_requests += 1;
         let mut responses = Vec::new();
         for t in &req.topics {
             let mut parts = Vec::new();
             for pd in &t.partitions {
-                let (code, base) = match error {
-                    Some(code) => (code, -1),
-                    None => self.append(node, &t.name, pd.index, pd.records.as_deref().unwrap_or(&[])),
+                let records = pd.records.as_deref().unwrap_or(&[]);
+                let leads = self.leader(&t.name, pd.index) == Some(node);
+                let txn = match error {
+                    Some(code) => Err(code),
+                    None if !leads => Ok(None), // append answers NOT_LEADER_OR_FOLLOWER
+                    None => self.txn.check_produce(
+                        req.transactional_id.as_deref(),
+                        version,
+                        &t.name,
+                        pd.index,
+                        records,
+                    ),
+                };
+                let (code, base) = match txn {
+                    Err(code) => (code, -1),
+                    Ok(tid) => {
+                        let (code, base) = self.append(node, &t.name, pd.index, records);
+                        if let (Some(tid), true) = (tid, code.is_ok()) {
+                            self.txn.appended(&tid, &t.name, pd.index, base);
+                        }
+                        (code, base)
+                    }
                 };
                 let moved = self
                     .topics

@@ -529,6 +529,18 @@ pub fn set_producer_fields(batch: &mut [u8], producer: ProducerFields) {
     put_i32_at(batch, BASE_SEQUENCE_OFFSET, producer.base_sequence);
 }
 
+/// Sets the transactional bit of a closed batch's attributes, leaving its CRC stale: [`seal`]
+/// it before it is sent.
+///
+/// # Panics
+/// If `batch` is shorter than a batch header.
+pub fn set_transactional(batch: &mut [u8]) {
+    assert!(batch.len() >= BATCH_HEADER_LEN, "not a closed record batch ({} bytes)", batch.len());
+    let at = ATTRIBUTES_OFFSET;
+    let attrs = i16::from_be_bytes([batch[at], batch[at + 1]]) | attributes::TRANSACTIONAL;
+    batch[at..at + 2].copy_from_slice(&attrs.to_be_bytes());
+}
+
 /// Computes and writes the CRC-32C of a closed batch (see [`BatchWriter::close_unsealed`]).
 ///
 /// # Panics

@@ -114,6 +114,11 @@ pub struct Args {
     pub pacer_spin: Duration,
     /// `--isolate-sender`: the tool's own threads stay off the sender thread's CPU.
     pub isolate_sender: bool,
+    /// `--transactional-id`: send in transactions under this id (Java's tool's flag; it takes
+    /// precedence over a `transactional.id` property).
+    pub transactional_id: Option<String>,
+    /// `--transaction-duration-ms`: commit each transaction once it is this old.
+    pub transaction_duration: Option<Duration>,
 }
 
 /// A usage error: the message, printed with the usage text, exit status 2.
@@ -167,6 +172,13 @@ Kafka's options:
                                    (default: from the clock)
     --reporting-interval MS        length of each progress window (default 5000)
     --print-metrics                print the producer's metrics after the summary
+    --transactional-id ID          send in transactions under this transactional.id (over
+                                   the property; with --producers N, ID-0 .. ID-{N-1}); needs
+                                   --threads 1 (a transaction is one thread's sends)
+    --transaction-duration-ms MS   commit each transaction once it is MS old, checked after
+                                   each send, and begin the next (default 3000 when
+                                   transactional; given alone, the id is
+                                   performance-producer-<random>, as Java's tool)
 
 Shapes of load:
     --duration D                   send for this long (90s, 500ms, 2m, 1h); with --num-records
@@ -334,6 +346,8 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
     let mut hdr_log = None;
     let mut report = None;
     let mut print_metrics = false;
+    let mut transactional_id = None;
+    let mut transaction_duration = None;
 
     while let Some(flag) = it.next() {
         match flag.as_str() {
@@ -478,6 +492,20 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
             "--hdr-log" => hdr_log = Some(value(&flag, &mut it)?),
             "--report" => report = Some(value(&flag, &mut it)?),
             "--print-metrics" => print_metrics = true,
+            "--transactional-id" => {
+                let v = value(&flag, &mut it)?;
+                if v.trim().is_empty() {
+                    return Err(UsageError("--transactional-id must not be empty".into()));
+                }
+                transactional_id = Some(v);
+            }
+            "--transaction-duration-ms" => {
+                let ms: u64 = number(&flag, &value(&flag, &mut it)?)?;
+                if ms == 0 {
+                    return Err(UsageError("--transaction-duration-ms must be greater than 0".into()));
+                }
+                transaction_duration = Some(Duration::from_millis(ms));
+            }
             "--reporting-interval" => {
                 let ms: u64 = number(&flag, &value(&flag, &mut it)?)?;
                 if ms < 100 {
@@ -650,6 +678,8 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usa
         print_metrics,
         pacer_spin,
         isolate_sender,
+        transactional_id,
+        transaction_duration,
     }))
 }
 

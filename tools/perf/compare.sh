@@ -147,7 +147,8 @@ def val():
     return a[i]
 while i < len(a):
     f = a[i]
-    if f in ("--num-records", "--record-size", "--throughput", "--warmup-records", "--payload-file", "--payload-delimiter"):
+    if f in ("--num-records", "--record-size", "--throughput", "--warmup-records", "--payload-file", "--payload-delimiter",
+             "--transactional-id", "--transaction-duration-ms"):
         out += [f, val()]
     elif f == "--producer.config":
         out += ["--command-config", val()]

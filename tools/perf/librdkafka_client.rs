@@ -33,7 +33,11 @@ use rdkafka::ClientContext;
 use ringkafka::{Acks, Compression, ProducerConfig};
 
 use crate::stats::Stats;
+use crate::transactions::Runner;
 use crate::{Resolved, Target, Workload};
+
+/// How long librdkafka's transactional calls may block (`--transactional-id`).
+const TXN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a sending thread waits before retrying when librdkafka's queue is full.
 const QUEUE_FULL_BACKOFF: Duration = Duration::from_micros(200);
@@ -181,6 +185,10 @@ pub fn translate(cfg: &ProducerConfig, extra: &[(String, String)]) -> Vec<(Strin
         // Java's default partitioner: murmur2 of the key; null keys spread.
         ("partitioner".into(), "murmur2_random".into()),
     ];
+    if let Some(id) = &cfg.transactional_id {
+        out.push(("transactional.id".into(), id.clone()));
+        out.push(("transaction.timeout.ms".into(), ms(cfg.transaction_timeout, 1000, i32::MAX as u128)));
+    }
     for (k, v) in extra {
         out.retain(|(o, _)| o != k);
         out.push((k.clone(), v.clone()));
@@ -219,6 +227,7 @@ impl Target for Librdkafka {
         let mut feed = w.feed(t, start, stats);
         let fixed = w.payloads.fixed();
         let mut buf = Vec::new();
+        let mut txn = Runner::start(self, stats);
         while let Some(slot) = feed.next() {
             let opaque = slot.intended.saturating_duration_since(ctx.base).as_nanos() as usize;
             let payload: &[u8] = match fixed {
@@ -251,7 +260,9 @@ impl Target for Librdkafka {
                     }
                 }
             }
+            txn.after_send(self, slot.intended, stats);
         }
+        txn.finish(self, stats);
     }
 
     fn flush(&self) -> Result<(), String> {
@@ -260,6 +271,22 @@ impl Target for Librdkafka {
 
     fn close(&self) {
         // The producer stops when dropped (with the last `Arc` of the target).
+    }
+
+    fn init_transactions(&self) -> Result<(), String> {
+        self.producer.init_transactions(TXN_TIMEOUT).map_err(|e| e.to_string())
+    }
+
+    fn begin_transaction(&self) -> Result<(), String> {
+        self.producer.begin_transaction().map_err(|e| e.to_string())
+    }
+
+    fn commit_transaction(&self) -> Result<(), String> {
+        self.producer.commit_transaction(TXN_TIMEOUT).map_err(|e| e.to_string())
+    }
+
+    fn abort_transaction(&self) -> Result<(), String> {
+        self.producer.abort_transaction(TXN_TIMEOUT).map_err(|e| e.to_string())
     }
 }
 

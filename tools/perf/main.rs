@@ -43,6 +43,7 @@ mod ringkafka_client;
 mod schedule;
 mod stats;
 mod threads;
+mod transactions;
 mod workload;
 
 use std::io::Write;
@@ -68,6 +69,19 @@ pub trait Target: Send + Sync + 'static {
     /// `--print-metrics`: the client's metrics as (name, value) lines; none by default.
     fn metrics(&self) -> Vec<(String, String)> {
         Vec::new()
+    }
+    /// `--transactional-id`: the client's transactional calls (see `transactions`), blocking.
+    fn init_transactions(&self) -> Result<(), String> {
+        Err("this client does not run transactions in ringkafka-perf".into())
+    }
+    fn begin_transaction(&self) -> Result<(), String> {
+        Err("this client does not run transactions in ringkafka-perf".into())
+    }
+    fn commit_transaction(&self) -> Result<(), String> {
+        Err("this client does not run transactions in ringkafka-perf".into())
+    }
+    fn abort_transaction(&self) -> Result<(), String> {
+        Err("this client does not run transactions in ringkafka-perf".into())
     }
     /// The sender thread's parks, its wake-ups by `send`, and the produce requests, since the
     /// steady state began (`steady`) or the start, for clients that count them.
@@ -208,6 +222,15 @@ fn main() -> ExitCode {
         Ok(p) => p,
         Err(e) => return usage_error(&e),
     };
+    let txn = transactions::resolve(&args, &props);
+    if txn.is_some() && args.threads > 1 {
+        return usage_error(
+            "transactions need --threads 1: a transaction is one thread's sends (use --producers N for more)",
+        );
+    }
+    if txn.is_some() && args.client == Client::Confluent {
+        return usage_error("--transactional-id: the confluent client does not run transactions here");
+    }
     if args.isolate_sender {
         match isolate_sender(&props) {
             Ok(cpu) => props.push(("sender.cpu".to_string(), cpu.to_string())),
@@ -267,6 +290,12 @@ fn main() -> ExitCode {
     let mut targets: Vec<Arc<dyn Target>> = Vec::with_capacity(args.producers);
     let cpus = allowed_cpus();
     for i in 0..args.producers {
+        // With transactions, each producer its own transactional.id (over any given).
+        let mut props = props.clone();
+        if let Some((id, _)) = &txn {
+            props.retain(|(k, _)| k != "transactional.id");
+            props.push(("transactional.id".into(), transactions::producer_id(id, i, args.producers)));
+        }
         match make_target(&args, &props, &bootstrap, i, &cpus) {
             Ok(t) => targets.push(t),
             Err((code, e)) => {
@@ -274,6 +303,19 @@ fn main() -> ExitCode {
                 return code;
             }
         }
+    }
+    if let Some((id, every)) = &txn {
+        for (i, t) in targets.iter().enumerate() {
+            if let Err(e) = t.init_transactions() {
+                eprintln!("ringkafka-perf: init_transactions for producer {i} failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        eprintln!(
+            "ringkafka-perf: transactions of {} ms under transactional.id {id}{}",
+            every.as_millis(),
+            if args.producers > 1 { "-<producer>" } else { "" }
+        );
     }
     run(&args, command_line, workload, targets)
 }

@@ -18,6 +18,7 @@ use ringkafka::{DeliveryFuture, MetricsSnapshot, Producer, ProducerConfig, Produ
 
 use crate::args::Api;
 use crate::stats::Stats;
+use crate::transactions::Runner;
 use crate::{Target, Workload};
 
 /// How long `close` lets pending records finish after `flush` (they are all done by then).
@@ -80,6 +81,7 @@ impl Target for Ringkafka {
         let mut futures: VecDeque<(Instant, DeliveryFuture)> = VecDeque::new();
         let (mut forgot, mut forgot_bytes, mut steady, mut steady_bytes) = (0u64, 0u64, 0u64, 0u64);
         let mut sends = 0u64;
+        let mut txn = Runner::start(self, stats);
         while let Some(slot) = feed.next() {
             // This producer's first record of the steady state (several producers: each its own).
             if slot.n >= w.warmup_records && w.warmup_records > 0 && self.steady_counters.get().is_none() {
@@ -136,7 +138,9 @@ impl Target for Ringkafka {
             if let Err(e) = sent {
                 stats.record_err(&e);
             }
+            txn.after_send(self, intended, stats);
         }
+        txn.finish(self, stats);
         for (at, f) in futures {
             collect(stats, at, f.wait());
         }
@@ -185,6 +189,22 @@ impl Target for Ringkafka {
         let (parks, wakeups, requests) = self.counters();
         let (p0, w0, r0) = if steady { self.steady_counters.get().copied()? } else { (0, 0, 0) };
         Some((parks - p0, wakeups - w0, requests - r0))
+    }
+
+    fn init_transactions(&self) -> Result<(), String> {
+        self.producer.init_transactions().map_err(|e| e.to_string())
+    }
+
+    fn begin_transaction(&self) -> Result<(), String> {
+        self.producer.begin_transaction().map_err(|e| e.to_string())
+    }
+
+    fn commit_transaction(&self) -> Result<(), String> {
+        self.producer.commit_transaction().map_err(|e| e.to_string())
+    }
+
+    fn abort_transaction(&self) -> Result<(), String> {
+        self.producer.abort_transaction().map_err(|e| e.to_string())
     }
 }
 
