@@ -252,11 +252,23 @@ pub(crate) struct PartitionState {
     /// the furthest batch it acknowledged under the current producer id and epoch. `None` until
     /// it acknowledged one: it may then have no state for the producer on this partition.
     pub acked_next: Option<i32>,
+    /// The uncompressed size the partition's last batch had grown to when it was drained: a
+    /// new batch opens with room for as much (between `batch.size` and `batch.max.size`), so
+    /// that batches that keep growing past `batch.size` while the broker is busy are not copied
+    /// as they grow (a `realloc` per doubling).
+    pub grown: usize,
 }
 
 impl PartitionState {
     pub fn new(leader: i32) -> Self {
-        PartitionState { leader, queue: VecDeque::new(), in_flight: 0, next_sequence: 0, acked_next: None }
+        PartitionState {
+            leader,
+            queue: VecDeque::new(),
+            in_flight: 0,
+            next_sequence: 0,
+            acked_next: None,
+            grown: 0,
+        }
     }
 
     /// Whether `head` must wait for this partition's batches in flight before it is sent: a
@@ -492,17 +504,20 @@ pub(crate) fn append_to_new(
     ratio: &mut f32,
 ) -> Appended {
     let (key, value, headers) = (p.key.as_deref(), p.value.as_deref(), p.headers());
-    // Room for a full batch up front: growing it by doubling would copy it (compressed topics'
-    // batches grow to many times batch.size). A batch that grows on towards batch.max.size
-    // does copy, a few times per batch, while its broker cannot take it.
+    // Room for a full batch up front, or for as much as the partition's last batch grew to:
+    // growing it by doubling would copy it (compressed topics' batches grow to many times
+    // batch.size, and a batch grows on towards batch.max.size while its broker cannot take it).
     let limit = limits.ready;
-    let room = limit.max(BATCH_HEADER_LEN + record_size_upper_bound(key, value, headers)) + 64;
+    let room = limit
+        .max(part.grown.min(limits.max))
+        .max(BATCH_HEADER_LEN + record_size_upper_bound(key, value, headers))
+        + 64;
     let mut data = BatchData::open(spare.batches.pop().unwrap_or_default(), |mut buf| {
         // What a reused buffer holds is written over, not cleared first (the writer zeroes
         // only what was never initialized).
         if buf.capacity() < room {
-            buf.clear();
-            buf.reserve(room);
+            // A new buffer, not a reserve on the old one: realloc would copy all of it.
+            buf = Vec::with_capacity(room);
         }
         BatchWriter::with_codec(buf, producer, 0, codec)
     });
@@ -596,6 +611,46 @@ mod tests {
             Some(a) => a,
             None => append_to_new(part, p, stamp, producer, limits, spare, codec, ratio),
         }
+    }
+
+    /// A partition whose last batch grew past batch.size opens the next one with room for as
+    /// much (never beyond batch.max.size), so that it is not copied as it grows again.
+    #[test]
+    fn a_new_batch_has_room_for_what_the_partitions_last_one_grew_to() {
+        let topic: Arc<str> = "t".into();
+        let stamp = Stamp { enqueued: crate::engine::sim_tests::origin(), timestamp: 0, generation: 0 };
+        let limits = BatchLimits { ready: 16_384, max: 100_000 };
+        let room = |grown: usize| {
+            let (mut part, mut spare, mut ratio) = (PartitionState::new(0), Spare::default(), 1.0);
+            part.grown = grown;
+            let mut p = Pending::new(
+                topic.clone(),
+                None,
+                Some(vec![1; 100]),
+                Vec::new(),
+                None,
+                None,
+                Completion::forget(),
+            );
+            append_to_new(
+                &mut part,
+                &mut p,
+                stamp,
+                ProducerFields::NONE,
+                limits,
+                &mut spare,
+                Codec::None,
+                &mut ratio,
+            );
+            part.queue[0].data.writer.as_ref().expect("open").capacity()
+        };
+        assert!((16_384..20_000).contains(&room(0)), "batch.size at first: {}", room(0));
+        assert!((40_000..44_000).contains(&room(40_000)), "{}", room(40_000));
+        assert!(
+            (100_000..104_000).contains(&room(5_000_000)),
+            "capped at batch.max.size: {}",
+            room(5_000_000)
+        );
     }
 
     #[test]

@@ -161,6 +161,9 @@ impl Engine {
                     }
                     // Closed (and compressed) first, so the request is sized by what is sent.
                     let head = part.queue.front_mut().expect("head exists");
+                    if head.is_open() {
+                        part.grown = head.size();
+                    }
                     head.close(&mut topic.compression_ratio);
                     let bsize = head.size() + 16 + if first_of_topic { tsize } else { 0 };
                     if !picked.is_empty() && size + bsize > self.cfg.max_request_size {

@@ -357,9 +357,18 @@ impl BatchWriter {
     /// Makes room for `needed` bytes in all (at least doubling it).
     #[cold]
     fn grow(&mut self, needed: usize) {
-        // The vector's own growth doubles its capacity; what is zeroed here is a step past what
-        // the record needs, so each byte is zeroed about once whatever the batch grows to.
-        self.buf.resize(needed + GROW_STEP, 0);
+        // What is zeroed here is a step past what the record needs (no further than the
+        // capacity, while that holds the record), so each byte is zeroed about once whatever
+        // the batch grows to; beyond the capacity the vector's own growth doubles it.
+        let cap = self.buf.capacity();
+        let room = if needed <= cap { (needed + GROW_STEP).min(cap) } else { needed + GROW_STEP };
+        self.buf.resize(room, 0);
+    }
+
+    /// Bytes the batch can hold without its buffer being reallocated.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Bytes written so far, header included (uncompressed: what `batch.size` counts).
