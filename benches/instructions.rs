@@ -19,47 +19,21 @@
 //! that keeps up with a fast caller); 0.1 ms of virtual time passes per turn. Warm-up records
 //! (metadata, producer id, buffers for reuse) are sent and completed first and not counted.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ringkafka::internals::harness::Pipeline;
+use ringkafka::internals::io::alloc_count::CountingAllocator;
 use ringkafka::{DeliveryFuture, DeliveryResult, Producer, ProducerConfig, ProducerRecord};
 
-/// Counts allocations and frees while [`PHASE`] says which side is running.
-struct Counting;
-
-/// 0: not counted; 1: `send`; 2: the sender's turn.
-static PHASE: AtomicUsize = AtomicUsize::new(0);
-static ALLOCS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
-static FREES: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
-
-// SAFETY: every call is forwarded to the system allocator unchanged; the counters are atomics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS[PHASE.load(Ordering::Relaxed)].fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded as given.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        FREES[PHASE.load(Ordering::Relaxed)].fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded as given.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // A reallocation counts as an allocation and a free.
-        let p = PHASE.load(Ordering::Relaxed);
-        ALLOCS[p].fetch_add(1, Ordering::Relaxed);
-        FREES[p].fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded as given.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
+/// Counts allocations and frees per phase: 0 not counted; [`SEND`]: `send`; [`TURN`]: the
+/// sender's turn.
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator::new();
+const SEND: usize = 1;
+const TURN: usize = 2;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Api {
@@ -183,32 +157,32 @@ fn main() {
         let n = o.burst.min(o.records - sent);
         for i in 0..n {
             let record = ProducerRecord::new(&topic, value(sent + i));
-            PHASE.store(1, Ordering::Relaxed);
+            ALLOCATOR.set_phase(SEND);
             let f = measured_send(&producer, record, o.api);
-            PHASE.store(0, Ordering::Relaxed);
+            ALLOCATOR.set_phase(0);
             if let Some(f) = f {
                 futures.push(f);
             }
         }
         sent += n;
         while pipe.queued() {
-            PHASE.store(2, Ordering::Relaxed);
+            ALLOCATOR.set_phase(TURN);
             measured_turn(&mut pipe);
-            PHASE.store(0, Ordering::Relaxed);
+            ALLOCATOR.set_phase(0);
             pipe.network();
         }
     }
     pipe.run_until_idle(|p| {
-        PHASE.store(2, Ordering::Relaxed);
+        ALLOCATOR.set_phase(TURN);
         measured_turn(p);
-        PHASE.store(0, Ordering::Relaxed);
+        ALLOCATOR.set_phase(0);
     });
     let delivered = pipe.broker_records("bench") - warm;
     assert_eq!(delivered as u64, o.records, "every measured record reached the broker");
     for f in futures.drain(..) {
         black_box(f.wait().expect("delivered"));
     }
-    let per = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 / o.records as f64;
+    let per = |n: u64| n as f64 / o.records as f64;
     println!(
         "records {} api {:?} record-size {} burst {}: per record, send(): {:.3} allocs {:.3} frees; \
          sender: {:.3} allocs {:.3} frees",
@@ -216,9 +190,9 @@ fn main() {
         o.api,
         o.record_size,
         o.burst,
-        per(&ALLOCS[1]),
-        per(&FREES[1]),
-        per(&ALLOCS[2]),
-        per(&FREES[2]),
+        per(ALLOCATOR.allocations(SEND)),
+        per(ALLOCATOR.frees(SEND)),
+        per(ALLOCATOR.allocations(TURN)),
+        per(ALLOCATOR.frees(TURN)),
     );
 }

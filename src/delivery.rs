@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -20,13 +20,28 @@ use crate::record::RecordMetadata;
 pub type DeliveryResult = Result<RecordMetadata, ProduceError>;
 
 /// Where one record's outcome goes, once: a callback, or a future's shared state.
+///
+/// Exactly once: an implementation dropped before [`deliver`](Self::deliver) (or
+/// [`disarm`](Self::disarm)) was called reports [`ProduceError::Closed`] from its destructor (a
+/// record lost in a channel when the producer shut down). The destructor, not [`Completion`]'s,
+/// so that a completion already taken costs nothing to drop (a batch's list of them is cleared
+/// after its records completed).
 trait Deliver: Send {
-    /// Hands the outcome over. Called at most once; later calls do nothing.
+    /// Hands the outcome over. Called at most once.
     fn deliver(&mut self, r: DeliveryResult);
 
     /// The record was refused by `send` (which returned the error): report nothing, here or
     /// anywhere this forwards to.
-    fn disarm(&mut self) {}
+    fn disarm(&mut self);
+}
+
+/// Runs `f`, catching a panic (a callback's, a hook's): it must not take the sender thread (and
+/// every other record's outcome) down with it.
+#[inline]
+fn guarded(what: &str, f: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        log::error!("{what} panicked; the panic was caught on the sender thread");
+    }
 }
 
 /// An interceptor's view of every outcome (see `ProducerInterceptor`), called on the sender
@@ -43,9 +58,7 @@ impl Deliver for Intercepted {
     fn deliver(&mut self, r: DeliveryResult) {
         if let Some(inner) = self.inner.take() {
             // A panicking hook must not cost the record its own outcome.
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.hook)(&r))).is_err() {
-                log::error!("an interceptor's on_acknowledgement panicked; the panic was caught");
-            }
+            guarded("an interceptor's on_acknowledgement", || (self.hook)(&r));
             inner.complete(|| r);
         }
     }
@@ -57,21 +70,73 @@ impl Deliver for Intercepted {
     }
 }
 
+impl Drop for Intercepted {
+    fn drop(&mut self) {
+        self.deliver(Err(ProduceError::Closed));
+    }
+}
+
 /// A callback, taken out of its `Option` by the one call it gets.
-struct Once<F>(Option<F>);
+struct Once<F: FnOnce(DeliveryResult)>(Option<F>);
 
 impl<F: FnOnce(DeliveryResult) + Send> Deliver for Once<F> {
+    #[inline]
     fn deliver(&mut self, r: DeliveryResult) {
         if let Some(f) = self.0.take() {
             f(r);
         }
     }
+
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
 }
 
-impl Deliver for Arc<FutureState> {
-    fn deliver(&mut self, r: DeliveryResult) {
-        self.fill(r);
+impl<F: FnOnce(DeliveryResult)> Drop for Once<F> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            closed_callback(f);
+        }
     }
+}
+
+/// A callback dropped before it was called: told `Closed`.
+#[cold]
+#[inline(never)]
+fn closed_callback<F: FnOnce(DeliveryResult)>(f: F) {
+    guarded("a delivery callback", || f(Err(ProduceError::Closed)));
+}
+
+/// A future's shared state, to be filled once.
+struct Fill(Option<Arc<FutureState>>);
+
+impl Deliver for Fill {
+    #[inline]
+    fn deliver(&mut self, r: DeliveryResult) {
+        if let Some(state) = self.0.take() {
+            state.fill(r);
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Fill {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(state) = self.0.take() {
+            closed_future(state);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn closed_future(state: Arc<FutureState>) {
+    state.fill(Err(ProduceError::Closed));
 }
 
 /// Inline room for a completion: three words. That holds a future's `Arc`, and a callback
@@ -86,13 +151,20 @@ type Slot = SmallBox<dyn Deliver, [usize; 3]>;
 
 /// Where a record's outcome goes. Exactly once: [`Completion::complete`] consumes it, and a
 /// completion dropped without being completed (a record lost in a channel when the producer
-/// shut down) reports [`ProduceError::Closed`] from its destructor. `None` is fire-and-forget
+/// shut down) reports [`ProduceError::Closed`] (see [`Deliver`]). `None` is fire-and-forget
 /// (nothing to tell, nothing allocated) or already completed.
 pub(crate) struct Completion(Option<Slot>);
 
 impl fmt::Debug for Completion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(if self.0.is_some() { "Pending" } else { "None" })
+    }
+}
+
+impl Default for Completion {
+    /// Fire-and-forget: what a record's completion is once taken.
+    fn default() -> Self {
+        Completion::forget()
     }
 }
 
@@ -115,32 +187,28 @@ impl Completion {
 
     /// Drops the completion without reporting anything: for a record `send` refused, whose
     /// caller learns the outcome from `send`'s own error.
-    pub(crate) fn disarm(mut self) {
-        if let Some(mut slot) = self.0.take() {
+    pub(crate) fn disarm(self) {
+        if let Some(mut slot) = self.0 {
             slot.disarm();
         }
     }
 
-    /// Delivers the outcome. A panicking callback is caught and logged: it must not take the
-    /// sender thread (and every other record's outcome) down with it.
+    /// Delivers the outcome (`result` is not called for fire-and-forget). A panicking callback
+    /// is caught and logged: it must not take the sender thread (and every other record's
+    /// outcome) down with it.
+    #[inline]
     pub(crate) fn complete(mut self, result: impl FnOnce() -> DeliveryResult) {
-        Self::deliver(self.0.take(), result);
+        self.complete_in_place(result);
     }
 
-    fn deliver(target: Option<Slot>, result: impl FnOnce() -> DeliveryResult) {
-        if let Some(mut slot) = target {
-            let r = result();
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.deliver(r))).is_err() {
-                log::error!("a delivery callback panicked; the panic was caught on the sender thread");
-            }
-        }
-    }
-}
-
-impl Drop for Completion {
-    fn drop(&mut self) {
-        if self.0.is_some() {
-            Self::deliver(self.0.take(), || Err(ProduceError::Closed));
+    /// [`complete`](Self::complete) where the completion lies (in a batch's list of them),
+    /// leaving fire-and-forget there: nothing is moved but the outcome, built where the
+    /// callback takes it.
+    #[inline]
+    pub(crate) fn complete_in_place(&mut self, result: impl FnOnce() -> DeliveryResult) {
+        if let Some(slot) = &mut self.0 {
+            guarded("a delivery callback", || slot.deliver(result()));
+            self.0 = None;
         }
     }
 }
@@ -162,9 +230,10 @@ const DONE: u8 = 2;
 
 /// The shared half of a [`DeliveryFuture`].
 ///
-/// Completing a future nobody waits on costs a few uncontended atomic operations: no lock, no
+/// Completing a future nobody waits on costs a few uncontended atomic operations and no
 /// syscall (a `Condvar::notify_all` here cost a `FUTEX_WAKE` per record, waking nobody). The
-/// outcome is written once into `result` before `state` becomes `DONE`, and read (cloned, never
+/// outcome is written once into `result`, under its uncontended lock (a `OnceLock`'s `set`
+/// cost three times the instructions), before `state` becomes `DONE`, and read (cloned, never
 /// taken) from there. A waiter first registers itself in `waiter`, then announces itself by moving
 /// `state` from `IDLE` to `WAITING`; a completer that finds `WAITING` wakes whoever is
 /// registered. Either the waiter's announcement comes first, and the completer sees it, or the
@@ -172,7 +241,7 @@ const DONE: u8 = 2;
 /// no wake-up is lost.
 #[derive(Debug, Default)]
 pub(crate) struct FutureState {
-    result: OnceLock<DeliveryResult>,
+    result: Mutex<Option<DeliveryResult>>,
     state: AtomicU8,
     /// Taken by a waiter to register, and by the completer only if `state` says someone did.
     waiter: Mutex<Option<Waiter>>,
@@ -180,9 +249,8 @@ pub(crate) struct FutureState {
 
 impl FutureState {
     fn fill(&self, r: DeliveryResult) {
-        // `Completion` delivers once, so the cell is empty; `set` does not block without a
-        // concurrent `get_or_init` (there is none) and wakes nobody.
-        let _ = self.result.set(r);
+        // `Completion` delivers once, so the cell is empty.
+        *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
         if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
             let waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
             match waiter {
@@ -195,7 +263,7 @@ impl FutureState {
 
     /// The outcome, if it is known. A copy: every read gets it.
     fn result(&self) -> Option<DeliveryResult> {
-        self.result.get().cloned()
+        self.result.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Registers `waiter` to be woken by the completion; `false` if the outcome is already
@@ -235,7 +303,7 @@ pub struct DeliveryFuture {
 impl DeliveryFuture {
     pub(crate) fn new() -> (DeliveryFuture, Completion) {
         let state = Arc::new(FutureState::default());
-        (DeliveryFuture { state: state.clone() }, Completion(Some(smallbox!(state))))
+        (DeliveryFuture { state: state.clone() }, Completion(Some(smallbox!(Fill(Some(state))))))
     }
 
     /// Blocks until the record is delivered or fails.

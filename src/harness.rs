@@ -5,7 +5,7 @@
 //!   whose `send`s go through the real queue. Its waker is never armed, so a `send` makes no
 //!   syscall (as at full rate, when the sender is never parked).
 //! - [`Pipeline::turn`] is one turn of the sender's loop as `sender::run` does it — the
-//!   network's events, `sender::take_messages`, `sender::hand_back`, `Engine::poll`, the
+//!   network's events, `sender::take_messages`, `Engine::poll`, the
 //!   engine's transmits — minus the ring: the events come from this pipeline, and the
 //!   transmits wait in it for [`Pipeline::network`].
 //! - [`Pipeline::network`] is the broker: it carries the transmits to an in-process
@@ -44,7 +44,6 @@ pub struct Pipeline {
     pub producer: Producer,
     engine: Engine,
     rx: queue::Rx<Msg>,
-    spent: sender::SpentLine,
     close: Option<Option<Instant>>,
     cluster: MockCluster,
     /// Engine node to broker node, for open connections.
@@ -88,7 +87,6 @@ impl Pipeline {
             producer,
             engine,
             rx: ends.rx,
-            spent: ends.spent,
             close: None,
             cluster,
             links: HashMap::new(),
@@ -124,7 +122,6 @@ impl Pipeline {
             bytes.drain(..used);
         }
         sender::take_messages(&mut self.engine, &self.rx, &mut self.close, now, wall_ms);
-        sender::hand_back(&mut self.engine, &self.spent);
         self.engine.poll(now);
         while let Some(t) = self.engine.poll_transmit() {
             self.outgoing.push(t);
@@ -213,20 +210,23 @@ mod tests {
     use crate::producer::QUEUE_CAPACITY;
     use crate::ProducerRecord;
 
-    /// Each record's key, value, headers and topic reference go back to an application thread
-    /// to be dropped there (one per `send`), however many records a sender turn takes: a full
-    /// queue is two turns of `MAX_DRAIN`. Before, a turn handed back at most 2,048 and freed
-    /// the rest on the sender. The topic's reference count shows where they are: each spent
-    /// record holds one until a `send` drops it.
+    /// Each record's key, value, headers and topic reference stay in its queue slot once the
+    /// sender has its bytes, to be dropped by the next `send` that writes that slot, on an
+    /// application thread: however many records a sender turn takes (a full queue is two turns
+    /// of `MAX_DRAIN`), the sender frees none of them. The topic's reference count shows where
+    /// they are: each record left in a slot holds one until a `send` drops it.
     #[test]
-    fn the_sender_hands_back_every_spent_buffer_however_many_a_turn_takes() {
+    fn every_record_leaves_its_buffers_for_the_next_send_in_its_slot() {
         let cfg = ProducerConfig::default().linger(Duration::from_millis(5));
         let mut pipe = Pipeline::new(cfg, "t", 3, Duration::from_micros(100));
         let producer = pipe.producer.clone();
         let topic: Arc<str> = "t".into();
+        // The topic's metadata first (records that wait for it leave their slots).
         producer.send_and_forget(ProducerRecord::new(&topic, vec![0u8; 100])).unwrap();
         pipe.run_until_idle(Pipeline::turn);
-        let before = Arc::strong_count(&topic);
+        // The references outside the queue: ours and the engine's (the first record's leftover
+        // in its slot holds one more, until the slot is written again).
+        let before = Arc::strong_count(&topic) - 1;
         for i in 0..QUEUE_CAPACITY {
             let record = ProducerRecord::new(&topic, vec![i as u8; 100]).header("h", vec![1u8]);
             producer.send_and_forget(record).unwrap();
@@ -241,15 +241,24 @@ mod tests {
         assert_eq!(
             Arc::strong_count(&topic),
             before + QUEUE_CAPACITY,
-            "every spent record waits for a caller"
+            "every record's leftovers wait in its slot"
         );
         pipe.run_until_idle(Pipeline::turn);
+        assert_eq!(Arc::strong_count(&topic), before + QUEUE_CAPACITY, "completing them frees nothing");
         // The next sends drop them, one each.
-        for _ in 0..QUEUE_CAPACITY {
+        for i in 0..QUEUE_CAPACITY {
             producer.send_and_forget(ProducerRecord::new(&topic, vec![0u8; 100])).unwrap();
+            assert_eq!(
+                Arc::strong_count(&topic),
+                before + QUEUE_CAPACITY,
+                "one dropped per record sent ({i})"
+            );
         }
-        assert_eq!(Arc::strong_count(&topic), before + QUEUE_CAPACITY, "one dropped per record sent");
         pipe.run_until_idle(Pipeline::turn);
         assert_eq!(pipe.broker_records("t"), 1 + 2 * QUEUE_CAPACITY as i64);
+        drop(producer);
+        drop(pipe);
+        // Ours, and this thread's last validated name (the engine's are gone with it).
+        assert_eq!(Arc::strong_count(&topic), 2, "the queue's drop drops what is left in it");
     }
 }

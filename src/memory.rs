@@ -74,6 +74,7 @@ impl BufferMemory {
 
     /// Reserves `n` bytes, waiting up to `max_block` for them (`on_wait` is called once when a
     /// wait begins, to wake the sender). Returns how long it waited on failure.
+    #[inline]
     pub(crate) fn reserve(
         &self,
         n: usize,
@@ -83,6 +84,11 @@ impl BufferMemory {
         if self.try_reserve(n) {
             return Ok(());
         }
+        self.reserve_waiting(n, max_block, on_wait)
+    }
+
+    #[inline(never)]
+    fn reserve_waiting(&self, n: usize, max_block: Duration, on_wait: impl FnOnce()) -> Result<(), Duration> {
         let start = Instant::now();
         let deadline = start + max_block;
         // Wake when a good part of the budget is free again, not at every batch's release: a

@@ -5,7 +5,7 @@
 //! sender thread, waking that thread only if it is parked. Everything after that — partitioning,
 //! batching, metadata, the network, retries — happens on the sender thread; so do callbacks.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 
 use crate::config::{ConfigError, ProducerConfig};
 use crate::delivery::{AckHook, Completion, DeliveryFuture, DeliveryResult};
-use crate::engine::accumulator::SpentRecord;
-use crate::engine::accumulator::RECORD_BOOKKEEPING;
 use crate::engine::partitioner::Partitioner;
 use crate::engine::transactions::{TxnCall, TxnShared};
 use crate::engine::{Extras, Pending};
@@ -22,9 +20,9 @@ use crate::error::{validate_topic, ProduceError, SendError};
 use crate::io::{queue, Waker};
 use crate::memory::BufferMemory;
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::protocol::record_batch::{record_size_upper_bound, BATCH_HEADER_LEN};
+use crate::protocol::record_batch::{payload_size, record_size_upper_bound_for, BATCH_HEADER_LEN};
 use crate::record::{ByteArraySerializer, IntoTopic, PartitionInfo, ProducerRecord, Serializer};
-use crate::sender::{self, Msg, SpentTake};
+use crate::sender::{self, Msg};
 use crate::transaction::TransactionError;
 
 /// The producer could not start.
@@ -66,27 +64,46 @@ pub(crate) const QUEUE_CAPACITY: usize = 8192;
 const WAKE_BACKLOG: usize = 256;
 
 thread_local! {
-    /// Spent records this thread drops, one per `send` (see `enqueue`).
-    static SPENT: RefCell<Vec<SpentRecord>> = const { RefCell::new(Vec::new()) };
-    /// The last topic name this thread's `send` found legal. Held, so that its address cannot
-    /// be reused by another name while it is here.
-    static VALID_TOPIC: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+    /// Where the last topic name this thread's `send` found legal lies (0: none). Without a
+    /// destructor, so reading it is a plain load.
+    static VALID_TOPIC_AT: Cell<usize> = const { Cell::new(0) };
+    /// That name, held so that its address cannot be reused by another name while it is in
+    /// `VALID_TOPIC_AT` (whose value it clears when it goes, at the thread's end).
+    static VALID_TOPIC: RefCell<ValidTopic> = const { RefCell::new(ValidTopic(None)) };
+}
+
+/// The holder of the last name found legal (see `VALID_TOPIC`).
+struct ValidTopic(Option<Arc<str>>);
+
+impl Drop for ValidTopic {
+    fn drop(&mut self) {
+        let _ = VALID_TOPIC_AT.try_with(|at| at.set(0));
+    }
+}
+
+/// Where a topic name lies: the same `Arc` is the same name.
+#[inline]
+fn topic_address(topic: &Arc<str>) -> usize {
+    Arc::as_ptr(topic).cast::<u8>() as usize
 }
 
 /// [`validate_topic`], once per topic name (`Arc`) in a row on this thread: most callers send
 /// to one topic, whose name is the same `Arc` every time (see `IntoTopic`).
 #[inline]
 fn validate_topic_once(topic: &Arc<str>) -> Result<(), SendError> {
-    let known = VALID_TOPIC
-        .try_with(|v| v.try_borrow().is_ok_and(|v| v.as_ref().is_some_and(|v| Arc::ptr_eq(v, topic))))
-        .unwrap_or(false);
-    if known {
+    if VALID_TOPIC_AT.try_with(Cell::get).is_ok_and(|at| at == topic_address(topic)) {
         return Ok(());
     }
+    validate_new_topic(topic)
+}
+
+#[inline(never)]
+fn validate_new_topic(topic: &Arc<str>) -> Result<(), SendError> {
     validate_topic(topic)?;
     let _ = VALID_TOPIC.try_with(|v| {
         if let Ok(mut v) = v.try_borrow_mut() {
-            *v = Some(topic.clone());
+            v.0 = Some(topic.clone());
+            let _ = VALID_TOPIC_AT.try_with(|at| at.set(topic_address(topic)));
         }
     });
     Ok(())
@@ -94,8 +111,6 @@ fn validate_topic_once(topic: &Arc<str>) -> Result<(), SendError> {
 
 struct Inner {
     tx: queue::Tx<Msg>,
-    /// Records whose bytes the sender has copied into batches, dropped here (see `enqueue`).
-    spent: SpentTake,
     waker: Arc<Waker>,
     closed: AtomicBool,
     memory: Arc<BufferMemory>,
@@ -261,17 +276,15 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         let memory = Arc::new(BufferMemory::new(config.buffer_memory));
         let metrics = Arc::new(Metrics::default());
         let (tx, rx) = queue::bounded(QUEUE_CAPACITY);
-        let (spent_tx, spent) = sender::spent_line();
         let parts = Parts {
             tx,
-            spent,
             memory: memory.clone(),
             metrics: metrics.clone(),
             max_request_size: config.max_request_size,
             max_block: config.max_block,
         };
-        let (handle, waker, txn) = sender::spawn(config, partitioner, memory, metrics, rx, spent_tx, lookup)
-            .map_err(StartError::Io)?;
+        let (handle, waker, txn) =
+            sender::spawn(config, partitioner, memory, metrics, rx, lookup).map_err(StartError::Io)?;
         let sender_thread = handle.thread().id();
         Ok(Self::from_parts(parts, waker, Some(handle), sender_thread, txn, key_serializer, value_serializer))
     }
@@ -285,11 +298,10 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         key_serializer: impl Serializer<K>,
         value_serializer: impl Serializer<V>,
     ) -> Self {
-        let Parts { tx, spent, memory, metrics, max_request_size, max_block } = parts;
+        let Parts { tx, memory, metrics, max_request_size, max_block } = parts;
         Producer {
             inner: Arc::new(Inner {
                 tx,
-                spent,
                 waker,
                 closed: AtomicBool::new(false),
                 memory,
@@ -311,7 +323,6 @@ impl<K: 'static, V: 'static> Producer<K, V> {
 /// What a handle shares with its sender, besides the waker.
 struct Parts {
     tx: queue::Tx<Msg>,
-    spent: SpentTake,
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
     max_request_size: usize,
@@ -324,7 +335,6 @@ pub(crate) struct SenderEnds {
     /// The configuration, validated.
     pub config: ProducerConfig,
     pub rx: queue::Rx<Msg>,
-    pub spent: sender::SpentLine,
     pub memory: Arc<BufferMemory>,
     pub metrics: Arc<Metrics>,
 }
@@ -339,10 +349,8 @@ impl Producer<Vec<u8>, Vec<u8>> {
         let memory = Arc::new(BufferMemory::new(config.buffer_memory));
         let metrics = Arc::new(Metrics::default());
         let (tx, rx) = queue::bounded(QUEUE_CAPACITY);
-        let (spent_tx, spent) = sender::spent_line();
         let parts = Parts {
             tx,
-            spent,
             memory: memory.clone(),
             metrics: metrics.clone(),
             max_request_size: config.max_request_size,
@@ -353,7 +361,7 @@ impl Producer<Vec<u8>, Vec<u8>> {
         let nobody = std::thread::spawn(|| {}).thread().id();
         let producer =
             Self::from_parts(parts, waker, None, nobody, None, ByteArraySerializer, ByteArraySerializer);
-        Ok((producer, SenderEnds { config, rx, spent: spent_tx, memory, metrics }))
+        Ok((producer, SenderEnds { config, rx, memory, metrics }))
     }
 }
 
@@ -478,8 +486,8 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             }
             None => None,
         };
-        let size =
-            BATCH_HEADER_LEN + record_size_upper_bound(key.as_deref(), value.as_deref(), &record.headers);
+        let payload = payload_size(key.as_deref(), value.as_deref(), &record.headers);
+        let size = BATCH_HEADER_LEN + record_size_upper_bound_for(payload);
         if size > inner.max_request_size {
             return Err(SendError::RecordTooLarge {
                 size,
@@ -494,26 +502,31 @@ impl<K: 'static, V: 'static> Producer<K, V> {
                 limit: "buffer.memory",
             });
         }
-        // Charged to buffer.memory: the record's wire bytes (without the batch header it shares)
-        // and the producer's bookkeeping for it.
-        let size = size - BATCH_HEADER_LEN + RECORD_BOOKKEEPING;
-        // A record's size travels as a u32 (the queue's slots are kept small); Kafka's own
-        // limit on a request is an i32.
-        let reserved = u32::try_from(size).map_err(|_| SendError::RecordTooLarge {
+        // A record's payload size travels as a u32 (the queue's slots are kept small); Kafka's
+        // own limit on a request is an i32.
+        let payload = u32::try_from(payload).map_err(|_| SendError::RecordTooLarge {
             size,
             max: u32::MAX as usize,
             limit: "max.request.size",
         })?;
+        // Charged to buffer.memory: the record's wire bytes at most (without the batch header
+        // it shares) and the producer's bookkeeping for it.
+        let size = Pending::reservation(payload as usize);
         inner
             .memory
             .reserve(size, inner.max_block, || inner.waker.wake())
             .map_err(|waited| SendError::BufferExhausted { waited, requested: size })?;
         // No clock is read here: the sender stamps the record (timestamp, linger and timeout
         // clocks) with its loop turn's clock when it takes it.
-        let extras = if record.headers.is_empty() && record.timestamp.is_none() {
+        let headers = record.headers;
+        let extras = if headers.is_empty() && record.timestamp.is_none() {
+            if headers.capacity() == 0 {
+                // Nothing to free: no call to the vector's destructor.
+                std::mem::forget(headers);
+            }
             None
         } else {
-            Some(Box::new(Extras { headers: record.headers, timestamp: record.timestamp }))
+            Some(Box::new(Extras { headers, timestamp: record.timestamp }))
         };
         let pending = Pending {
             topic,
@@ -522,7 +535,7 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             extras,
             completion: completion(),
             partition: record.partition.unwrap_or(-1),
-            reserved,
+            payload,
         };
         let refused = |msg: Msg, err: SendError| {
             if let Msg::Record(p) = msg {
@@ -531,7 +544,13 @@ impl<K: 'static, V: 'static> Producer<K, V> {
             inner.memory.release(size);
             Err(err)
         };
-        match inner.tx.try_send(Msg::Record(pending)) {
+        // The slot holds what the sender left of the record written there a lap of the queue
+        // before: its buffers, dropped here, on this thread (see `Pending`). The allocator's
+        // thread cache takes them back and hands them out again for the caller's next value;
+        // the sender read that buffer last, so writing it would wait for the sender's core to
+        // give up its lines: asking for them now overlaps that with the caller's work until then.
+        let sent = inner.tx.try_send(Msg::Record(pending));
+        match sent {
             Ok(()) => {}
             Err(queue::TrySendError::Disconnected(m)) => return refused(m, SendError::Closed),
             Err(queue::TrySendError::Full(m)) => {
@@ -550,41 +569,14 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         // it up without being woken (Java wakes its sender only for a new or a full batch, for
         // the same reason) unless a backlog is building. The queue's length is read only when
         // the sender is parked: reading it costs a cache miss on the sender's index.
-        if inner.waker.parked() {
+        // The queue's send ended with a full fence after it published the record (see
+        // `Waker::parked_after_fence`).
+        if inner.waker.parked_after_fence() {
             if inner.tx.len() >= WAKE_BACKLOG {
                 inner.waker.wake();
             } else {
                 inner.waker.wake_lazy();
             }
-        }
-        // Drop one record the sender is done with, on this thread (see SpentRecord): the
-        // allocator's thread cache takes its buffers back and hands them out again for the
-        // caller's next value. One per send, so the cache neither runs dry nor overflows.
-        // (`try_with`: a send from another thread-local's destructor skips this.)
-        // It is dropped where it lies in the stash (nothing it holds runs user code).
-        let reuse = SPENT.try_with(|stash| {
-            let mut stash = stash.borrow_mut();
-            if stash.is_empty() {
-                if let Ok(chunk) = inner.spent.full.try_recv() {
-                    // The emptied chunk goes back to be filled again (dropped here if the
-                    // sender has enough).
-                    let empty = std::mem::replace(&mut *stash, chunk);
-                    if empty.capacity() > 0 {
-                        let _ = inner.spent.empty.try_send(empty);
-                    }
-                }
-            }
-            let reuse = stash.last()?.value.as_ref().map(|v| (v.as_ptr(), v.capacity()));
-            let n = stash.len();
-            stash.truncate(n - 1);
-            reuse
-        });
-        // The allocator hands the value buffer freed here to this thread's next allocation of
-        // that size (its thread cache is LIFO): most likely the caller's next value. The sender
-        // read it last, so writing it would wait for the sender's core to give up its lines;
-        // asking for them now overlaps that with the caller's work until then.
-        if let Ok(Some((ptr, len))) = reuse {
-            crate::io::prefetch_for_write(ptr, len.min(256));
         }
         Ok(())
     }
@@ -708,15 +700,23 @@ mod tests {
     /// refused every time, and a new name is checked.
     #[test]
     fn a_topic_is_validated_once_per_name_in_a_row() {
+        let remembered = |t: &Arc<str>| {
+            VALID_TOPIC_AT.with(Cell::get) == topic_address(t)
+                && VALID_TOPIC.with(|v| v.borrow().0.as_ref().is_some_and(|v| Arc::ptr_eq(v, t)))
+        };
         let good: Arc<str> = "orders".into();
         validate_topic_once(&good).unwrap();
-        assert!(VALID_TOPIC.with(|v| v.borrow().as_ref().is_some_and(|v| Arc::ptr_eq(v, &good))));
+        assert!(remembered(&good));
         validate_topic_once(&good).unwrap();
         let bad: Arc<str> = "no/slash".into();
         assert!(validate_topic_once(&bad).is_err());
         assert!(validate_topic_once(&bad).is_err(), "an illegal name is never remembered");
+        assert!(remembered(&good));
         let other: Arc<str> = "orders".into();
         validate_topic_once(&other).unwrap();
-        assert!(VALID_TOPIC.with(|v| v.borrow().as_ref().is_some_and(|v| Arc::ptr_eq(v, &other))));
+        assert!(remembered(&other));
+        // The name remembered is held: its address cannot come back with another name.
+        drop(other);
+        assert!(VALID_TOPIC.with(|v| v.borrow().0.as_ref().is_some_and(|v| &**v == "orders")));
     }
 }

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::config::{IdleStrategy, ProducerConfig, SenderCpu};
 use crate::engine::partitioner::Partitioner;
 use crate::engine::transactions::{TxnCall, TxnShared};
-use crate::engine::{Engine, FlushWaiter, PartitionsWaiter, Pending, SpentChunk, Transmit, SPENT_CHUNK};
+use crate::engine::{Engine, FlushWaiter, PartitionsWaiter, Pending, Transmit};
 use crate::error::ProduceError;
 use crate::io::{affinity, queue, ConnId, Driver, Event, SendBuf, Waker};
 use crate::memory::BufferMemory;
@@ -55,36 +55,40 @@ pub(crate) enum Msg {
     Close {
         deadline: Option<Instant>,
     },
+    /// What is left in a queue slot of a message the sender took out of it (a record's
+    /// leftovers stay a `Record`: see `Pending`).
+    Spent,
+}
+
+/// A record's leftovers in its queue slot (its buffers, its topic: see `Pending`) are dropped
+/// field by field, inline, by the `send` that writes the slot next. The allocator's thread cache
+/// takes the value's buffer back and hands it out again for the caller's next value; the sender
+/// read it last, so writing it would wait for the sender's core to give up its lines: asking for
+/// them now overlaps that with the caller's work until then.
+impl queue::Leftover for Msg {
+    #[inline(always)]
+    fn dispose(self) {
+        let Msg::Record(Pending { topic, key, value, extras, completion, .. }) = self else {
+            drop(self);
+            return;
+        };
+        if let Some(v) = &value {
+            crate::io::prefetch_for_write(v.as_ptr(), v.capacity().min(256));
+        }
+        drop(value);
+        drop(key);
+        drop(topic);
+        if extras.is_some() {
+            drop(extras);
+        } else {
+            std::mem::forget(extras);
+        }
+        drop(completion);
+    }
 }
 
 /// Messages taken from the queue per loop turn: bounds the time between network polls.
 pub(crate) const MAX_DRAIN: usize = 4096;
-/// Chunks of spent buffers that may wait for an application thread. Each `send` takes one
-/// spent record and each record the sender takes makes one, so the records in the queue and
-/// the spent ones waiting never add up to more than the queue holds (plus a chunk per
-/// application thread): with room for that many, the sender never has to free one itself.
-pub(crate) const SPENT_CHUNKS: usize = crate::producer::QUEUE_CAPACITY / SPENT_CHUNK + 16;
-
-/// The sender's ends of the spent-buffer cycle: full chunks out, empty ones back (see
-/// `hand_back`).
-pub(crate) struct SpentLine {
-    pub full: crossbeam_channel::Sender<SpentChunk>,
-    pub empty: crossbeam_channel::Receiver<SpentChunk>,
-}
-
-/// The application's ends of the spent-buffer cycle.
-#[derive(Debug)]
-pub(crate) struct SpentTake {
-    pub full: crossbeam_channel::Receiver<SpentChunk>,
-    pub empty: crossbeam_channel::Sender<SpentChunk>,
-}
-
-/// The two channels of the spent-buffer cycle.
-pub(crate) fn spent_line() -> (SpentLine, SpentTake) {
-    let (full_tx, full_rx) = crossbeam_channel::bounded(SPENT_CHUNKS);
-    let (empty_tx, empty_rx) = crossbeam_channel::bounded(SPENT_CHUNKS);
-    (SpentLine { full: full_tx, empty: empty_rx }, SpentTake { full: full_rx, empty: empty_tx })
-}
 /// Ring size.
 const RING_ENTRIES: u32 = 1024;
 /// The largest response frame accepted from a broker; anything larger drops the connection
@@ -102,7 +106,6 @@ pub(crate) fn spawn(
     memory: Arc<BufferMemory>,
     metrics: Arc<Metrics>,
     rx: queue::Rx<Msg>,
-    spent: SpentLine,
     lookup: Lookup,
 ) -> io::Result<Started> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -142,7 +145,7 @@ pub(crate) fn spawn(
         let _ = ready_tx.send(Ok((driver.waker(), engine.transactions_gate())));
         let waker = driver.waker();
         let resolver = Resolver::new(lookup, Arc::new(move || waker.wake()));
-        run(engine, driver, resolver, idle, rx, spent, tls);
+        run(engine, driver, resolver, idle, rx, tls);
     })?;
     match ready_rx.recv() {
         Ok(Ok((waker, txn))) => Ok((handle, waker, txn)),
@@ -423,7 +426,9 @@ fn wall_clock_ms() -> i64 {
 }
 
 /// Takes up to [`MAX_DRAIN`] application messages into the engine; a `Close` (or every handle
-/// gone) sets `close`. `now` and `wall_ms` are the turn's clock.
+/// gone) sets `close`. `now` and `wall_ms` are the turn's clock. A record is appended where it
+/// lies in its queue slot; what it leaves there goes back to an application thread with the
+/// slot (see `Pending`).
 pub(crate) fn take_messages(
     engine: &mut Engine,
     rx: &queue::Rx<Msg>,
@@ -432,21 +437,12 @@ pub(crate) fn take_messages(
     wall_ms: i64,
 ) {
     for _ in 0..MAX_DRAIN {
-        match rx.try_recv() {
-            Ok(Msg::Record(p)) => engine.append(p, now, wall_ms),
-            Ok(Msg::Flush(w)) => engine.flush(w, now),
-            Ok(Msg::PartitionsFor { topic, reply, called }) => {
-                engine.partitions_for(&topic, reply, called, now)
-            }
-            Ok(Msg::Txn(call)) => engine.on_transaction_call(*call, now),
-            Ok(Msg::Close { deadline }) => {
-                // A close from another handle may bring the deadline forward, never back.
-                *close = Some(match *close {
-                    Some(Some(d)) => Some(deadline.map_or(d, |n| n.min(d))),
-                    _ => deadline,
-                });
-                engine.begin_close();
-            }
+        let taken = rx.try_recv_with(|m| match m {
+            Msg::Record(p) => engine.append(p, now, wall_ms),
+            m => other_message(engine, std::mem::replace(m, Msg::Spent), close, now),
+        });
+        match taken {
+            Ok(()) => {}
             Err(queue::TryRecvError::Empty) => break,
             Err(queue::TryRecvError::Disconnected) => {
                 close.get_or_insert(None);
@@ -457,20 +453,22 @@ pub(crate) fn take_messages(
     }
 }
 
-/// Keys and values copied into batches go back to the application threads to be freed there
-/// (see `Spare::spend`), a chunk at a time; the chunks come back empty, to be filled again.
-/// When the application threads do not keep up, the engine frees them itself.
-pub(crate) fn hand_back(engine: &mut Engine, spent: &SpentLine) {
-    while let Ok(chunk) = spent.empty.try_recv() {
-        engine.recycle_spent(chunk);
-    }
-    while !spent.full.is_full() {
-        match engine.take_spent() {
-            Some(chunk) => {
-                let _ = spent.full.try_send(chunk);
-            }
-            None => break,
+/// A message that is not a record.
+#[cold]
+fn other_message(engine: &mut Engine, m: Msg, close: &mut Option<Option<Instant>>, now: Instant) {
+    match m {
+        Msg::Flush(w) => engine.flush(w, now),
+        Msg::PartitionsFor { topic, reply, called } => engine.partitions_for(&topic, reply, called, now),
+        Msg::Txn(call) => engine.on_transaction_call(*call, now),
+        Msg::Close { deadline } => {
+            // A close from another handle may bring the deadline forward, never back.
+            *close = Some(match *close {
+                Some(Some(d)) => Some(deadline.map_or(d, |n| n.min(d))),
+                _ => deadline,
+            });
+            engine.begin_close();
         }
+        Msg::Record(_) | Msg::Spent => {}
     }
 }
 
@@ -515,7 +513,6 @@ fn run(
     mut resolver: Resolver,
     idle: (IdleStrategy, Duration),
     rx: queue::Rx<Msg>,
-    spent: SpentLine,
     tls: Option<Arc<rustls::ClientConfig>>,
 ) {
     let mut events: Vec<Event> = Vec::with_capacity(256);
@@ -530,7 +527,6 @@ fn run(
         handle_events(&mut engine, &mut driver, &mut links, &mut events, tls.as_ref(), now);
         resolver.take_answers(now, |(host, result)| engine.on_resolved(&host, result, now));
         take_messages(&mut engine, &rx, &mut close, now, wall_ms);
-        hand_back(&mut engine, &spent);
         engine.poll(now);
         transmit(&mut engine, &mut driver, &mut links, &mut resolver, now);
         if let Some(deadline) = close {
@@ -586,7 +582,7 @@ fn run(
             Msg::Flush(w) => w(),
             Msg::PartitionsFor { reply, .. } => reply(Err(ProduceError::Closed)),
             Msg::Txn(call) => drop(call), // its completion reports Closed
-            Msg::Close { .. } => {}
+            Msg::Close { .. } | Msg::Spent => {}
         }
     }
 }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use crate::delivery::Completion;
 use crate::engine::partitioner::StickyState;
-use crate::engine::{Extras, Pending, SpentChunk, Stamp, Waiting, SPENT_CHUNK};
+use crate::engine::{Pending, Stamp, Waiting};
 use crate::protocol::compression::Codec;
 use crate::protocol::record_batch::{
     decode_batches, record_size_upper_bound, seal, BatchWriter, ProducerFields, Record, BATCH_HEADER_LEN,
@@ -252,11 +252,23 @@ pub(crate) struct PartitionState {
     /// the furthest batch it acknowledged under the current producer id and epoch. `None` until
     /// it acknowledged one: it may then have no state for the producer on this partition.
     pub acked_next: Option<i32>,
+    /// The uncompressed size the partition's last batch had grown to when it was drained: a
+    /// new batch opens with room for as much (between `batch.size` and `batch.max.size`), so
+    /// that batches that keep growing past `batch.size` while the broker is busy are not copied
+    /// as they grow (a `realloc` per doubling).
+    pub grown: usize,
 }
 
 impl PartitionState {
     pub fn new(leader: i32) -> Self {
-        PartitionState { leader, queue: VecDeque::new(), in_flight: 0, next_sequence: 0, acked_next: None }
+        PartitionState {
+            leader,
+            queue: VecDeque::new(),
+            in_flight: 0,
+            next_sequence: 0,
+            acked_next: None,
+            grown: 0,
+        }
     }
 
     /// Whether `head` must wait for this partition's batches in flight before it is sent: a
@@ -412,12 +424,6 @@ pub(crate) struct Spare {
     /// Closed batches' buffers, each the only reference to its `Arc` (see [`BatchData`]).
     pub batches: Vec<Arc<Vec<u8>>>,
     pub records: Vec<Vec<RecordInfo>>,
-    /// What is left of records whose bytes are in a batch, to be dropped by an application
-    /// thread ([`Engine::take_spent`](crate::engine::Engine::take_spent)): the chunk being
-    /// filled, the full ones, and empty ones back from the application for reuse.
-    pub spent: SpentChunk,
-    pub spent_full: Vec<SpentChunk>,
-    pub spent_empty: Vec<SpentChunk>,
     /// Lists of a Produce request's batches (at most [`MAX_SPARE_LISTS`]).
     pub in_flight: Vec<Vec<crate::engine::produce::InFlightBatch>>,
     /// The nodes a poll found ready.
@@ -427,60 +433,16 @@ pub(crate) struct Spare {
 /// Bound on [`Spare::in_flight`]: a few more than the requests in flight.
 pub(crate) const MAX_SPARE_LISTS: usize = 16;
 
-/// What is left of a record once its bytes are in a batch: its key, value and headers buffers
-/// and its topic name. Handed back to be dropped on an application thread: glibc makes a buffer freed
-/// by another thread than the one that allocated it expensive on both sides (the allocating
-/// thread's next `malloc` misses its thread cache), and the topic's reference count, which
-/// every `send` increments, stays on the application's core instead of moving to the sender's
-/// and back with every record.
-#[derive(Debug, Default)]
-#[allow(dead_code, reason = "held only to be dropped on an application thread")]
-pub(crate) struct SpentRecord {
-    pub topic: Option<Arc<str>>,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    pub extras: Option<Box<Extras>>,
-}
+/// A record's buffers stay in its queue slot after its bytes are in a batch, to be dropped by
+/// the `send` that writes the slot next (see `Pending`), unless they hold more than this: then
+/// the sender drops them itself. A slot's leftovers wait a whole lap of the queue, so this
+/// bounds what they hold to `QUEUE_CAPACITY` times it (8 MiB). Up to it, a buffer is in the
+/// sizes an allocator's thread cache keeps (glibc's up to 1,032 bytes), where freeing it on the
+/// thread that allocated it matters most.
+pub(crate) const LEFTOVER_MAX: usize = 1024;
 
 /// A new batch's record list is allocated for at most this many records up front.
 const MAX_RECORDS_RESERVED: usize = 1024;
-
-/// At most this many spent records wait in the engine for the sender to hand them back; beyond
-/// it (the application threads stopped taking them) the sender drops them itself. The sender
-/// hands them back every loop turn, and a turn takes at most `sender::MAX_DRAIN` records.
-const MAX_SPENT: usize = 8192;
-
-impl Spare {
-    #[inline]
-    fn spend(&mut self, spent: SpentRecord) {
-        if self.spent.capacity() == 0 {
-            self.spent = self.spent_empty.pop().unwrap_or_else(|| Vec::with_capacity(SPENT_CHUNK));
-        }
-        self.spent.push(spent);
-        if self.spent.len() >= SPENT_CHUNK {
-            self.chunk_full();
-        }
-    }
-
-    #[cold]
-    fn chunk_full(&mut self) {
-        if self.spent_full.len() * SPENT_CHUNK >= MAX_SPENT {
-            // Nobody takes them: dropped here, the chunk kept.
-            self.spent.clear();
-            return;
-        }
-        let next = self.spent_empty.pop().unwrap_or_else(|| Vec::with_capacity(SPENT_CHUNK));
-        self.spent_full.push(std::mem::replace(&mut self.spent, next));
-    }
-
-    /// An empty chunk back from an application thread.
-    pub(crate) fn recycle(&mut self, mut chunk: SpentChunk) {
-        chunk.clear();
-        if self.spent_empty.len() * SPENT_CHUNK < MAX_SPENT && chunk.capacity() >= SPENT_CHUNK {
-            self.spent_empty.push(chunk);
-        }
-    }
-}
 
 /// What appending a record did to its partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -494,19 +456,46 @@ pub(crate) struct Appended {
     pub full: bool,
 }
 
-/// Appends `p` to `part`'s queue: into the open batch at its tail if the record fits within
-/// `limits.max` (its exact size, as Java's `hasRoomFor` does with `batch.size`), else into a
-/// new batch (the old one closes). So a batch past `limits.ready`, full and ready to send,
-/// keeps taking records until the drain takes it or it reaches `limits.max` (see the module
-/// docs); only there does it close here.
+/// Appends `p` to the open batch at the tail of `part`'s queue, if there is one (never sent)
+/// and the record fits within `limits.max` (its exact size, as Java's `hasRoomFor` does with
+/// `batch.size`); a batch that does not take it is closed. So a batch past `limits.ready`,
+/// full and ready to send, keeps taking records until the drain takes it or it reaches
+/// `limits.max` (see the module docs); only there does it close here. `None` if the record went
+/// nowhere: it goes to a new batch ([`append_to_new`]). The record's completion goes into the
+/// batch; its buffers stay in `p` (dropped here if larger than [`LEFTOVER_MAX`]).
 ///
-/// With `codec` set a batch is compressed as it closes and its observed ratio is folded into
-/// `ratio`.
-#[allow(clippy::too_many_arguments)]
+/// A closing batch is compressed (with the codec it was opened with) and its observed ratio
+/// folded into `ratio`.
 #[inline]
-pub(crate) fn append(
+pub(crate) fn append_to_open(
     part: &mut PartitionState,
-    p: Pending,
+    p: &mut Pending,
+    stamp: Stamp,
+    limits: BatchLimits,
+    ratio: &mut f32,
+) -> Option<Appended> {
+    let batch = part.queue.back_mut()?;
+    let writer = match (&mut batch.data.writer, batch.attempts) {
+        (Some(w), 0) => w,
+        _ => return None,
+    };
+    let (key, value, headers) = (p.key.as_deref(), p.value.as_deref(), p.headers());
+    // Grow or close: the one decision of the expandable batch.
+    match writer.try_append_sized(limits.max, stamp.timestamp, key, value, headers, p.payload as usize) {
+        Some(bytes) => Some(appended(batch, p, stamp, bytes, limits, ratio)),
+        None => {
+            batch.close(ratio);
+            None
+        }
+    }
+}
+
+/// Appends `p` to a new batch at the tail of `part`'s queue (see [`append_to_open`]), written
+/// for `producer` and compressed with `codec` when it closes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn append_to_new(
+    part: &mut PartitionState,
+    p: &mut Pending,
     stamp: Stamp,
     producer: ProducerFields,
     limits: BatchLimits,
@@ -514,66 +503,72 @@ pub(crate) fn append(
     codec: Codec,
     ratio: &mut f32,
 ) -> Appended {
-    let timestamp = stamp.timestamp;
-    let headers = p.headers();
-    let (key, value) = (p.key.as_deref(), p.value.as_deref());
-    let mut bytes = None;
-    if let Some(b) = part.queue.back_mut() {
-        if let (Some(w), 0) = (&mut b.data.writer, b.attempts) {
-            // Grow or close: the one decision of the expandable batch.
-            bytes = w.try_append(limits.max, timestamp, key, value, headers);
-            if bytes.is_none() {
-                b.close(ratio);
-            }
+    let (key, value, headers) = (p.key.as_deref(), p.value.as_deref(), p.headers());
+    // Room for a full batch up front, or for as much as the partition's last batch grew to:
+    // growing it by doubling would copy it (compressed topics' batches grow to many times
+    // batch.size, and a batch grows on towards batch.max.size while its broker cannot take it).
+    let limit = limits.ready;
+    let room = limit
+        .max(part.grown.min(limits.max))
+        .max(BATCH_HEADER_LEN + record_size_upper_bound(key, value, headers))
+        + 64;
+    let mut data = BatchData::open(spare.batches.pop().unwrap_or_default(), |mut buf| {
+        // What a reused buffer holds is written over, not cleared first (the writer zeroes
+        // only what was never initialized).
+        if buf.capacity() < room {
+            // A new buffer, not a reserve on the old one: realloc would copy all of it.
+            buf = Vec::with_capacity(room);
         }
+        BatchWriter::with_codec(buf, producer, 0, codec)
+    });
+    let n = data.writer.as_mut().map_or(0, |w| w.append(stamp.timestamp, key, value, headers));
+    let mut records = spare.records.pop().unwrap_or_default();
+    if records.capacity() == 0 {
+        // Room for as many records of this one's size as the batch holds: growing the list by
+        // doubling copies it, and a run that outpaces its broker opens new lists all along.
+        // (The first record of a batch is its smallest: deltas of zero.)
+        records.reserve_exact((limit / n.max(1)).clamp(1, MAX_RECORDS_RESERVED));
     }
-    let bytes = match bytes {
-        Some(n) => n,
-        None => {
-            // Room for a full batch up front: growing it by doubling would copy it (compressed
-            // topics' batches grow to many times batch.size). A batch that grows on towards
-            // batch.max.size does copy, a few times per batch, while its broker cannot take it.
-            let limit = limits.ready;
-            let room = limit.max(BATCH_HEADER_LEN + record_size_upper_bound(key, value, headers)) + 64;
-            let mut data = BatchData::open(spare.batches.pop().unwrap_or_default(), |mut buf| {
-                buf.clear();
-                buf.reserve(room);
-                BatchWriter::with_codec(buf, producer, 0, codec)
-            });
-            let n = data.writer.as_mut().map_or(0, |w| w.append(timestamp, key, value, headers));
-            let mut records = spare.records.pop().unwrap_or_default();
-            if records.capacity() == 0 {
-                // Room for as many records of this one's size as the batch holds: growing the
-                // list by doubling copies it, and a run that outpaces its broker opens new lists
-                // all along. (The first record of a batch is its smallest: deltas of zero.)
-                records.reserve_exact((limit / n.max(1)).clamp(1, MAX_RECORDS_RESERVED));
-            }
-            part.queue.push_back(Batch {
-                data,
-                records,
-                created: stamp.enqueued,
-                reserved: 0,
-                attempts: 0,
-                sequence: None,
-                retry_at: None,
-                last_error: None,
-                unresolved: false,
-                may_be_written: false,
-            });
-            BATCH_HEADER_LEN + n
-        }
-    };
-    let batch = part.queue.back_mut().expect("a batch was just ensured");
-    batch.reserved += p.reserved as usize;
+    part.queue.push_back(Batch {
+        data,
+        records,
+        created: stamp.enqueued,
+        reserved: 0,
+        attempts: 0,
+        sequence: None,
+        retry_at: None,
+        last_error: None,
+        unresolved: false,
+        may_be_written: false,
+    });
+    let batch = part.queue.back_mut().expect("a batch was just pushed");
+    appended(batch, p, stamp, BATCH_HEADER_LEN + n, limits, ratio)
+}
+
+/// `p`, whose `bytes` are in `batch`: its completion and what else the batch keeps of it go in
+/// too; the batch closes if it reached `limits.max`, and is full at `limits.ready`.
+#[inline(always)]
+fn appended(
+    batch: &mut Batch,
+    p: &mut Pending,
+    stamp: Stamp,
+    bytes: usize,
+    limits: BatchLimits,
+    ratio: &mut f32,
+) -> Appended {
+    batch.reserved += p.reserved();
     batch.records.push(RecordInfo {
-        completion: p.completion,
+        completion: std::mem::take(&mut p.completion),
         enqueued: stamp.enqueued,
-        timestamp,
+        timestamp: stamp.timestamp,
         key_size: p.key.as_ref().map_or(-1, |k| k.len() as i32),
         value_size: p.value.as_ref().map_or(-1, |v| v.len() as i32),
         generation: stamp.generation,
     });
-    spare.spend(SpentRecord { topic: Some(p.topic), key: p.key, value: p.value, extras: p.extras });
+    let held = p.key.as_ref().map_or(0, Vec::capacity) + p.value.as_ref().map_or(0, Vec::capacity);
+    if held > LEFTOVER_MAX || p.extras.is_some() {
+        drop_large_buffers(p, held);
+    }
     let size = batch.size();
     if size >= limits.max {
         batch.close(ratio);
@@ -581,9 +576,82 @@ pub(crate) fn append(
     Appended { bytes, full: size >= limits.ready }
 }
 
+/// Drops a record's buffers on the sender if with its headers they hold more than
+/// [`LEFTOVER_MAX`] (`held` by key and value).
+#[cold]
+fn drop_large_buffers(p: &mut Pending, held: usize) {
+    let headers: usize =
+        p.headers().iter().map(|h| h.key.capacity() + h.value.as_ref().map_or(0, Vec::capacity) + 48).sum();
+    if held + headers > LEFTOVER_MAX {
+        p.key = None;
+        p.value = None;
+        p.extras = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Header;
+
+    /// A record into the open batch, or a new one (as `Engine::append_known` does).
+    #[allow(clippy::too_many_arguments)]
+    fn append(
+        part: &mut PartitionState,
+        p: &mut Pending,
+        stamp: Stamp,
+        producer: ProducerFields,
+        limit: usize,
+        spare: &mut Spare,
+        codec: Codec,
+        ratio: &mut f32,
+    ) -> Appended {
+        let limits = BatchLimits { ready: limit, max: limit };
+        match append_to_open(part, p, stamp, limits, ratio) {
+            Some(a) => a,
+            None => append_to_new(part, p, stamp, producer, limits, spare, codec, ratio),
+        }
+    }
+
+    /// A partition whose last batch grew past batch.size opens the next one with room for as
+    /// much (never beyond batch.max.size), so that it is not copied as it grows again.
+    #[test]
+    fn a_new_batch_has_room_for_what_the_partitions_last_one_grew_to() {
+        let topic: Arc<str> = "t".into();
+        let stamp = Stamp { enqueued: crate::engine::sim_tests::origin(), timestamp: 0, generation: 0 };
+        let limits = BatchLimits { ready: 16_384, max: 100_000 };
+        let room = |grown: usize| {
+            let (mut part, mut spare, mut ratio) = (PartitionState::new(0), Spare::default(), 1.0);
+            part.grown = grown;
+            let mut p = Pending::new(
+                topic.clone(),
+                None,
+                Some(vec![1; 100]),
+                Vec::new(),
+                None,
+                None,
+                Completion::forget(),
+            );
+            append_to_new(
+                &mut part,
+                &mut p,
+                stamp,
+                ProducerFields::NONE,
+                limits,
+                &mut spare,
+                Codec::None,
+                &mut ratio,
+            );
+            part.queue[0].data.writer.as_ref().expect("open").capacity()
+        };
+        assert!((16_384..20_000).contains(&room(0)), "batch.size at first: {}", room(0));
+        assert!((40_000..44_000).contains(&room(40_000)), "{}", room(40_000));
+        assert!(
+            (100_000..104_000).contains(&room(5_000_000)),
+            "capped at batch.max.size: {}",
+            room(5_000_000)
+        );
+    }
 
     #[test]
     fn batch_limit_is_batch_size_without_a_codec_and_scales_with_the_ratio() {
@@ -599,34 +667,83 @@ mod tests {
         assert_eq!(batch_limit(16_384, 1 << 20, lz4, 0.0), 1 << 20);
     }
 
+    /// A record's bytes go into the batch and its completion with them; its buffers stay
+    /// with the record (in its queue slot, to be dropped by the next `send` there) unless they
+    /// hold more than LEFTOVER_MAX, headers counted.
     #[test]
-    fn appended_records_leave_their_buffers_and_topic_to_be_dropped_elsewhere() {
+    fn appended_records_leave_their_small_buffers_behind_and_give_up_large_ones() {
         let topic: Arc<str> = "t".into();
         let mut part = PartitionState::new(0);
         let mut spare = Spare::default();
         let mut ratio = 1.0;
-        for i in 0..(MAX_SPENT + 10) {
-            let key = (i % 2 == 0).then(|| vec![b'k'; i % 7]);
-            let value = Some(i.to_be_bytes().to_vec());
-            let p = Pending::new(topic.clone(), key, value, Vec::new(), None, None, 40, Completion::forget());
-            let stamp = Stamp { enqueued: crate::engine::sim_tests::origin(), timestamp: 0, generation: 0 };
-            let limits = BatchLimits { ready: 16_384, max: 16_384 };
-            append(&mut part, p, stamp, ProducerFields::NONE, limits, &mut spare, Codec::None, &mut ratio);
+        let stamp = Stamp { enqueued: crate::engine::sim_tests::origin(), timestamp: 0, generation: 0 };
+        let sizes = [0, 100, LEFTOVER_MAX, LEFTOVER_MAX + 1, 5000];
+        let mut left = Vec::new();
+        for (i, &n) in sizes.iter().enumerate() {
+            let key = (i % 2 == 0).then(|| vec![b'k'; 3]);
+            let value = Some(vec![i as u8; n.saturating_sub(key.as_ref().map_or(0, Vec::len))]);
+            let mut p =
+                Pending::new(topic.clone(), key, value, Vec::new(), None, None, Completion::callback(|_| {}));
+            append(
+                &mut part,
+                &mut p,
+                stamp,
+                ProducerFields::NONE,
+                16_384,
+                &mut spare,
+                Codec::None,
+                &mut ratio,
+            );
+            assert_eq!(format!("{:?}", p.completion), "None", "record {i}: the batch took its completion");
+            left.push(p);
         }
-        // The first MAX_SPENT records wait to be dropped by an application thread; beyond that
-        // the sender drops them itself.
-        let waiting: Vec<&SpentRecord> = spare.spent_full.iter().flatten().collect();
-        assert_eq!(waiting.len(), MAX_SPENT);
-        for (i, s) in waiting.into_iter().enumerate() {
-            assert_eq!(s.value.as_deref(), Some(&i.to_be_bytes()[..]));
-            assert_eq!(s.key.as_ref().map(Vec::len), (i % 2 == 0).then_some(i % 7));
-            assert!(s.topic.as_ref().is_some_and(|t| Arc::ptr_eq(t, &topic)));
-        }
-        // The batches hold their bytes, not the buffers.
-        let records: usize = part.queue.iter().map(|b| b.records.len()).sum();
-        assert_eq!(records, MAX_SPENT + 10);
-        drop(spare);
-        assert_eq!(Arc::strong_count(&topic), 1, "every record's topic reference was given up");
+        let kept: Vec<bool> = left.iter().map(|p| p.value.is_some()).collect();
+        assert_eq!(kept, [true, true, true, false, false]);
+        let mut with_headers = Pending::new(
+            topic.clone(),
+            None,
+            Some(vec![1; 900]),
+            vec![Header::new("h", vec![2; 200])],
+            None,
+            None,
+            Completion::forget(),
+        );
+        append(
+            &mut part,
+            &mut with_headers,
+            stamp,
+            ProducerFields::NONE,
+            16_384,
+            &mut spare,
+            Codec::None,
+            &mut ratio,
+        );
+        assert!(with_headers.value.is_none() && with_headers.extras.is_none(), "headers count too");
+        let mut small_headers = Pending::new(
+            topic.clone(),
+            None,
+            Some(vec![1; 100]),
+            vec![Header::new("h", vec![2; 10])],
+            None,
+            None,
+            Completion::forget(),
+        );
+        append(
+            &mut part,
+            &mut small_headers,
+            stamp,
+            ProducerFields::NONE,
+            16_384,
+            &mut spare,
+            Codec::None,
+            &mut ratio,
+        );
+        assert!(small_headers.value.is_some() && small_headers.extras.is_some());
+        // The batch holds the bytes, not the buffers.
+        let b =
+            &decode_batches(part.queue[0].data.writer.clone().expect("open").close().as_slice()).unwrap()[0];
+        assert_eq!(b.records.len(), sizes.len() + 2);
+        assert_eq!(b.records[3].value.as_ref().map(Vec::len), Some(LEFTOVER_MAX + 1));
     }
 
     #[test]

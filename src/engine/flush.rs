@@ -17,8 +17,10 @@ use super::{Engine, FlushWaiter};
 pub(super) struct Flushes {
     /// The generation records accepted now are counted in.
     generation: u32,
-    /// Records not yet completed per generation, oldest first; a generation none is left of
-    /// is dropped from the front.
+    /// Records of `generation` not yet completed.
+    current: usize,
+    /// Records not yet completed per earlier generation, oldest first; a generation none is
+    /// left of is dropped from the front.
     outstanding: VecDeque<(u32, usize)>,
     /// Flushes waiting, each with the generation it closed.
     waiters: Vec<(u32, FlushWaiter)>,
@@ -35,8 +37,12 @@ impl Engine {
             return;
         }
         self.next_wakeup = Some(now);
-        self.flushes.waiters.push((self.flushes.generation, waiter));
-        self.flushes.generation = self.flushes.generation.wrapping_add(1);
+        let f = &mut self.flushes;
+        f.waiters.push((f.generation, waiter));
+        if f.current > 0 {
+            f.outstanding.push_back((f.generation, std::mem::take(&mut f.current)));
+        }
+        f.generation = f.generation.wrapping_add(1);
     }
 }
 
@@ -52,14 +58,11 @@ impl Flushes {
     }
 
     /// Counts a record accepted now; returns its generation (for [`finish`](Self::finish)).
+    #[inline]
     pub(super) fn track(&mut self) -> u32 {
-        let g = self.generation;
-        match self.outstanding.back_mut() {
-            Some((gen, n)) if *gen == g => *n += 1,
-            _ => self.outstanding.push_back((g, 1)),
-        }
+        self.current += 1;
         self.incomplete += 1;
-        g
+        self.generation
     }
 
     /// A record of generation `g` completed.
@@ -72,7 +75,9 @@ impl Flushes {
         if n == 0 {
             return;
         }
-        if let Some(e) = self.outstanding.iter_mut().find(|(gen, _)| *gen == g) {
+        if g == self.generation {
+            self.current -= n;
+        } else if let Some(e) = self.outstanding.iter_mut().find(|(gen, _)| *gen == g) {
             e.1 -= n;
         }
         while matches!(self.outstanding.front(), Some((_, 0))) {
@@ -86,7 +91,10 @@ impl Flushes {
         if self.waiters.is_empty() {
             return;
         }
-        let oldest = self.outstanding.front().map(|(g, _)| *g);
+        let oldest = match self.outstanding.front() {
+            Some((g, _)) => Some(*g),
+            None => (self.current > 0).then_some(self.generation),
+        };
         let mut i = 0;
         while i < self.waiters.len() {
             let g = self.waiters[i].0;

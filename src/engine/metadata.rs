@@ -267,8 +267,9 @@ impl Engine {
                     .collect();
                 topic.meta = TopicMeta::Known;
                 let waiting = std::mem::take(&mut topic.waiting);
-                for w in waiting {
-                    self.append_known(ti, w.record, w.stamp);
+                for mut w in waiting {
+                    // Out of its queue slot: what is left of it is dropped here.
+                    self.append_known(ti, &mut w.record, w.stamp);
                 }
             } else if t.error_code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
                 || t.error_code == ErrorCode::LEADER_NOT_AVAILABLE

@@ -59,6 +59,8 @@ use crate::error::ProduceError;
 use crate::io::SendBuf;
 use crate::memory::BufferMemory;
 use crate::metrics::Metrics;
+use crate::protocol::compression::Codec;
+use crate::protocol::record_batch::RECORD_OVERHEAD_MAX;
 use crate::record::{Header, PartitionInfo};
 
 use accumulator::TopicState;
@@ -77,8 +79,13 @@ use transactions::Transactions;
 /// It takes 120 bytes, so that a queue slot (with the queue's own 8-byte stamp) is two cache
 /// lines, not three: each slot the caller writes is a line the sender read last, and those
 /// transfers are most of what `send` costs. What few records carry (headers, a timestamp of
-/// their own) is boxed in [`Extras`], which goes back to the application with the key and value
-/// (see `accumulator::SpentRecord`).
+/// their own) is boxed in [`Extras`].
+///
+/// The sender handles it where it lies in the queue's slot (`Engine::append` takes it by
+/// reference): it copies the bytes into a batch and takes the completion; the key, value,
+/// extras and topic stay in the slot, to be dropped by the `send` that writes the slot next, on
+/// an application thread (see `io::queue`). A record that must wait (for its topic's metadata)
+/// is taken out of the slot ([`Pending::take`]).
 #[derive(Debug)]
 pub(crate) struct Pending {
     pub topic: Arc<str>,
@@ -88,8 +95,10 @@ pub(crate) struct Pending {
     pub completion: Completion,
     /// The record's own partition, or -1.
     pub partition: i32,
-    /// `buffer.memory` bytes reserved for it (its worst-case size in a batch and bookkeeping).
-    pub reserved: u32,
+    /// Its bytes from its key's length to its last header (`record_batch::payload_size`): its
+    /// size in a batch but for the fields that depend on where it lands there. Its
+    /// `buffer.memory` charge derives from it ([`reserved`](Self::reserved)).
+    pub payload: u32,
 }
 
 /// Headers and a timestamp of the record's own: what few records have (see [`Pending`]).
@@ -103,7 +112,6 @@ pub(crate) struct Extras {
 impl Pending {
     /// A record; `extras` are boxed only if there are any.
     #[cfg(test)]
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         topic: Arc<str>,
         key: Option<Vec<u8>>,
@@ -111,12 +119,41 @@ impl Pending {
         headers: Vec<Header>,
         timestamp: Option<i64>,
         partition: Option<i32>,
-        reserved: u32,
         completion: Completion,
     ) -> Pending {
+        let payload = crate::protocol::record_batch::payload_size(key.as_deref(), value.as_deref(), &headers);
         let extras =
             (!headers.is_empty() || timestamp.is_some()).then(|| Box::new(Extras { headers, timestamp }));
-        Pending { topic, key, value, extras, completion, partition: partition.unwrap_or(-1), reserved }
+        let partition = partition.unwrap_or(-1);
+        Pending { topic, key, value, extras, completion, partition, payload: payload as u32 }
+    }
+
+    /// The `buffer.memory` bytes a record of this `payload` reserves: its size in a batch at
+    /// most (the fields that depend on where it lands at their widest) and the producer's
+    /// bookkeeping for it.
+    #[inline]
+    pub(crate) const fn reservation(payload: usize) -> usize {
+        payload + RECORD_OVERHEAD_MAX + accumulator::RECORD_BOOKKEEPING
+    }
+
+    /// What this record reserved of `buffer.memory` ([`reservation`](Self::reservation)).
+    #[inline]
+    pub(crate) fn reserved(&self) -> usize {
+        Self::reservation(self.payload as usize)
+    }
+
+    /// Takes the record out of its queue slot, leaving the slot what a record handled in place
+    /// leaves (no buffers, no completion; the topic, shared).
+    pub(crate) fn take(&mut self) -> Pending {
+        Pending {
+            topic: self.topic.clone(),
+            key: self.key.take(),
+            value: self.value.take(),
+            extras: self.extras.take(),
+            completion: std::mem::take(&mut self.completion),
+            partition: self.partition,
+            payload: self.payload,
+        }
     }
 
     /// The record's own partition.
@@ -156,14 +193,6 @@ pub(crate) struct Waiting {
     pub stamp: Stamp,
 }
 
-/// Spent records (`accumulator::SpentRecord`) handed back at a time, in one `Vec` (a chunk).
-/// An application thread sends each chunk back empty once it has dropped its records, and the
-/// engine fills it again: the chunks circulate, so handing back allocates nothing, and a
-/// channel message is a `Vec` (24 bytes) per 64 records.
-pub(crate) const SPENT_CHUNK: usize = 64;
-/// A chunk of spent records (see `Spare::spend`).
-pub(crate) type SpentChunk = Vec<accumulator::SpentRecord>;
-
 /// What the engine asks of the network.
 #[derive(Debug)]
 pub enum Transmit {
@@ -190,6 +219,10 @@ pub(crate) type PartitionsWaiter = Box<dyn FnOnce(Result<Vec<PartitionInfo>, Pro
 /// The engine. See the module docs: each room owns the part of the state named after it.
 pub struct Engine {
     cfg: ProducerConfig,
+    /// `cfg.codec()`, once.
+    codec: Codec,
+    /// The batch limits without a codec (which do not depend on a topic's compression ratio).
+    plain_limits: accumulator::BatchLimits,
     /// The accumulator: each topic's partitions, their leaders and their batches. Shared by
     /// the rooms: `records` appends, `metadata` sets leaders, `produce` drains and completes,
     /// `idempotence` resequences.
@@ -242,8 +275,17 @@ impl Engine {
         seed: u64,
     ) -> Self {
         let bootstrap = cfg.bootstrap_servers.clone();
+        let plain_limits = accumulator::BatchLimits::new(
+            cfg.batch_size,
+            cfg.batch_max_size,
+            cfg.max_request_size,
+            Codec::None,
+            1.0,
+        );
         let txn = cfg.transactional_id.clone().map(|id| Transactions::new(id, cfg.transaction_timeout));
         Engine {
+            codec: cfg.codec(),
+            plain_limits,
             cfg,
             topics: Vec::new(),
             spare: accumulator::Spare::default(),

@@ -100,6 +100,14 @@ impl Rng {
 }
 
 impl StickyState {
+    /// The partition the next record goes to if it stays where the last one went (a record of
+    /// a topic of `partitions` partitions); `None` when [`partition`](Self::partition) is to
+    /// pick one.
+    #[inline]
+    pub fn current(&self, partitions: i32) -> Option<i32> {
+        self.current.filter(|&p| p < partitions && !self.switch)
+    }
+
     /// The partition for the next record. `available` lists partitions with a known leader (all
     /// partitions are used when it is empty). A new one is picked, at random and different from
     /// the current one where there is a choice, when there is none yet or [`appended`]

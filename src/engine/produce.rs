@@ -161,6 +161,9 @@ impl Engine {
                     }
                     // Closed (and compressed) first, so the request is sized by what is sent.
                     let head = part.queue.front_mut().expect("head exists");
+                    if head.is_open() {
+                        part.grown = head.size();
+                    }
                     head.close(&mut topic.compression_ratio);
                     let bsize = head.size() + 16 + if first_of_topic { tsize } else { 0 };
                     if !picked.is_empty() && size + bsize > self.cfg.max_request_size {
@@ -499,10 +502,11 @@ impl Engine {
         // Release the memory first: a callback may send again (and should find the space), and
         // whoever watches the buffer sees it free once the outcome is known.
         self.memory.release(batch.reserved);
-        for (i, r) in batch.records.drain(..).enumerate() {
-            let topic = &topic;
-            let result = &result;
-            r.completion.complete(|| match result {
+        // In place: the completions are taken out one by one, the list is cleared after (a
+        // completion taken costs nothing to drop).
+        for (i, r) in batch.records.iter_mut().enumerate() {
+            let (topic, result) = (&topic, &result);
+            r.completion.complete_in_place(|| match result {
                 Ok((base, log_append_time)) => Ok(RecordMetadata {
                     topic: topic.clone(),
                     partition,
@@ -514,6 +518,7 @@ impl Engine {
                 Err(e) => Err(e.clone()),
             });
         }
+        batch.records.clear();
         if self.spare.records.len() < MAX_SPARE_BUFFERS {
             self.spare.records.push(batch.records);
         }

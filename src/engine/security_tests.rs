@@ -59,20 +59,10 @@ impl Harness {
 
     fn send(&mut self, value: &[u8]) {
         let outcomes = self.outcomes.clone();
-        let reserved = 61 + crate::protocol::record_batch::record_size_upper_bound(None, Some(value), &[]);
-        self.memory.reserve(reserved, Duration::ZERO, || {}).unwrap();
         let completion = Completion::callback(move |r| outcomes.lock().unwrap().push(r));
-        let p = Pending::new(
-            "t".into(),
-            None,
-            Some(value.to_vec()),
-            Vec::new(),
-            None,
-            None,
-            reserved as u32,
-            completion,
-        );
-        self.engine.append(p, self.now, 1000);
+        let p = Pending::new("t".into(), None, Some(value.to_vec()), Vec::new(), None, None, completion);
+        self.memory.reserve(p.reserved(), Duration::ZERO, || {}).unwrap();
+        self.engine.append(&mut { p }, self.now, 1000);
     }
 
     fn turn(&mut self) {

@@ -128,8 +128,6 @@ impl Sim {
         let id = self.next_id;
         self.next_id += 1;
         let outcomes = self.outcomes.clone();
-        let reserved = 61 + crate::protocol::record_batch::record_size_upper_bound(key, Some(value), &[]);
-        self.memory.reserve(reserved, Duration::ZERO, || {}).expect("test buffer.memory");
         let p = Pending::new(
             topic.into(),
             key.map(<[u8]>::to_vec),
@@ -137,11 +135,11 @@ impl Sim {
             Vec::new(),
             None,
             partition,
-            reserved as u32,
             Completion::callback(move |r| outcomes.lock().unwrap().push((id, r))),
         );
+        self.memory.reserve(p.reserved(), Duration::ZERO, || {}).expect("test buffer.memory");
         // Stamped by the engine as the sender does: timestamp 1000 + id.
-        self.engine.append(p, self.now, 1000 + id as i64);
+        self.engine.append(&mut { p }, self.now, 1000 + id as i64);
         id
     }
 

@@ -75,8 +75,6 @@ impl TxnSim {
     }
 
     fn send(&mut self, partition: i32, value: &[u8]) {
-        let reserved = 61 + crate::protocol::record_batch::record_size_upper_bound(None, Some(value), &[]);
-        self.memory.reserve(reserved, Duration::ZERO, || {}).unwrap();
         self.gate.check_send().expect("a send inside a transaction");
         let outcomes = self.outcomes.clone();
         let p = Pending::new(
@@ -86,10 +84,10 @@ impl TxnSim {
             Vec::new(),
             Some(1),
             Some(partition),
-            reserved as u32,
             Completion::callback(move |r| outcomes.lock().unwrap().push(r)),
         );
-        self.engine.append(p, self.now, 0);
+        self.memory.reserve(p.reserved(), Duration::ZERO, || {}).unwrap();
+        self.engine.append(&mut { p }, self.now, 0);
     }
 
     /// Makes a transactional call and runs until it finishes.

@@ -61,6 +61,9 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod affinity;
+// The counting allocator of the instruction-count bench (an `unsafe impl`, so it lives here).
+#[cfg(feature = "internals")]
+pub mod alloc_count;
 pub(crate) mod queue;
 mod sendbuf;
 mod sock;

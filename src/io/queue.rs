@@ -21,6 +21,16 @@
 //! but the CAS and the fence wait for it to drain: PERF.md's profile puts most of `send()`'s
 //! remaining time there.
 //!
+//! # Messages are handled where they lie
+//! The consumer handles a message in its slot ([`Rx::try_recv_with`]), by reference, instead of
+//! moving it out: what it leaves there (for a record, its key and value buffers, once their
+//! bytes are in a batch) stays in the slot until a producer writes the slot again, one lap
+//! later, and drops it on its own thread just before. So the application thread that allocated
+//! a buffer most likely frees it too (the allocator's thread cache takes it back for the next
+//! allocation, where a free on the sender's thread would cost both threads), and handing the
+//! buffers back costs no channel and no copy. A message taken out ([`Rx::try_recv`]) leaves
+//! its slot empty; a slot's `seq` is zero exactly when it holds nothing.
+//!
 //! # Full, and gone
 //! - Full: [`Tx::send_timeout`] waits on a condition variable; the consumer notifies it after
 //!   it has freed an eighth of the queue (checked once per [`Rx::try_recv`] that frees room
@@ -43,7 +53,9 @@ use std::time::{Duration, Instant};
 struct Padded<T>(T);
 
 struct Slot<T> {
-    /// `t + 1` once message `t` is in the slot; anything else means not (yet) published.
+    /// `t + 1` once message `t` is in the slot; anything else means not (yet) published. Zero
+    /// exactly when `msg` holds nothing: before the slot is first written, and after a message
+    /// was taken out of it; a message handled in place leaves what is left of it, and `seq`.
     seq: AtomicUsize,
     msg: UnsafeCell<MaybeUninit<T>>,
 }
@@ -146,16 +158,34 @@ impl<T> Shared<T> {
         self.mask + 1
     }
 
-    /// Takes message `h` if it is published. Only the consumer calls this.
-    fn take(&self, h: usize) -> Option<T> {
+    /// Hands message `h`, if it is published, to `f` where it lies; what `f` leaves in it
+    /// stays there (see the module docs). Only the consumer calls this.
+    #[inline]
+    fn take_with<R>(&self, h: usize, f: impl FnOnce(&mut T) -> R) -> Option<R> {
         let slot = &self.slots[h & self.mask];
         if slot.seq.load(Ordering::Acquire) != h.wrapping_add(1) {
             return None;
         }
         // SAFETY: `seq == h + 1` (Acquire) means the producer that claimed `h` finished writing
-        // the message and published it; only the consumer reads it, once, because `head`
-        // moves past `h` right after (and the next lap's `seq` differs).
+        // the message and published it; only the consumer touches it until it stores a `head`
+        // past `h` (right after), and no producer writes the slot before it has seen that
+        // `head` (Acquire). A slot whose `seq` is not zero holds an initialized message.
+        let r = f(unsafe { (*slot.msg.get()).assume_init_mut() });
+        self.head.0.store(h.wrapping_add(1), Ordering::Release);
+        Some(r)
+    }
+
+    /// Takes message `h` out, if it is published, leaving its slot empty (`seq` zero). Only
+    /// the consumer calls this.
+    fn take(&self, h: usize) -> Option<T> {
+        let slot = &self.slots[h & self.mask];
+        if slot.seq.load(Ordering::Acquire) != h.wrapping_add(1) {
+            return None;
+        }
+        // SAFETY: as in `take_with`; the message is read out once, and `seq` zero (stored
+        // before `head`, so the slot's next producer sees it) says the slot holds none now.
         let msg = unsafe { (*slot.msg.get()).assume_init_read() };
+        slot.seq.store(0, Ordering::Relaxed);
         self.head.0.store(h.wrapping_add(1), Ordering::Release);
         Some(msg)
     }
@@ -173,9 +203,20 @@ impl<T> Shared<T> {
     }
 }
 
-impl<T> Tx<T> {
-    /// Queues `msg` if there is room.
-    #[inline]
+/// What the consumer left of a message in a queue slot, dropped by the producer that writes the
+/// slot next (see the module docs). The default drops it whole (the type's drop glue, a call);
+/// a message type can drop its leftovers field by field, inline.
+pub(crate) trait Leftover: Sized {
+    /// Drops what the consumer left of a message.
+    #[inline(always)]
+    fn dispose(self) {}
+}
+
+impl<T: Leftover> Tx<T> {
+    /// Queues `msg` if there is room. What the slot holds of the message written there a lap
+    /// before is dropped here ([`Leftover::dispose`]). This ends with a full fence after the
+    /// message is published, which the caller may lean on (see `Waker::parked_after_fence`).
+    #[inline(always)]
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
         let s = &*self.shared;
         if s.rx_gone.load(Ordering::Relaxed) {
@@ -199,9 +240,23 @@ impl<T> Tx<T> {
         let slot = &s.slots[t & s.mask];
         // SAFETY: the CAS made this producer the only owner of index `t`, and `t - head < cap`
         // (checked against an Acquire load of `head`, or of `cached_head` stored with Release
-        // after such a load) means the consumer has taken message `t - cap` out of this slot.
+        // after such a load) means the consumer is done with message `t - cap` in this slot.
         // Nobody else touches the slot until the `seq` store below publishes it.
-        unsafe { (*slot.msg.get()).write(msg) };
+        let cell = unsafe { &mut *slot.msg.get() };
+        // A slot written before holds what the consumer left of its last message: dropped
+        // here, as the new message goes in. (`seq` was stored by that message's producer, and
+        // the consumer's `head` store, which this producer has seen, came after its load of it,
+        // so this load sees it.)
+        if slot.seq.load(Ordering::Relaxed) == 0 {
+            cell.write(msg);
+        } else {
+            // SAFETY: a written slot's message is initialized (see `Slot::seq`), and this
+            // producer owns the slot (as above); it is read out once, and the slot written
+            // again at once, so it is neither dropped twice nor left uninitialized.
+            let old = unsafe { cell.assume_init_read() };
+            cell.write(msg);
+            old.dispose();
+        }
         slot.seq.store(t.wrapping_add(1), Ordering::Release);
         // The receiver may have gone while we wrote: then nobody would take this message, so
         // drop it here (see the module docs). The fence pairs with the one in `Rx::drop`. The
@@ -249,7 +304,9 @@ impl<T> Tx<T> {
             SendTimeoutError::Timeout(m) | SendTimeoutError::Disconnected(m) => m,
         })
     }
+}
 
+impl<T> Tx<T> {
     /// Messages claimed and not yet taken (reads the consumer's line: not for every send).
     pub fn len(&self) -> usize {
         let s = &*self.shared;
@@ -265,28 +322,58 @@ impl<T> Drop for Tx<T> {
 }
 
 impl<T> Rx<T> {
-    /// Takes the next message, if one is published.
+    /// Takes the next message out, if one is published.
     #[inline]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         let s = &*self.shared;
         let h = s.head.0.load(Ordering::Relaxed);
         match s.take(h) {
             Some(msg) => {
-                // Wake producers waiting for room once an eighth of the queue is free. The
-                // fence orders the `head` store in `take` before the read of `waiters`; a
-                // waiter raises `waiters` (a full barrier) before it reads `head`, so either it
-                // sees the room or this sees it waiting.
-                if h & (s.mask >> 3) == 0 {
-                    fence(Ordering::SeqCst);
-                    if s.waiters.load(Ordering::Relaxed) > 0 {
-                        let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
-                        s.room.notify_all();
-                    }
-                }
+                self.took(h);
                 Ok(msg)
             }
-            None if s.tx_gone.load(Ordering::Acquire) && self.is_empty() => Err(TryRecvError::Disconnected),
-            None => Err(TryRecvError::Empty),
+            None => Err(self.nothing()),
+        }
+    }
+
+    /// Hands the next message, if one is published, to `f` where it lies in its slot; what `f`
+    /// leaves there is dropped by the producer that writes the slot next (see the module docs).
+    #[inline]
+    pub fn try_recv_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, TryRecvError> {
+        let s = &*self.shared;
+        let h = s.head.0.load(Ordering::Relaxed);
+        match s.take_with(h, f) {
+            Some(r) => {
+                self.took(h);
+                Ok(r)
+            }
+            None => Err(self.nothing()),
+        }
+    }
+
+    /// Message `h` was taken: wakes producers waiting for room once an eighth of the queue is
+    /// free. The fence orders the `head` store in `take` before the read of `waiters`; a waiter
+    /// raises `waiters` (a full barrier) before it reads `head`, so either it sees the room or
+    /// this sees it waiting.
+    #[inline]
+    fn took(&self, h: usize) {
+        let s = &*self.shared;
+        if h & (s.mask >> 3) == 0 {
+            fence(Ordering::SeqCst);
+            if s.waiters.load(Ordering::Relaxed) > 0 {
+                let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+                s.room.notify_all();
+            }
+        }
+    }
+
+    /// Why no message was there.
+    #[inline]
+    fn nothing(&self) -> TryRecvError {
+        if self.shared.tx_gone.load(Ordering::Acquire) && self.is_empty() {
+            TryRecvError::Disconnected
+        } else {
+            TryRecvError::Empty
         }
     }
 
@@ -323,17 +410,14 @@ impl<T> Drop for Rx<T> {
 
 impl<T> Drop for Shared<T> {
     fn drop(&mut self) {
-        // Messages published and never taken (both sides gone).
-        let mut h = *self.head.0.get_mut();
-        loop {
-            let slot = &mut self.slots[h & self.mask];
-            if *slot.seq.get_mut() != h.wrapping_add(1) {
-                break;
+        // Messages published and never taken (both sides gone), and what was left of those
+        // taken: every slot ever written.
+        for slot in self.slots.iter_mut() {
+            if *slot.seq.get_mut() != 0 {
+                // SAFETY: `&mut self`: no other thread is left; a written slot's message is
+                // initialized (see `Slot::seq`), and is dropped only here.
+                unsafe { slot.msg.get_mut().assume_init_drop() };
             }
-            // SAFETY: `&mut self`: no other thread is left; `seq == h + 1` says message `h`
-            // was written and not taken (taking it moves `head` past it).
-            unsafe { slot.msg.get_mut().assume_init_drop() };
-            h = h.wrapping_add(1);
         }
     }
 }
@@ -414,6 +498,31 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
     }
+    impl Leftover for Counted<'_> {}
+    impl Leftover for Option<Counted<'_>> {}
+    impl Leftover for u32 {}
+    impl Leftover for (u64, u64) {}
+
+    /// What the consumer leaves of a message it handled in place is dropped by the producer
+    /// that writes the slot next (a lap later), or by the queue's drop; a
+    /// message taken out leaves nothing to drop.
+    #[test]
+    fn what_a_message_handled_in_place_leaves_is_dropped_by_the_next_send_to_its_slot() {
+        let drops = AtomicU64::new(0);
+        let (tx, rx) = bounded(2);
+        tx.try_send(Some(Counted(&drops))).ok().unwrap();
+        tx.try_send(Some(Counted(&drops))).ok().unwrap();
+        assert_eq!(rx.try_recv_with(|m| m.is_some()), Ok(true), "handled in place, left as it is");
+        assert!(rx.try_recv().is_ok_and(|m| m.is_some()), "taken out");
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "only the message taken out is gone");
+        tx.try_send(None).ok().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 2, "the next send dropped what was left");
+        tx.try_send(None).ok().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 2, "a slot emptied by a take has nothing to drop");
+        assert_eq!(rx.try_recv_with(|m| *m = Some(Counted(&drops))), Ok(()));
+        drop((tx, rx));
+        assert_eq!(drops.load(Ordering::SeqCst), 3, "the queue's drop drops what is left in its slots");
+    }
 
     #[test]
     fn messages_left_behind_are_dropped_once_whichever_side_goes_first() {
@@ -471,6 +580,43 @@ mod tests {
             });
             assert_eq!(drops.load(Ordering::SeqCst), accepted.load(Ordering::SeqCst), "round {round}");
         }
+    }
+
+    /// Producers lapping a small queue drop what the consumer left in each slot as they write
+    /// it, while the consumer handles the next messages in place (or takes one out): every
+    /// message is dropped exactly once, by whichever side ends up with it.
+    #[test]
+    fn leftovers_dropped_by_producers_lapping_the_consumer_are_dropped_once() {
+        const PER: u64 = if cfg!(miri) { 60 } else { 100_000 };
+        let drops = AtomicU64::new(0);
+        let (tx, rx) = bounded::<Option<Counted>>(4);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                let (tx, drops) = (&tx, &drops);
+                s.spawn(move || {
+                    for _ in 0..PER {
+                        tx.send(Some(Counted(drops))).ok().unwrap();
+                    }
+                });
+            }
+            let mut n = 0;
+            while n < 2 * PER {
+                let got = if n % 3 == 0 {
+                    rx.try_recv().map(|m| m.is_some())
+                } else {
+                    rx.try_recv_with(|m| m.is_some())
+                };
+                match got {
+                    Ok(some) => {
+                        assert!(some);
+                        n += 1;
+                    }
+                    Err(_) => std::hint::spin_loop(),
+                }
+            }
+        });
+        drop((tx, rx));
+        assert_eq!(drops.load(Ordering::SeqCst), 2 * PER);
     }
 
     #[test]

@@ -68,6 +68,15 @@ impl Waker {
         self.parked.load(Ordering::Relaxed)
     }
 
+    /// [`parked`](Self::parked) for a caller that has just executed a full fence after
+    /// publishing its work (as [`queue::Tx::try_send_over`](super::queue::Tx::try_send_over)
+    /// does): the fence is what orders the publication before the read, and a second one
+    /// costs `send` a pipeline drain for nothing.
+    #[inline]
+    pub fn parked_after_fence(&self) -> bool {
+        self.parked.load(Ordering::Relaxed)
+    }
+
     /// Wakes the sender unless it announced (with
     /// [`Driver::prepare_park_lazy`](super::Driver::prepare_park_lazy)) that it will wake by
     /// itself soon enough: work that may wait that long (a record that may linger) rides along

@@ -326,17 +326,17 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Number of bytes `v` takes as an unsigned varint.
-pub fn uvarint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
+/// Number of bytes `v` takes as an unsigned varint: one per 7 bits from the highest set bit
+/// down, at least one. Branch-free: `h / 7` for the highest bit's index `h` (0..=63) is
+/// `h * 37 >> 8` over that range.
+#[inline]
+pub fn uvarint_len(v: u64) -> usize {
+    let high = 63 - (v | 1).leading_zeros() as usize;
+    ((high * 37) >> 8) + 1
 }
 
 /// Number of bytes `v` takes as a zig-zag varint/varlong.
+#[inline]
 pub fn varlong_len(v: i64) -> usize {
     uvarint_len(((v << 1) ^ (v >> 63)) as u64)
 }
@@ -475,6 +475,21 @@ impl Writer for Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The branch-free width is the encoder's, on both sides of every 7-bit boundary.
+    #[test]
+    fn uvarint_len_is_the_encoded_width() {
+        let mut values = vec![0u64, 1, u64::MAX];
+        for bit in 0..64 {
+            let p = 1u64 << bit;
+            values.extend([p - 1, p, p + 1]);
+        }
+        for v in values {
+            let mut buf = Vec::new();
+            buf.put_uvarlong(v);
+            assert_eq!(uvarint_len(v), buf.len(), "width of {v:#x}");
+        }
+    }
 
     #[test]
     fn varint_golden_bytes_match_kafka() {

@@ -21,7 +21,7 @@
 use std::cell::RefCell;
 
 use super::compression::{self, Codec, DEFAULT_MAX_DECOMPRESSED};
-use super::primitives::{varlong_len, DecodeError, DecodeResult, Reader, Writer};
+use super::primitives::{uvarint_len, varlong_len, DecodeError, DecodeResult, Reader};
 use crate::record::Header;
 
 /// Bytes of the batch header before the first record.
@@ -115,29 +115,32 @@ fn nullable_len_size(len: Option<usize>) -> usize {
 }
 
 /// Bytes of a record from keyLength to the end of its headers: everything whose size does not
-/// depend on where in the batch the record lands.
+/// depend on where in the batch the record lands (see [`BatchWriter::try_append_sized`]).
 #[inline]
-fn payload_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
-    let mut n = nullable_len_size(key.map(<[u8]>::len))
+pub fn payload_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
+    nullable_len_size(key.map(<[u8]>::len))
         + key.map_or(0, <[u8]>::len)
         + nullable_len_size(value.map(<[u8]>::len))
         + value.map_or(0, <[u8]>::len)
-        + varlong_len(headers.len() as i64);
-    for h in headers {
-        n += varlong_len(h.key.len() as i64)
-            + h.key.len()
-            + nullable_len_size(h.value.as_ref().map(Vec::len))
-            + h.value.as_ref().map_or(0, Vec::len);
-    }
-    n
+        + headers_size(headers)
 }
+
+/// The most a record takes beyond its [`payload_size`]: its length, attributes, timestamp
+/// delta and offset delta, each at its widest.
+pub const RECORD_OVERHEAD_MAX: usize = MAX_VARINT_LEN + 1 + MAX_VARLONG_LEN + MAX_VARINT_LEN;
 
 /// An upper bound on the bytes one record adds to a batch, whatever its deltas. Used to check
 /// `max.request.size` / `batch.size` before appending. It assumes the widest timestamp delta
 /// (10 bytes) and offset delta (5 bytes), so it is exact up to those 13 bytes.
 #[inline]
 pub fn record_size_upper_bound(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
-    let body = 1 + MAX_VARLONG_LEN + MAX_VARINT_LEN + payload_size(key, value, headers);
+    record_size_upper_bound_for(payload_size(key, value, headers))
+}
+
+/// [`record_size_upper_bound`] of a record whose [`payload_size`] is `payload`.
+#[inline]
+pub fn record_size_upper_bound_for(payload: usize) -> usize {
+    let body = 1 + MAX_VARLONG_LEN + MAX_VARINT_LEN + payload;
     varlong_len(body as i64) + body
 }
 
@@ -181,7 +184,12 @@ fn patch_crc(batch: &mut [u8]) {
 /// ```
 #[derive(Debug, Clone)]
 pub struct BatchWriter {
+    /// The batch: `..len` written, the rest room to write into. The room is kept initialized
+    /// (the buffer's whole capacity is its length), so that a record is written with indexed
+    /// stores and slice copies, not a `push` (a capacity check and a length update) per byte.
     buf: Vec<u8>,
+    /// Bytes written, header included.
+    len: usize,
     count: i32,
     base_timestamp: i64,
     max_timestamp: i64,
@@ -222,17 +230,28 @@ impl BatchWriter {
     /// ```
     pub fn with_codec(mut buf: Vec<u8>, producer: ProducerFields, attributes: i16, codec: Codec) -> Self {
         let attributes = (attributes & !attributes::COMPRESSION_MASK) | codec.id();
-        buf.clear();
-        buf.resize(BATCH_HEADER_LEN, 0);
+        // What the buffer holds (a reused buffer's last batch) is room to write into: it does
+        // not matter, it is written before it is read. Room beyond that is initialized as the
+        // batch grows into it ([`grow`](Self::grow)), a step at a time.
+        let room = buf.len().max(BATCH_HEADER_LEN + GROW_STEP);
+        buf.resize(room, 0);
         // baseOffset (0), batchLength, crc, lastOffsetDelta, timestamps and recordCount stay
         // zero until close() back-patches them.
+        buf[..BATCH_HEADER_LEN].fill(0);
         put_i32_at(&mut buf, LOG_OVERHEAD, NO_PARTITION_LEADER_EPOCH);
         buf[MAGIC_OFFSET] = MAGIC_V2 as u8;
         put_i16_at(&mut buf, ATTRIBUTES_OFFSET, attributes);
         put_i64_at(&mut buf, PRODUCER_ID_OFFSET, producer.producer_id);
         put_i16_at(&mut buf, PRODUCER_EPOCH_OFFSET, producer.producer_epoch);
         put_i32_at(&mut buf, BASE_SEQUENCE_OFFSET, producer.base_sequence);
-        BatchWriter { buf, count: 0, base_timestamp: NO_TIMESTAMP, max_timestamp: NO_TIMESTAMP, codec }
+        BatchWriter {
+            buf,
+            len: BATCH_HEADER_LEN,
+            count: 0,
+            base_timestamp: NO_TIMESTAMP,
+            max_timestamp: NO_TIMESTAMP,
+            codec,
+        }
     }
 
     /// Appends one record. The first record's timestamp becomes the batch's base timestamp; later
@@ -267,16 +286,36 @@ impl BatchWriter {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> Option<usize> {
+        let payload = payload_size(key, value, headers);
+        self.try_append_sized(limit, timestamp, key, value, headers, payload)
+    }
+
+    /// [`try_append`](Self::try_append) for a record whose [`payload_size`] is known (the
+    /// producer computes it on the caller's thread, for the record's `buffer.memory` charge).
+    ///
+    /// # Panics
+    /// If the record would exceed `i32::MAX` bytes (callers check `max.request.size` first).
+    /// `payload` must be the record's `payload_size` (checked in debug builds).
+    #[inline(always)]
+    pub fn try_append_sized(
+        &mut self,
+        limit: usize,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+        payload: usize,
+    ) -> Option<usize> {
+        debug_assert_eq!(payload, payload_size(key, value, headers), "the record's payload size is off");
         let base = if self.count == 0 { timestamp } else { self.base_timestamp };
-        let timestamp_delta = timestamp.wrapping_sub(base);
-        let offset_delta = self.count;
-        let body = 1
-            + varlong_len(timestamp_delta)
-            + varlong_len(i64::from(offset_delta))
-            + payload_size(key, value, headers);
+        let timestamp_delta = zigzag(timestamp.wrapping_sub(base));
+        let offset_delta = zigzag(i64::from(self.count));
+        let body = 1 + uvarint_len(timestamp_delta) + uvarint_len(offset_delta) + payload;
         assert!(body <= i32::MAX as usize, "record of {body} bytes exceeds the wire format");
-        let total = varlong_len(body as i64) + body;
-        if self.count > 0 && self.buf.len() + total > limit {
+        let body_len = zigzag(body as i64);
+        let total = uvarint_len(body_len) + body;
+        let start = self.len;
+        if self.count > 0 && start + total > limit {
             return None;
         }
         if self.count == 0 {
@@ -285,30 +324,57 @@ impl BatchWriter {
         } else if timestamp > self.max_timestamp {
             self.max_timestamp = timestamp;
         }
-        self.buf.reserve(total);
-        let start = self.buf.len();
-        let b = &mut self.buf;
-        b.put_varint(body as i32);
-        b.put_i8(0); // record attributes: unused
-        b.put_varlong(timestamp_delta);
-        b.put_varint(offset_delta);
-        put_nullable(b, key);
-        put_nullable(b, value);
-        b.put_varint(headers.len() as i32);
-        for h in headers {
-            b.put_varint(h.key.len() as i32);
-            b.put_slice(h.key.as_bytes());
-            put_nullable(b, h.value.as_deref());
+        if start + total > self.buf.len() {
+            self.grow(start + total);
         }
+        let b = &mut self.buf[..];
+        let mut at = put_uvarint_at(b, start, body_len);
+        b[at] = 0; // record attributes: unused
+        at = put_uvarint_at(b, at + 1, timestamp_delta);
+        at = put_uvarint_at(b, at, offset_delta);
+        at = put_uvarint_at(b, at, zigzag(key.map_or(-1, |k| k.len() as i64)));
+        if let Some(k) = key {
+            b[at..at + k.len()].copy_from_slice(k);
+            at += k.len();
+        }
+        at = put_uvarint_at(b, at, zigzag(value.map_or(-1, |v| v.len() as i64)));
+        if let Some(v) = value {
+            b[at..at + v.len()].copy_from_slice(v);
+            at += v.len();
+        }
+        if headers.is_empty() {
+            b[at] = 0;
+            at += 1;
+        } else {
+            at = put_headers_at(b, at, headers);
+        }
+        debug_assert_eq!(at - start, total, "record size precomputation is off");
+        self.len = at;
         self.count += 1;
-        debug_assert_eq!(self.buf.len() - start, total, "record size precomputation is off");
         Some(total)
+    }
+
+    /// Makes room for `needed` bytes in all (at least doubling it).
+    #[cold]
+    fn grow(&mut self, needed: usize) {
+        // What is zeroed here is a step past what the record needs (no further than the
+        // capacity, while that holds the record), so each byte is zeroed about once whatever
+        // the batch grows to; beyond the capacity the vector's own growth doubles it.
+        let cap = self.buf.capacity();
+        let room = if needed <= cap { (needed + GROW_STEP).min(cap) } else { needed + GROW_STEP };
+        self.buf.resize(room, 0);
+    }
+
+    /// Bytes the batch can hold without its buffer being reallocated.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Bytes written so far, header included (uncompressed: what `batch.size` counts).
     #[inline]
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.len
     }
 
     /// True before the first record is appended.
@@ -345,7 +411,8 @@ impl BatchWriter {
     /// [`close`](Self::close) without the CRC: for a batch whose producer fields are written
     /// later ([`seal`] then computes the CRC once, over the final bytes).
     pub fn close_unsealed(self) -> Vec<u8> {
-        let BatchWriter { mut buf, count, base_timestamp, max_timestamp, codec } = self;
+        let BatchWriter { mut buf, len, count, base_timestamp, max_timestamp, codec } = self;
+        buf.truncate(len);
         if codec != Codec::None {
             SCRATCH.with(|scratch| {
                 let scratch = &mut *scratch.borrow_mut();
@@ -377,16 +444,76 @@ impl BatchWriter {
     }
 }
 
-/// Writes a varint length (-1 for `None`) and the bytes.
+/// How much room a batch writer initializes at a time beyond what it needs now: small enough
+/// for memset's vector loop (glibc switches to `rep stosb` from 2 KiB), large enough to be
+/// done about once per ten records.
+const GROW_STEP: usize = 1024;
+
+/// Zig-zag encoding (a varint's and a varlong's are the same for what an `i32` holds).
+#[inline(always)]
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Bytes of a record's header count and headers.
 #[inline]
-fn put_nullable(b: &mut Vec<u8>, v: Option<&[u8]>) {
-    match v {
-        None => b.put_varint(-1),
-        Some(v) => {
-            b.put_varint(v.len() as i32);
-            b.put_slice(v);
+fn headers_size(headers: &[Header]) -> usize {
+    let mut n = varlong_len(headers.len() as i64);
+    for h in headers {
+        n += varlong_len(h.key.len() as i64)
+            + h.key.len()
+            + nullable_len_size(h.value.as_ref().map(Vec::len))
+            + h.value.as_ref().map_or(0, Vec::len);
+    }
+    n
+}
+
+/// Writes `v` as an unsigned varint at `b[at..]`; returns the position after it. One and two
+/// bytes (a record's lengths and deltas, mostly) are written inline, longer ones out of line.
+#[inline(always)]
+fn put_uvarint_at(b: &mut [u8], at: usize, v: u64) -> usize {
+    if v < 0x80 {
+        b[at] = v as u8;
+        at + 1
+    } else if v < 0x4000 {
+        b[at] = (v as u8) | 0x80;
+        b[at + 1] = (v >> 7) as u8;
+        at + 2
+    } else {
+        put_long_uvarint_at(b, at, v)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn put_long_uvarint_at(b: &mut [u8], mut at: usize, mut v: u64) -> usize {
+    while v >= 0x80 {
+        b[at] = (v as u8) | 0x80;
+        v >>= 7;
+        at += 1;
+    }
+    b[at] = v as u8;
+    at + 1
+}
+
+/// Writes a record's header count and headers at `b[at..]`; returns the position after them.
+#[inline(never)]
+fn put_headers_at(b: &mut [u8], mut at: usize, headers: &[Header]) -> usize {
+    at = put_uvarint_at(b, at, zigzag(headers.len() as i64));
+    for h in headers {
+        at = put_uvarint_at(b, at, zigzag(h.key.len() as i64));
+        b[at..at + h.key.len()].copy_from_slice(h.key.as_bytes());
+        at += h.key.len();
+        match &h.value {
+            None => at = put_uvarint_at(b, at, zigzag(-1)),
+            Some(v) => {
+                at = put_uvarint_at(b, at, zigzag(v.len() as i64));
+                b[at..at + v.len()].copy_from_slice(v);
+                at += v.len();
+            }
         }
     }
+    at
 }
 
 /// Rewrites the producer id, epoch and base sequence of a closed batch and recomputes its CRC

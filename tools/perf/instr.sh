@@ -7,7 +7,9 @@
 #   tools/perf/instr.sh [--records N] [--record-size BYTES] [--burst N] [--api forget|callback|future]...
 #
 # Default: 100000 records of 100 bytes, bursts of 1000, all three send styles. With
-# INSTR_KEEP=DIR the callgrind files stay in DIR, for `callgrind_annotate --inclusive=yes`.
+# INSTR_KEEP=DIR the callgrind files stay in DIR, for `callgrind_annotate --inclusive=yes`, with
+# per-instruction counts for tools/perf/cg-asm.py (a function's instructions per record, each
+# with its source line).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -39,7 +41,7 @@ inclusive() {
 printf '%-9s %9s %14s %14s %12s  %s\n' api records "send() Ir/rec" "sender Ir/rec" "callback" "allocations per record"
 for api in "${apis[@]}"; do
   out="$dir/callgrind.$api"
-  line=$(valgrind --tool=callgrind --callgrind-out-file="$out" \
+  line=$(valgrind --tool=callgrind --callgrind-out-file="$out" ${INSTR_KEEP:+--dump-instr=yes} \
       --toggle-collect='instructions::measured_send' --toggle-collect='instructions::measured_turn' \
       "$bin" --api "$api" --records "$records" "${extra[@]}" 2>/dev/null)
   send=$(inclusive "$out" 'instructions::measured_send')
