@@ -272,17 +272,8 @@ impl<K: 'static, V: 'static> Producer<K, V> {
         partitioner: Option<Box<dyn Partitioner>>,
         lookup: crate::resolver::Lookup,
     ) -> Result<Self, StartError> {
-        config.validate()?;
-        let memory = Arc::new(BufferMemory::new(config.buffer_memory));
-        let metrics = Arc::new(Metrics::default());
-        let (tx, rx) = queue::bounded(QUEUE_CAPACITY);
-        let parts = Parts {
-            tx,
-            memory: memory.clone(),
-            metrics: metrics.clone(),
-            max_request_size: config.max_request_size,
-            max_block: config.max_block,
-        };
+        let (parts, rx) = Parts::new(&mut config)?;
+        let (memory, metrics) = (parts.memory.clone(), parts.metrics.clone());
         let (handle, waker, txn) =
             sender::spawn(config, partitioner, memory, metrics, rx, lookup).map_err(StartError::Io)?;
         let sender_thread = handle.thread().id();
@@ -329,6 +320,23 @@ struct Parts {
     max_block: Duration,
 }
 
+impl Parts {
+    /// Validates `config` and makes the handle's side of a producer; the queue's other end is
+    /// the sender's.
+    fn new(config: &mut ProducerConfig) -> Result<(Parts, queue::Rx<Msg>), StartError> {
+        config.validate()?;
+        let (tx, rx) = queue::bounded(QUEUE_CAPACITY);
+        let parts = Parts {
+            tx,
+            memory: Arc::new(BufferMemory::new(config.buffer_memory)),
+            metrics: Arc::new(Metrics::default()),
+            max_request_size: config.max_request_size,
+            max_block: config.max_block,
+        };
+        Ok((parts, rx))
+    }
+}
+
 /// The sender's half of a producer without a sender thread (see [`Producer::unthreaded`]).
 #[cfg(any(test, all(feature = "internals", feature = "mock")))]
 pub(crate) struct SenderEnds {
@@ -345,17 +353,8 @@ impl Producer<Vec<u8>, Vec<u8>> {
     /// it, on any thread (`crate::harness` does, on the caller's own, with no ring). The waker is
     /// never armed, so `send` never makes a syscall to wake it.
     pub(crate) fn unthreaded(mut config: ProducerConfig) -> Result<(Self, SenderEnds), StartError> {
-        config.validate()?;
-        let memory = Arc::new(BufferMemory::new(config.buffer_memory));
-        let metrics = Arc::new(Metrics::default());
-        let (tx, rx) = queue::bounded(QUEUE_CAPACITY);
-        let parts = Parts {
-            tx,
-            memory: memory.clone(),
-            metrics: metrics.clone(),
-            max_request_size: config.max_request_size,
-            max_block: config.max_block,
-        };
+        let (parts, rx) = Parts::new(&mut config)?;
+        let (memory, metrics) = (parts.memory.clone(), parts.metrics.clone());
         let waker = Arc::new(Waker::new().map_err(StartError::Io)?);
         // No thread is the sender: an id no thread has any more.
         let nobody = std::thread::spawn(|| {}).thread().id();

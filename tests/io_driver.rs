@@ -102,6 +102,25 @@ fn echo_returns_bytes_in_order_and_sent_hands_back_each_buffer() {
     assert_eq!(sent, expect);
 }
 
+/// Reads `s` until `len` bytes (or EOF), pausing a millisecond after each read until `slow`
+/// bytes are in: a reader slow enough that the writer fills the socket buffer and its writes
+/// come up short.
+fn read_slowly(s: &mut TcpStream, len: usize, slow: usize) -> Vec<u8> {
+    let mut all = Vec::with_capacity(len);
+    let mut buf = vec![0u8; 64 * 1024];
+    while all.len() < len {
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        all.extend_from_slice(&buf[..n]);
+        if all.len() < slow {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+    all
+}
+
 #[test]
 fn large_send_to_slow_reader_continues_short_writes_intact() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -110,19 +129,7 @@ fn large_send_to_slow_reader_continues_short_writes_intact() {
     const LEN: usize = 8 << 20;
     thread::spawn(move || {
         let (mut s, _) = l.accept().unwrap();
-        let mut all = Vec::with_capacity(LEN + 4);
-        let mut buf = vec![0u8; 64 * 1024];
-        while all.len() < LEN + 4 {
-            let n = s.read(&mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            all.extend_from_slice(&buf[..n]);
-            if all.len() < LEN / 2 {
-                thread::sleep(Duration::from_millis(1));
-            }
-        }
-        tx.send(all).unwrap();
+        tx.send(read_slowly(&mut s, LEN + 4, LEN / 2)).unwrap();
     });
     let mut d = Driver::new(32).unwrap();
     let id = d.connect(addr).unwrap();
@@ -169,21 +176,9 @@ fn spliced_buffers_go_out_in_order_across_iovec_batches_and_short_writes() {
     let len = want.len();
     thread::spawn(move || {
         let (mut s, _) = l.accept().unwrap();
-        let mut all = Vec::with_capacity(len);
-        let mut buf = vec![0u8; 64 * 1024];
-        while all.len() < len {
-            let n = s.read(&mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            all.extend_from_slice(&buf[..n]);
-            if all.len() < len / 2 {
-                thread::sleep(Duration::from_millis(1));
-            }
-        }
-        tx.send(all).unwrap();
+        tx.send(read_slowly(&mut s, len, len / 2)).unwrap();
         // Open until the driver goes: an EOF now could race the last `Sent`.
-        let _ = s.read(&mut buf);
+        let _ = s.read(&mut [0u8; 64]);
     });
     let mut d = Driver::new(32).unwrap();
     let id = d.connect(addr).unwrap();

@@ -1088,97 +1088,43 @@ fn round_trip<T: Encode + Decode + PartialEq + std::fmt::Debug>(v: i16, m: &T) -
     Ok(())
 }
 
+/// One proptest per message: `test name: API key, strategy for a message at a given version`;
+/// each encodes the message at every supported version and decodes it back unchanged.
+macro_rules! round_trips {
+    ($($name:ident: $key:ident, $strategy:expr;)*) => {
+        proptest! {
+            $(
+                #[test]
+                fn $name((v, m) in with_version(ApiKey::$key, $strategy)) {
+                    round_trip(v, &m)?;
+                }
+            )*
+        }
+    };
+}
+
+round_trips! {
+    api_versions_request_round_trips: ApiVersions, api_versions_request;
+    api_versions_response_round_trips: ApiVersions, api_versions_response;
+    metadata_request_round_trips: Metadata, metadata_request;
+    metadata_response_round_trips: Metadata, metadata_response;
+    produce_request_round_trips: Produce, |_| produce_request();
+    produce_response_round_trips: Produce, |v| produce_response(v, any::<(i32, i32)>());
+    init_producer_id_request_round_trips: InitProducerId, init_producer_id_request;
+    init_producer_id_response_round_trips: InitProducerId, |_| init_producer_id_response();
+    find_coordinator_request_round_trips: FindCoordinator, find_coordinator_request;
+    find_coordinator_response_round_trips: FindCoordinator, find_coordinator_response;
+    add_partitions_to_txn_request_round_trips: AddPartitionsToTxn, |_| add_partitions_to_txn_request();
+    add_partitions_to_txn_response_round_trips: AddPartitionsToTxn, |_| add_partitions_to_txn_response();
+    add_offsets_to_txn_request_round_trips: AddOffsetsToTxn, |_| add_offsets_to_txn_request();
+    add_offsets_to_txn_response_round_trips: AddOffsetsToTxn, |_| add_offsets_to_txn_response();
+    end_txn_request_round_trips: EndTxn, |_| end_txn_request();
+    end_txn_response_round_trips: EndTxn, end_txn_response;
+    txn_offset_commit_request_round_trips: TxnOffsetCommit, txn_offset_commit_request;
+    txn_offset_commit_response_round_trips: TxnOffsetCommit, |_| txn_offset_commit_response();
+}
+
 proptest! {
-    #[test]
-    fn api_versions_request_round_trips((v, m) in with_version(ApiKey::ApiVersions, api_versions_request)) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn api_versions_response_round_trips((v, m) in with_version(ApiKey::ApiVersions, api_versions_response)) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn metadata_request_round_trips((v, m) in with_version(ApiKey::Metadata, metadata_request)) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn metadata_response_round_trips((v, m) in with_version(ApiKey::Metadata, metadata_response)) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn produce_request_round_trips((v, m) in with_version(ApiKey::Produce, |_| produce_request())) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn produce_response_round_trips((v, m) in with_version(ApiKey::Produce, |v| produce_response(v, any::<(i32, i32)>()))) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn init_producer_id_request_round_trips((v, m) in with_version(ApiKey::InitProducerId, init_producer_id_request)) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn init_producer_id_response_round_trips((v, m) in with_version(ApiKey::InitProducerId, |_| init_producer_id_response())) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn find_coordinator_request_round_trips((v, m) in with_version(ApiKey::FindCoordinator, find_coordinator_request)) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn find_coordinator_response_round_trips((v, m) in with_version(ApiKey::FindCoordinator, find_coordinator_response)) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn add_partitions_to_txn_request_round_trips((v, m) in with_version(ApiKey::AddPartitionsToTxn, |_| add_partitions_to_txn_request())) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn add_partitions_to_txn_response_round_trips((v, m) in with_version(ApiKey::AddPartitionsToTxn, |_| add_partitions_to_txn_response())) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn add_offsets_to_txn_request_round_trips((v, m) in with_version(ApiKey::AddOffsetsToTxn, |_| add_offsets_to_txn_request())) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn add_offsets_to_txn_response_round_trips((v, m) in with_version(ApiKey::AddOffsetsToTxn, |_| add_offsets_to_txn_response())) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn end_txn_request_round_trips((v, m) in with_version(ApiKey::EndTxn, |_| end_txn_request())) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn end_txn_response_round_trips((v, m) in with_version(ApiKey::EndTxn, end_txn_response)) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn txn_offset_commit_request_round_trips((v, m) in with_version(ApiKey::TxnOffsetCommit, txn_offset_commit_request)) {
-        round_trip(v, &m)?;
-    }
-
-    #[test]
-    fn txn_offset_commit_response_round_trips((v, m) in with_version(ApiKey::TxnOffsetCommit, |_| txn_offset_commit_response())) {
-        round_trip(v, &m)?;
-    }
-
     #[test]
     fn produce_writer_matches_owned_encoding((v, mut m) in with_version(ApiKey::Produce, |_| produce_request())) {
         for t in &mut m.topics {
@@ -1232,13 +1178,7 @@ proptest! {
         (v, m) in with_version(ApiKey::Metadata, metadata_response),
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
     ) {
-        let mut bytes = enc(&m, v);
-        if !bytes.is_empty() {
-            for (i, b) in flips {
-                let at = i.index(bytes.len());
-                bytes[at] = b;
-            }
-        }
+        let bytes = mutate(enc(&m, v), &flips);
         let _ = dec::<MetadataResponse>(&bytes, v);
         let _ = dec::<ProduceResponse>(&bytes, v.clamp(3, 12));
     }
@@ -1248,12 +1188,7 @@ proptest! {
         (v, m) in with_version(ApiKey::Produce, |v| produce_response(v, any::<(i32, i32)>())),
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
     ) {
-        let mut bytes = enc(&m, v);
-        for (i, b) in flips {
-            let at = i.index(bytes.len());
-            bytes[at] = b;
-        }
-        let _ = dec::<ProduceResponse>(&bytes, v);
+        let _ = dec::<ProduceResponse>(&mutate(enc(&m, v), &flips), v);
     }
 
     #[test]

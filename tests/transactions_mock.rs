@@ -51,6 +51,16 @@ fn numbered(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
 }
 
+/// A mock cluster of `brokers` brokers with `topics`, at transaction version `tv`, and a
+/// producer with transactional id `id` on it, its transactions initialized.
+fn initialized(brokers: usize, topics: &[(&str, i32)], tv: i16, id: &str) -> (MockServer, Producer) {
+    let server = MockServer::with_topics(brokers, topics).unwrap();
+    server.cluster().set_transaction_version(tv);
+    let p = producer(&server, id);
+    p.init_transactions().unwrap();
+    (server, p)
+}
+
 /// One committed transaction of `n` records to `out`-0 with values `prefix0..`.
 fn commit_one(p: &Producer, prefix: &str, n: usize) {
     p.begin_transaction().unwrap();
@@ -204,10 +214,7 @@ fn send_outside_a_transaction_is_a_typed_error() {
 #[test]
 fn a_second_producer_with_the_same_id_fences_the_first() {
     for tv in [2, 1] {
-        let server = MockServer::with_topics(1, &[("out", 1)]).unwrap();
-        server.cluster().set_transaction_version(tv);
-        let first = producer(&server, "tx-fence");
-        first.init_transactions().unwrap();
+        let (server, first) = initialized(1, &[("out", 1)], tv, "tx-fence");
         first.begin_transaction().unwrap();
         send_all(&first, "out", 0, "old", 2).into_iter().for_each(|f| drop(f.wait().unwrap()));
         let second = producer(&server, "tx-fence");
@@ -290,10 +297,7 @@ fn coordinator_errors_are_retried() {
 #[test]
 fn a_coordinator_that_moves_is_found_again() {
     for tv in [2, 1] {
-        let server = MockServer::with_topics(3, &[("out", 1), ("in", 1)]).unwrap();
-        server.cluster().set_transaction_version(tv);
-        let p = producer(&server, "tx-move");
-        p.init_transactions().unwrap();
+        let (server, p) = initialized(3, &[("out", 1), ("in", 1)], tv, "tx-move");
         commit_one(&p, "a", 2);
         server.cluster().set_transaction_coordinator(2);
         p.begin_transaction().unwrap();
@@ -316,10 +320,7 @@ fn a_coordinator_that_moves_is_found_again() {
 #[test]
 fn transaction_abortable_fails_the_commit_and_abort_recovers() {
     for tv in [2, 1] {
-        let server = MockServer::with_topics(1, &[("out", 1)]).unwrap();
-        server.cluster().set_transaction_version(tv);
-        let p = producer(&server, "tx-abortable");
-        p.init_transactions().unwrap();
+        let (server, p) = initialized(1, &[("out", 1)], tv, "tx-abortable");
         p.begin_transaction().unwrap();
         let fs = send_all(&p, "out", 0, "x", 3);
         server.cluster().push_request_errors(Api::EndTxn, &[ErrorCode::TRANSACTION_ABORTABLE]);
@@ -348,10 +349,7 @@ fn transaction_abortable_fails_the_commit_and_abort_recovers() {
 #[test]
 fn a_failed_record_makes_the_transaction_abortable() {
     for tv in [2, 1] {
-        let server = MockServer::with_topics(1, &[("out", 2)]).unwrap();
-        server.cluster().set_transaction_version(tv);
-        let p = producer(&server, "tx-failed-record");
-        p.init_transactions().unwrap();
+        let (server, p) = initialized(1, &[("out", 2)], tv, "tx-failed-record");
         let epoch_before = {
             commit_one(&p, "first", 1);
             *epochs(&server, "out", 0).last().unwrap()
@@ -396,10 +394,7 @@ fn a_fenced_epoch_from_the_coordinator_is_fatal() {
         (1, Api::AddOffsetsToTxn, ErrorCode::PRODUCER_FENCED),
         (2, Api::TxnOffsetCommit, ErrorCode::PRODUCER_FENCED),
     ] {
-        let server = MockServer::with_topics(1, &[("out", 1), ("in", 1)]).unwrap();
-        server.cluster().set_transaction_version(tv);
-        let p = producer(&server, "tx-fenced");
-        p.init_transactions().unwrap();
+        let (server, p) = initialized(1, &[("out", 1), ("in", 1)], tv, "tx-fenced");
         p.begin_transaction().unwrap();
         server.cluster().push_request_errors(api, &[code]);
         let f = p.send(record("out", 0, "x")).unwrap();
@@ -427,10 +422,7 @@ fn a_fenced_epoch_from_the_coordinator_is_fatal() {
 #[test]
 fn a_lost_end_txn_answer_is_retried_and_commits_once() {
     for tv in [2, 1] {
-        let server = MockServer::with_topics(1, &[("out", 1)]).unwrap();
-        server.cluster().set_transaction_version(tv);
-        let p = producer(&server, "tx-lost-end");
-        p.init_transactions().unwrap();
+        let (server, p) = initialized(1, &[("out", 1)], tv, "tx-lost-end");
         p.begin_transaction().unwrap();
         let fs = send_all(&p, "out", 0, "a", 3);
         server.cluster().push_request_faults(Api::EndTxn, &[Fault::DropAfter]);
@@ -595,10 +587,7 @@ fn closing_with_an_open_transaction_aborts_it() {
 #[test]
 fn many_transactions_in_a_row_lose_and_duplicate_nothing() {
     for tv in [2, 1] {
-        let server = MockServer::with_topics(2, &[("out", 3)]).unwrap();
-        server.cluster().set_transaction_version(tv);
-        let p = producer(&server, "tx-many");
-        p.init_transactions().unwrap();
+        let (server, p) = initialized(2, &[("out", 3)], tv, "tx-many");
         let (transactions, per) = (200, 30);
         for t in 0..transactions {
             p.begin_transaction().unwrap();

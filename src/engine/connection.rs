@@ -460,6 +460,27 @@ impl Engine {
         }
     }
 
+    /// The batches of a Produce request that got no answer (its connection was lost, or its
+    /// response could not be read): each leaves its partition's in-flight count and is retried
+    /// or failed with `code`. `sent`: the request went out, so the broker may have appended them
+    /// (their outcome is unresolved).
+    pub(super) fn retry_unanswered(
+        &mut self,
+        batches: Vec<InFlightBatch>,
+        sent: bool,
+        code: ErrorCode,
+        msg: &str,
+        now: Instant,
+    ) {
+        for mut b in batches {
+            self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
+            if sent {
+                b.batch.unresolved = true;
+            }
+            self.retry_or_fail(b.topic, b.partition, b.batch, code, msg.to_owned(), now);
+        }
+    }
+
     fn connection_lost(&mut self, node: i32, conn: Conn, reason: &str, now: Instant) {
         log::warn!("connection to node {node} lost: {reason}");
         if !matches!(conn.state, ConnState::Connecting) {
@@ -499,33 +520,12 @@ impl Engine {
                 Kind::ApiVersions { .. } | Kind::SaslHandshake { .. } | Kind::SaslAuthenticate { .. } => {}
                 Kind::Txn { .. } => self.txn_request_lost(node, now),
                 Kind::Produce { batches, .. } => {
-                    for mut b in batches {
-                        self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
-                        b.batch.unresolved = true;
-                        self.retry_or_fail(
-                            b.topic,
-                            b.partition,
-                            b.batch,
-                            ErrorCode::NETWORK_EXCEPTION,
-                            msg.clone(),
-                            now,
-                        );
-                    }
+                    self.retry_unanswered(batches, true, ErrorCode::NETWORK_EXCEPTION, &msg, now);
                 }
             }
         }
         for batches in conn.unsent.into_iter().flatten() {
-            for b in batches {
-                self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
-                self.retry_or_fail(
-                    b.topic,
-                    b.partition,
-                    b.batch,
-                    ErrorCode::NETWORK_EXCEPTION,
-                    msg.clone(),
-                    now,
-                );
-            }
+            self.retry_unanswered(batches, false, ErrorCode::NETWORK_EXCEPTION, &msg, now);
         }
         self.metadata.due = Some(now);
         self.metrics_in_flight();

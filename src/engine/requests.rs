@@ -126,18 +126,7 @@ impl Engine {
                     }
                     Err(e) => {
                         let msg = format!("malformed Produce response: {e}");
-                        for mut b in batches {
-                            self.topics[b.topic].partitions[b.partition as usize].in_flight -= 1;
-                            b.batch.unresolved = true;
-                            self.retry_or_fail(
-                                b.topic,
-                                b.partition,
-                                b.batch,
-                                ErrorCode::CORRUPT_MESSAGE,
-                                msg.clone(),
-                                now,
-                            );
-                        }
+                        self.retry_unanswered(batches, true, ErrorCode::CORRUPT_MESSAGE, &msg, now);
                         Err(msg)
                     }
                 }

@@ -106,6 +106,12 @@ impl Engine {
         Err(full)
     }
 
+    /// Sends the mechanism's next token to `node` (SaslAuthenticate at `version`).
+    fn send_sasl_token(&mut self, node: i32, version: i16, auth_bytes: Vec<u8>, now: Instant) {
+        let req = SaslAuthenticateRequest { auth_bytes };
+        self.send_request(node, version, &req, Kind::SaslAuthenticate { version }, now);
+    }
+
     pub(super) fn handle_sasl_handshake(
         &mut self,
         node: i32,
@@ -125,8 +131,7 @@ impl Engine {
             Err(e) => return self.sasl_failed(node, e),
         };
         let v = sc.auth_version;
-        let req = SaslAuthenticateRequest { auth_bytes: first };
-        self.send_request(node, v, &req, Kind::SaslAuthenticate { version: v }, now);
+        self.send_sasl_token(node, v, first, now);
         Ok(())
     }
 
@@ -147,8 +152,7 @@ impl Engine {
         match sc.session.step(&r.auth_bytes) {
             Ok(SaslStep::Send(bytes)) => {
                 let v = sc.auth_version;
-                let req = SaslAuthenticateRequest { auth_bytes: bytes };
-                self.send_request(node, v, &req, Kind::SaslAuthenticate { version: v }, now);
+                self.send_sasl_token(node, v, bytes, now);
                 Ok(())
             }
             Ok(SaslStep::Done) => {

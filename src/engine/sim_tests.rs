@@ -30,6 +30,26 @@ pub(super) fn origin() -> Instant {
     Instant::now()
 }
 
+/// Hands `engine` the framed responses on their way back (`inbound`), each on its connection
+/// if that is still linked to a broker (a closed connection's answers are lost with it); false
+/// when there were none.
+pub(super) fn deliver(
+    engine: &mut Engine,
+    links: &HashMap<i32, i32>,
+    inbound: &mut VecDeque<(i32, Vec<u8>)>,
+    now: Instant,
+) -> bool {
+    if inbound.is_empty() {
+        return false;
+    }
+    while let Some((node, resp)) = inbound.pop_front() {
+        if links.contains_key(&node) {
+            engine.on_frame(node, &resp[4..], now);
+        }
+    }
+    true
+}
+
 type Outcomes = Arc<Mutex<Vec<(u64, DeliveryResult)>>>;
 
 /// The broker "behind" a frozen address (`Sim::frozen`): nothing there answers.
@@ -148,13 +168,8 @@ impl Sim {
         loop {
             self.engine.poll(self.now);
             self.carry();
-            if self.inbound.is_empty() {
+            if !deliver(&mut self.engine, &self.links, &mut self.inbound, self.now) {
                 return;
-            }
-            while let Some((node, resp)) = self.inbound.pop_front() {
-                if self.links.contains_key(&node) {
-                    self.engine.on_frame(node, &resp[4..], self.now);
-                }
             }
         }
     }

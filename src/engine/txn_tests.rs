@@ -114,13 +114,8 @@ impl TxnSim {
         loop {
             self.engine.poll(self.now);
             self.carry();
-            if self.inbound.is_empty() {
+            if !super::sim_tests::deliver(&mut self.engine, &self.links, &mut self.inbound, self.now) {
                 return;
-            }
-            while let Some((node, resp)) = self.inbound.pop_front() {
-                if self.links.contains_key(&node) {
-                    self.engine.on_frame(node, &resp[4..], self.now);
-                }
             }
         }
     }

@@ -91,6 +91,18 @@ struct Partition {
 /// A stored record: (offset, key, value).
 pub type StoredRecord = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
 
+/// The records of `batches`, in order.
+fn records_of<'a>(batches: impl Iterator<Item = &'a StoredBatch>) -> Vec<StoredRecord> {
+    batches
+        .flat_map(|b| {
+            b.batch
+                .records
+                .iter()
+                .map(move |r| (b.base_offset + i64::from(r.offset_delta), r.key.clone(), r.value.clone()))
+        })
+        .collect()
+}
+
 /// A broker of the mock cluster.
 #[derive(Debug, Clone)]
 pub(crate) struct MockBroker {
@@ -329,19 +341,10 @@ impl MockCluster {
     /// transactions and those of committed ones (a transaction still open hides its records,
     /// and nothing after them is held back, unlike a real broker's last stable offset).
     pub fn committed_records(&self, topic: &str, partition: i32) -> Vec<StoredRecord> {
-        self.log(topic, partition)
-            .iter()
-            .filter(|b| {
-                b.batch.attributes & crate::protocol::record_batch::attributes::TRANSACTIONAL == 0
-                    || self.txn.visible(topic, partition, b.base_offset)
-            })
-            .flat_map(|b| {
-                b.batch
-                    .records
-                    .iter()
-                    .map(move |r| (b.base_offset + i64::from(r.offset_delta), r.key.clone(), r.value.clone()))
-            })
-            .collect()
+        records_of(self.log(topic, partition).iter().filter(|b| {
+            b.batch.attributes & crate::protocol::record_batch::attributes::TRANSACTIONAL == 0
+                || self.txn.visible(topic, partition, b.base_offset)
+        }))
     }
 
     /// The offset `group` committed for a partition in a transaction that committed.
@@ -397,15 +400,7 @@ impl MockCluster {
 
     /// Every record stored for a partition: (offset, key, value).
     pub fn records(&self, topic: &str, partition: i32) -> Vec<StoredRecord> {
-        self.log(topic, partition)
-            .iter()
-            .flat_map(|b| {
-                b.batch
-                    .records
-                    .iter()
-                    .map(move |r| (b.base_offset + i64::from(r.offset_delta), r.key.clone(), r.value.clone()))
-            })
-            .collect()
+        records_of(self.log(topic, partition).iter())
     }
 
     fn partition_mut(&mut self, topic: &str, partition: i32) -> Option<&mut Partition> {

@@ -283,6 +283,17 @@ mod tests {
     use rustls::pki_types::PrivatePkcs8KeyDer;
     use rustls::{ServerConfig, ServerConnection};
 
+    /// A TLS server configuration presenting `cert` (with its private `key`) to clients.
+    fn server_presenting(cert: &rcgen::Certificate, key: &rcgen::KeyPair) -> Arc<ServerConfig> {
+        let server = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], PrivatePkcs8KeyDer::from(key.serialize_der()).into())
+            .unwrap();
+        Arc::new(server)
+    }
+
     fn pki(dir: &std::path::Path) -> (std::path::PathBuf, Arc<ServerConfig>) {
         use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
         let ca_key = KeyPair::generate().unwrap();
@@ -296,13 +307,7 @@ mod tests {
             .unwrap();
         let ca_path = dir.join("ca.pem");
         std::fs::write(&ca_path, ca.pem()).unwrap();
-        let server = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![leaf.der().clone()], PrivatePkcs8KeyDer::from(key.serialize_der()).into())
-            .unwrap();
-        (ca_path, Arc::new(server))
+        (ca_path, server_presenting(&leaf, &key))
     }
 
     /// Moves bytes both ways until neither side has anything to send.
@@ -390,13 +395,7 @@ mod tests {
             p.not_after = rcgen::date_time_ymd(2021, 1, 1);
         }
         let cert = p.self_signed(&key).unwrap();
-        let server = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.der().clone()], PrivatePkcs8KeyDer::from(key.serialize_der()).into())
-            .unwrap();
-        (cert.pem(), Arc::new(server))
+        (cert.pem(), server_presenting(&cert, &key))
     }
 
     /// Runs a handshake of a client trusting `ca_pem` with `server`, for `host`: the client's

@@ -259,13 +259,17 @@ pub fn add_partitions_to_txn_request() -> impl Strategy<Value = AddPartitionsToT
 
 /// The same at every version (v0–v3).
 pub fn add_partitions_to_txn_response() -> impl Strategy<Value = AddPartitionsToTxnResponse> {
-    let partition = (any::<i32>(), ec()).prop_map(|(partition_index, error_code)| {
-        AddPartitionsToTxnPartitionResult { partition_index, error_code }
-    });
-    let topic = (s(), proptest::collection::vec(partition, 0..3))
-        .prop_map(|(name, partitions)| AddPartitionsToTxnTopicResult { name, partitions });
-    (any::<i32>(), proptest::collection::vec(topic, 0..3))
+    (any::<i32>(), topic_errors())
         .prop_map(|(throttle_time_ms, results)| AddPartitionsToTxnResponse { throttle_time_ms, results })
+}
+
+/// The per-topic, per-partition error codes AddPartitionsToTxn and TxnOffsetCommit answer with.
+fn topic_errors() -> impl Strategy<Value = Vec<TopicErrors>> {
+    let partition = (any::<i32>(), ec())
+        .prop_map(|(partition_index, error_code)| PartitionError { partition_index, error_code });
+    let topic = (s(), proptest::collection::vec(partition, 0..3))
+        .prop_map(|(name, partitions)| TopicErrors { name, partitions });
+    proptest::collection::vec(topic, 0..3)
 }
 
 /// The same at every version.
@@ -339,11 +343,6 @@ pub fn txn_offset_commit_request(v: i16) -> impl Strategy<Value = TxnOffsetCommi
 
 /// The same at every version.
 pub fn txn_offset_commit_response() -> impl Strategy<Value = TxnOffsetCommitResponse> {
-    let partition = (any::<i32>(), ec()).prop_map(|(partition_index, error_code)| {
-        TxnOffsetCommitResponsePartition { partition_index, error_code }
-    });
-    let topic = (s(), proptest::collection::vec(partition, 0..3))
-        .prop_map(|(name, partitions)| TxnOffsetCommitResponseTopic { name, partitions });
-    (any::<i32>(), proptest::collection::vec(topic, 0..3))
+    (any::<i32>(), topic_errors())
         .prop_map(|(throttle_time_ms, topics)| TxnOffsetCommitResponse { throttle_time_ms, topics })
 }

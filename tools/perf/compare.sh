@@ -251,18 +251,18 @@ case "$broker" in
         ;;
 esac
 
-num_records=$(python3 -c 'import sys
-a=sys.argv[1:]
+# The value of the perf option --$1 (given as `--$1=V` or `--$1 V`), or 0.
+perf_arg() {
+    python3 -c 'import sys
+name="--"+sys.argv[1]
+a=sys.argv[2:]
 for i,x in enumerate(a):
-    if x.startswith("--num-records="): print(x.split("=",1)[1]); break
-    if x=="--num-records" and i+1<len(a): print(a[i+1]); break
-else: print(0)' "${perf_args[@]}")
-warmup=$(python3 -c 'import sys
-a=sys.argv[1:]
-for i,x in enumerate(a):
-    if x.startswith("--warmup-records="): print(x.split("=",1)[1]); break
-    if x=="--warmup-records" and i+1<len(a): print(a[i+1]); break
-else: print(0)' "${perf_args[@]}")
+    if x.startswith(name+"="): print(x.split("=",1)[1]); break
+    if x==name and i+1<len(a): print(a[i+1]); break
+else: print(0)' "$1" "${perf_args[@]}"
+}
+num_records=$(perf_arg num-records)
+warmup=$(perf_arg warmup-records)
 
 logs=target/compare
 mkdir -p "$logs"

@@ -22,15 +22,14 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use crate::foreign;
+use crate::stats::Stats;
+use crate::{Resolved, Target, Workload};
 use confluent_kafka::common::serialization::ByteArraySerializer;
 use confluent_kafka::common::Error;
 use confluent_kafka::producer::{
     KafkaProducer, Producer as _, ProducerConfig, ProducerRecord, RecordMetadata,
 };
-use ringkafka::{Acks, Compression};
-
-use crate::stats::Stats;
-use crate::{Resolved, Target, Workload};
 
 /// ringkafka-only keys the Java client has no use for.
 const DROPPED: [&str; 1] = ["sender.cpu"];
@@ -61,15 +60,7 @@ pub fn properties(
             let ms = |d: std::time::Duration| d.as_millis().min(i64::MAX as u128).to_string();
             let mut v: Vec<(String, String)> = vec![
                 ("client.id".into(), cfg.client_id.clone()),
-                (
-                    "acks".into(),
-                    match cfg.acks {
-                        Acks::None => "0",
-                        Acks::Leader => "1",
-                        Acks::All => "all",
-                    }
-                    .into(),
-                ),
+                ("acks".into(), foreign::acks(cfg.acks).into()),
                 ("linger.ms".into(), ms(cfg.linger)),
                 ("batch.size".into(), cfg.batch_size.to_string()),
                 ("buffer.memory".into(), cfg.buffer_memory.to_string()),
@@ -83,31 +74,14 @@ pub fn properties(
                 ("max.in.flight.requests.per.connection".into(), cfg.max_in_flight.to_string()),
                 ("enable.idempotence".into(), cfg.enable_idempotence.to_string()),
                 ("metadata.max.age.ms".into(), ms(cfg.metadata_max_age)),
-                (
-                    "compression.type".into(),
-                    match cfg.compression {
-                        Compression::None => "none",
-                        Compression::Gzip => "gzip",
-                        Compression::Snappy => "snappy",
-                        Compression::Lz4 => "lz4",
-                        Compression::Zstd => "zstd",
-                    }
-                    .into(),
-                ),
+                ("compression.type".into(), foreign::compression(cfg.compression).into()),
                 ("partitioner.ignore.keys".into(), cfg.partitioner_ignore_keys.to_string()),
                 ("partitioner.adaptive.partitioning.enable".into(), cfg.partitioner_adaptive.to_string()),
                 // Java's murmur2 key hash (its default is CRC-32).
                 ("partitioner.type".into(), "Murmur2RandomPartitioner".into()),
             ];
             // Security settings share Java's names: as the user gave them.
-            v.extend(
-                props
-                    .iter()
-                    .filter(|(k, _)| {
-                        k.starts_with("security.") || k.starts_with("ssl.") || k.starts_with("sasl.")
-                    })
-                    .cloned(),
-            );
+            v.extend(foreign::security(props));
             v.extend(extra.iter().cloned());
             v
         }
@@ -152,13 +126,7 @@ impl Target for Confluent {
         let mut buf = Vec::new();
         while let Some(slot) = feed.next() {
             let intended = slot.intended;
-            let payload: &[u8] = match fixed {
-                Some(p) => p,
-                None => {
-                    feed.value_into(&slot, &mut buf);
-                    &buf
-                }
-            };
+            let payload = foreign::value(fixed, &mut feed, &slot, &mut buf);
             let len = payload.len();
             let record = ProducerRecord::with_key(w.topic(&slot).to_string(), w.key(&slot), Some(payload));
             let callback = move |_: Option<&RecordMetadata>, e: Option<&Error>| match e {

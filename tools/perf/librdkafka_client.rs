@@ -30,8 +30,9 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
-use ringkafka::{Acks, Compression, ProducerConfig};
+use ringkafka::ProducerConfig;
 
+use crate::foreign;
 use crate::stats::Stats;
 use crate::transactions::Runner;
 use crate::{Resolved, Target, Workload};
@@ -98,14 +99,7 @@ pub fn properties(
     };
     // Security settings share their names with librdkafka's: pass them as the user gave them.
     if resolved.is_some() {
-        out.extend(
-            props
-                .iter()
-                .filter(|(k, _)| {
-                    k.starts_with("security.") || k.starts_with("ssl.") || k.starts_with("sasl.")
-                })
-                .cloned(),
-        );
+        out.extend(foreign::security(props));
     }
     out.retain(|(k, _)| k != "bootstrap.servers" && k != "metadata.broker.list");
     out.push(("bootstrap.servers".into(), bootstrap.to_string()));
@@ -144,15 +138,7 @@ pub fn translate(cfg: &ProducerConfig, extra: &[(String, String)]) -> Vec<(Strin
     let mut out: Vec<(String, String)> = vec![
         ("bootstrap.servers".into(), cfg.bootstrap_servers.join(",")),
         ("client.id".into(), cfg.client_id.clone()),
-        (
-            "acks".into(),
-            match cfg.acks {
-                Acks::None => "0",
-                Acks::Leader => "1",
-                Acks::All => "all",
-            }
-            .into(),
-        ),
+        ("acks".into(), foreign::acks(cfg.acks).into()),
         ("linger.ms".into(), ms(cfg.linger, 0, 900_000)),
         ("batch.size".into(), cfg.batch_size.clamp(1, i32::MAX as usize).to_string()),
         // buffer.memory is a byte bound on everything queued; librdkafka's is in KiB, and its
@@ -171,17 +157,7 @@ pub fn translate(cfg: &ProducerConfig, extra: &[(String, String)]) -> Vec<(Strin
         ("max.in.flight".into(), cfg.max_in_flight.clamp(1, 1_000_000).to_string()),
         ("enable.idempotence".into(), cfg.enable_idempotence.to_string()),
         ("metadata.max.age.ms".into(), ms(cfg.metadata_max_age, 1, 86_400_000)),
-        (
-            "compression.type".into(),
-            match cfg.compression {
-                Compression::None => "none",
-                Compression::Gzip => "gzip",
-                Compression::Snappy => "snappy",
-                Compression::Lz4 => "lz4",
-                Compression::Zstd => "zstd",
-            }
-            .into(),
-        ),
+        ("compression.type".into(), foreign::compression(cfg.compression).into()),
         // Java's default partitioner: murmur2 of the key; null keys spread.
         ("partitioner".into(), "murmur2_random".into()),
     ];
@@ -230,13 +206,7 @@ impl Target for Librdkafka {
         let mut txn = Runner::start(self, stats);
         while let Some(slot) = feed.next() {
             let opaque = slot.intended.saturating_duration_since(ctx.base).as_nanos() as usize;
-            let payload: &[u8] = match fixed {
-                Some(p) => p,
-                None => {
-                    feed.value_into(&slot, &mut buf);
-                    &buf
-                }
-            };
+            let payload = foreign::value(fixed, &mut feed, &slot, &mut buf);
             let mut record: BaseRecord<'_, [u8], [u8], usize> =
                 BaseRecord::with_opaque_to(w.topic(&slot), opaque).payload(payload);
             if let Some(k) = w.key(&slot) {

@@ -31,6 +31,8 @@ mod args;
 mod ceiling_client;
 #[cfg(feature = "confluent")]
 mod confluent_client;
+#[cfg(any(feature = "librdkafka", feature = "confluent"))]
+mod foreign;
 mod hlog;
 #[cfg(feature = "librdkafka")]
 mod librdkafka_client;

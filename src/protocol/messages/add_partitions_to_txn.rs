@@ -12,8 +12,8 @@
 //!
 //! v2 only adds PRODUCER_FENCED to the errors.
 
+use super::topic_errors::{self, min_topic, Names, PartitionError, TopicErrors};
 use super::{check_version, put_tags, skip_tags, Decode, Encode, Request};
-use crate::protocol::error_code::ErrorCode;
 use crate::protocol::primitives::{DecodeResult, Reader, Writer};
 use crate::protocol::version::ApiKey;
 
@@ -49,35 +49,14 @@ pub struct AddPartitionsToTxnResponse {
 }
 
 /// One topic's results in an AddPartitionsToTxn response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddPartitionsToTxnTopicResult {
-    /// Topic name.
-    pub name: String,
-    /// Per-partition results.
-    pub partitions: Vec<AddPartitionsToTxnPartitionResult>,
-}
+pub type AddPartitionsToTxnTopicResult = TopicErrors;
 
-/// One partition's result in an AddPartitionsToTxn response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AddPartitionsToTxnPartitionResult {
-    /// Partition index.
-    pub partition_index: i32,
-    /// The partition's error. When one partition fails, Kafka answers OPERATION_NOT_ATTEMPTED
-    /// for the others.
-    pub error_code: ErrorCode,
-}
+/// One partition's result in an AddPartitionsToTxn response. When one partition fails, Kafka
+/// answers OPERATION_NOT_ATTEMPTED for the others.
+pub type AddPartitionsToTxnPartitionResult = PartitionError;
 
 fn flexible(version: i16) -> bool {
     ApiKey::AddPartitionsToTxn.is_flexible(version)
-}
-
-/// Smallest topic entry: empty name + empty array (+ tags).
-fn min_topic(flex: bool) -> usize {
-    if flex {
-        3
-    } else {
-        6
-    }
 }
 
 impl Encode for AddPartitionsToTxnRequest {
@@ -123,17 +102,7 @@ impl Encode for AddPartitionsToTxnResponse {
         debug_assert!(check_version(ApiKey::AddPartitionsToTxn, version).is_ok());
         let flex = flexible(version);
         buf.put_i32(self.throttle_time_ms);
-        buf.put_array_len(self.results.len(), flex);
-        for t in &self.results {
-            buf.put_string(&t.name, flex);
-            buf.put_array_len(t.partitions.len(), flex);
-            for p in &t.partitions {
-                buf.put_i32(p.partition_index);
-                buf.put_i16(p.error_code.0);
-                put_tags(buf, flex);
-            }
-            put_tags(buf, flex);
-        }
+        topic_errors::put(buf, &self.results, flex);
         put_tags(buf, flex);
     }
 }
@@ -143,18 +112,12 @@ impl Decode for AddPartitionsToTxnResponse {
         check_version(ApiKey::AddPartitionsToTxn, version)?;
         let flex = flexible(version);
         let throttle_time_ms = r.i32()?;
-        let min_part = 6 + usize::from(flex);
-        let results = r.array(flex, min_topic(flex), "results_by_topic", |r| {
-            let name = r.string(flex, "results_by_topic.name")?.to_owned();
-            let partitions = r.array(flex, min_part, "results_by_partition", |r| {
-                let partition_index = r.i32()?;
-                let error_code = ErrorCode(r.i16()?);
-                skip_tags(r, flex)?;
-                Ok(AddPartitionsToTxnPartitionResult { partition_index, error_code })
-            })?;
-            skip_tags(r, flex)?;
-            Ok(AddPartitionsToTxnTopicResult { name, partitions })
-        })?;
+        let names = Names {
+            topics: "results_by_topic",
+            name: "results_by_topic.name",
+            partitions: "results_by_partition",
+        };
+        let results = topic_errors::read(r, flex, names)?;
         skip_tags(r, flex)?;
         Ok(AddPartitionsToTxnResponse { throttle_time_ms, results })
     }

@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
+mod topic_errors;
 pub mod txn_offset_commit;
 
 use super::frame::{begin_frame, end_frame};
@@ -39,6 +40,7 @@ pub use produce::{
 };
 pub use sasl_authenticate::{SaslAuthenticateRequest, SaslAuthenticateResponse};
 pub use sasl_handshake::{SaslHandshakeRequest, SaslHandshakeResponse};
+pub use topic_errors::{PartitionError, TopicErrors};
 pub use txn_offset_commit::{
     TxnOffsetCommitPartition, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic, TxnOffsetCommitTopic,

@@ -14,8 +14,8 @@
 //! when the cluster finalizes `transaction.version` ≥ 2 ([`ApiKey::max_before_transaction_v2`]).
 //! v6 addresses topics by id (KIP-1319) and is not implemented: see [`ApiKey::supported`].
 
+use super::topic_errors::{self, min_topic, Names, PartitionError, TopicErrors};
 use super::{check_version, put_tags, skip_tags, Decode, Encode, Request};
-use crate::protocol::error_code::ErrorCode;
 use crate::protocol::primitives::{DecodeResult, Reader, Writer};
 use crate::protocol::version::ApiKey;
 
@@ -73,34 +73,13 @@ pub struct TxnOffsetCommitResponse {
 }
 
 /// One topic's results in a TxnOffsetCommit response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TxnOffsetCommitResponseTopic {
-    /// Topic name.
-    pub name: String,
-    /// Per-partition results.
-    pub partitions: Vec<TxnOffsetCommitResponsePartition>,
-}
+pub type TxnOffsetCommitResponseTopic = TopicErrors;
 
 /// One partition's result in a TxnOffsetCommit response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TxnOffsetCommitResponsePartition {
-    /// Partition index.
-    pub partition_index: i32,
-    /// The partition's error.
-    pub error_code: ErrorCode,
-}
+pub type TxnOffsetCommitResponsePartition = PartitionError;
 
 fn flexible(version: i16) -> bool {
     ApiKey::TxnOffsetCommit.is_flexible(version)
-}
-
-/// Smallest topic entry: empty name + empty array (+ tags).
-fn min_topic(flex: bool) -> usize {
-    if flex {
-        3
-    } else {
-        6
-    }
 }
 
 impl Encode for TxnOffsetCommitRequest {
@@ -188,17 +167,7 @@ impl Encode for TxnOffsetCommitResponse {
         debug_assert!(check_version(ApiKey::TxnOffsetCommit, version).is_ok());
         let flex = flexible(version);
         buf.put_i32(self.throttle_time_ms);
-        buf.put_array_len(self.topics.len(), flex);
-        for t in &self.topics {
-            buf.put_string(&t.name, flex);
-            buf.put_array_len(t.partitions.len(), flex);
-            for p in &t.partitions {
-                buf.put_i32(p.partition_index);
-                buf.put_i16(p.error_code.0);
-                put_tags(buf, flex);
-            }
-            put_tags(buf, flex);
-        }
+        topic_errors::put(buf, &self.topics, flex);
         put_tags(buf, flex);
     }
 }
@@ -208,18 +177,8 @@ impl Decode for TxnOffsetCommitResponse {
         check_version(ApiKey::TxnOffsetCommit, version)?;
         let flex = flexible(version);
         let throttle_time_ms = r.i32()?;
-        let min_part = 6 + usize::from(flex);
-        let topics = r.array(flex, min_topic(flex), "topics", |r| {
-            let name = r.string(flex, "topics.name")?.to_owned();
-            let partitions = r.array(flex, min_part, "topics.partitions", |r| {
-                let partition_index = r.i32()?;
-                let error_code = ErrorCode(r.i16()?);
-                skip_tags(r, flex)?;
-                Ok(TxnOffsetCommitResponsePartition { partition_index, error_code })
-            })?;
-            skip_tags(r, flex)?;
-            Ok(TxnOffsetCommitResponseTopic { name, partitions })
-        })?;
+        let names = Names { topics: "topics", name: "topics.name", partitions: "topics.partitions" };
+        let topics = topic_errors::read(r, flex, names)?;
         skip_tags(r, flex)?;
         Ok(TxnOffsetCommitResponse { throttle_time_ms, topics })
     }
