@@ -5,7 +5,7 @@
 #
 #   tools/perf/compare.sh [--broker tansu|kafka|kafka-cluster|external] [--runs N] [--warmup N]
 #       [--partitions P] [--replication-factor R] [--clients LIST] [--same-settings LIST|none]
-#       -- <ringkafka-perf options>
+#       [--baseline BIN] -- <ringkafka-perf options>
 #
 # Example (a 3-node Apache Kafka cluster started and stopped by the script, 6 partitions RF 3,
 # 1M x 100 B, acks=all, idempotence on):
@@ -18,6 +18,12 @@
 #   confluent    Confluent's native Rust client confluent-kafka 1.0 (--client confluent)
 #   java         Java's own producer benchmark, org.apache.kafka.tools.ProducerPerformance
 #                (kafka-producer-perf-test) from the Kafka jars scripts/kafka.sh caches
+#   ceiling      not a client: the broker's ceiling (ringkafka-perf --client ceiling: the Produce
+#                requests encoded once, pipelined, next to no client CPU); the fraction of it each
+#                client reaches is printed below the tables. Null keys only.
+# --baseline BIN adds a column `baseline`: ringkafka through another build of ringkafka-perf
+# (e.g. an older commit's target/release/ringkafka-perf), for before/after comparisons of a
+# change on the same broker in the same run.
 #
 # Two tables:
 # 1. The headline: each client at ITS OWN defaults plus the properties given on the command
@@ -81,6 +87,7 @@ rf=
 clients=ringkafka,librdkafka,confluent,java
 same=librdkafka
 broker=
+baseline=
 [[ -n "${RINGKAFKA_BOOTSTRAP:-}" ]] && broker=external || broker=tansu
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -91,6 +98,7 @@ while [[ $# -gt 0 ]]; do
         --clients) clients=$2; shift 2 ;;
         --same-settings) same=$2; shift 2 ;;
         --broker) broker=$2; shift 2 ;;
+        --baseline) baseline=$2; shift 2 ;;
         --) shift; break ;;
         *) usage ;;
     esac
@@ -110,8 +118,13 @@ esac
 # The runs: a client name, or client@same for the same-settings table.
 IFS=, read -r -a entries <<<"$clients"
 for c in "${entries[@]}"; do
-    case "$c" in ringkafka | librdkafka | confluent | java) ;; *) echo "error: unknown client $c" >&2; exit 2 ;; esac
+    case "$c" in ringkafka | librdkafka | confluent | java | ceiling) ;; *) echo "error: unknown client $c" >&2; exit 2 ;; esac
 done
+if [[ -n "$baseline" ]]; then
+    [[ -x "$baseline" ]] || { echo "error: --baseline $baseline is not an executable" >&2; exit 2; }
+    baseline=$(realpath "$baseline")
+    entries+=(baseline)
+fi
 if [[ -n "$same" ]]; then
     IFS=, read -r -a same_clients <<<"$same"
     for c in "${same_clients[@]}"; do
@@ -326,6 +339,13 @@ for ((i = 1; i <= runs; i++)); do
                 line=$(java_json "$log" "$timef" "$num_records" "$warmup") || line=
                 rm -f "$timef"
                 ;;
+            baseline)
+                "$baseline" --bootstrap-server "$RINGKAFKA_BOOTSTRAP" --topic "$topic" --json "${perf_args[@]}" \
+                    >"$log.out" 2>"$log" || true
+                line=$(grep '^{' "$log.out" | tail -1) || line=
+                cat "$log.out" >>"$log"
+                rm -f "$log.out"
+                ;;
             *)
                 args=(--client "$client" --bootstrap-server "$RINGKAFKA_BOOTSTRAP" --topic "$topic" --json)
                 [[ "$entry" == *@same ]] && args+=(--client-defaults ringkafka)
@@ -386,13 +406,15 @@ def table(title, cols, names):
     print(head)
     for k in keys:
         vals = [med(c, k) for c in cols]
-        s = f"{k:<16}" + "".join(f"{v:>14.1f}" for v in vals)
+        fmt = ">14.2f" if k in ("cpu_us_per_rec", "broker_us_per_rec") else ">14.1f"
+        s = f"{k:<16}" + "".join(format(v, fmt) for v in vals)
         for o in others:
             b = med(o, k)
             s += f"{vals[0] / b:>16.2f}" if b and b == b else f"{'-':>16}"
         print(s)
 
-own = [c for c in ["ringkafka", "librdkafka", "confluent", "java"] if c in rows]
+own = [c for c in ["ringkafka", "baseline", "librdkafka", "confluent", "java"] if c in rows]
+ceiling = med("ceiling", "rec_per_s") if "ceiling" in rows else None
 table(f"== Each client at its own defaults plus the given properties (broker: {broker}; medians of {runs} runs) ==",
       own, own)
 same = [c for c in ["librdkafka@same", "confluent@same"] if c in rows]
@@ -400,6 +422,10 @@ if same:
     table("== Same settings: ringkafka's effective configuration mapped onto the other client "
           "(--client-defaults ringkafka; ringkafka column = the runs above) ==",
           ["ringkafka"] + same, ["ringkafka"] + [c.replace("@same", "") for c in same])
+if ceiling:
+    print(f"\n== Fraction of the broker's ceiling ({ceiling:.0f} records/s, --client ceiling, median) ==")
+    for c in own:
+        print(f"{c:<16}{med(c, 'rec_per_s') / ceiling:>14.2f}")
 print("\nrk/X = ringkafka / X (above 1 is ringkafka's more: good for rec_per_s, bad for cpu and latency).")
 if "broker_us_per_rec" in keys:
     print("broker_us_per_rec: the Kafka nodes' own CPU during the run, per record (their JVMs' utime+stime).")
