@@ -3,8 +3,9 @@
 //! same machine in the same run.
 //!
 //! Per broker that leads a partition of the topic, one thread and one plain blocking socket. The
-//! Produce request (one batch per partition the broker leads, each batch as many records as
-//! `batch.size` holds, compressed as `compression.type` says) is encoded once; for every send
+//! Produce request (one batch per partition the broker leads, each batch as large as the
+//! producer's own batches grow under full load — `batch.max.size`, within `max.request.size` —,
+//! compressed as `compression.type` says) is encoded once; for every send
 //! only the correlation id is patched, and with idempotence each batch's base sequence and its
 //! CRC. Requests are pipelined up to `max.in.flight.requests.per.connection`; a response
 //! completes its request's records (latency from the write). No batching decisions, no queue,
@@ -90,7 +91,7 @@ impl Ceiling {
         let value = w.payloads.value(0, &mut rng);
         let mut sock = TcpStream::connect(addr).map_err(|e| format!("connect to {addr}: {e}"))?;
         sock.set_nodelay(true).map_err(|e| e.to_string())?;
-        let per_batch = records_per_batch(&self.cfg, &value);
+        let per_batch = records_per_batch(&self.cfg, parts.len(), &value);
         let mut full = self.request_of(cluster, topic, parts, &vec![per_batch as usize; parts.len()], &value);
         let mut in_flight: std::collections::VecDeque<(Instant, u64)> = std::collections::VecDeque::new();
         let mut sequences: Vec<i32> = vec![0; parts.len()];
@@ -221,11 +222,16 @@ impl Ceiling {
     }
 }
 
-/// How many records of `value` one batch holds within `batch.size`.
-fn records_per_batch(cfg: &ProducerConfig, value: &[u8]) -> u64 {
+/// How many records of `value` one batch holds: as many as the largest batch the producer
+/// builds under full load (`batch.size`, grown up to `batch.max.size` while a partition's
+/// broker is busy), with one batch per partition still within `max.request.size`. A ceiling
+/// measured with smaller batches than the producer's own would be no ceiling.
+fn records_per_batch(cfg: &ProducerConfig, partitions: usize, value: &[u8]) -> u64 {
+    let grown = cfg.batch_max_size.min(cfg.max_request_size / partitions.max(1));
+    let limit = cfg.batch_size.max(grown);
     let mut w = BatchWriter::new(Vec::new(), ProducerFields::NONE, 0);
     let mut n = 0;
-    while w.try_append(cfg.batch_size, 0, None, Some(value), &[]).is_some() {
+    while w.try_append(limit, 0, None, Some(value), &[]).is_some() {
         n += 1;
         if n >= 100_000 {
             break;
